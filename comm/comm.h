@@ -1,0 +1,42 @@
+// comm.h: every MPI call of the program. Nothing outside comm/ includes mpi.h.
+//
+// Start-up under mpirun, srun or as a singleton; rank and size; collective agreement on
+// the config; broadcast of the initial parameters; the gradient allreduce in buckets that
+// start (non-blocking) as soon as backward has finished the layer they hold, plus a small
+// header reduced with every step (sums, then two MAX flags); reductions of metrics; abort.
+// Only the main thread calls into comm (MPI_THREAD_FUNNELED).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+void comm_init(int *argc, char ***argv); // also routes fatal() to MPI_Abort
+int comm_rank(void);
+int comm_size(void);
+const char *comm_launcher(void); // "mpirun", "srun" or "singleton"
+int comm_is_initialized(void);
+void comm_finalize(void);
+_Noreturn void comm_abort(int status);
+
+void comm_barrier(void);
+void comm_bcast(void *buf, size_t bytes, int root);
+// 1 if every rank passed the same value, else 0 (on every rank).
+int comm_all_equal_u64(uint64_t value);
+void comm_allreduce_sum_f64(double *x, int n);
+void comm_allreduce_max_f64(double *x, int n);
+void comm_allreduce_sum_i64(int64_t *x, size_t n);
+// Gathers `bytes` from every rank into out (size * bytes, rank order) on root.
+void comm_gather_bytes(const void *in, size_t bytes, void *out, int root);
+
+// Bucketed, non-blocking gradient allreduce (sum, in place) over one float buffer.
+typedef struct GradReducer GradReducer;
+// header_len doubles travel with every step: the first header_len - 2 are summed, the
+// last two (non-finite flag, stop flag) are reduced with MAX.
+GradReducer *comm_reducer_create(float *grads, int n_buckets, const size_t *offsets,
+                                 const size_t *counts, int header_len);
+void comm_reducer_free(GradReducer *r);
+void comm_reducer_start(GradReducer *r, int bucket); // begin reducing one bucket
+void comm_reducer_progress(GradReducer *r);          // let outstanding reductions advance
+// Reduces the header, waits for every bucket; header is replaced by the global values.
+void comm_reducer_finish(GradReducer *r, double *header);
+// Seconds spent blocked in this module since the last call (then reset).
+double comm_take_wait_seconds(void);

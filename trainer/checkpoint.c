@@ -1,0 +1,751 @@
+// checkpoint.c: see checkpoint.h. The only file that touches protobuf-c.
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.pb-c.h"
+#include "hash.h"
+#include "util.h"
+
+#define CKPT_MAGIC "LSTMCKPT"
+#define CHUNK_BYTES ((size_t)32 << 20) // no message comes near protobuf's 2 GiB limit
+#define MAX_RECORD ((size_t)64 << 20)
+
+// ---------------------------------------------------------------- writing
+
+typedef struct {
+    int fd;
+    const char *path;
+    size_t written;
+    Hasher records;
+    uint64_t n_records;
+    // Fault injection for the tests: TRAINER_FAULT_CKPT=mode:after_bytes:step with mode
+    // eio (a failed write), enospc (disk full) or kill (SIGKILL in the middle of writing).
+    int fault_mode;
+    size_t fault_after;
+    char *err;
+    size_t errlen;
+} Out;
+
+static void setup_fault(Out *o, int64_t step) {
+    const char *f = getenv("TRAINER_FAULT_CKPT");
+    o->fault_mode = 0;
+    if (!f) return;
+    char mode[16] = "";
+    unsigned long long after = 0;
+    long long at_step = -1;
+    if (sscanf(f, "%15[a-z]:%llu:%lld", mode, &after, &at_step) < 2) return;
+    if (at_step >= 0 && at_step != step) return;
+    o->fault_mode = strcmp(mode, "eio") == 0 ? 1 : strcmp(mode, "enospc") == 0 ? 2 : strcmp(mode, "kill") == 0 ? 3 : 0;
+    o->fault_after = (size_t)after;
+}
+
+static int write_all(Out *o, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        size_t chunk = n;
+        if (o->fault_mode && o->written + chunk > o->fault_after) {
+            chunk = o->fault_after > o->written ? o->fault_after - o->written : 0;
+            if (chunk == 0) {
+                if (o->fault_mode == 3) raise(SIGKILL);
+                errno = o->fault_mode == 1 ? EIO : ENOSPC;
+                snprintf(o->err, o->errlen, "%s: write failed (%s) [injected]", o->path, strerror(errno));
+                return -1;
+            }
+        }
+        ssize_t w = write(o->fd, p, chunk);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            snprintf(o->err, o->errlen, "%s: write failed (%s)", o->path,
+                     w < 0 ? strerror(errno) : "no progress");
+            return -1;
+        }
+        p += w, n -= (size_t)w, o->written += (size_t)w;
+    }
+    return 0;
+}
+
+static int write_record(Out *o, const ProtobufCMessage *msg) {
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    if (len > MAX_RECORD) {
+        snprintf(o->err, o->errlen, "internal: checkpoint record of %zu bytes", len);
+        return -1;
+    }
+    uint8_t *buf = xmalloc(len + 12);
+    protobuf_c_message_pack(msg, buf + 12);
+    uint32_t l32 = (uint32_t)len;
+    uint64_t h = hash_bytes(buf + 12, len, 0);
+    memcpy(buf, &l32, 4);
+    memcpy(buf + 4, &h, 8);
+    int rc = write_all(o, buf, len + 12);
+    free(buf);
+    hasher_update(&o->records, &h, sizeof h);
+    o->n_records++;
+    return rc;
+}
+
+typedef struct {
+    char name[64];
+    const float *data;
+    size_t count;
+    int64_t shape[3];
+    int ndim;
+} TensorRef;
+
+static int list_tensors(const CheckpointData *d, TensorRef *out) {
+    TensorInfo ti[MODEL_MAX_TENSORS];
+    int nt = model_tensors(&d->shape, ti), n = 0;
+    const char *kinds[3] = {"param", "adam_m", "adam_v"};
+    const float *bufs[3] = {d->params, d->adam_m, d->adam_v};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < nt; i++) {
+            TensorRef *t = &out[n++];
+            snprintf(t->name, sizeof t->name, "%s/%s", kinds[k], ti[i].name);
+            t->data = bufs[k] + ti[i].offset;
+            t->count = ti[i].count;
+            t->ndim = ti[i].cols == 1 ? 1 : 2;
+            t->shape[0] = ti[i].rows, t->shape[1] = ti[i].cols;
+        }
+    const char *lane_names[2] = {"lane_h", "lane_c"};
+    const float *lane_bufs[2] = {d->lane_h, d->lane_c};
+    for (int k = 0; k < 2; k++) {
+        TensorRef *t = &out[n++];
+        snprintf(t->name, sizeof t->name, "%s", lane_names[k]);
+        t->data = lane_bufs[k];
+        t->count = (size_t)d->shape.layers * (size_t)d->n_lanes * (size_t)d->shape.hidden;
+        t->ndim = 3;
+        t->shape[0] = d->shape.layers, t->shape[1] = d->n_lanes, t->shape[2] = d->shape.hidden;
+    }
+    return n;
+}
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, size_t errlen) {
+    if (!all_finite(d->params, d->n_params) || !all_finite(d->adam_m, d->n_params) ||
+        !all_finite(d->adam_v, d->n_params)) {
+        snprintf(err, errlen, "%s: refusing to write a model with non-finite values", path);
+        return -1;
+    }
+    TensorRef *tens = xcalloc(3 * MODEL_MAX_TENSORS + 2, sizeof(TensorRef));
+    int nt = list_tensors(d, tens);
+    // Header message.
+    LstmTrainer__ModelShape shape = LSTM_TRAINER__MODEL_SHAPE__INIT;
+    shape.n_actions = d->shape.n_actions, shape.action_embed = d->shape.action_embed;
+    shape.n_cat = d->shape.n_cat, shape.n_cat_vocab = (size_t)d->shape.n_cat;
+    shape.cat_vocab = (int32_t *)d->shape.cat_vocab;
+    shape.cat_embed = d->shape.cat_embed, shape.n_dense = d->shape.n_dense;
+    shape.hidden = d->shape.hidden, shape.layers = d->shape.layers;
+    shape.engagement = d->shape.engagement, shape.window = d->shape.window;
+    int64_t *epochs = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
+    int64_t *nexts = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
+    int32_t *lu = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
+    int32_t *lp = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
+    for (int v = 0; v < d->n_vshards; v++) epochs[v] = d->shards[v].epoch, nexts[v] = d->shards[v].next;
+    for (int l = 0; l < d->n_lanes; l++) lu[l] = d->lanes[l].user, lp[l] = d->lanes[l].pos;
+    LstmTrainer__RngState rng = LSTM_TRAINER__RNG_STATE__INIT;
+    rng.seed = d->seed, rng.dropout_step = d->step;
+    rng.n_shard_epoch = (size_t)d->n_vshards, rng.shard_epoch = epochs;
+    rng.generator = "counter-based splitmix64 (hash.h): draw = f(seed, stream, counter)";
+    LstmTrainer__DataCursor cur = LSTM_TRAINER__DATA_CURSOR__INIT;
+    cur.n_vshards = d->n_vshards, cur.n_lanes = d->n_lanes, cur.lanes_per_shard = d->lanes_per_shard;
+    cur.n_shard_epoch = cur.n_shard_next = (size_t)d->n_vshards;
+    cur.shard_epoch = epochs, cur.shard_next = nexts;
+    cur.n_lane_user = cur.n_lane_pos = (size_t)d->n_lanes;
+    cur.lane_user = lu, cur.lane_pos = lp;
+    LstmTrainer__Metrics met = LSTM_TRAINER__METRICS__INIT;
+    const Metrics *m = &d->last_valid;
+    met.n_targets = m->n_targets, met.loss = m->loss, met.action_nll = m->action_nll;
+    met.top1 = m->top1, met.topk = m->topk, met.time_nll = m->time_nll;
+    met.gap_mae = m->gap_mae, met.gap_rmse = m->gap_rmse, met.eng_mse = m->eng_mse;
+    LstmTrainer__TensorMeta *metas = xcalloc((size_t)nt, sizeof *metas);
+    LstmTrainer__TensorMeta **meta_ptrs = xcalloc((size_t)nt, sizeof *meta_ptrs);
+    for (int i = 0; i < nt; i++) {
+        lstm_trainer__tensor_meta__init(&metas[i]);
+        metas[i].name = tens[i].name;
+        metas[i].n_shape = (size_t)tens[i].ndim;
+        metas[i].shape = tens[i].shape;
+        metas[i].count = tens[i].count;
+        metas[i].checksum = hash_bytes(tens[i].data, tens[i].count * sizeof(float), 0);
+        metas[i].n_chunks = (uint32_t)((tens[i].count * sizeof(float) + CHUNK_BYTES - 1) / CHUNK_BYTES);
+        meta_ptrs[i] = &metas[i];
+    }
+    LstmTrainer__CheckpointHeader hdr = LSTM_TRAINER__CHECKPOINT_HEADER__INIT;
+    hdr.format_version = CKPT_FORMAT_VERSION;
+    hdr.step = d->step, hdr.skipped_steps = d->skipped_steps;
+    hdr.events_seen = d->events_seen, hdr.epoch = d->epoch;
+    hdr.config_text = (char *)d->config_text, hdr.config_hash = d->config_hash;
+    hdr.data_hash = d->data_hash, hdr.world_size = d->world_size;
+    hdr.shape = &shape, hdr.rng = &rng, hdr.cursor = &cur;
+    hdr.n_tensors = (size_t)nt, hdr.tensors = meta_ptrs;
+    hdr.has_metrics = d->has_metrics, hdr.last_valid = &met;
+    hdr.created_unix = wall_seconds();
+
+    char tmp[CFG_PATH_LEN + 96];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    Out o = {.path = tmp, .err = err, .errlen = errlen};
+    setup_fault(&o, d->step);
+    hasher_init(&o.records, 0);
+    int rc = -1;
+    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o.fd < 0) {
+        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
+        goto done;
+    }
+    if (write_all(&o, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto fail;
+    for (int i = 0; i < nt; i++) {
+        size_t per = CHUNK_BYTES / sizeof(float);
+        for (size_t off = 0; off < tens[i].count || (off == 0 && tens[i].count == 0); off += per) {
+            size_t n = tens[i].count - off < per ? tens[i].count - off : per;
+            LstmTrainer__TensorChunk ch = LSTM_TRAINER__TENSOR_CHUNK__INIT;
+            ch.tensor = (uint32_t)i, ch.offset = off;
+            ch.data.len = n * sizeof(float);
+            ch.data.data = (uint8_t *)(tens[i].data + off);
+            if (write_record(&o, &ch.base) != 0) goto fail;
+            if (tens[i].count == 0) break;
+        }
+    }
+    LstmTrainer__CheckpointFooter foot = LSTM_TRAINER__CHECKPOINT_FOOTER__INIT;
+    foot.n_records = o.n_records;
+    foot.records_hash = hasher_final(&o.records);
+    if (write_record(&o, &foot.base) != 0) goto fail;
+    if (fsync(o.fd) != 0) {
+        snprintf(err, errlen, "%s: fsync failed (%s)", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(o.fd) != 0) {
+        o.fd = -1;
+        snprintf(err, errlen, "%s: close failed (%s)", tmp, strerror(errno));
+        goto fail;
+    }
+    o.fd = -1;
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: rename failed (%s)", path, strerror(errno));
+        goto fail;
+    }
+    if (fsync_dir_of(path) != 0) {
+        snprintf(err, errlen, "%s: fsync of the directory failed (%s)", path, strerror(errno));
+        goto done; // the file is complete; only its durability is in doubt
+    }
+    rc = 0;
+    goto done;
+fail:
+    if (o.fd >= 0) close(o.fd);
+    unlink(tmp);
+done:
+    free(tens), free(epochs), free(nexts), free(lu), free(lp), free(metas), free(meta_ptrs);
+    return rc;
+}
+
+// ---------------------------------------------------------------- retention
+
+static int parse_step_name(const char *name, long long *step) {
+    int n = 0;
+    if (sscanf(name, "step-%lld.ckpt%n", step, &n) == 1 && name[n] == 0) return 0;
+    return -1;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+// Steps of the checkpoints in dir, newest first. Returns the count (caller frees *steps).
+static int list_steps(const char *dir, long long **steps) {
+    DIR *d = opendir(dir);
+    *steps = NULL;
+    if (!d) return 0;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long s;
+        if (parse_step_name(e->d_name, &s) != 0) continue;
+        if (n == cap) *steps = xrealloc(*steps, sizeof(long long) * (size_t)(cap = cap ? cap * 2 : 16));
+        (*steps)[n++] = s;
+    }
+    closedir(d);
+    if (n) qsort(*steps, (size_t)n, sizeof(long long), cmp_desc);
+    return n;
+}
+
+static void step_path(char *out, size_t cap, const char *dir, long long step) {
+    snprintf(out, cap, "%s/step-%08lld.ckpt", dir, step);
+}
+
+static void apply_retention(const char *dir, int keep, long long just_written) {
+    long long *steps;
+    int n = list_steps(dir, &steps);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (steps[i] == just_written || kept < keep) {
+            kept++;
+            continue;
+        }
+        char p[CFG_PATH_LEN + 64];
+        step_path(p, sizeof p, dir, steps[i]);
+        unlink(p);
+    }
+    free(steps);
+}
+
+// ---------------------------------------------------------------- the writer
+
+struct CkptWriter {
+    char dir[CFG_PATH_LEN + 32];
+    int keep, async;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int busy, quit, failed, has_thread;
+    CheckpointData snap;
+    float *params, *m, *v, *lane_h, *lane_c;
+    ShardCursor *shards;
+    LaneCursor *lanes;
+    char *config_text;
+    size_t cap_params, cap_lane, cap_shards, cap_lanes;
+    double last_write_s;
+    char last_path[CFG_PATH_LEN + 64];
+};
+
+static void do_write(CkptWriter *w) {
+    char path[CFG_PATH_LEN + 64], err[1024];
+    step_path(path, sizeof path, w->dir, (long long)w->snap.step);
+    double t0 = now_seconds();
+    if (checkpoint_write_file(path, &w->snap, err, sizeof err) != 0) {
+        fprintf(stderr, "%serror: checkpoint at step %lld not written: %s; the previous "
+                        "checkpoint is intact\n",
+                log_prefix(), (long long)w->snap.step, err);
+        w->failed = 1;
+        return;
+    }
+    w->last_write_s = now_seconds() - t0;
+    snprintf(w->last_path, sizeof w->last_path, "%s", path);
+    apply_retention(w->dir, w->keep, (long long)w->snap.step);
+}
+
+static void *writer_main(void *arg) {
+    CkptWriter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->busy && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->busy) {
+            pthread_mutex_unlock(&w->mu);
+            do_write(w);
+            pthread_mutex_lock(&w->mu);
+            w->busy = 0;
+            pthread_cond_broadcast(&w->cv);
+            continue;
+        }
+        if (w->quit) break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+CkptWriter *ckpt_writer_create(const char *dir, int keep, int async) {
+    if (mkdir_p(dir) != 0) fatal("%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
+    CkptWriter *w = xcalloc(1, sizeof *w);
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    w->keep = keep, w->async = async;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    // Temp files of writes that were killed part-way are garbage.
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".ckpt.tmp")) {
+            char p[CFG_PATH_LEN + 300];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d) closedir(d);
+    if (async) {
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+            fatal("cannot start the checkpoint writer thread");
+        w->has_thread = 1;
+    }
+    return w;
+}
+
+static void *grow(void *p, size_t *cap, size_t need) {
+    if (need <= *cap) return p;
+    free(p);
+    *cap = need;
+    return xmalloc(need ? need : 1);
+}
+
+double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d) {
+    double t0 = now_seconds();
+    pthread_mutex_lock(&w->mu);
+    while (w->busy) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    // Copy everything the write needs: training goes on changing the originals.
+    const size_t np = d->n_params * sizeof(float);
+    const size_t nl = (size_t)d->shape.layers * (size_t)d->n_lanes * (size_t)d->shape.hidden * sizeof(float);
+    size_t cp = w->cap_params, cm = w->cap_params, cv = w->cap_params, ch = w->cap_lane, cc = w->cap_lane;
+    w->params = grow(w->params, &cp, np), w->m = grow(w->m, &cm, np), w->v = grow(w->v, &cv, np);
+    w->cap_params = cp;
+    w->lane_h = grow(w->lane_h, &ch, nl), w->lane_c = grow(w->lane_c, &cc, nl);
+    w->cap_lane = ch;
+    w->shards = grow(w->shards, &w->cap_shards, sizeof(ShardCursor) * (size_t)d->n_vshards);
+    w->lanes = grow(w->lanes, &w->cap_lanes, sizeof(LaneCursor) * (size_t)d->n_lanes);
+    memcpy(w->params, d->params, np), memcpy(w->m, d->adam_m, np), memcpy(w->v, d->adam_v, np);
+    memcpy(w->lane_h, d->lane_h, nl), memcpy(w->lane_c, d->lane_c, nl);
+    memcpy(w->shards, d->shards, sizeof(ShardCursor) * (size_t)d->n_vshards);
+    memcpy(w->lanes, d->lanes, sizeof(LaneCursor) * (size_t)d->n_lanes);
+    free(w->config_text);
+    w->config_text = str_dup(d->config_text);
+    w->snap = *d;
+    w->snap.params = w->params, w->snap.adam_m = w->m, w->snap.adam_v = w->v;
+    w->snap.lane_h = w->lane_h, w->snap.lane_c = w->lane_c;
+    w->snap.shards = w->shards, w->snap.lanes = w->lanes, w->snap.config_text = w->config_text;
+    if (!w->async) {
+        do_write(w);
+        return now_seconds() - t0;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->busy = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return now_seconds() - t0;
+}
+
+int ckpt_writer_wait(CkptWriter *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->busy) pthread_cond_wait(&w->cv, &w->mu);
+    int failed = w->failed;
+    w->failed = 0;
+    pthread_mutex_unlock(&w->mu);
+    return failed ? -1 : 0;
+}
+
+void ckpt_writer_free(CkptWriter *w) {
+    if (!w) return;
+    ckpt_writer_wait(w);
+    if (w->has_thread) {
+        pthread_mutex_lock(&w->mu);
+        w->quit = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w->params), free(w->m), free(w->v), free(w->lane_h), free(w->lane_c);
+    free(w->shards), free(w->lanes), free(w->config_text);
+    free(w);
+}
+
+double ckpt_writer_last_write_seconds(const CkptWriter *w) { return w->last_write_s; }
+const char *ckpt_writer_last_path(const CkptWriter *w) { return w->last_path[0] ? w->last_path : "(none)"; }
+
+// ---------------------------------------------------------------- reading
+
+static int shape_plausible(const LstmTrainer__ModelShape *s, char *err, size_t errlen) {
+    if (!s || s->layers < 1 || s->layers > MODEL_MAX_LAYERS || s->n_cat < 0 ||
+        s->n_cat > MODEL_MAX_CAT || s->n_cat_vocab != (size_t)s->n_cat || s->hidden < 1 ||
+        s->hidden > 1 << 16 || s->n_actions < 1 || s->action_embed < 1 || s->n_dense < 0 ||
+        s->cat_embed < 0) {
+        snprintf(err, errlen, "implausible model shape in the header");
+        return -1;
+    }
+    for (int c = 0; c < s->n_cat; c++)
+        if (s->cat_vocab[c] < 1) {
+            snprintf(err, errlen, "implausible vocabulary size in the header");
+            return -1;
+        }
+    return 0;
+}
+
+void checkpoint_free(LoadedCheckpoint *c) {
+    free(c->config_text), free(c->params), free(c->adam_m), free(c->adam_v);
+    free(c->lane_h), free(c->lane_c), free(c->shards), free(c->lanes);
+    memset(c, 0, sizeof *c);
+}
+
+int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *out, char *err,
+                     size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (size < 8 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "not a checkpoint file (no LSTMCKPT magic)");
+        return -1;
+    }
+    size_t pos = 8;
+    LstmTrainer__CheckpointHeader *hdr = NULL;
+    float **tbuf = NULL;
+    uint64_t *filled = NULL, expect_chunks = 0, seen_chunks = 0, n_records = 0;
+    Hasher rh;
+    hasher_init(&rh, 0);
+    int rc = -1, got_footer = 0;
+    while (pos < size) {
+        if (size - pos < 12) {
+            snprintf(err, errlen, "truncated (a record header is cut off at byte %zu)", pos);
+            goto out;
+        }
+        uint32_t len;
+        uint64_t h;
+        memcpy(&len, buf + pos, 4);
+        memcpy(&h, buf + pos + 4, 8);
+        if (len > MAX_RECORD || size - pos - 12 < len) {
+            snprintf(err, errlen, "truncated (a %u-byte record at byte %zu runs past the end)", len, pos);
+            goto out;
+        }
+        const uint8_t *msg = buf + pos + 12;
+        if (hash_bytes(msg, len, 0) != h) {
+            snprintf(err, errlen, "corrupt (record at byte %zu fails its checksum)", pos);
+            goto out;
+        }
+        pos += 12 + (size_t)len;
+        if (!hdr) {
+            hdr = lstm_trainer__checkpoint_header__unpack(NULL, len, msg);
+            if (!hdr) {
+                snprintf(err, errlen, "corrupt (the header record does not decode)");
+                goto out;
+            }
+            if (hdr->format_version != CKPT_FORMAT_VERSION) {
+                snprintf(err, errlen, "format version %u; this program reads version %d",
+                         hdr->format_version, CKPT_FORMAT_VERSION);
+                goto out;
+            }
+            if (shape_plausible(hdr->shape, err, errlen) != 0) goto out;
+            if (!hdr->cursor || hdr->cursor->n_vshards < 1 || hdr->cursor->n_lanes < 1 ||
+                hdr->cursor->n_shard_epoch != (size_t)hdr->cursor->n_vshards ||
+                hdr->cursor->n_shard_next != (size_t)hdr->cursor->n_vshards ||
+                hdr->cursor->n_lane_user != (size_t)hdr->cursor->n_lanes ||
+                hdr->cursor->n_lane_pos != (size_t)hdr->cursor->n_lanes || !hdr->rng ||
+                hdr->n_tensors == 0 || hdr->n_tensors > 3 * MODEL_MAX_TENSORS + 2) {
+                snprintf(err, errlen, "corrupt (inconsistent data cursor or tensor list)");
+                goto out;
+            }
+            tbuf = xcalloc(hdr->n_tensors, sizeof(float *));
+            filled = xcalloc(hdr->n_tensors, sizeof(uint64_t));
+            for (size_t i = 0; i < hdr->n_tensors; i++) {
+                if (hdr->tensors[i]->count > ((uint64_t)1 << 34)) {
+                    snprintf(err, errlen, "corrupt (tensor %s claims %llu elements)",
+                             hdr->tensors[i]->name, (unsigned long long)hdr->tensors[i]->count);
+                    goto out;
+                }
+                tbuf[i] = xmalloc(sizeof(float) * (hdr->tensors[i]->count + 1));
+                expect_chunks += hdr->tensors[i]->n_chunks ? hdr->tensors[i]->n_chunks : 1;
+            }
+        } else if (seen_chunks < expect_chunks) {
+            LstmTrainer__TensorChunk *ch = lstm_trainer__tensor_chunk__unpack(NULL, len, msg);
+            if (!ch || ch->tensor >= hdr->n_tensors || ch->data.len % 4 != 0 ||
+                ch->offset != filled[ch->tensor] ||
+                ch->offset + ch->data.len / 4 > hdr->tensors[ch->tensor]->count) {
+                snprintf(err, errlen, "corrupt (a tensor chunk is malformed or out of order)");
+                if (ch) lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
+                goto out;
+            }
+            memcpy(tbuf[ch->tensor] + ch->offset, ch->data.data, ch->data.len);
+            filled[ch->tensor] += ch->data.len / 4;
+            lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
+            seen_chunks++;
+        } else {
+            LstmTrainer__CheckpointFooter *f = lstm_trainer__checkpoint_footer__unpack(NULL, len, msg);
+            int ok = f && f->n_records == n_records && f->records_hash == hasher_final(&rh);
+            if (f) lstm_trainer__checkpoint_footer__free_unpacked(f, NULL);
+            if (!ok) {
+                snprintf(err, errlen, "corrupt (the footer does not match the records)");
+                goto out;
+            }
+            got_footer = 1;
+            if (pos != size) {
+                snprintf(err, errlen, "corrupt (%zu bytes after the footer)", size - pos);
+                goto out;
+            }
+            break;
+        }
+        hasher_update(&rh, &h, sizeof h);
+        n_records++;
+    }
+    if (!hdr || !got_footer) {
+        snprintf(err, errlen, "truncated (%s)", !hdr ? "no header" : "the footer is missing");
+        goto out;
+    }
+    for (size_t i = 0; i < hdr->n_tensors; i++) {
+        const LstmTrainer__TensorMeta *tm = hdr->tensors[i];
+        if (filled[i] != tm->count ||
+            hash_bytes(tbuf[i], tm->count * sizeof(float), 0) != tm->checksum) {
+            snprintf(err, errlen, "corrupt (tensor %s fails its checksum)", tm->name);
+            goto out;
+        }
+    }
+    // Map the named tensors onto the flat layouts.
+    CheckpointData *d = &out->d;
+    const LstmTrainer__ModelShape *s = hdr->shape;
+    d->shape.n_actions = s->n_actions, d->shape.action_embed = s->action_embed;
+    d->shape.n_cat = s->n_cat;
+    for (int c = 0; c < s->n_cat; c++) d->shape.cat_vocab[c] = s->cat_vocab[c];
+    d->shape.cat_embed = s->cat_embed, d->shape.n_dense = s->n_dense, d->shape.hidden = s->hidden;
+    d->shape.layers = s->layers, d->shape.engagement = s->engagement, d->shape.window = s->window;
+    d->n_params = model_param_count(&d->shape);
+    d->n_vshards = hdr->cursor->n_vshards, d->n_lanes = hdr->cursor->n_lanes;
+    d->lanes_per_shard = hdr->cursor->lanes_per_shard;
+    out->params = xmalloc(sizeof(float) * d->n_params);
+    out->adam_m = xmalloc(sizeof(float) * d->n_params);
+    out->adam_v = xmalloc(sizeof(float) * d->n_params);
+    const size_t nl = (size_t)s->layers * (size_t)d->n_lanes * (size_t)s->hidden;
+    out->lane_h = xmalloc(sizeof(float) * (nl + 1));
+    out->lane_c = xmalloc(sizeof(float) * (nl + 1));
+    TensorRef want[3 * MODEL_MAX_TENSORS + 2];
+    CheckpointData shapes = *d;
+    shapes.params = out->params, shapes.adam_m = out->adam_m, shapes.adam_v = out->adam_v;
+    shapes.lane_h = out->lane_h, shapes.lane_c = out->lane_c;
+    int nw = list_tensors(&shapes, want);
+    for (int k = 0; k < nw; k++) {
+        size_t i = 0;
+        while (i < hdr->n_tensors && strcmp(hdr->tensors[i]->name, want[k].name) != 0) i++;
+        if (i == hdr->n_tensors || hdr->tensors[i]->count != want[k].count) {
+            snprintf(err, errlen, "tensor %s is %s", want[k].name,
+                     i == hdr->n_tensors ? "missing" : "of the wrong size");
+            checkpoint_free(out);
+            goto out;
+        }
+        memcpy((float *)want[k].data, tbuf[i], sizeof(float) * want[k].count);
+    }
+    out->shards = xmalloc(sizeof(ShardCursor) * (size_t)d->n_vshards);
+    out->lanes = xmalloc(sizeof(LaneCursor) * (size_t)d->n_lanes);
+    for (int v = 0; v < d->n_vshards; v++)
+        out->shards[v] = (ShardCursor){hdr->cursor->shard_epoch[v], hdr->cursor->shard_next[v]};
+    for (int l = 0; l < d->n_lanes; l++)
+        out->lanes[l] = (LaneCursor){hdr->cursor->lane_user[l], hdr->cursor->lane_pos[l]};
+    out->config_text = str_dup(hdr->config_text);
+    d->step = hdr->step, d->skipped_steps = hdr->skipped_steps;
+    d->events_seen = hdr->events_seen, d->epoch = hdr->epoch, d->seed = hdr->rng->seed;
+    d->config_text = out->config_text, d->config_hash = hdr->config_hash;
+    d->data_hash = hdr->data_hash, d->world_size = hdr->world_size;
+    d->params = out->params, d->adam_m = out->adam_m, d->adam_v = out->adam_v;
+    d->shards = out->shards, d->lanes = out->lanes, d->lane_h = out->lane_h, d->lane_c = out->lane_c;
+    d->has_metrics = hdr->has_metrics;
+    if (hdr->last_valid) {
+        const LstmTrainer__Metrics *m = hdr->last_valid;
+        d->last_valid = (Metrics){m->n_targets, m->action_nll, m->time_nll, m->eng_mse, m->top1,
+                                  m->topk, m->gap_mae, m->gap_rmse, m->loss};
+    }
+    rc = 0;
+out:
+    if (tbuf)
+        for (size_t i = 0; hdr && i < hdr->n_tensors; i++) free(tbuf[i]);
+    free(tbuf);
+    free(filled);
+    if (hdr) lstm_trainer__checkpoint_header__free_unpacked(hdr, NULL);
+    return rc;
+}
+
+int checkpoint_read_file(const char *path, LoadedCheckpoint *out, char *err, size_t errlen) {
+    size_t size;
+    unsigned char *buf = (unsigned char *)read_file(path, &size);
+    if (!buf) {
+        snprintf(err, errlen, "cannot read (%s)", strerror(errno));
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    int rc = checkpoint_parse(buf, size, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found) {
+    long long *steps;
+    int n = list_steps(dir, &steps);
+    *none_found = n == 0;
+    for (int i = 0; i < n; i++) {
+        char p[CFG_PATH_LEN + 64], err[512];
+        step_path(p, sizeof p, dir, steps[i]);
+        LoadedCheckpoint c;
+        if (checkpoint_read_file(p, &c, err, sizeof err) == 0) {
+            checkpoint_free(&c);
+            snprintf(path, cap, "%s", p);
+            free(steps);
+            return 0;
+        }
+        fprintf(stderr, "%swarning: %s: %s; trying an older checkpoint\n", log_prefix(), p, err);
+    }
+    free(steps);
+    return -1;
+}
+
+int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(arg, &st) != 0) {
+        snprintf(err, errlen, "--checkpoint %s: no such file or directory", arg);
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(path, cap, "%s", arg);
+        return 0;
+    }
+    // A run directory (holding checkpoints/) or a checkpoint directory.
+    char dir[CFG_PATH_LEN + 32];
+    snprintf(dir, sizeof dir, "%s/checkpoints", arg);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", arg);
+    int none;
+    if (checkpoint_find_latest(dir, path, cap, &none) != 0) {
+        snprintf(err, errlen, "--checkpoint %s: %s", arg,
+                 none ? "holds no checkpoints (step-*.ckpt)" : "none of its checkpoints is valid");
+        return -1;
+    }
+    return 0;
+}
+
+void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
+    const CheckpointData *d = &c->d;
+    printf("checkpoint %s\n", path);
+    printf("  format version %d, step %lld (%lld skipped), epoch %.3f, %.0f events seen\n",
+           CKPT_FORMAT_VERSION, (long long)d->step, (long long)d->skipped_steps, d->epoch,
+           d->events_seen);
+    printf("  written by %d rank%s; config hash %016llx; data hash %016llx; seed %llu\n",
+           d->world_size, d->world_size == 1 ? "" : "s", (unsigned long long)d->config_hash,
+           (unsigned long long)d->data_hash, (unsigned long long)d->seed);
+    printf("  model: K=%d actions, action_embed %d, %d categorical, dense %d, H=%d, L=%d, "
+           "engagement head %d, window %d; %zu parameters\n",
+           d->shape.n_actions, d->shape.action_embed, d->shape.n_cat, d->shape.n_dense,
+           d->shape.hidden, d->shape.layers, d->shape.engagement, d->shape.window, d->n_params);
+    printf("  data cursor: %d virtual shards, %d lanes (%d per shard)\n", d->n_vshards,
+           d->n_lanes, d->lanes_per_shard);
+    if (d->has_metrics)
+        printf("  last validation: action_nll %.4f top1 %.4f time_nll %.4f gap_mae %.4g (%.0f "
+               "targets)\n",
+               d->last_valid.action_nll, d->last_valid.top1, d->last_valid.time_nll,
+               d->last_valid.gap_mae, d->last_valid.n_targets);
+    printf("  %-24s %12s %12s %12s %12s %s\n", "tensor", "min", "max", "mean", "rms", "shape");
+    TensorRef refs[3 * MODEL_MAX_TENSORS + 2];
+    int n = list_tensors(d, refs);
+    for (int k = 0; k < n; k++) {
+        double mn = INFINITY, mx = -INFINITY, sum = 0, sq = 0;
+        size_t bad = 0;
+        for (size_t i = 0; i < refs[k].count; i++) {
+            double x = refs[k].data[i];
+            if (!isfinite(x)) {
+                bad++;
+                continue;
+            }
+            mn = x < mn ? x : mn, mx = x > mx ? x : mx, sum += x, sq += x * x;
+        }
+        double cnt = refs[k].count ? (double)refs[k].count : 1;
+        char shape[64];
+        if (refs[k].ndim == 1) snprintf(shape, sizeof shape, "(%lld)", (long long)refs[k].shape[0]);
+        else if (refs[k].ndim == 2)
+            snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)refs[k].shape[0], (long long)refs[k].shape[1]);
+        else
+            snprintf(shape, sizeof shape, "(%lld, %lld, %lld)", (long long)refs[k].shape[0],
+                     (long long)refs[k].shape[1], (long long)refs[k].shape[2]);
+        printf("  %-24s %12.5g %12.5g %12.5g %12.5g %s%s\n", refs[k].name, mn, mx, sum / cnt,
+               sqrt(sq / cnt), shape, bad ? "  NON-FINITE VALUES" : "");
+    }
+}

@@ -1,0 +1,88 @@
+// checkpoint.h: protobuf checkpoints that are never lost or half-written.
+//
+// File layout (format version 1): the 8 bytes "LSTMCKPT", then records, each
+//   u32 length | u64 hash of the message bytes | message bytes (protobuf)
+// The first record is a CheckpointHeader, then TensorChunk records (no message exceeds
+// 64 MiB, far from protobuf's 2 GiB limit), then a CheckpointFooter with the record count
+// and a hash over all record hashes. A file without its footer is incomplete.
+//
+// Rank 0 writes step-NNNNNNNN.ckpt into the run's checkpoints/ directory through a temp file:
+// every write checked, fsync, rename, fsync of the directory; then deletes checkpoints
+// beyond the newest `keep` (never the one just written). A model with non-finite values is
+// never written. Writing can run on a background thread: the step only pays for copying
+// the state into the writer's buffers. Only checkpoint.c includes the protobuf-c code.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "evaluate.h"
+#include "model.h"
+
+#define CKPT_FORMAT_VERSION 1
+
+// Everything a run needs to continue exactly where it stopped.
+typedef struct {
+    int64_t step;          // optimizer steps completed
+    int64_t skipped_steps; // steps skipped for non-finite gradients
+    double events_seen;    // targets trained on (all ranks)
+    double epoch;          // mean epochs over the train shards (for reports)
+    uint64_t seed;         // run.seed: with the counters below it fixes every random draw
+    const char *config_text;
+    uint64_t config_hash;
+    uint64_t data_hash; // content of the prepared data (see dataset_content_hash)
+    int world_size;     // metadata only: resuming with another number of ranks works
+    ModelShape shape;
+    size_t n_params;
+    const float *params, *adam_m, *adam_v;
+    // Data cursor, for all virtual shards and all lanes of the global batch.
+    int n_vshards, n_lanes, lanes_per_shard;
+    const ShardCursor *shards;
+    const LaneCursor *lanes;
+    const float *lane_h, *lane_c; // (L, n_lanes, H)
+    int has_metrics;
+    Metrics last_valid;
+} CheckpointData;
+
+// A checkpoint read back: owns its buffers.
+typedef struct {
+    CheckpointData d;
+    char *config_text;
+    float *params, *adam_m, *adam_v, *lane_h, *lane_c;
+    ShardCursor *shards;
+    LaneCursor *lanes;
+} LoadedCheckpoint;
+
+typedef struct CkptWriter CkptWriter;
+
+// keep: checkpoints to keep; async: write on a background thread.
+CkptWriter *ckpt_writer_create(const char *dir, int keep, int async);
+// Copies the state (the caller may change it right after) and writes step-NNNNNNNN.ckpt.
+// Waits first if the previous write is still running. Returns the seconds the caller was
+// stalled (copying plus waiting).
+double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d);
+// Waits for the write in flight. Returns 0, or -1 if any write since the last call failed
+// (the reason was printed; earlier checkpoints are intact).
+int ckpt_writer_wait(CkptWriter *w);
+void ckpt_writer_free(CkptWriter *w);
+// Seconds the last completed write took on its own (serialise, write, fsync, rename).
+double ckpt_writer_last_write_seconds(const CkptWriter *w);
+const char *ckpt_writer_last_path(const CkptWriter *w);
+
+// Synchronous write of one checkpoint file (what the writer thread runs).
+int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, size_t errlen);
+
+// Parses and verifies a whole checkpoint held in memory. 0, or -1 with the reason.
+int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *out, char *err,
+                     size_t errlen);
+int checkpoint_read_file(const char *path, LoadedCheckpoint *out, char *err, size_t errlen);
+void checkpoint_free(LoadedCheckpoint *c);
+
+// The newest checkpoint in dir that verifies; those that do not are reported. Returns 0
+// with its path, or -1 when none verifies (none_found = 1 if the directory has none at all).
+int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found);
+// Resolves a --checkpoint argument: a file, or a run directory (its newest valid one).
+int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_t errlen);
+
+// Human report for `trainer checkpoint inspect`.
+void checkpoint_print(const LoadedCheckpoint *c, const char *path);

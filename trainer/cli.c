@@ -1,0 +1,129 @@
+// cli.c: argument parsing shared by the subcommands, and `trainer config`.
+#include "cli.h"
+
+#include "checkpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int allows(const char *allowed, const char *opt) {
+    size_t n = strlen(opt);
+    for (const char *p = allowed; (p = strstr(p, opt)) != NULL; p += n)
+        if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
+static int parse_nonneg(const char *command, const char *opt, const char *s) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 1000000000L) {
+        fprintf(stderr, "error: trainer %s: %s expects a non-negative integer, got \"%s\"\n",
+                command, opt, s);
+        exit(EXIT_USAGE);
+    }
+    return (int)v;
+}
+
+void cli_parse(int argc, char **argv, const char *command, const char *allowed, int need_exp,
+               CliArgs *out) {
+    memset(out, 0, sizeof *out);
+    out->trial = -1;
+    out->overrides = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-') {
+            const char *eq = strchr(a, '=');
+            char opt[64];
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
+            if (!allows(allowed, opt)) {
+                fprintf(stderr, "error: trainer %s: unknown option '%s'%s%s\n", command, opt,
+                        allowed[0] ? " (accepted: " : "", allowed[0] ? allowed : "");
+                if (allowed[0]) fprintf(stderr, ")\n");
+                exit(EXIT_USAGE);
+            }
+            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;
+            if (is_flag) {
+                if (strcmp(opt, "--resume") == 0) out->resume = 1;
+                else out->docs = 1;
+                continue;
+            }
+            const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val) {
+                fprintf(stderr, "error: trainer %s: %s needs a value\n", command, opt);
+                exit(EXIT_USAGE);
+            }
+            if (strcmp(opt, "--set") == 0) out->overrides[out->n_overrides++] = (char *)val;
+            else if (strcmp(opt, "--checkpoint") == 0) out->checkpoint = val;
+            else if (strcmp(opt, "--split") == 0) {
+                if (strcmp(val, "train") && strcmp(val, "valid") && strcmp(val, "test")) {
+                    fprintf(stderr,
+                            "error: trainer %s: --split must be train, valid or test, got \"%s\"\n",
+                            command, val);
+                    exit(EXIT_USAGE);
+                }
+                out->split = val;
+            } else if (strcmp(opt, "--input") == 0) out->input = val;
+            else if (strcmp(opt, "--output") == 0) out->output = val;
+            else if (strcmp(opt, "--trial") == 0) out->trial = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--top") == 0) out->top = parse_nonneg(command, opt, val);
+            continue;
+        }
+        if (!out->exp_path) {
+            out->exp_path = a;
+            continue;
+        }
+        fprintf(stderr, "error: trainer %s: unexpected argument '%s'\n", command, a);
+        exit(EXIT_USAGE);
+    }
+    if (need_exp && !out->exp_path) {
+        fprintf(stderr, "error: trainer %s: missing the experiment file (EXP.yaml)\n", command);
+        exit(EXIT_USAGE);
+    }
+}
+
+void cli_load_config(const CliArgs *args, Config *cfg) {
+    if (config_load(cfg, args->exp_path, args->n_overrides, args->overrides) != 0)
+        exit(EXIT_USAGE);
+}
+
+int cmd_config(int argc, char **argv) {
+    if (argc >= 1 && strcmp(argv[0], "schema") == 0) {
+        config_print_schema(stdout);
+        return EXIT_OK;
+    }
+    if (argc < 1 || strcmp(argv[0], "show") != 0) {
+        fprintf(stderr, "usage: trainer config show EXP.yaml [--set key=value]... [--docs]\n"
+                        "       trainer config schema\n");
+        return EXIT_USAGE;
+    }
+    CliArgs args;
+    cli_parse(argc - 1, argv + 1, "config show", "--set --docs", 1, &args);
+    Config cfg;
+    cli_load_config(&args, &cfg);
+    char *text = config_to_yaml(&cfg, args.docs);
+    fputs(text, stdout);
+    printf("# config hash: %016llx\n", (unsigned long long)config_hash(&cfg));
+    free(text);
+    free(args.overrides);
+    return EXIT_OK;
+}
+
+int cmd_checkpoint(int argc, char **argv) {
+    if (argc != 2 || strcmp(argv[0], "inspect") != 0) {
+        fprintf(stderr, "usage: trainer checkpoint inspect FILE|RUNDIR\n");
+        return EXIT_USAGE;
+    }
+    char path[CFG_PATH_LEN + 64], err[1024];
+    if (checkpoint_resolve(argv[1], path, sizeof path, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return EXIT_FATAL;
+    }
+    LoadedCheckpoint c;
+    if (checkpoint_read_file(path, &c, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s: %s\n", path, err);
+        return EXIT_FATAL;
+    }
+    checkpoint_print(&c, path);
+    checkpoint_free(&c);
+    return EXIT_OK;
+}

@@ -1,0 +1,17 @@
+// csv.h: a streaming CSV reader (RFC 4180: quoted fields, "" escapes, CRLF or LF).
+//
+// Reads the file in large blocks; memory is bounded by the longest row, not the file.
+// Fields point into the reader's buffer and stay valid until the next csv_next().
+#pragma once
+#include <stddef.h>
+
+typedef struct CsvReader CsvReader;
+
+CsvReader *csv_open(const char *path); // NULL with errno set
+// 1: a row was read; 0: end of file; -1: a malformed row (csv_error says why; the reader
+// has skipped to the next line, so reading can go on).
+int csv_next(CsvReader *r, char ***fields, int *n_fields);
+long long csv_line(const CsvReader *r); // 1-based line number where the last row started
+const char *csv_error(const CsvReader *r);
+long long csv_bytes_read(const CsvReader *r);
+void csv_close(CsvReader *r);

@@ -1,0 +1,187 @@
+// dataset.c: see dataset.h.
+#include "dataset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hash.h"
+#include "ingest.h"
+#include "synth.h"
+#include "userkey.h"
+#include "util.h"
+
+// The generator's settings, hashed: its CSVs are regenerated when they change.
+static uint64_t synth_settings_hash(const Config *cfg) {
+    const int64_t v[] = {cfg->synth.users, cfg->synth.min_events, cfg->synth.max_events,
+                         cfg->synth.seed};
+    const double f[] = {cfg->synth.valid_frac, cfg->synth.test_frac};
+    return hash_bytes(v, sizeof v, hash_bytes(f, sizeof f, 0x5e7));
+}
+
+static void ensure_synth(const Config *cfg) {
+    char path[CFG_PATH_LEN + 32], want[32];
+    snprintf(path, sizeof path, "%s/settings.hash", cfg->synth.out_dir);
+    snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(cfg));
+    SynthReport rep;
+    char *have = read_file(path, NULL);
+    int fresh = have && strcmp(have, want) == 0 && synth_read_report(cfg->synth.out_dir, &rep) == 0;
+    free(have);
+    if (fresh) return;
+    printf("data: generating synthetic users into %s\n", cfg->synth.out_dir);
+    synth_generate(cfg, &rep);
+    char err[512];
+    if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
+}
+
+uint64_t dataset_ensure_prepared(const Config *cfg) {
+    if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
+    UserKey key;
+    userkey_load(cfg, &key);
+    uint64_t fp = data_fingerprint(cfg, &key);
+    const char *dir = cfg->data.shard_dir;
+    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
+    char lock_path[CFG_PATH_LEN + 16], meta_path[CFG_PATH_LEN + 16];
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", dir);
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
+    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0) fatal("%s: cannot open lock file (%s)", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+    DataMeta meta;
+    char err[512];
+    const char *why = NULL;
+    if (meta_read(meta_path, &meta, err, sizeof err) != 0) why = path_exists(meta_path) ? err : "not prepared yet";
+    else {
+        if (meta.fingerprint != fp) why = "stale: the experiment's data settings or input files changed";
+        meta_free(&meta);
+    }
+    if (why) {
+        printf("data: preparing %s (%s)\n", dir, why);
+        IngestReport rep;
+        data_prepare(cfg, &key, fp, &rep);
+    } else {
+        printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
+               (unsigned long long)fp);
+    }
+    flock(fd, LOCK_UN);
+    close(fd);
+    return fp;
+}
+
+void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size) {
+    memset(d, 0, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "%s", cfg->data.shard_dir);
+    char meta_path[CFG_PATH_LEN + 16], err[512];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", d->dir);
+    if (meta_read(meta_path, &d->meta, err, sizeof err) != 0) fatal("%s", err);
+    if (d->meta.fingerprint != fingerprint)
+        fatal("%s: prepared for other data (fingerprint %016llx, expected %016llx)", meta_path,
+              (unsigned long long)d->meta.fingerprint, (unsigned long long)fingerprint);
+    const int V = (int)d->meta.n_vshards;
+    if (V % size != 0)
+        fatal("%d ranks do not divide data.virtual_shards=%d: run with a number of ranks that "
+              "divides it (e.g. %d), or change data.virtual_shards",
+              size, V, V % 2 == 0 && size > 1 ? 2 : 1);
+    d->fingerprint = fingerprint;
+    d->rank = rank, d->size = size;
+    d->n_shards = V / size;
+    d->first_shard = rank * d->n_shards;
+}
+
+void dataset_load_split(Dataset *d, int split) {
+    if (d->shards[split]) return;
+    d->shards[split] = xcalloc((size_t)d->n_shards, sizeof(Shard));
+    for (int i = 0; i < d->n_shards; i++) {
+        char path[CFG_PATH_LEN + 64], err[1024];
+        shard_file_name(path, sizeof path, d->dir, split, d->first_shard + i);
+        if (shard_load(path, d->fingerprint, &d->shards[split][i], err, sizeof err) != 0)
+            fatal("%s (run `trainer data prepare` to rebuild)", err);
+        const ShardHeader *h = &d->shards[split][i].hdr;
+        if (h->split != (uint32_t)split || h->vshard != (uint32_t)(d->first_shard + i) ||
+            h->n_cat != d->meta.n_cat || h->n_num != d->meta.n_num ||
+            h->payload_checksum != d->meta.split[split].shard_checksum[d->first_shard + i])
+            fatal("%s: does not match dataset.meta (run `trainer data prepare`)", path);
+    }
+}
+
+void dataset_free(Dataset *d) {
+    for (int s = 0; s < N_SPLITS; s++) {
+        if (!d->shards[s]) continue;
+        for (int i = 0; i < d->n_shards; i++) shard_free(&d->shards[s][i]);
+        free(d->shards[s]);
+    }
+    meta_free(&d->meta);
+    memset(d, 0, sizeof *d);
+}
+
+uint64_t dataset_rank_events(const Dataset *d, int split, int rank) {
+    uint64_t n = 0;
+    int per = (int)d->meta.n_vshards / d->size;
+    for (int v = rank * per; v < (rank + 1) * per; v++) n += d->meta.split[split].shard_events[v];
+    return n;
+}
+
+uint64_t dataset_content_hash(const DataMeta *m) {
+    Hasher h;
+    hasher_init(&h, 0xc0);
+    hasher_update(&h, &m->n_vshards, sizeof m->n_vshards);
+    hasher_update(&h, &m->n_cat, sizeof m->n_cat);
+    hasher_update(&h, &m->n_num, sizeof m->n_num);
+    hasher_update(&h, &m->engagement_index, sizeof m->engagement_index);
+    hasher_update(&h, &m->time_unit_seconds, sizeof m->time_unit_seconds);
+    hasher_update(&h, &m->gap_offset, sizeof m->gap_offset);
+    hasher_update(&h, &m->numeric_log1p, sizeof m->numeric_log1p);
+    hasher_update(&h, &m->loggap_mean, sizeof m->loggap_mean);
+    hasher_update(&h, &m->loggap_std, sizeof m->loggap_std);
+    hasher_update(&h, m->num_mean, sizeof(double) * m->n_num);
+    hasher_update(&h, m->num_std, sizeof(double) * m->n_num);
+    for (uint32_t v = 0; v <= m->n_cat; v++)
+        for (int i = 0; i < m->vocab_size[v]; i++) hasher_update(&h, m->vocab[v][i], strlen(m->vocab[v][i]) + 1);
+    for (int s = 0; s < N_SPLITS; s++)
+        hasher_update(&h, m->split[s].shard_checksum, sizeof(uint64_t) * m->n_vshards);
+    return hasher_final(&h);
+}
+
+int cmd_data(int argc, char **argv) {
+    const char *usage = "usage: trainer data synth EXP.yaml [--set key=value]...\n"
+                        "       trainer data prepare EXP.yaml [--set key=value]...\n";
+    if (argc < 1 || (strcmp(argv[0], "synth") != 0 && strcmp(argv[0], "prepare") != 0)) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    CliArgs args;
+    char what[32];
+    snprintf(what, sizeof what, "data %s", argv[0]);
+    cli_parse(argc - 1, argv + 1, what, "--set", 1, &args);
+    Config cfg;
+    cli_load_config(&args, &cfg);
+    free(args.overrides);
+    if (strcmp(argv[0], "synth") == 0) {
+        SynthReport rep;
+        synth_generate(&cfg, &rep);
+        char path[CFG_PATH_LEN + 32], want[32], err[512];
+        snprintf(path, sizeof path, "%s/settings.hash", cfg.synth.out_dir);
+        snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(&cfg));
+        if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
+        return EXIT_OK;
+    }
+    if (strcmp(cfg.data.source, "synth") == 0) ensure_synth(&cfg);
+    UserKey key;
+    userkey_load(&cfg, &key);
+    uint64_t fp = data_fingerprint(&cfg, &key);
+    if (mkdir_p(cfg.data.shard_dir) != 0)
+        fatal("data.shard_dir: %s: cannot create (%s)", cfg.data.shard_dir, strerror(errno));
+    char lock_path[CFG_PATH_LEN + 16];
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", cfg.data.shard_dir);
+    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+    IngestReport rep;
+    data_prepare(&cfg, &key, fp, &rep);
+    close(fd);
+    return EXIT_OK;
+}

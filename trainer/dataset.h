@@ -1,0 +1,37 @@
+// dataset.h: making sure an experiment's data is prepared, and loading a rank's share.
+//
+// dataset_ensure_prepared() runs on one process (rank 0): it regenerates synthetic CSVs
+// whose generator settings changed, and re-prepares shards that are missing or whose
+// fingerprint differs from the experiment's, under an exclusive lock of the shard directory
+// (so concurrent sweep trials sharing data.shard_dir prepare it once). Every rank then opens
+// the meta file and loads only the virtual shards it holds.
+#pragma once
+#include <stdint.h>
+
+#include "config.h"
+#include "shards.h"
+
+typedef struct {
+    DataMeta meta;
+    char dir[CFG_PATH_LEN];
+    uint64_t fingerprint;
+    int rank, size;
+    int first_shard, n_shards; // this rank's virtual shards: [first, first + n)
+    Shard *shards[N_SPLITS];   // n_shards each, NULL until loaded
+} Dataset;
+
+// Returns the fingerprint of the prepared data (prints what it did).
+uint64_t dataset_ensure_prepared(const Config *cfg);
+// Opens dataset.meta (fatal if missing, corrupt, or of other data); checks that size
+// divides the number of virtual shards.
+void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size);
+void dataset_load_split(Dataset *d, int split); // loads and verifies this rank's shards
+void dataset_free(Dataset *d);
+// A hash of what the prepared data holds (statistics, vocabularies, shard checksums), not of
+// where it came from: re-preparing identical input gives the same value. Checkpoints record
+// it, so a model is never resumed or scored against data it was not trained with.
+uint64_t dataset_content_hash(const DataMeta *m);
+// `trainer data synth|prepare EXP.yaml`.
+int cmd_data(int argc, char **argv);
+// Event counts this rank and all ranks hold in a split (for the balance report).
+uint64_t dataset_rank_events(const Dataset *d, int split, int rank);

@@ -1,0 +1,559 @@
+// ingest.c: see ingest.h.
+#include "ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "rowparse.h"
+#include "hash.h"
+#include "shards.h"
+#include "util.h"
+#include "vocab.h"
+
+// ---------------------------------------------------------------- inputs
+
+typedef struct {
+    char path[CFG_PATH_LEN];
+    const char *key; // config key naming it, for messages
+    int split;       // SPLIT_* or -1: split by user
+} Input;
+
+static int list_inputs(const Config *cfg, Input in[N_SPLITS]) {
+    int n = 0;
+    if (strcmp(cfg->data.source, "synth") == 0) {
+        for (int s = 0; s < N_SPLITS; s++) {
+            snprintf(in[n].path, CFG_PATH_LEN, "%s/%s.csv", cfg->synth.out_dir, SPLIT_NAMES[s]);
+            in[n].key = "synth.out_dir";
+            in[n++].split = s;
+        }
+    } else if (cfg->data.train_path[0]) {
+        const char *paths[] = {cfg->data.train_path, cfg->data.valid_path, cfg->data.test_path};
+        const char *keys[] = {"data.train_path", "data.valid_path", "data.test_path"};
+        for (int s = 0; s < N_SPLITS; s++) {
+            if (!paths[s][0]) continue;
+            snprintf(in[n].path, CFG_PATH_LEN, "%s", paths[s]);
+            in[n].key = keys[s];
+            in[n++].split = s;
+        }
+    } else {
+        snprintf(in[n].path, CFG_PATH_LEN, "%s", cfg->data.path);
+        in[n].key = "data.path";
+        in[n++].split = -1;
+    }
+    return n;
+}
+
+uint64_t data_fingerprint(const Config *cfg, const UserKey *key) {
+    Hasher h;
+    hasher_init(&h, 0xda7a);
+    uint32_t version = SHARD_VERSION * 1000 + META_VERSION;
+    hasher_update(&h, &version, sizeof version);
+    // Every config key that changes the bytes of the shards or the meta file.
+    const Config *c = cfg;
+    const void *fields[][2] = {
+        {c->data.source, (void *)sizeof c->data.source},
+        {&c->data.valid_frac, (void *)sizeof(double)},
+        {&c->data.test_frac, (void *)sizeof(double)},
+        {c->data.user_col, (void *)sizeof c->data.user_col},
+        {c->data.time_col, (void *)sizeof c->data.time_col},
+        {c->data.action_col, (void *)sizeof c->data.action_col},
+        {&c->data.categorical_cols, (void *)sizeof c->data.categorical_cols},
+        {&c->data.numeric_cols, (void *)sizeof c->data.numeric_cols},
+        {c->data.engagement_col, (void *)sizeof c->data.engagement_col},
+        {c->data.time_format, (void *)sizeof c->data.time_format},
+        {c->data.time_unit, (void *)sizeof c->data.time_unit},
+        {c->data.numeric_transform, (void *)sizeof c->data.numeric_transform},
+        {&c->data.virtual_shards, (void *)sizeof(int64_t)},
+        {&c->data.min_events, (void *)sizeof(int64_t)},
+        {&c->model.gap_offset, (void *)sizeof(double)},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+        hasher_update(&h, fields[i][0], (size_t)fields[i][1]);
+    // Bad-row policy changes which rows land only when rows are bad; include it anyway.
+    hasher_update(&h, c->data.on_error, sizeof c->data.on_error);
+    Input in[N_SPLITS];
+    int n = list_inputs(cfg, in);
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(in[i].path, &st) != 0)
+            fatal("%s: %s: cannot read input (%s)", in[i].key, in[i].path, strerror(errno));
+        int64_t meta[4] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                           (int64_t)st.st_mtim.tv_nsec, in[i].split};
+        hasher_update(&h, in[i].path, strlen(in[i].path));
+        hasher_update(&h, meta, sizeof meta);
+    }
+    hasher_update(&h, &key->fingerprint, sizeof key->fingerprint);
+    return hasher_final(&h);
+}
+
+// ---------------------------------------------------------------- pass 1: rows -> buckets
+
+typedef struct {
+    const Config *cfg;
+    const UserKey *key;
+    int n_cat, n_num, log1p_numeric;
+    size_t rec_bytes, num_offset;
+    int n_buckets;
+    FILE **bucket;
+    char tmp_dir[CFG_PATH_LEN + 64];
+    StrTable actions, cats[CFG_LIST_MAX];
+    uint64_t rows, seq;
+    BadRows bad;
+} Ingest;
+
+// A record in a bucket file: u64 user, u64 seq, f64 time, i32 split, i32 action (table id),
+// i32 cat[n_cat] (table ids), padding to 8, f64 num[n_num].
+#define REC_USER(r) (*(uint64_t *)(r))
+#define REC_SEQ(r) (*(uint64_t *)((r) + 8))
+#define REC_TIME(r) (*(double *)((r) + 16))
+#define REC_SPLIT(r) (*(int32_t *)((r) + 24))
+#define REC_ACTION(r) (*(int32_t *)((r) + 28))
+#define REC_CAT(r, c) (((int32_t *)((r) + 32))[c])
+
+static void bucket_path(const Ingest *g, int b, const char *suffix, char *out, size_t cap) {
+    snprintf(out, cap, "%s/bucket-%04d%s", g->tmp_dir, b, suffix);
+}
+
+int user_split(const Config *cfg, const char *raw_id) {
+    // From an unkeyed hash of the raw id, so any key gives the same split.
+    double u = (double)(hash_bytes(raw_id, strlen(raw_id), 0x5b117ULL) >> 11) * 0x1.0p-53;
+    return u < cfg->data.test_frac                           ? SPLIT_TEST
+           : u < cfg->data.test_frac + cfg->data.valid_frac ? SPLIT_VALID
+                                                           : SPLIT_TRAIN;
+}
+
+static void read_input(Ingest *g, const Input *in) {
+    const Config *cfg = g->cfg;
+    CsvReader *r = csv_open(in->path);
+    if (!r) fatal("%s: %s: cannot open (%s)", in->key, in->path, strerror(errno));
+    char **f;
+    int nf;
+    int rc = csv_next(r, &f, &nf);
+    if (rc == 0) fatal("%s:1: empty file (expected a header row)", in->path);
+    if (rc < 0) fatal("%s:%lld: %s", in->path, csv_line(r), csv_error(r));
+    RowParser rp;
+    row_parser_init(&rp, cfg, in->path, in->key, f, nf);
+    unsigned char *rec = xcalloc(1, g->rec_bytes);
+    Row row;
+    char why[512];
+    while ((rc = csv_next(r, &f, &nf)) != 0) {
+        g->rows++;
+        long long line = csv_line(r);
+        if (rc < 0) {
+            bad_row_report(&g->bad, in->path, line, csv_error(r));
+            continue;
+        }
+        if (row_parse(&rp, f, nf, &row, why, sizeof why) != 0) {
+            bad_row_report(&g->bad, in->path, line, why);
+            continue;
+        }
+        double *num = (double *)(rec + g->num_offset);
+        for (int k = 0; k < g->n_num; k++) num[k] = row.num[k];
+        // The raw id is hashed here and goes no further. With given split files, a user is
+        // (file, id): the public sets number their users per file.
+        uint64_t uh = userkey_hash_id(g->key, row.user, strlen(row.user));
+        int split = in->split;
+        if (split >= 0) uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
+        else split = user_split(cfg, row.user);
+        REC_USER(rec) = uh;
+        REC_SEQ(rec) = g->seq++;
+        REC_TIME(rec) = row.time;
+        REC_SPLIT(rec) = split;
+        int a = strtab_intern(&g->actions, row.action, strlen(row.action));
+        REC_ACTION(rec) = a;
+        if (split == SPLIT_TRAIN) g->actions.train_count[a]++;
+        for (int c = 0; c < g->n_cat; c++) {
+            int id = strtab_intern(&g->cats[c], row.cat[c], strlen(row.cat[c]));
+            REC_CAT(rec, c) = id;
+            if (split == SPLIT_TRAIN) g->cats[c].train_count[id]++;
+        }
+        int b = (int)(mix64(uh) % (uint64_t)g->n_buckets);
+        char path[CFG_PATH_LEN + 96];
+        bucket_path(g, b, "", path, sizeof path);
+        xfwrite(rec, g->rec_bytes, g->bucket[b], path);
+    }
+    free(rec);
+    csv_close(r);
+}
+
+// ---------------------------------------------------------------- pass 2
+
+typedef struct {
+    uint64_t hash;
+    uint32_t n_events, bucket;
+    int32_t split, shard;
+} UserRec;
+
+typedef struct {
+    double n, mean, m2;
+} Welford;
+
+static void welford_add(Welford *w, double x) {
+    w->n += 1;
+    double d = x - w->mean;
+    w->mean += d / w->n;
+    w->m2 += d * (x - w->mean);
+}
+static double welford_std(const Welford *w) {
+    double sd = w->n > 1 ? sqrt(w->m2 / (w->n - 1)) : 1.0;
+    return sd > 1e-8 ? sd : 1.0; // a constant column normalises to 0, not to inf
+}
+
+static size_t g_rec_bytes; // qsort has no context argument
+static int by_user_time_seq(const void *a, const void *b) {
+    const unsigned char *x = a, *y = b;
+    if (REC_USER(x) != REC_USER(y)) return REC_USER(x) < REC_USER(y) ? -1 : 1;
+    if (REC_TIME(x) != REC_TIME(y)) return REC_TIME(x) < REC_TIME(y) ? -1 : 1;
+    return REC_SEQ(x) < REC_SEQ(y) ? -1 : (REC_SEQ(x) > REC_SEQ(y));
+}
+
+static unsigned char *load_bucket(const Ingest *g, int b, const char *suffix, size_t *n_rec) {
+    char path[CFG_PATH_LEN + 96];
+    bucket_path(g, b, suffix, path, sizeof path);
+    size_t size;
+    unsigned char *buf = (unsigned char *)read_file(path, &size);
+    if (!buf) fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
+    if (size % g->rec_bytes) fatal("%s: temporary bucket has a partial record", path);
+    *n_rec = size / g->rec_bytes;
+    return buf;
+}
+
+static int by_events_desc(const void *a, const void *b) {
+    const UserRec *x = *(UserRec *const *)a, *y = *(UserRec *const *)b;
+    if (x->n_events != y->n_events) return x->n_events > y->n_events ? -1 : 1;
+    return x->hash < y->hash ? -1 : (x->hash > y->hash);
+}
+
+// Largest users first into the least-loaded virtual shard (ties: lowest index).
+static void balance_users(UserRec *users, size_t n_users, int split, int V, DataMeta *meta) {
+    UserRec **order = xmalloc(sizeof(UserRec *) * (n_users ? n_users : 1));
+    size_t n = 0;
+    for (size_t i = 0; i < n_users; i++)
+        if (users[i].split == split) order[n++] = &users[i];
+    qsort(order, n, sizeof *order, by_events_desc);
+    uint64_t *load = meta->split[split].shard_events;
+    for (size_t i = 0; i < n; i++) {
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (load[v] < load[best]) best = v;
+        order[i]->shard = best;
+        load[best] += order[i]->n_events;
+        meta->split[split].shard_users[best]++;
+    }
+    free(order);
+}
+
+static void raise_fd_limit(int need) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur >= (rlim_t)need) return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)need)
+        fatal("data.virtual_shards needs %d open files while preparing; the limit is %llu",
+              need, (unsigned long long)rl.rlim_cur);
+}
+
+static void remove_tree_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[CFG_PATH_LEN + 300];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
+                  IngestReport *report) {
+    double t0 = now_seconds();
+    const char *dir = cfg->data.shard_dir;
+    const int V = (int)cfg->data.virtual_shards;
+    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
+    // The old meta goes first: until the new one is written, the directory is "not prepared".
+    char meta_path[CFG_PATH_LEN + 32];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
+    if (unlink(meta_path) == 0) fsync_dir_of(meta_path);
+
+    Ingest g;
+    memset(&g, 0, sizeof g);
+    g.cfg = cfg;
+    g.key = key;
+    g.bad.cfg = cfg;
+    g.n_cat = cfg->data.categorical_cols.n;
+    g.n_num = cfg->data.numeric_cols.n;
+    g.log1p_numeric = strcmp(cfg->data.numeric_transform, "log1p") == 0;
+    g.num_offset = (size_t)((32 + 4 * g.n_cat + 7) / 8 * 8);
+    g.rec_bytes = g.num_offset + 8 * (size_t)g.n_num;
+    g_rec_bytes = g.rec_bytes;
+    strtab_init(&g.actions);
+    for (int c = 0; c < g.n_cat; c++) strtab_init(&g.cats[c]);
+    snprintf(g.tmp_dir, sizeof g.tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
+    remove_tree_files(g.tmp_dir);
+    if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
+
+    Input in[N_SPLITS];
+    int n_in = list_inputs(cfg, in);
+    // Buckets of ~16 MiB of input each keep pass 2's memory bounded for any input size.
+    long long total = 0;
+    for (int i = 0; i < n_in; i++) {
+        struct stat st;
+        if (stat(in[i].path, &st) == 0) total += st.st_size;
+    }
+    g.n_buckets = (int)(total / (16 << 20)) + 1;
+    g.n_buckets = g.n_buckets < 4 ? 4 : (g.n_buckets > 1024 ? 1024 : g.n_buckets);
+    raise_fd_limit(g.n_buckets + V + 64);
+    g.bucket = xcalloc((size_t)g.n_buckets, sizeof(FILE *));
+    for (int b = 0; b < g.n_buckets; b++) {
+        char path[CFG_PATH_LEN + 96];
+        bucket_path(&g, b, "", path, sizeof path);
+        g.bucket[b] = xfopen(path, "wb");
+        setvbuf(g.bucket[b], NULL, _IOFBF, 1 << 16);
+    }
+    for (int i = 0; i < n_in; i++) read_input(&g, &in[i]);
+    for (int b = 0; b < g.n_buckets; b++) {
+        char path[CFG_PATH_LEN + 96];
+        bucket_path(&g, b, "", path, sizeof path);
+        xfclose(g.bucket[b], path);
+    }
+
+    // Vocabularies from the training split.
+    Vocab vocab[1 + CFG_LIST_MAX];
+    vocab_build(&g.actions, &vocab[0]);
+    for (int c = 0; c < g.n_cat; c++) vocab_build(&g.cats[c], &vocab[1 + c]);
+
+    DataMeta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.n_vshards = (uint32_t)V;
+    meta.n_cat = (uint32_t)g.n_cat;
+    meta.n_num = (uint32_t)g.n_num;
+    meta.engagement_index = -1;
+    for (int k = 0; k < g.n_num; k++)
+        if (cfg->data.engagement_col[0] &&
+            strcmp(cfg->data.numeric_cols.item[k], cfg->data.engagement_col) == 0)
+            meta.engagement_index = k;
+    meta.fingerprint = fingerprint;
+    meta.time_unit_seconds = config_time_unit_seconds(cfg);
+    meta.gap_offset = cfg->model.gap_offset;
+    meta.numeric_log1p = g.log1p_numeric;
+    meta_alloc_counts(&meta);
+
+    // Pass 2a: sort each bucket, find users, gather train statistics.
+    UserRec *users = NULL;
+    size_t n_users = 0, cap_users = 0;
+    Welford wgap = {0}, wnum[CFG_LIST_MAX];
+    memset(wnum, 0, sizeof wnum);
+    const double delta = cfg->model.gap_offset;
+    for (int b = 0; b < g.n_buckets; b++) {
+        size_t n_rec;
+        unsigned char *recs = load_bucket(&g, b, "", &n_rec);
+        qsort(recs, n_rec, g.rec_bytes, by_user_time_seq);
+        for (size_t i = 0; i < n_rec;) {
+            size_t j = i;
+            while (j < n_rec && REC_USER(recs + j * g.rec_bytes) == REC_USER(recs + i * g.rec_bytes))
+                j++;
+            unsigned char *first = recs + i * g.rec_bytes;
+            int split = REC_SPLIT(first);
+            uint32_t n = (uint32_t)(j - i);
+            if (n < (uint32_t)cfg->data.min_events) {
+                meta.split[split].dropped_users++;
+            } else {
+                if (n_users == cap_users) {
+                    cap_users = cap_users ? cap_users * 2 : 4096;
+                    users = xrealloc(users, sizeof(UserRec) * cap_users);
+                }
+                users[n_users++] = (UserRec){REC_USER(first), n, (uint32_t)b, split, -1};
+                meta.split[split].users++;
+                meta.split[split].events += n;
+                meta.split[split].targets += n - 1;
+                if (split == SPLIT_TRAIN)
+                    for (size_t k = i; k < j; k++) {
+                        unsigned char *r = recs + k * g.rec_bytes;
+                        if (k > i) welford_add(&wgap, log(REC_TIME(r) - REC_TIME(r - g.rec_bytes) + delta));
+                        const double *num = (const double *)(r + g.num_offset);
+                        for (int q = 0; q < g.n_num; q++)
+                            welford_add(&wnum[q], g.log1p_numeric ? log1p(num[q]) : num[q]);
+                    }
+            }
+            i = j;
+        }
+        char path[CFG_PATH_LEN + 96];
+        bucket_path(&g, b, ".sorted", path, sizeof path);
+        FILE *f = xfopen(path, "wb");
+        xfwrite(recs, n_rec * g.rec_bytes, f, path);
+        xfclose(f, path);
+        bucket_path(&g, b, "", path, sizeof path);
+        unlink(path);
+        free(recs);
+    }
+    if (meta.split[SPLIT_TRAIN].users == 0)
+        fatal("no training users with at least data.min_events=%lld events in the input",
+              (long long)cfg->data.min_events);
+    if (meta.split[SPLIT_VALID].users == 0)
+        warnf("no validation users: validation metrics will be empty");
+    meta.loggap_mean = wgap.n > 0 ? wgap.mean : 0;
+    meta.loggap_std = welford_std(&wgap);
+    for (int q = 0; q < g.n_num; q++) {
+        meta.num_mean[q] = wnum[q].mean;
+        meta.num_std[q] = welford_std(&wnum[q]);
+    }
+    for (int s = 0; s < N_SPLITS; s++) balance_users(users, n_users, s, V, &meta);
+
+    // Pass 2b, one split at a time: stream users into their shard files.
+    const uint32_t ev_bytes = shard_event_bytes(g.n_cat, g.n_num);
+    unsigned char *ev = xcalloc(1, ev_bytes);
+    FILE **out = xcalloc((size_t)V, sizeof(FILE *));
+    Hasher *hs = xcalloc((size_t)V, sizeof(Hasher));
+    ShardUser **tables = xcalloc((size_t)V, sizeof(ShardUser *));
+    uint64_t *n_written = xcalloc((size_t)V, sizeof(uint64_t)), *u_written = xcalloc((size_t)V, sizeof(uint64_t));
+    char path[CFG_PATH_LEN + 96], tmp[CFG_PATH_LEN + 128];
+    for (int s = 0; s < N_SPLITS; s++) {
+        for (int v = 0; v < V; v++) {
+            shard_file_name(path, sizeof path, dir, s, v);
+            snprintf(tmp, sizeof tmp, "%s.tmp", path);
+            out[v] = xfopen(tmp, "wb");
+            setvbuf(out[v], NULL, _IOFBF, 1 << 16);
+            ShardHeader zero;
+            memset(&zero, 0, sizeof zero);
+            xfwrite(&zero, sizeof zero, out[v], tmp);
+            hasher_init(&hs[v], 0);
+            tables[v] = xmalloc(sizeof(ShardUser) * (meta.split[s].shard_users[v] + 1));
+            n_written[v] = u_written[v] = 0;
+        }
+        size_t next_user = 0;
+        for (int b = 0; b < g.n_buckets; b++) {
+            size_t n_rec;
+            unsigned char *recs = load_bucket(&g, b, ".sorted", &n_rec);
+            for (size_t i = 0; i < n_rec;) {
+                size_t j = i;
+                uint64_t uh = REC_USER(recs + i * g.rec_bytes);
+                while (j < n_rec && REC_USER(recs + j * g.rec_bytes) == uh) j++;
+                // users[] was filled in this same bucket order; dropped users are absent.
+                int kept = next_user < n_users && users[next_user].hash == uh &&
+                           users[next_user].bucket == (uint32_t)b;
+                UserRec *u = kept ? &users[next_user++] : NULL;
+                if (u && u->split == s) {
+                    int v = u->shard;
+                    shard_file_name(path, sizeof path, dir, s, v);
+                    tables[v][u_written[v]++] = (ShardUser){uh, n_written[v], u->n_events, 0};
+                    for (size_t k = i; k < j; k++) {
+                        const unsigned char *r = recs + k * g.rec_bytes;
+                        const double *num = (const double *)(r + g.num_offset);
+                        memset(ev, 0, ev_bytes);
+                        *(double *)ev = REC_TIME(r);
+                        *(int32_t *)(ev + 8) = vocab[0].remap[REC_ACTION(r)];
+                        for (int c = 0; c < g.n_cat; c++)
+                            ((int32_t *)(ev + 12))[c] = vocab[1 + c].remap[REC_CAT(r, c)];
+                        for (int q = 0; q < g.n_num; q++)
+                            ((float *)(ev + 12 + 4 * g.n_cat))[q] = (float)num[q];
+                        xfwrite(ev, ev_bytes, out[v], path);
+                        hasher_update(&hs[v], ev, ev_bytes);
+                    }
+                    n_written[v] += u->n_events;
+                }
+                i = j;
+            }
+            free(recs);
+        }
+        for (int v = 0; v < V; v++) {
+            shard_file_name(path, sizeof path, dir, s, v);
+            snprintf(tmp, sizeof tmp, "%s.tmp", path);
+            size_t tb = sizeof(ShardUser) * u_written[v];
+            xfwrite(tables[v], tb, out[v], tmp);
+            hasher_update(&hs[v], tables[v], tb);
+            ShardHeader h;
+            memset(&h, 0, sizeof h);
+            memcpy(h.magic, "LSTMSHRD", 8);
+            h.version = SHARD_VERSION;
+            h.split = (uint32_t)s, h.vshard = (uint32_t)v, h.n_vshards = (uint32_t)V;
+            h.n_cat = (uint32_t)g.n_cat, h.n_num = (uint32_t)g.n_num, h.event_bytes = ev_bytes;
+            h.n_users = u_written[v], h.n_events = n_written[v];
+            h.data_fingerprint = fingerprint;
+            h.payload_checksum = hasher_final(&hs[v]);
+            h.header_checksum = hash_bytes(&h, offsetof(ShardHeader, header_checksum), 0);
+            if (fseek(out[v], 0, SEEK_SET) != 0) fatal("%s: seek failed (%s)", tmp, strerror(errno));
+            xfwrite(&h, sizeof h, out[v], tmp);
+            if (fflush(out[v]) != 0 || fsync(fileno(out[v])) != 0)
+                fatal("%s: flush failed (%s)", tmp, strerror(errno));
+            xfclose(out[v], tmp);
+            if (rename(tmp, path) != 0) fatal("%s: rename failed (%s)", path, strerror(errno));
+            meta.split[s].shard_checksum[v] = h.payload_checksum;
+            if (u_written[v] != meta.split[s].shard_users[v] ||
+                n_written[v] != meta.split[s].shard_events[v])
+                fatal("internal: shard %s-%d counts differ from the plan", SPLIT_NAMES[s], v);
+            free(tables[v]);
+        }
+    }
+    free(ev), free(out), free(hs), free(tables), free(n_written), free(u_written);
+
+    // Vocabularies and column names into the meta file.
+    meta.vocab_size[0] = vocab[0].size;
+    meta.vocab[0] = vocab[0].names, vocab[0].names = NULL;
+    for (int c = 0; c < g.n_cat; c++) {
+        meta.vocab_size[1 + c] = vocab[1 + c].size;
+        meta.vocab[1 + c] = vocab[1 + c].names, vocab[1 + c].names = NULL;
+    }
+    snprintf(meta.column[0], CFG_NAME_LEN, "%s", cfg->data.action_col);
+    for (int c = 0; c < g.n_cat; c++)
+        snprintf(meta.column[1 + c], CFG_NAME_LEN, "%s", cfg->data.categorical_cols.item[c]);
+    for (int q = 0; q < g.n_num; q++)
+        snprintf(meta.column[1 + g.n_cat + q], CFG_NAME_LEN, "%s", cfg->data.numeric_cols.item[q]);
+    meta.rows_read = g.rows;
+    meta.bad_rows = g.bad.count;
+    char err[512];
+    fsync_dir_of(meta_path);
+    if (meta_write(meta_path, &meta, err, sizeof err) != 0) fatal("%s", err);
+
+    remove_tree_files(g.tmp_dir);
+    report->seconds = now_seconds() - t0;
+    report->rows = g.rows;
+    report->bad_rows = g.bad.count;
+    report->events = meta.split[0].events + meta.split[1].events + meta.split[2].events;
+    report->users = n_users;
+    report->dropped_users = meta.split[0].dropped_users + meta.split[1].dropped_users +
+                            meta.split[2].dropped_users;
+    report->peak_rss = peak_rss_bytes();
+
+    printf("prepared %s: %llu rows (%llu bad%s), %llu events of %llu users in %.2f s "
+           "(%.0f events/s, peak RSS %.0f MiB)\n",
+           dir, (unsigned long long)g.rows, (unsigned long long)g.bad.count,
+           g.bad.count ? ", skipped" : "", (unsigned long long)report->events,
+           (unsigned long long)n_users, report->seconds,
+           (double)g.rows / (report->seconds > 0 ? report->seconds : 1),
+           (double)report->peak_rss / (1 << 20));
+    for (int s = 0; s < N_SPLITS; s++) {
+        uint64_t mx = 0;
+        for (int v = 0; v < V; v++)
+            mx = meta.split[s].shard_events[v] > mx ? meta.split[s].shard_events[v] : mx;
+        double mean = (double)meta.split[s].events / V;
+        printf("  %-5s %7llu users %10llu events %10llu targets, %llu users dropped (< %lld "
+               "events); largest of %d virtual shards %.3fx the mean\n",
+               SPLIT_NAMES[s], (unsigned long long)meta.split[s].users,
+               (unsigned long long)meta.split[s].events, (unsigned long long)meta.split[s].targets,
+               (unsigned long long)meta.split[s].dropped_users, (long long)cfg->data.min_events, V,
+               mean > 0 ? (double)mx / mean : 0.0);
+    }
+    printf("  vocabulary: %d %s values", meta.vocab_size[0] - 1, cfg->data.action_col);
+    for (int c = 0; c < g.n_cat; c++)
+        printf(", %d %s values", meta.vocab_size[1 + c] - 1, cfg->data.categorical_cols.item[c]);
+    printf(" (+ <unk>); log(gap + %g) mean %.4f std %.4f\n", delta, meta.loggap_mean,
+           meta.loggap_std);
+    for (int c = 0; c <= g.n_cat; c++) vocab_free(&vocab[c]);
+    strtab_free(&g.actions);
+    for (int c = 0; c < g.n_cat; c++) strtab_free(&g.cats[c]);
+    free(g.bucket);
+    free(users);
+    meta_free(&meta);
+}

@@ -1,0 +1,28 @@
+// lstm_cell.h: the fused pointwise gate math of one LSTM time step over B lanes.
+//
+// These two loops are the only non-GEMM work in the recurrence, so they are written to
+// vectorise (no branches in the inner loop, an exp that the compiler can vectorise) and are
+// compiled for several instruction sets with run-time dispatch (target_clones).
+#pragma once
+#include <stdint.h>
+
+#include "model.h"
+
+// Forward of step t. g (B, 4H): in, the gate pre-activations without bias (x W_ih^T + h W_hh^T);
+// out, the activations (i, f, g, o). cprev (B, H): c of the previous step (or the carried
+// state); keep (B): 0 resets the lane before this step. Writes c, tc = tanh(c), h (B, H) and,
+// if hprev_next != NULL, hprev_next = keep_next * h (the next step's recurrent input).
+void lstm_cell_forward(int B, int H, real *g, const real *bias, const real *cprev,
+                       const uint8_t *keep, const uint8_t *keep_next, real *c, real *tc, real *h,
+                       real *hprev_next);
+
+// Backward of step t. g (B, 4H): in, the activations of step t; out, dG (pre-activation
+// gradients). dh (B, H): d loss / d h_t from above. dh_rec (B, H) or NULL: dG_{t+1} W_hh, the
+// gradient through the recurrence, applied where keep_next is 1. dc (B, H): in, the cell
+// gradient from step t+1 (already masked); out, the cell gradient for step t-1, masked by keep.
+void lstm_cell_backward(int B, int H, real *g, const real *cprev, const uint8_t *keep,
+                        const real *tc, const real *dh, const real *dh_rec,
+                        const uint8_t *keep_next, real *dc);
+
+// Vectorisable activations (float: a Cephes-style exp accurate to a few ulp; double: libm).
+void vec_sigmoid(real *x, int n);

@@ -1,0 +1,444 @@
+// model.c: see model.h. Shapes are in the comments as (rows, cols), row-major.
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "lstm_cell.h"
+#include "util.h"
+
+#ifdef MODEL_REAL_DOUBLE
+#define GEMM cblas_dgemm
+#else
+#define GEMM cblas_sgemm
+#endif
+
+// C (M, N) = alpha * op(A) op(B) + beta * C, all row-major.
+static inline void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A,
+                        int lda, const real *B, int ldb, real beta, real *C, int ldc) {
+    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static int layer_input_width(const ModelShape *s, int l) {
+    return l == 0 ? model_input_width(s) : s->hidden;
+}
+
+// ---------------------------------------------------------------- parameters
+
+int model_tensors(const ModelShape *s, TensorInfo *out) {
+    int n = 0, H = s->hidden;
+    size_t off = 0;
+#define ADD(nm, r, c_, dec, lay)                                                                   \
+    do {                                                                                           \
+        TensorInfo *t = &out[n++];                                                                 \
+        snprintf(t->name, sizeof t->name, "%s", nm);                                               \
+        t->offset = off, t->rows = (r), t->cols = (c_), t->decay = (dec), t->layer = (lay);        \
+        t->count = (size_t)(r) * (size_t)(c_);                                                     \
+        off += t->count;                                                                           \
+    } while (0)
+    char name[40];
+    // Embeddings first, then layers bottom-up, then the head: backward finishes them in the
+    // reverse order, so each gradient bucket is one contiguous range.
+    ADD("action_emb", s->n_actions, s->action_embed, 1, -1);
+    for (int c = 0; c < s->n_cat; c++) {
+        snprintf(name, sizeof name, "cat_emb.%d", c);
+        ADD(name, s->cat_vocab[c], s->cat_embed, 1, -1);
+    }
+    for (int l = 0; l < s->layers; l++) {
+        snprintf(name, sizeof name, "lstm.%d.w_ih", l);
+        ADD(name, 4 * H, layer_input_width(s, l), 1, l);
+        snprintf(name, sizeof name, "lstm.%d.w_hh", l);
+        ADD(name, 4 * H, H, 1, l);
+        snprintf(name, sizeof name, "lstm.%d.bias", l);
+        ADD(name, 4 * H, 1, 0, l);
+    }
+    ADD("head.w", model_outputs(s), H, 1, s->layers);
+    ADD("head.b", model_outputs(s), 1, 0, s->layers);
+#undef ADD
+    return n;
+}
+
+size_t model_param_count(const ModelShape *s) {
+    TensorInfo t[MODEL_MAX_TENSORS];
+    int n = model_tensors(s, t);
+    return t[n - 1].offset + t[n - 1].count;
+}
+
+void model_param_views(const ModelShape *s, real *buf, ParamViews *v) {
+    TensorInfo t[MODEL_MAX_TENSORS];
+    model_tensors(s, t);
+    memset(v, 0, sizeof *v);
+    int k = 0;
+    v->action_emb = buf + t[k++].offset;
+    for (int c = 0; c < s->n_cat; c++) v->cat_emb[c] = buf + t[k++].offset;
+    for (int l = 0; l < s->layers; l++) {
+        v->w_ih[l] = buf + t[k++].offset;
+        v->w_hh[l] = buf + t[k++].offset;
+        v->bias[l] = buf + t[k++].offset;
+    }
+    v->w_head = buf + t[k++].offset;
+    v->b_head = buf + t[k++].offset;
+}
+
+static void check_shape(const ModelShape *s) {
+    if (s->layers < 1 || s->layers > MODEL_MAX_LAYERS)
+        fatal("model: layers must be 1..%d, got %d", MODEL_MAX_LAYERS, s->layers);
+    if (s->n_cat < 0 || s->n_cat > MODEL_MAX_CAT)
+        fatal("model: at most %d categorical fields, got %d", MODEL_MAX_CAT, s->n_cat);
+    if (s->n_actions < 1 || s->hidden < 1 || s->max_lanes < 1 || s->window < 1 ||
+        s->action_embed < 1 || s->n_dense < 0)
+        fatal("model: invalid shape (K=%d H=%d B=%d T=%d)", s->n_actions, s->hidden,
+              s->max_lanes, s->window);
+}
+
+Model *model_create(const ModelShape *s) {
+    check_shape(s);
+    Model *m = xcalloc(1, sizeof *m);
+    m->shape = *s;
+    m->n_params = model_param_count(s);
+    m->params = xalloc_aligned(m->n_params * sizeof(real));
+    m->grads = xalloc_aligned(m->n_params * sizeof(real));
+    model_param_views(s, m->params, &m->p);
+    model_param_views(s, m->grads, &m->g);
+
+    const size_t TB = (size_t)s->window * (size_t)s->max_lanes, B = (size_t)s->max_lanes;
+    const size_t H = (size_t)s->hidden, I0 = (size_t)model_input_width(s);
+    const size_t O = (size_t)model_outputs(s), W = I0 > H ? I0 : H;
+    Activations *a = &m->act;
+    size_t bytes = 0;
+#define ALLOC(ptr, n)                                                                              \
+    do {                                                                                           \
+        (ptr) = xalloc_aligned((n) * sizeof(real));                                                \
+        bytes += (n) * sizeof(real);                                                               \
+    } while (0)
+    ALLOC(a->x0, TB * I0);
+    for (int l = 0; l < s->layers; l++) {
+        if (l > 0) {
+            ALLOC(a->xin[l], TB * H);
+            ALLOC(a->mask[l], TB * H);
+        }
+        ALLOC(a->gates[l], TB * 4 * H);
+        ALLOC(a->c[l], TB * H);
+        ALLOC(a->tc[l], TB * H);
+        ALLOC(a->hout[l], TB * H);
+        ALLOC(a->hprev[l], TB * H);
+        ALLOC(a->h0[l], B * H);
+        ALLOC(a->c0[l], B * H);
+    }
+    ALLOC(a->y, TB * O);
+    ALLOC(a->dy, TB * O);
+    ALLOC(a->dbuf[0], TB * W);
+    ALLOC(a->dbuf[1], TB * W);
+    ALLOC(a->dh_rec, B * H);
+    ALLOC(a->dc, B * H);
+#undef ALLOC
+    m->activation_bytes = bytes;
+    return m;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    Activations *a = &m->act;
+    free(a->x0);
+    for (int l = 0; l < m->shape.layers; l++) {
+        free(a->xin[l]), free(a->mask[l]), free(a->gates[l]), free(a->c[l]), free(a->tc[l]);
+        free(a->hout[l]), free(a->hprev[l]), free(a->h0[l]), free(a->c0[l]);
+    }
+    free(a->y), free(a->dy), free(a->dbuf[0]), free(a->dbuf[1]), free(a->dh_rec), free(a->dc);
+    free(m->params);
+    free(m->grads);
+    free(m);
+}
+
+void model_init_params(Model *m, uint64_t seed, double init_scale) {
+    const ModelShape *s = &m->shape;
+    TensorInfo t[MODEL_MAX_TENSORS];
+    int n = model_tensors(s, t);
+    double k = init_scale > 0 ? init_scale : 1.0 / sqrt((double)s->hidden);
+    for (int i = 0; i < n; i++) {
+        // One stream per tensor name: a tensor's values do not depend on the others' sizes.
+        Rng r = rng_make(seed, hash_bytes(t[i].name, strlen(t[i].name), 0x1417));
+        real *w = m->params + t[i].offset;
+        int is_emb = t[i].layer == -1, is_bias = t[i].cols == 1;
+        for (size_t j = 0; j < t[i].count; j++) {
+            if (is_emb) w[j] = (real)rng_normal(&r);
+            else if (is_bias) w[j] = 0;
+            else w[j] = (real)((2.0 * rng_uniform(&r) - 1.0) * k);
+        }
+    }
+    for (int l = 0; l < s->layers; l++)
+        for (int j = 0; j < s->hidden; j++) m->p.bias[l][s->hidden + j] = 1; // forget gate
+}
+
+LaneState lane_state_alloc(const ModelShape *s, int lanes) {
+    LaneState st;
+    memset(&st, 0, sizeof st);
+    for (int l = 0; l < s->layers; l++) {
+        st.h[l] = xalloc_aligned((size_t)lanes * (size_t)s->hidden * sizeof(real));
+        st.c[l] = xalloc_aligned((size_t)lanes * (size_t)s->hidden * sizeof(real));
+    }
+    return st;
+}
+
+void lane_state_free(LaneState *st) {
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
+        free(st->h[l]), free(st->c[l]);
+        st->h[l] = st->c[l] = NULL;
+    }
+}
+
+LaneState lane_state_slice(const ModelShape *s, const LaneState *st, int first) {
+    LaneState v;
+    memset(&v, 0, sizeof v);
+    for (int l = 0; l < s->layers; l++) {
+        v.h[l] = st->h[l] + (size_t)first * (size_t)s->hidden;
+        v.c[l] = st->c[l] + (size_t)first * (size_t)s->hidden;
+    }
+    return v;
+}
+
+// ---------------------------------------------------------------- forward
+
+// x0 (T, B, I0): rows [action_emb[action] | cat_emb[c][cat] ... | dense].
+static void input_forward(Model *m, const Batch *b) {
+    const ModelShape *s = &m->shape;
+    const int TB = b->window * b->lanes, I0 = model_input_width(s), Ea = s->action_embed;
+    const int Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
+    for (int r = 0; r < TB; r++) {
+        real *x = m->act.x0 + (size_t)r * I0;
+        int a = b->action[r];
+        if (a < 0 || a >= s->n_actions) fatal("model: action id %d out of range 0..%d", a, s->n_actions - 1);
+        memcpy(x, m->p.action_emb + (size_t)a * Ea, sizeof(real) * (size_t)Ea);
+        x += Ea;
+        for (int c = 0; c < C; c++) {
+            int v = b->cat[(size_t)r * C + c];
+            if (v < 0 || v >= s->cat_vocab[c])
+                fatal("model: categorical id %d of field %d out of range", v, c);
+            memcpy(x, m->p.cat_emb[c] + (size_t)v * Ec, sizeof(real) * (size_t)Ec);
+            x += Ec;
+        }
+        if (D) memcpy(x, b->dense + (size_t)r * D, sizeof(real) * (size_t)D);
+    }
+}
+
+// Inverted dropout of layer l's input: xin = hout[l-1] * mask, mask in {0, 1/(1-p)}.
+// Draws depend on (seed, step, layer, global lane, t, unit) only.
+static void dropout_forward(Model *m, const Batch *b, int l, const DropoutConfig *dc) {
+    const int B = b->lanes, T = b->window, H = m->shape.hidden;
+    const real scale = (real)(1.0 / (1.0 - dc->p));
+    uint64_t stream = mix64(dc->step * 0x9e3779b97f4a7c15ULL + (uint64_t)l);
+    for (int t = 0; t < T; t++)
+        for (int lane = 0; lane < B; lane++) {
+            size_t row = (size_t)t * B + lane;
+            real *mk = m->act.mask[l] + row * H, *x = m->act.xin[l] + row * H;
+            const real *h = m->act.hout[l - 1] + row * H;
+            uint64_t base = (b->lane_id[lane] * (uint64_t)0x10000 + (uint64_t)t) * (uint64_t)H;
+            for (int j = 0; j < H; j++) {
+                double u = rng_uniform_at(dc->seed, stream, base + (uint64_t)j);
+                mk[j] = u < dc->p ? (real)0 : scale;
+                x[j] = h[j] * mk[j];
+            }
+        }
+}
+
+static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state) {
+    const ModelShape *s = &m->shape;
+    Activations *a = &m->act;
+    const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
+    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    real *G = a->gates[l];
+    // Input projection of all T*B events at once: G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
+    gemm(0, 1, T * B, 4 * H, In, 1, x, In, m->p.w_ih[l], In, 0, G, 4 * H);
+    // The carried state; hprev[0] = keep_0 * h0.
+    memcpy(a->h0[l], state->h[l], sizeof(real) * (size_t)B * H);
+    memcpy(a->c0[l], state->c[l], sizeof(real) * (size_t)B * H);
+    for (int lane = 0; lane < B; lane++) {
+        real k = b->keep[lane] ? 1 : 0;
+        for (int j = 0; j < H; j++)
+            a->hprev[l][(size_t)lane * H + j] = k * a->h0[l][(size_t)lane * H + j];
+    }
+    for (int t = 0; t < T; t++) {
+        real *Gt = G + (size_t)t * B * 4 * H;
+        const real *hp = a->hprev[l] + (size_t)t * B * H;
+        // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H).
+        gemm(0, 1, B, 4 * H, H, 1, hp, H, m->p.w_hh[l], H, 1, Gt, 4 * H);
+        const real *cprev = t == 0 ? a->c0[l] : a->c[l] + (size_t)(t - 1) * B * H;
+        size_t o = (size_t)t * B * H;
+        lstm_cell_forward(B, H, Gt, m->p.bias[l], cprev, b->keep + (size_t)t * B,
+                          t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->c[l] + o,
+                          a->tc[l] + o, a->hout[l] + o,
+                          t + 1 < T ? a->hprev[l] + o + (size_t)B * H : NULL);
+    }
+    // The state after the window is the last step's (h, c).
+    memcpy(state->h[l], a->hout[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
+    memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
+}
+
+// Heads and losses for one row of outputs y (O) with its targets; fills dy (O) if asked.
+static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real *y, real *dy,
+                          int tgt, real loggap, real eng, LossSums *sums) {
+    const int K = s->n_actions;
+    // Next action: softmax cross-entropy.
+    real mx = y[0];
+    for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
+    double z = 0;
+    for (int k = 0; k < K; k++) z += exp((double)(y[k] - mx));
+    double logz = log(z) + (double)mx;
+    double nll_a = logz - (double)y[tgt];
+    int rank = 0; // how many logits beat the target's (ties count against it)
+    for (int k = 0; k < K; k++) rank += (k != tgt && y[k] >= y[tgt]);
+    // Next gap: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units:
+    // u = (loggap - mean) / std, y_mu, y_ls = log(sigma / std). NLL is a density per time unit.
+    const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
+    const double ymu = y[K], yls = y[K + 1], inv_var = exp(-2.0 * yls), diff = u - ymu;
+    double nll_t = (double)loggap + log(lc->loggap_std) + yls + 0.5 * diff * diff * inv_var +
+                   0.9189385332046727;
+    double gap = exp((double)loggap) - lc->gap_offset;
+    double pred = exp(lc->loggap_mean + lc->loggap_std * ymu) - lc->gap_offset; // the median
+    pred = pred > 0 ? pred : 0;
+    double se_e = 0;
+    if (s->engagement) {
+        double d = (double)y[K + 2] - (double)eng;
+        se_e = 0.5 * d * d;
+    }
+    if (sums) {
+        sums->n_targets += 1;
+        sums->action_nll += nll_a;
+        sums->time_nll += nll_t;
+        sums->eng_se += se_e;
+        sums->loss += lc->w_action * nll_a + lc->w_time * nll_t + lc->w_eng * se_e;
+        sums->top1 += rank == 0;
+        sums->topk += rank < lc->top_k;
+        sums->gap_abs_err += fabs(pred - gap);
+        sums->gap_sq_err += (pred - gap) * (pred - gap);
+    }
+    if (dy) {
+        for (int k = 0; k < K; k++) dy[k] = (real)(lc->w_action * exp((double)y[k] - logz));
+        dy[tgt] -= (real)lc->w_action;
+        dy[K] = (real)(lc->w_time * -diff * inv_var);
+        dy[K + 1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
+        if (s->engagement) dy[K + 2] = (real)(lc->w_eng * ((double)y[K + 2] - (double)eng));
+    }
+}
+
+void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig *lc,
+                   const DropoutConfig *dc, LossSums *sums, int want_grad) {
+    const ModelShape *s = &m->shape;
+    Activations *a = &m->act;
+    if (b->lanes > s->max_lanes || b->window > s->window || b->lanes < 1 || b->window < 1)
+        fatal("model: batch (B=%d, T=%d) exceeds the model's buffers (B=%d, T=%d)", b->lanes,
+              b->window, s->max_lanes, s->window);
+    const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
+    a->dropout_on = dc && dc->p > 0 && s->layers > 1;
+    input_forward(m, b);
+    for (int l = 0; l < s->layers; l++) {
+        if (l > 0 && a->dropout_on) dropout_forward(m, b, l, dc);
+        lstm_layer_forward(m, b, l, state);
+    }
+    // Heads: y (TB, O) = h_top (TB, H) W_head^T (H, O) + b_head.
+    const real *htop = a->hout[s->layers - 1];
+    for (int r = 0; r < TB; r++) memcpy(a->y + (size_t)r * O, m->p.b_head, sizeof(real) * O);
+    gemm(0, 1, TB, O, H, 1, htop, H, m->p.w_head, H, 1, a->y, O);
+    if (!sums && !want_grad) return;
+    if (want_grad) memset(a->dy, 0, sizeof(real) * (size_t)TB * O);
+    for (int r = 0; r < TB; r++) {
+        int tgt = b->tgt_action[r];
+        if (tgt < 0) continue;
+        if (tgt >= s->n_actions) fatal("model: target action %d out of range", tgt);
+        head_loss_row(s, lc, a->y + (size_t)r * O, want_grad ? a->dy + (size_t)r * O : NULL, tgt,
+                      b->tgt_loggap[r], s->engagement ? b->tgt_eng[r] : 0, sums);
+    }
+}
+
+// ---------------------------------------------------------------- backward
+
+// Column sums: out (N) += sum over rows of x (M, N).
+static void add_column_sums(real *out, const real *x, int M, int N) {
+    for (int r = 0; r < M; r++) {
+        const real *row = x + (size_t)r * N;
+        for (int j = 0; j < N; j++) out[j] += row[j];
+    }
+}
+
+// Backward of layer l given dH (T, B, H) = d loss / d hout[l]. Leaves d loss / d input
+// (T, B, I_l) in dx.
+static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,
+                                const BackwardHooks *hooks) {
+    const ModelShape *s = &m->shape;
+    Activations *a = &m->act;
+    const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
+    real *G = a->gates[l];
+    memset(a->dc, 0, sizeof(real) * (size_t)B * H);
+    for (int t = T - 1; t >= 0; t--) {
+        size_t o = (size_t)t * B * H;
+        const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
+        real *Gt = G + (size_t)t * B * 4 * H;
+        lstm_cell_backward(B, H, Gt, cprev, b->keep + (size_t)t * B, a->tc[l] + o, dH + o,
+                           t + 1 < T ? a->dh_rec : NULL,
+                           t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
+        // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
+        if (t > 0) gemm(0, 0, B, H, 4 * H, 1, Gt, 4 * H, m->p.w_hh[l], H, 0, a->dh_rec, H);
+        if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
+    }
+    // Weight gradients over all time steps at once (dG now holds every step's gradient):
+    // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
+    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
+    gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+    add_column_sums(m->g.bias[l], G, T * B, 4 * H);
+    if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
+    // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
+    gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+}
+
+void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
+    const ModelShape *s = &m->shape;
+    Activations *a = &m->act;
+    const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
+    const int L = s->layers, I0 = model_input_width(s);
+    // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
+    const real *htop = a->hout[L - 1];
+    gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
+    add_column_sums(m->g.b_head, a->dy, TB, O);
+    if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
+    real *dH = a->dbuf[0], *dX = a->dbuf[1];
+    gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);
+    for (int l = L - 1; l >= 0; l--) {
+        lstm_layer_backward(m, b, l, dH, dX, hooks);
+        if (l > 0) {
+            if (a->dropout_on) {
+                const real *mk = a->mask[l];
+                for (size_t i = 0; i < (size_t)TB * H; i++) dX[i] *= mk[i];
+            }
+            real *tmp = dH;
+            dH = dX, dX = tmp;
+        }
+    }
+    a->dx0 = dX; // (TB, I0)
+    // Embeddings: scatter-add the input gradient rows.
+    const int Ea = s->action_embed, Ec = s->cat_embed, C = s->n_cat;
+    for (int r = 0; r < TB; r++) {
+        const real *d = dX + (size_t)r * I0;
+        real *ga = m->g.action_emb + (size_t)b->action[r] * Ea;
+        for (int j = 0; j < Ea; j++) ga[j] += d[j];
+        d += Ea;
+        for (int c = 0; c < C; c++) {
+            real *gc = m->g.cat_emb[c] + (size_t)b->cat[(size_t)r * C + c] * Ec;
+            for (int j = 0; j < Ec; j++) gc[j] += d[j];
+            d += Ec;
+        }
+    }
+    if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, -1);
+}
+
+double model_train_flops_per_event(const ModelShape *s) {
+    double H = s->hidden, f = 0;
+    for (int l = 0; l < s->layers; l++) f += 2.0 * (layer_input_width(s, l) + H) * 4 * H;
+    f += 2.0 * H * model_outputs(s);
+    return 3 * f;
+}

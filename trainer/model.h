@@ -1,0 +1,178 @@
+// model.h: the next-event LSTM: inputs, L stacked LSTM layers, three heads and their losses.
+//
+// Per event the input row is [action embedding | categorical embeddings | dense features]
+// (dense = normalised numeric columns and time features, built by the batcher). L layers of
+// width H with forget-gate bias 1 and inverted dropout between layers. One head matrix maps
+// the top layer to O = K + 2 + E outputs: K next-action logits, (mu, log sigma) of the
+// log-normal on the next gap, and E (0 or 1) next-engagement values.
+//
+// All parameters live in one flat buffer (gradients, Adam moments: same layout), with a
+// struct of named views. Forward and backward are plain functions on raw buffers; every
+// buffer is allocated in model_create(), nothing in a step allocates. The model knows
+// nothing of MPI, files or YAML. Built twice: float (training) and double (gradient checks,
+// -DMODEL_REAL_DOUBLE), so `real` is float or double.
+//
+// Speed: per layer one GEMM projects the inputs of all T*B events at once, one GEMM per time
+// step adds the recurrent projection of all four gates for the B lanes, the gate math is
+// one fused loop, and BPTT accumulates the weight gradients with one GEMM each over all
+// time steps. dG overwrites the gate activations in place.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef MODEL_REAL_DOUBLE
+typedef double real;
+#else
+typedef float real;
+#endif
+
+#define MODEL_MAX_LAYERS 8
+#define MODEL_MAX_CAT 8
+#define MODEL_MAX_TENSORS (3 + MODEL_MAX_CAT + 3 * MODEL_MAX_LAYERS)
+
+typedef struct {
+    int n_actions;    // K: action vocabulary including the "unknown" id 0
+    int action_embed; // Ea
+    int n_cat;        // C further categorical fields
+    int cat_vocab[MODEL_MAX_CAT];
+    int cat_embed;    // Ec
+    int n_dense;      // D dense inputs per event
+    int hidden;       // H
+    int layers;       // L
+    int engagement;   // E: 1 if the engagement head exists
+    int max_lanes;    // B: activations are sized for up to this many lanes
+    int window;       // T: ... and this many time steps
+} ModelShape;
+
+static inline int model_input_width(const ModelShape *s) {
+    return s->action_embed + s->n_cat * s->cat_embed + s->n_dense;
+}
+static inline int model_outputs(const ModelShape *s) { return s->n_actions + 2 + s->engagement; }
+
+typedef struct {
+    real *action_emb;             // (K, Ea)
+    real *cat_emb[MODEL_MAX_CAT]; // (V_c, Ec)
+    real *w_ih[MODEL_MAX_LAYERS]; // (4H, I_l), gate rows ordered i, f, g, o (as PyTorch)
+    real *w_hh[MODEL_MAX_LAYERS]; // (4H, H)
+    real *bias[MODEL_MAX_LAYERS]; // (4H) one bias (PyTorch's b_ih + b_hh)
+    real *w_head;                 // (O, H)
+    real *b_head;                 // (O)
+} ParamViews;
+
+// One named tensor of the flat buffer (for checkpoints, tests and gradient buckets).
+typedef struct {
+    char name[40];
+    size_t offset, count; // in elements
+    int rows, cols;       // cols = 1 for vectors
+    int decay;            // 1: weight decay applies (matrices, embeddings)
+    int layer;            // LSTM layer, -1 for embeddings, L for the head
+} TensorInfo;
+
+size_t model_param_count(const ModelShape *s);
+void model_param_views(const ModelShape *s, real *buf, ParamViews *v);
+int model_tensors(const ModelShape *s, TensorInfo *out); // returns the count
+
+// One batch of truncated-BPTT windows, laid out time-major: index (t, b) = t * lanes + b.
+typedef struct {
+    int lanes, window;   // B <= max_lanes, T <= window of the shape
+    const int32_t *action;     // (T, B) input action id
+    const int32_t *cat;        // (T, B, C) input categorical ids
+    const real *dense;         // (T, B, D)
+    const uint8_t *keep;       // (T, B) 1: carry (h, c) from the lane's previous event; 0: reset
+    const int32_t *tgt_action; // (T, B) next action id; -1: no target at this position
+    const real *tgt_loggap;    // (T, B) log(gap + delta) of the next event, gap in time units
+    const real *tgt_eng;       // (T, B) normalised next engagement (unused when E = 0)
+    const uint64_t *lane_id;   // (B) global lane ids: dropout draws depend on them, not on rank
+} Batch;
+
+typedef struct {
+    double w_action, w_time, w_eng; // loss weights
+    double loggap_mean, loggap_std; // train-set statistics of log(gap + delta)
+    double gap_offset;              // delta, time units
+    int top_k;
+} LossConfig;
+
+typedef struct {
+    double p;       // dropout probability between layers; 0 (or eval): none
+    uint64_t seed;  // run seed
+    uint64_t step;  // optimizer step: a new mask every step
+} DropoutConfig;
+
+// Sums over scored targets (doubles so that large evaluations stay exact enough).
+typedef struct {
+    double n_targets;
+    double loss;       // weighted sum: w_a*action + w_t*time + w_e*eng
+    double action_nll; // sum of -log p(next action)
+    double time_nll;   // sum of -log p(next gap), density per time unit
+    double eng_se;     // sum of 0.5 * squared error of the normalised engagement
+    double top1, topk; // correct counts
+    double gap_abs_err, gap_sq_err; // of the median prediction, time units
+} LossSums;
+#define LOSS_SUMS_LEN 9 // doubles in LossSums, for reductions
+
+// Lane state carried across windows: h and c per layer, (max_lanes, H) each.
+typedef struct {
+    real *h[MODEL_MAX_LAYERS];
+    real *c[MODEL_MAX_LAYERS];
+} LaneState;
+
+typedef struct {
+    real *x0;                         // (T, B, I0) layer-0 inputs
+    real *xin[MODEL_MAX_LAYERS];      // (T, B, H) inputs of layer l > 0 after dropout
+    real *mask[MODEL_MAX_LAYERS];     // (T, B, H) dropout scale of layer l > 0
+    real *gates[MODEL_MAX_LAYERS];    // (T, B, 4H) gate activations; dG after backward
+    real *c[MODEL_MAX_LAYERS];        // (T, B, H) cell state
+    real *tc[MODEL_MAX_LAYERS];       // (T, B, H) tanh(c)
+    real *hout[MODEL_MAX_LAYERS];     // (T, B, H) layer outputs
+    real *hprev[MODEL_MAX_LAYERS];    // (T, B, H) keep * h of the previous step (GEMM input)
+    real *h0[MODEL_MAX_LAYERS];       // (B, H) carried state at the window start
+    real *c0[MODEL_MAX_LAYERS];       // (B, H)
+    real *y;                          // (T, B, O) head outputs
+    real *dy;                         // (T, B, O) d loss / d y (unnormalised sums)
+    real *dbuf[2];                    // (T, B, max(I0, H)) ping-pong input/output gradients
+    real *dx0;                        // (T, B, I0) after backward: d loss / d layer-0 input
+    real *dh_rec;                     // (B, H) recurrent gradient into the previous step
+    real *dc;                         // (B, H) cell gradient into the previous step
+    int dropout_on;                   // whether the last forward used dropout
+} Activations;
+
+typedef struct {
+    ModelShape shape;
+    size_t n_params;
+    real *params, *grads; // flat, n_params each
+    ParamViews p, g;
+    Activations act;
+    size_t activation_bytes;
+} Model;
+
+// Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final
+// (layer L = the head first, then L-1 .. 0; layer -1 = the embeddings last), and
+// progress(ctx) every few time steps so non-blocking communication can advance.
+typedef struct {
+    void (*bucket_ready)(void *ctx, int layer);
+    void (*progress)(void *ctx);
+    void *ctx;
+} BackwardHooks;
+
+Model *model_create(const ModelShape *s);
+void model_free(Model *m);
+// PyTorch-like init: LSTM and head weights U(-k, k), k = init_scale or 1/sqrt(H); embeddings
+// N(0, 1); biases 0 but the forget gate's, which is 1. Deterministic in seed.
+void model_init_params(Model *m, uint64_t seed, double init_scale);
+
+LaneState lane_state_alloc(const ModelShape *s, int lanes);
+void lane_state_free(LaneState *st);
+// A view of lanes [first, first + n) of a state (for per-shard passes).
+LaneState lane_state_slice(const ModelShape *s, const LaneState *st, int first);
+
+// Forward over one batch from the carried state (h, c of its lanes), which it advances to
+// the state after the window. If sums != NULL, scores every target and adds to *sums; if
+// want_grad, also fills act.dy for backward.
+void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig *lc,
+                   const DropoutConfig *dc, LossSums *sums, int want_grad);
+// Backward of the last forward: ADDS the gradient sums to m->grads (zero them first).
+void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks);
+
+// Model FLOPs per scored event for forward+backward (2 per multiply-add), as counted by
+// ../shared/bench/torch_lstm.py: 3 x (LSTM GEMMs + head GEMM).
+double model_train_flops_per_event(const ModelShape *s);

@@ -1,0 +1,113 @@
+// optim.c: see optim.h. Update rules match torch.optim (SGD, Adam, AdamW) exactly.
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+OptimConfig optim_config_from(const Config *cfg) {
+    OptimConfig oc;
+    memset(&oc, 0, sizeof oc);
+    const char *o = cfg->train.optimizer, *s = cfg->train.schedule;
+    oc.kind = strcmp(o, "sgd") == 0 ? OPT_SGD : strcmp(o, "adam") == 0 ? OPT_ADAM : OPT_ADAMW;
+    oc.schedule = strcmp(s, "constant") == 0 ? SCHED_CONSTANT
+                  : strcmp(s, "cosine") == 0 ? SCHED_COSINE
+                                             : SCHED_LINEAR;
+    oc.lr = cfg->train.lr;
+    oc.momentum = cfg->train.momentum;
+    oc.beta1 = cfg->train.beta1;
+    oc.beta2 = cfg->train.beta2;
+    oc.eps = cfg->train.eps;
+    oc.weight_decay = cfg->train.weight_decay;
+    oc.clip_norm = cfg->train.clip_norm;
+    oc.min_lr_frac = cfg->train.min_lr_frac;
+    oc.warmup_steps = cfg->train.warmup_steps;
+    oc.total_steps = cfg->train.steps;
+    return oc;
+}
+
+void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params) {
+    memset(opt, 0, sizeof *opt);
+    opt->cfg = *oc;
+    opt->n = n_params;
+    opt->m = xalloc_aligned(n_params * sizeof(float));
+    opt->v = xalloc_aligned(n_params * sizeof(float));
+    opt->n_tensors = model_tensors(shape, opt->tensors);
+}
+
+void optim_free(Optimizer *opt) {
+    free(opt->m);
+    free(opt->v);
+    opt->m = opt->v = NULL;
+}
+
+double optim_lr(const OptimConfig *oc, int64_t step) {
+    if (step < oc->warmup_steps) return oc->lr * (double)(step + 1) / (double)oc->warmup_steps;
+    if (oc->schedule == SCHED_CONSTANT) return oc->lr;
+    int64_t span = oc->total_steps - oc->warmup_steps;
+    double p = span > 0 ? (double)(step - oc->warmup_steps) / (double)span : 1.0;
+    p = p < 0 ? 0 : (p > 1 ? 1 : p);
+    double f = oc->schedule == SCHED_COSINE ? 0.5 * (1.0 + cos(3.141592653589793 * p)) : 1.0 - p;
+    return oc->lr * (oc->min_lr_frac + (1.0 - oc->min_lr_frac) * f);
+}
+
+double sum_squares(const float *x, size_t n) {
+    // Four partial sums in double: vectorises and keeps the result independent of n's parity.
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)x[i] * x[i];
+        s1 += (double)x[i + 1] * x[i + 1];
+        s2 += (double)x[i + 2] * x[i + 2];
+        s3 += (double)x[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)x[i] * x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+double optim_clip_factor(const OptimConfig *oc, double grad_norm) {
+    if (oc->clip_norm <= 0 || grad_norm <= oc->clip_norm) return 1.0;
+    return oc->clip_norm / (grad_norm + 1e-6); // as torch.nn.utils.clip_grad_norm_
+}
+
+void optim_step(Optimizer *opt, float *params, const float *grads, double grad_scale,
+                int64_t step) {
+    const OptimConfig *oc = &opt->cfg;
+    const float lr = (float)optim_lr(oc, step), gs = (float)grad_scale;
+    const float b1 = (float)oc->beta1, b2 = (float)oc->beta2, eps = (float)oc->eps;
+    const double t = (double)(step + 1);
+    const float bc1 = (float)(1.0 - pow(oc->beta1, t));
+    const float inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(oc->beta2, t)));
+    const float step_size = lr / bc1, mom = (float)oc->momentum;
+    for (int k = 0; k < opt->n_tensors; k++) {
+        const TensorInfo *ti = &opt->tensors[k];
+        float *p = params + ti->offset, *m = opt->m + ti->offset, *v = opt->v + ti->offset;
+        const float *g = grads + ti->offset;
+        const float wd = ti->decay ? (float)oc->weight_decay : 0.0f;
+        const size_t n = ti->count;
+        switch (oc->kind) {
+        case OPT_SGD:
+            for (size_t i = 0; i < n; i++) {
+                float gi = g[i] * gs + wd * p[i];
+                m[i] = mom * m[i] + gi;
+                p[i] -= lr * m[i];
+            }
+            break;
+        case OPT_ADAM:
+        case OPT_ADAMW: {
+            const float l2 = oc->kind == OPT_ADAM ? wd : 0.0f;
+            const float shrink = oc->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
+            for (size_t i = 0; i < n; i++) {
+                float gi = g[i] * gs + l2 * p[i];
+                m[i] = b1 * m[i] + (1.0f - b1) * gi;
+                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+                float denom = sqrtf(v[i]) * inv_sqrt_bc2 + eps;
+                p[i] = p[i] * shrink - step_size * m[i] / denom;
+            }
+            break;
+        }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+// optim.h: SGD with momentum, Adam and AdamW over the flat parameter buffer, learning-rate
+// schedules and global-norm clipping.
+//
+// The moments have the parameters' layout, so one step is one flat loop per tensor (weight
+// decay applies to matrices and embeddings only). The step takes the reduced gradient SUMS
+// and a scale (1 / global events, times the clipping factor), so normalisation and clipping
+// cost no extra pass over the gradient.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "model.h"
+
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptimKind;
+typedef enum { SCHED_CONSTANT, SCHED_COSINE, SCHED_LINEAR } ScheduleKind;
+
+typedef struct {
+    OptimKind kind;
+    ScheduleKind schedule;
+    double lr, momentum, beta1, beta2, eps, weight_decay, clip_norm, min_lr_frac;
+    int64_t warmup_steps, total_steps;
+} OptimConfig;
+
+typedef struct {
+    OptimConfig cfg;
+    size_t n;
+    float *m, *v; // moments (v unused by SGD), n each
+    int n_tensors;
+    TensorInfo tensors[MODEL_MAX_TENSORS];
+} Optimizer;
+
+OptimConfig optim_config_from(const Config *cfg);
+void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params);
+void optim_free(Optimizer *opt);
+// Learning rate of step `step` (0-based): linear warm-up, then the schedule.
+double optim_lr(const OptimConfig *oc, int64_t step);
+// Sum of squares of x in double (for the global gradient norm).
+double sum_squares(const float *x, size_t n);
+// Clipping factor for a gradient of the given norm (1 when no clipping applies).
+double optim_clip_factor(const OptimConfig *oc, double grad_norm);
+// One update: g = grads * grad_scale; step is the 0-based index of this update.
+void optim_step(Optimizer *opt, float *params, const float *grads, double grad_scale,
+                int64_t step);

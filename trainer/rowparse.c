@@ -1,0 +1,120 @@
+// rowparse.c: see rowparse.h.
+#include "rowparse.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeparse.h"
+#include "util.h"
+
+static int find_column(char **names, int n, const char *want) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], want) == 0) return i;
+    return -1;
+}
+
+void row_parser_init(RowParser *p, const Config *cfg, const char *path, const char *key_name,
+                     char **header, int n_header) {
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->n_header = n_header;
+    p->n_cat = cfg->data.categorical_cols.n;
+    p->n_num = cfg->data.numeric_cols.n;
+    p->iso = strcmp(cfg->data.time_format, "iso8601") == 0;
+    p->log1p = strcmp(cfg->data.numeric_transform, "log1p") == 0;
+    p->unit_seconds = config_time_unit_seconds(cfg);
+    StrBuf names = {0};
+    for (int i = 0; i < n_header; i++) sb_appendf(&names, "%s%s", i ? ", " : "", header[i]);
+    struct {
+        const char *name, *key;
+        int *dst;
+    } want[3 + 2 * CFG_LIST_MAX];
+    int nw = 0;
+    want[nw].name = cfg->data.user_col, want[nw].key = "data.user_col", want[nw++].dst = &p->col_user;
+    want[nw].name = cfg->data.time_col, want[nw].key = "data.time_col", want[nw++].dst = &p->col_time;
+    want[nw].name = cfg->data.action_col, want[nw].key = "data.action_col", want[nw++].dst = &p->col_action;
+    for (int c = 0; c < p->n_cat; c++)
+        want[nw].name = cfg->data.categorical_cols.item[c], want[nw].key = "data.categorical_cols",
+        want[nw++].dst = &p->col_cat[c];
+    for (int k = 0; k < p->n_num; k++)
+        want[nw].name = cfg->data.numeric_cols.item[k], want[nw].key = "data.numeric_cols",
+        want[nw++].dst = &p->col_num[k];
+    for (int w = 0; w < nw; w++) {
+        *want[w].dst = find_column(header, n_header, want[w].name);
+        if (*want[w].dst < 0)
+            fatal("%s:1: missing column '%s' (named by %s%s%s); the header has: %s", path,
+                  want[w].name, want[w].key, key_name ? ", reading " : "", key_name ? key_name : "",
+                  names.data ? names.data : "(nothing)");
+    }
+    sb_free(&names);
+}
+
+static int parse_number(const char *s, double *out) {
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (*end == ' ') end++;
+    if (*end || errno == ERANGE || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t cap) {
+    const Config *cfg = p->cfg;
+    if (nf != p->n_header) {
+        snprintf(why, cap, "expected %d fields as in the header, got %d", p->n_header, nf);
+        return -1;
+    }
+    row->user = f[p->col_user];
+    if (!row->user[0]) {
+        snprintf(why, cap, "%s: empty user id", cfg->data.user_col);
+        return -1;
+    }
+    const char *ts = f[p->col_time];
+    if (p->iso) {
+        const char *reason;
+        if (parse_iso8601(ts, &row->time, &reason) != 0) {
+            snprintf(why, cap, "%s: cannot parse time \"%s\": %s", cfg->data.time_col, ts, reason);
+            return -1;
+        }
+        row->time /= p->unit_seconds;
+    } else if (parse_number(ts, &row->time) != 0) {
+        snprintf(why, cap, "%s: cannot parse time \"%s\" as a number", cfg->data.time_col, ts);
+        return -1;
+    }
+    row->action = f[p->col_action];
+    if (!row->action[0]) {
+        snprintf(why, cap, "%s: empty action type", cfg->data.action_col);
+        return -1;
+    }
+    for (int c = 0; c < p->n_cat; c++) row->cat[c] = f[p->col_cat[c]];
+    for (int k = 0; k < p->n_num; k++) {
+        const char *s = f[p->col_num[k]];
+        if (parse_number(s, &row->num[k]) != 0) {
+            snprintf(why, cap, "%s: cannot parse \"%s\" as a number", cfg->data.numeric_cols.item[k], s);
+            return -1;
+        }
+        if (p->log1p && row->num[k] <= -1) {
+            snprintf(why, cap, "%s: value %s is not > -1 (data.numeric_transform=log1p)",
+                     cfg->data.numeric_cols.item[k], s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void bad_row_report(BadRows *b, const char *path, long long line, const char *why) {
+    if (strcmp(b->cfg->data.on_error, "stop") == 0)
+        fatal("%s:%lld: %s (data.on_error=stop; set it to skip to count and skip bad rows)", path,
+              line, why);
+    b->count++;
+    if (b->shown < 10) warnf("%s:%lld: %s (row skipped)", path, line, why);
+    else if (b->shown == 10) warnf("further bad rows are counted but not shown");
+    b->shown++;
+    if ((long long)b->count > (long long)b->cfg->data.max_bad_rows)
+        fatal("%s:%lld: more than data.max_bad_rows=%lld bad rows; stopping", path, line,
+              (long long)b->cfg->data.max_bad_rows);
+}

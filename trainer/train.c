@@ -1,0 +1,624 @@
+// train.c: `trainer train EXP.yaml`: the training loop, where config, data, model,
+// optimizer, communication and checkpoints meet.
+//
+// Each step: every rank builds the window of its lanes, runs forward and backward, and
+// hands each layer's gradient to a non-blocking allreduce as soon as backward finishes it;
+// a header {loss sums, target count, non-finite flag, stop flag} is reduced with it.
+// Gradients and losses are normalised by the GLOBAL target count, so P ranks train the same
+// model as one rank with the same global batch. A non-finite gradient anywhere makes every
+// rank skip the step (or stop); a stop signal anywhere makes rank 0 checkpoint and all exit
+// with status 75. In reproducible mode every virtual shard is processed on its own and the
+// gradient sums are reduced as exact 64-bit fixed-point integers, so the result does not
+// depend on how shards are spread over ranks.
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "comm.h"
+#include "dataset.h"
+#include "evaluate.h"
+#include "optim.h"
+#include "runlog.h"
+#include "runstate.h"
+#include "signals.h"
+#include "synth.h"
+#include "util.h"
+
+#define FIXED_SCALE 4294967296.0 // 2^32: fixed-point unit of reproducible reductions
+#define HEADER_LEN (LOSS_SUMS_LEN + 2)
+
+typedef struct {
+    Config cfg;
+    char *config_text;
+    uint64_t config_hash;
+    int rank, size;
+    Dataset ds;
+    uint64_t data_hash;
+    ModelShape shape;
+    Model *model;
+    Optimizer opt;
+    LossConfig lc;
+    TrainStream ts;
+    LaneState state, eval_state;
+    BatchBuf bb;
+    int lanes_per_shard, lanes; // lanes of this rank
+    int eval_lanes;
+    GradReducer *reducer;
+    int n_groups;                       // gradient groups in backward order
+    int group_first[MODEL_MAX_LAYERS + 2], group_n[MODEL_MAX_LAYERS + 2];
+    int group_of_layer[MODEL_MAX_LAYERS + 2]; // index by layer + 1
+    size_t group_off[MODEL_MAX_LAYERS + 2], group_count[MODEL_MAX_LAYERS + 2];
+    double local_sumsq;                 // of this rank's gradient sums, for the non-finite flag
+    int64_t *fixed;                     // reproducible mode: n_params + HEADER_LEN
+    int64_t step, skipped;
+    double events_seen;
+    RunLog log;
+    CkptWriter *ckpt;
+    char ckpt_dir[CFG_PATH_LEN + 32];
+    Metrics last_valid;
+    int has_valid;
+    double ckpt_stall_s;
+} Trainer;
+
+// ---------------------------------------------------------------- gradient buckets
+
+// Model layer -> contiguous range of the flat buffer: the head is "layer" L, the
+// embeddings -1. Each range is cut into buckets of at most comm.bucket_mb.
+static void plan_buckets(Trainer *tr) {
+    TensorInfo ti[MODEL_MAX_TENSORS];
+    int nt = model_tensors(&tr->shape, ti);
+    const int L = tr->shape.layers;
+    size_t max_elems = (size_t)(tr->cfg.comm.bucket_mb * 1048576.0 / sizeof(float));
+    if (max_elems < 1024) max_elems = 1024;
+    size_t offs[1024], counts[1024];
+    int nb = 0;
+    tr->n_groups = 0;
+    for (int layer = L; layer >= -1; layer--) {
+        size_t lo = (size_t)-1, hi = 0;
+        for (int k = 0; k < nt; k++)
+            if (ti[k].layer == layer) {
+                lo = ti[k].offset < lo ? ti[k].offset : lo;
+                hi = ti[k].offset + ti[k].count > hi ? ti[k].offset + ti[k].count : hi;
+            }
+        int g = tr->n_groups++;
+        tr->group_of_layer[layer + 1] = g;
+        tr->group_off[g] = lo, tr->group_count[g] = hi - lo;
+        tr->group_first[g] = nb;
+        for (size_t o = lo; o < hi; o += max_elems) {
+            if (nb >= 1024) fatal("comm.bucket_mb=%g makes too many buckets", tr->cfg.comm.bucket_mb);
+            offs[nb] = o;
+            counts[nb++] = (hi - o) < max_elems ? hi - o : max_elems;
+        }
+        tr->group_n[g] = nb - tr->group_first[g];
+    }
+    tr->reducer = comm_reducer_create(tr->model->grads, nb, offs, counts, HEADER_LEN);
+}
+
+static void on_bucket_ready(void *ctx, int layer) {
+    Trainer *tr = ctx;
+    int g = tr->group_of_layer[layer + 1];
+    // The local sum of squares flags non-finite gradients before they are mixed with others.
+    tr->local_sumsq += sum_squares(tr->model->grads + tr->group_off[g], tr->group_count[g]);
+    for (int b = 0; b < tr->group_n[g]; b++) comm_reducer_start(tr->reducer, tr->group_first[g] + b);
+}
+
+static void on_progress(void *ctx) { comm_reducer_progress(((Trainer *)ctx)->reducer); }
+
+// ---------------------------------------------------------------- set-up
+
+ModelShape model_shape_from(const Config *c, const DataMeta *m, int max_lanes) {
+    ModelShape s;
+    memset(&s, 0, sizeof s);
+    s.n_actions = m->vocab_size[0];
+    s.action_embed = (int)c->model.action_embed;
+    s.n_cat = (int)m->n_cat;
+    for (int k = 0; k < s.n_cat; k++) s.cat_vocab[k] = m->vocab_size[1 + k];
+    s.cat_embed = (int)c->model.cat_embed;
+    s.n_dense = feature_spec(m).n_dense;
+    s.hidden = (int)c->model.hidden;
+    s.layers = (int)c->model.layers;
+    s.engagement = c->model.engagement_head && m->engagement_index >= 0;
+    s.max_lanes = max_lanes;
+    s.window = (int)c->train.window;
+    return s;
+}
+
+int model_shape_check(const ModelShape *have, const ModelShape *want, char *err, size_t errlen) {
+    TensorInfo a[MODEL_MAX_TENSORS], b[MODEL_MAX_TENSORS];
+    int na = model_tensors(have, a), nb = model_tensors(want, b);
+    for (int k = 0; k < (na > nb ? na : nb); k++) {
+        if (k < na && k < nb && strcmp(a[k].name, b[k].name) == 0 && a[k].rows == b[k].rows &&
+            a[k].cols == b[k].cols)
+            continue;
+        snprintf(err, errlen,
+                 "its model does not match the experiment: %s is %dx%d there, %s is %dx%d here "
+                 "(H=%d L=%d K=%d there, H=%d L=%d K=%d here)",
+                 k < na ? a[k].name : "(none)", k < na ? a[k].rows : 0, k < na ? a[k].cols : 0,
+                 k < nb ? b[k].name : "(none)", k < nb ? b[k].rows : 0, k < nb ? b[k].cols : 0,
+                 have->hidden, have->layers, have->n_actions, want->hidden, want->layers,
+                 want->n_actions);
+        return -1;
+    }
+    return 0;
+}
+
+LossConfig loss_config_from(const Config *c, const DataMeta *m) {
+    LossConfig lc = {.w_action = c->loss.action, .w_time = c->loss.time,
+                     .w_eng = c->loss.engagement, .loggap_mean = m->loggap_mean,
+                     .loggap_std = m->loggap_std, .gap_offset = m->gap_offset,
+                     .top_k = (int)c->eval.top_k};
+    return lc;
+}
+
+// Pack this rank's data cursor and lane state: [shard cursors][lane cursors][h][c].
+static size_t cursor_bytes(const Trainer *tr) {
+    return sizeof(ShardCursor) * (size_t)tr->ds.n_shards + sizeof(LaneCursor) * (size_t)tr->lanes +
+           2 * sizeof(float) * (size_t)tr->shape.layers * (size_t)tr->lanes * (size_t)tr->shape.hidden;
+}
+
+static void pack_cursor(const Trainer *tr, unsigned char *out) {
+    const size_t H = (size_t)tr->shape.hidden, n = (size_t)tr->lanes;
+    memcpy(out, tr->ts.shard, sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
+    out += sizeof(ShardCursor) * (size_t)tr->ds.n_shards;
+    memcpy(out, tr->ts.lane, sizeof(LaneCursor) * n);
+    out += sizeof(LaneCursor) * n;
+    for (int l = 0; l < tr->shape.layers; l++, out += sizeof(float) * n * H)
+        memcpy(out, tr->state.h[l], sizeof(float) * n * H);
+    for (int l = 0; l < tr->shape.layers; l++, out += sizeof(float) * n * H)
+        memcpy(out, tr->state.c[l], sizeof(float) * n * H);
+}
+
+// Writes a checkpoint of the current state (collective: every rank sends its cursor).
+static void save_checkpoint(Trainer *tr) {
+    const size_t per_rank = cursor_bytes(tr);
+    unsigned char *mine = xmalloc(per_rank);
+    pack_cursor(tr, mine);
+    unsigned char *all = tr->rank == 0 ? xmalloc(per_rank * (size_t)tr->size) : NULL;
+    comm_gather_bytes(mine, per_rank, all, 0);
+    free(mine);
+    if (tr->rank != 0) return;
+    const int V = (int)tr->ds.meta.n_vshards, B = (int)tr->cfg.train.batch_size;
+    const int L = tr->shape.layers, H = tr->shape.hidden;
+    ShardCursor *shards = xmalloc(sizeof(ShardCursor) * (size_t)V);
+    LaneCursor *lanes = xmalloc(sizeof(LaneCursor) * (size_t)B);
+    float *h = xmalloc(sizeof(float) * (size_t)L * B * H), *c = xmalloc(sizeof(float) * (size_t)L * B * H);
+    for (int r = 0; r < tr->size; r++) {
+        const unsigned char *p = all + per_rank * (size_t)r;
+        const int ns = tr->ds.n_shards, nl = tr->lanes;
+        memcpy(shards + (size_t)r * ns, p, sizeof(ShardCursor) * (size_t)ns);
+        p += sizeof(ShardCursor) * (size_t)ns;
+        memcpy(lanes + (size_t)r * nl, p, sizeof(LaneCursor) * (size_t)nl);
+        p += sizeof(LaneCursor) * (size_t)nl;
+        for (int l = 0; l < L; l++, p += sizeof(float) * (size_t)nl * H)
+            memcpy(h + ((size_t)l * B + (size_t)r * nl) * H, p, sizeof(float) * (size_t)nl * H);
+        for (int l = 0; l < L; l++, p += sizeof(float) * (size_t)nl * H)
+            memcpy(c + ((size_t)l * B + (size_t)r * nl) * H, p, sizeof(float) * (size_t)nl * H);
+    }
+    free(all);
+    CheckpointData d = {.step = tr->step, .skipped_steps = tr->skipped,
+                        .events_seen = tr->events_seen, .epoch = train_stream_epoch(&tr->ts),
+                        .seed = (uint64_t)tr->cfg.run.seed, .config_text = tr->config_text,
+                        .config_hash = tr->config_hash, .data_hash = tr->data_hash,
+                        .world_size = tr->size, .shape = tr->shape, .n_params = tr->model->n_params,
+                        .params = tr->model->params, .adam_m = tr->opt.m, .adam_v = tr->opt.v,
+                        .n_vshards = V, .n_lanes = B, .lanes_per_shard = tr->lanes_per_shard,
+                        .shards = shards, .lanes = lanes, .lane_h = h, .lane_c = c,
+                        .has_metrics = tr->has_valid, .last_valid = tr->last_valid};
+    d.shape.max_lanes = 0; // buffer sizing is not part of the model
+    tr->ckpt_stall_s += ckpt_writer_submit(tr->ckpt, &d);
+    free(shards), free(lanes), free(h), free(c);
+}
+
+// Restores parameters, moments, counters and this rank's cursor from a checkpoint.
+static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
+    const CheckpointData *d = &ck->d;
+    // Refuse what cannot continue this run, saying what differs.
+    char why[512];
+    if (model_shape_check(&d->shape, &tr->shape, why, sizeof why) != 0) fatal("%s: %s", path, why);
+    if (d->data_hash != tr->data_hash)
+        fatal("%s: was trained on other data (data hash %016llx, the experiment's is %016llx): "
+              "check data.* settings and input files",
+              path, (unsigned long long)d->data_hash, (unsigned long long)tr->data_hash);
+    if (d->n_lanes != (int)tr->cfg.train.batch_size || d->n_vshards != (int)tr->ds.meta.n_vshards)
+        fatal("%s: has %d lanes over %d virtual shards; the experiment has train.batch_size=%lld, "
+              "data.virtual_shards=%u",
+              path, d->n_lanes, d->n_vshards, (long long)tr->cfg.train.batch_size,
+              tr->ds.meta.n_vshards);
+    if (d->seed != (uint64_t)tr->cfg.run.seed)
+        fatal("%s: was made with run.seed=%llu, the experiment has %lld", path,
+              (unsigned long long)d->seed, (long long)tr->cfg.run.seed);
+    memcpy(tr->model->params, d->params, sizeof(float) * tr->model->n_params);
+    memcpy(tr->opt.m, d->adam_m, sizeof(float) * tr->model->n_params);
+    memcpy(tr->opt.v, d->adam_v, sizeof(float) * tr->model->n_params);
+    tr->step = d->step, tr->skipped = d->skipped_steps, tr->events_seen = d->events_seen;
+    tr->has_valid = d->has_metrics, tr->last_valid = d->last_valid;
+    memcpy(tr->ts.shard, d->shards + tr->ds.first_shard, sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
+    memcpy(tr->ts.lane, d->lanes + tr->ts.first_lane, sizeof(LaneCursor) * (size_t)tr->lanes);
+    const size_t H = (size_t)tr->shape.hidden, B = (size_t)d->n_lanes;
+    for (int l = 0; l < tr->shape.layers; l++) {
+        memcpy(tr->state.h[l], d->lane_h + ((size_t)l * B + (size_t)tr->ts.first_lane) * H,
+               sizeof(float) * (size_t)tr->lanes * H);
+        memcpy(tr->state.c[l], d->lane_c + ((size_t)l * B + (size_t)tr->ts.first_lane) * H,
+               sizeof(float) * (size_t)tr->lanes * H);
+    }
+    if (d->config_hash != tr->config_hash && tr->rank == 0)
+        printf("resume: the checkpoint was written under other settings; continuing with the "
+               "current ones\n");
+}
+
+// Rank 0 finds the checkpoint to resume from; every rank gets its bytes and parses them.
+static void maybe_resume(Trainer *tr) {
+    char path[CFG_PATH_LEN + 64] = "";
+    int64_t size = 0;
+    unsigned char *buf = NULL;
+    if (tr->rank == 0) {
+        int none = 0;
+        if (checkpoint_find_latest(tr->ckpt_dir, path, sizeof path, &none) == 0) {
+            if (strcmp(tr->cfg.checkpoint.resume, "never") == 0)
+                fatal("%s holds checkpoints but checkpoint.resume=never: use a new run.dir, or "
+                      "checkpoint.resume=auto to continue",
+                      tr->ckpt_dir);
+            size_t n;
+            buf = (unsigned char *)read_file(path, &n);
+            if (!buf) fatal("%s: cannot read", path);
+            size = (int64_t)n;
+        } else if (!none) {
+            fatal("%s holds checkpoints but none of them is valid (see above); move them away "
+                  "to start afresh",
+                  tr->ckpt_dir);
+        }
+    }
+    comm_bcast(&size, sizeof size, 0);
+    if (size == 0) return;
+    comm_bcast(path, sizeof path, 0);
+    if (tr->rank != 0) buf = xmalloc((size_t)size);
+    comm_bcast(buf, (size_t)size, 0);
+    LoadedCheckpoint ck;
+    char err[1024];
+    if (checkpoint_parse(buf, (size_t)size, &ck, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    free(buf);
+    restore(tr, &ck, path);
+    if (tr->rank == 0)
+        printf("resume: continuing from %s (step %lld, written by %d ranks, now %d)\n", path,
+               (long long)ck.d.step, ck.d.world_size, tr->size);
+    checkpoint_free(&ck);
+}
+
+// ---------------------------------------------------------------- one step
+
+// Applies a fault injected by the tests (TRAINER_FAULT_NAN_STEP=step:rank).
+static void inject_fault(Trainer *tr) {
+    const char *f = getenv("TRAINER_FAULT_NAN_STEP");
+    if (!f) return;
+    long long step = -1, rank = 0;
+    if (sscanf(f, "%lld:%lld", &step, &rank) < 1) return;
+    if (step == tr->step && rank == tr->rank) tr->model->grads[0] = NAN;
+}
+
+// Forward and backward of this rank's lanes; fills header with local loss sums and flags.
+static void compute_gradients(Trainer *tr, double *header) {
+    Model *m = tr->model;
+    DropoutConfig dc = {.p = tr->cfg.model.dropout, .seed = (uint64_t)tr->cfg.run.seed,
+                        .step = (uint64_t)tr->step};
+    LossSums sums;
+    memset(&sums, 0, sizeof sums);
+    tr->local_sumsq = 0;
+    if (!tr->cfg.train.reproducible) {
+        memset(m->grads, 0, sizeof(float) * m->n_params);
+        train_stream_next(&tr->ts, 0, tr->lanes, &tr->bb);
+        model_forward(m, &tr->bb.view, &tr->state, &tr->lc, &dc, &sums, 1);
+        inject_fault(tr);
+        BackwardHooks hooks = {on_bucket_ready, on_progress, tr};
+        model_backward(m, &tr->bb.view, &hooks);
+    } else {
+        // One virtual shard at a time with the same shapes on any number of ranks; exact
+        // fixed-point accumulation, so the order of the sums does not matter.
+        memset(tr->fixed, 0, sizeof(int64_t) * (m->n_params + HEADER_LEN));
+        int overflow = 0;
+        for (int s = 0; s < tr->ds.n_shards; s++) {
+            memset(m->grads, 0, sizeof(float) * m->n_params);
+            LossSums ss;
+            memset(&ss, 0, sizeof ss);
+            const int first = s * tr->lanes_per_shard;
+            train_stream_next(&tr->ts, first, tr->lanes_per_shard, &tr->bb);
+            LaneState view = lane_state_slice(&tr->shape, &tr->state, first);
+            model_forward(m, &tr->bb.view, &view, &tr->lc, &dc, &ss, 1);
+            if (s == 0) inject_fault(tr);
+            model_backward(m, &tr->bb.view, NULL);
+            for (size_t i = 0; i < m->n_params; i++) {
+                double v = (double)m->grads[i] * FIXED_SCALE;
+                if (!(fabs(v) < 4e18)) overflow = 1, v = 0;
+                tr->fixed[i] += (int64_t)llrint(v);
+            }
+            const double *sv = (const double *)&ss;
+            for (int k = 0; k < LOSS_SUMS_LEN; k++) {
+                double v = sv[k] * FIXED_SCALE;
+                if (!(fabs(v) < 4e18)) overflow = 1, v = 0;
+                tr->fixed[m->n_params + (size_t)k] += (int64_t)llrint(v);
+            }
+        }
+        tr->local_sumsq = overflow ? NAN : 0;
+    }
+    memcpy(header, &sums, sizeof(double) * LOSS_SUMS_LEN);
+    header[LOSS_SUMS_LEN] = !isfinite(tr->local_sumsq) || !isfinite(sums.loss);
+    header[LOSS_SUMS_LEN + 1] = signals_stop_requested() ? 1 : 0;
+}
+
+static void reduce_gradients(Trainer *tr, double *header) {
+    Model *m = tr->model;
+    if (!tr->cfg.train.reproducible) {
+        comm_reducer_finish(tr->reducer, header);
+        return;
+    }
+    int64_t *fx = tr->fixed;
+    fx[m->n_params + LOSS_SUMS_LEN] = header[LOSS_SUMS_LEN] > 0;
+    fx[m->n_params + LOSS_SUMS_LEN + 1] = header[LOSS_SUMS_LEN + 1] > 0;
+    comm_allreduce_sum_i64(fx, m->n_params + HEADER_LEN);
+    for (size_t i = 0; i < m->n_params; i++) m->grads[i] = (float)((double)fx[i] / FIXED_SCALE);
+    for (int k = 0; k < LOSS_SUMS_LEN; k++) header[k] = (double)fx[m->n_params + (size_t)k] / FIXED_SCALE;
+    header[LOSS_SUMS_LEN] = fx[m->n_params + LOSS_SUMS_LEN] > 0;
+    header[LOSS_SUMS_LEN + 1] = fx[m->n_params + LOSS_SUMS_LEN + 1] > 0;
+}
+
+// ---------------------------------------------------------------- evaluation
+
+static Metrics validate(Trainer *tr) {
+    LossSums s;
+    memset(&s, 0, sizeof s);
+    evaluate_local(tr->model, &tr->ds, SPLIT_VALID, tr->eval_lanes, &tr->lc, &tr->eval_state,
+                   &tr->bb, &s);
+    comm_allreduce_sum_f64((double *)&s, LOSS_SUMS_LEN);
+    return metrics_from(&s);
+}
+
+static void log_validation(Trainer *tr, const Metrics *mt) {
+    if (tr->rank != 0) return;
+    printf("valid  step %6lld  ", (long long)tr->step);
+    metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit);
+    printf("\n");
+    fflush(stdout);
+    char js[1024], line[1200];
+    metrics_json(js, sizeof js, mt);
+    snprintf(line, sizeof line, "\"event\":\"valid\",\"step\":%lld,%s", (long long)tr->step, js);
+    runlog_write(&tr->log, line);
+}
+
+static void write_final_metrics(Trainer *tr, const Metrics *mt, double seconds, double ev_per_s) {
+    char js[1024], text[2048], path[CFG_PATH_LEN + 32], err[512];
+    metrics_json(js, sizeof js, mt);
+    snprintf(text, sizeof text,
+             "{\"step\":%lld,\"skipped_steps\":%lld,\"ranks\":%d,\"train_seconds\":%.3f,"
+             "\"train_events_per_s\":%.1f,\"valid\":{%s}}\n",
+             (long long)tr->step, (long long)tr->skipped, tr->size, seconds, ev_per_s, js);
+    snprintf(path, sizeof path, "%s/metrics.json", tr->cfg.run.dir);
+    if (write_file_atomic(path, text, strlen(text), err, sizeof err) != 0) warnf("%s", err);
+}
+
+// ---------------------------------------------------------------- main loop
+
+static int run_training(Trainer *tr, const CliArgs *args) {
+    Config *cfg = &tr->cfg;
+    const int64_t steps = cfg->train.steps;
+    const int log_every = (int)cfg->log.every;
+    double t_start = now_seconds(), t_log = t_start, comm_s = 0, events_log = 0;
+    double step_s_log = 0;
+    int64_t steps_log = 0, skipped_log = 0, first_step = tr->step;
+    double header[HEADER_LEN];
+    int status = EXIT_OK;
+    comm_take_wait_seconds();
+    while (tr->step < steps) {
+        double t0 = now_seconds();
+        compute_gradients(tr, header);
+        reduce_gradients(tr, header);
+        const double n_global = header[0];
+        const int nonfinite = header[LOSS_SUMS_LEN] > 0, stop = header[LOSS_SUMS_LEN + 1] > 0;
+        int skip = nonfinite || n_global <= 0;
+        double norm = 0;
+        if (!skip) {
+            norm = sqrt(sum_squares(tr->model->grads, tr->model->n_params)) / n_global;
+            if (!isfinite(norm)) skip = 1;
+        }
+        if (skip) {
+            if (strcmp(cfg->train.on_nonfinite, "stop") == 0) {
+                if (tr->rank == 0)
+                    fprintf(stderr, "error: step %lld: non-finite loss or gradient on some rank; "
+                                    "stopping (train.on_nonfinite=stop); the last checkpoint is intact\n",
+                            (long long)tr->step);
+                status = EXIT_NONFINITE;
+                break;
+            }
+            tr->skipped++, skipped_log++;
+            if (tr->rank == 0) {
+                printf("step %lld: non-finite loss or gradient on some rank: every rank skips "
+                       "this step (%lld skipped so far)\n",
+                       (long long)tr->step, (long long)tr->skipped);
+                char line[200];
+                snprintf(line, sizeof line, "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
+                         (long long)tr->step);
+                runlog_write(&tr->log, line);
+            }
+        } else {
+            double clip = optim_clip_factor(&tr->opt.cfg, norm);
+            optim_step(&tr->opt, tr->model->params, tr->model->grads, clip / n_global, tr->step);
+        }
+        tr->step++;
+        tr->events_seen += n_global;
+        events_log += n_global;
+        double dt = now_seconds() - t0;
+        step_s_log += dt;
+        comm_s += comm_take_wait_seconds();
+        steps_log++;
+        if (tr->rank == 0 && (tr->step % log_every == 0 || tr->step == steps)) {
+            double now = now_seconds(), span = now - t_log;
+            double eta = (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
+            double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
+            const LossSums *ls = (const LossSums *)header;
+            double n = ls->n_targets > 0 ? ls->n_targets : 1;
+            printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f  eng %.4f  lr %.3g  "
+                   "%.0f ev/s  comm %.1f%%  eta %.0fs\n",
+                   (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
+                   ls->time_nll / n, 2 * ls->eng_se / n, lr, events_log / span,
+                   100.0 * comm_s / step_s_log, eta);
+            fflush(stdout);
+            char line[600];
+            snprintf(line, sizeof line,
+                     "\"event\":\"step\",\"step\":%lld,\"loss\":%.9g,\"action_nll\":%.9g,"
+                     "\"time_nll\":%.9g,\"eng_mse\":%.9g,\"grad_norm\":%.6g,\"lr\":%.6g,"
+                     "\"events_per_s\":%.1f,\"comm_share\":%.4f,\"skipped\":%lld,\"eta_s\":%.1f",
+                     (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
+                     2 * ls->eng_se / n, norm, lr, events_log / span, comm_s / step_s_log,
+                     (long long)skipped_log, eta);
+            runlog_write(&tr->log, line);
+            t_log = now, events_log = 0, comm_s = 0, step_s_log = 0, steps_log = 0, skipped_log = 0;
+        }
+        if (stop) {
+            if (tr->rank == 0)
+                printf("stop requested by a signal: checkpointing at step %lld and exiting with "
+                       "status %d (requeue to resume)\n",
+                       (long long)tr->step, EXIT_PREEMPTED);
+            save_checkpoint(tr);
+            status = EXIT_PREEMPTED;
+            break;
+        }
+        if (cfg->eval.every > 0 && tr->step % cfg->eval.every == 0 && tr->step < steps) {
+            tr->last_valid = validate(tr);
+            tr->has_valid = 1;
+            log_validation(tr, &tr->last_valid);
+        }
+        if (cfg->checkpoint.every > 0 && tr->step % cfg->checkpoint.every == 0 && tr->step < steps)
+            save_checkpoint(tr);
+    }
+    double train_s = now_seconds() - t_start;
+    if (status == EXIT_OK) {
+        tr->last_valid = validate(tr);
+        tr->has_valid = 1;
+        log_validation(tr, &tr->last_valid);
+        if (tr->step > first_step || !path_exists(tr->ckpt_dir)) save_checkpoint(tr);
+    }
+    if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 && status == EXIT_OK) {
+        fprintf(stderr, "error: the final checkpoint could not be written (see above)\n");
+        status = EXIT_FATAL;
+    }
+    if (tr->rank == 0 && status == EXIT_OK) {
+        double ev_s = train_s > 0 ? (tr->events_seen - 0) / train_s : 0;
+        (void)args;
+        write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
+        printf("\ndone: %lld steps (%lld skipped) in %.1f s on %d rank%s; checkpoint %s\n",
+               (long long)tr->step, (long long)tr->skipped, train_s, tr->size,
+               tr->size > 1 ? "s" : "", ckpt_writer_last_path(tr->ckpt));
+        printf("validation: ");
+        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit);
+        printf("\n");
+        SynthReport rep;
+        if (strcmp(cfg->data.source, "synth") == 0 && synth_read_report(cfg->synth.out_dir, &rep) == 0) {
+            const SynthSplitStats *b = &rep.split[SPLIT_VALID];
+            printf("generator's best achievable on these validation users: action_nll %.4f  "
+                   "top1 %.4f  time_nll %.4f\n",
+                   b->action_nll, b->action_acc, b->time_nll);
+            printf("gap to the best: action_nll %+.2f%%  time_nll %+.4f nats\n",
+                   100.0 * (tr->last_valid.action_nll / b->action_nll - 1.0),
+                   tr->last_valid.time_nll - b->time_nll);
+        }
+        if (tr->ckpt_stall_s > 0)
+            printf("checkpoint stall: %.3f s in total (last write took %.3f s on its own)\n",
+                   tr->ckpt_stall_s, ckpt_writer_last_write_seconds(tr->ckpt));
+    }
+    return status;
+}
+
+int cmd_train(int argc, char **argv) {
+    CliArgs args;
+    cli_parse(argc, argv, "train", "--set --resume", 1, &args);
+    comm_init(&argc, &argv);
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    tr->rank = comm_rank(), tr->size = comm_size();
+    // Every rank resolves the config; a failure anywhere ends all ranks cleanly.
+    double bad = config_load(&tr->cfg, args.exp_path, args.n_overrides, args.overrides) != 0 ? 1 : 0;
+    comm_allreduce_max_f64(&bad, 1);
+    if (bad) {
+        comm_finalize();
+        return EXIT_USAGE;
+    }
+    Config *cfg = &tr->cfg;
+    tr->config_text = config_to_yaml(cfg, 0);
+    tr->config_hash = config_hash(cfg);
+    if (!comm_all_equal_u64(tr->config_hash))
+        fatal("ranks resolved different configs (different files or environments?)");
+    signals_install();
+    if (tr->rank == 0) {
+        runstate_prepare(cfg, args.exp_path, args.n_overrides, args.overrides, args.resume);
+        runlog_open(&tr->log, cfg->run.dir);
+        printf("run %s: %d rank%s (%s), config %016llx\n", cfg->run.dir, tr->size,
+               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash);
+    }
+    runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
+    uint64_t fp = 0;
+    if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
+    comm_bcast(&fp, sizeof fp, 0);
+    dataset_open(&tr->ds, cfg, fp, tr->rank, tr->size);
+    dataset_load_split(&tr->ds, SPLIT_TRAIN);
+    dataset_load_split(&tr->ds, SPLIT_VALID);
+    tr->data_hash = dataset_content_hash(&tr->ds.meta);
+    const int V = (int)tr->ds.meta.n_vshards;
+    tr->lanes_per_shard = (int)cfg->train.batch_size / V;
+    tr->lanes = tr->ds.n_shards * tr->lanes_per_shard;
+    tr->eval_lanes = (int)cfg->eval.batch_size;
+    if (tr->rank == 0) {
+        uint64_t lo = UINT64_MAX, hi = 0, total = tr->ds.meta.split[SPLIT_TRAIN].events;
+        for (int r = 0; r < tr->size; r++) {
+            uint64_t e = dataset_rank_events(&tr->ds, SPLIT_TRAIN, r);
+            lo = e < lo ? e : lo, hi = e > hi ? e : hi;
+        }
+        printf("data: %llu train events over %d virtual shards; each rank holds %llu..%llu "
+               "(imbalance max/mean %.4f); %d lanes per rank\n",
+               (unsigned long long)total, V, (unsigned long long)lo, (unsigned long long)hi,
+               (double)hi * tr->size / (double)(total ? total : 1), tr->lanes);
+    }
+    int train_lanes = cfg->train.reproducible ? tr->lanes_per_shard : tr->lanes;
+    tr->shape = model_shape_from(cfg, &tr->ds.meta,
+                                 train_lanes > tr->eval_lanes ? train_lanes : tr->eval_lanes);
+    tr->model = model_create(&tr->shape);
+    if (tr->rank == 0) model_init_params(tr->model, (uint64_t)cfg->run.seed, cfg->model.init_scale);
+    comm_bcast(tr->model->params, sizeof(float) * tr->model->n_params, 0);
+    OptimConfig oc = optim_config_from(cfg);
+    optim_init(&tr->opt, &oc, &tr->shape, tr->model->n_params);
+    tr->lc = loss_config_from(cfg, &tr->ds.meta);
+    train_stream_init(&tr->ts, &tr->ds, tr->lanes_per_shard, (uint64_t)cfg->run.seed);
+    tr->state = lane_state_alloc(&tr->shape, tr->lanes);
+    tr->eval_state = lane_state_alloc(&tr->shape, tr->eval_lanes);
+    batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat, tr->shape.n_dense);
+    plan_buckets(tr);
+    if (cfg->train.reproducible) tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
+    if (tr->rank == 0) {
+        tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
+        printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
+               tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden,
+               tr->shape.layers, tr->model->n_params, (long long)cfg->train.batch_size,
+               (long long)cfg->train.window, cfg->train.reproducible ? ", reproducible mode" : "");
+    }
+    maybe_resume(tr);
+    int status = run_training(tr, &args);
+    if (tr->rank == 0) {
+        ckpt_writer_free(tr->ckpt);
+        runlog_close(&tr->log);
+    }
+    comm_reducer_free(tr->reducer);
+    batchbuf_free(&tr->bb);
+    lane_state_free(&tr->state);
+    lane_state_free(&tr->eval_state);
+    train_stream_free(&tr->ts);
+    optim_free(&tr->opt);
+    model_free(tr->model);
+    dataset_free(&tr->ds);
+    free(tr->fixed);
+    free(tr->config_text);
+    free(args.overrides);
+    free(tr);
+    comm_finalize();
+    return status;
+}

@@ -1,0 +1,274 @@
+// util.c: see util.h.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void default_abort(int status) { exit(status); }
+static abort_hook_fn g_abort_hook = default_abort;
+static char g_prefix[64] = "";
+
+void set_abort_hook(abort_hook_fn hook) { g_abort_hook = hook ? hook : default_abort; }
+void set_log_prefix(const char *prefix) { snprintf(g_prefix, sizeof g_prefix, "%s", prefix); }
+const char *log_prefix(void) { return g_prefix; }
+
+static void vmessage(const char *kind, const char *fmt, va_list ap) {
+    char line[4096];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "%s%s%s\n", g_prefix, kind, line);
+    fflush(stderr);
+}
+
+_Noreturn void fatal_status(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error: ", fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    g_abort_hook(status);
+    exit(status); // the hook must not return; this keeps _Noreturn honest
+}
+
+_Noreturn void fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error: ", fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    g_abort_hook(EXIT_FATAL);
+    exit(EXIT_FATAL);
+}
+
+void warnf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void *malloc_check(size_t size, const char *file, int line) {
+    void *p = malloc(size ? size : 1);
+    if (!p) fatal("out of memory allocating %zu bytes at %s:%d", size, file, line);
+    return p;
+}
+
+void *calloc_check(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) fatal("out of memory allocating %zu x %zu bytes at %s:%d", n, size, file, line);
+    return p;
+}
+
+void *realloc_check(void *p, size_t size, const char *file, int line) {
+    void *q = realloc(p, size ? size : 1);
+    if (!q) fatal("out of memory reallocating %zu bytes at %s:%d", size, file, line);
+    return q;
+}
+
+void *aligned_alloc_check(size_t size, const char *file, int line) {
+    size_t rounded = (size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) fatal("out of memory allocating %zu aligned bytes at %s:%d", size, file, line);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+FILE *fopen_check(const char *path, const char *mode, const char *file, int line) {
+    FILE *f = fopen(path, mode);
+    if (!f)
+        fatal("%s: cannot open (%s) for %s [%s:%d]", path, strerror(errno),
+              mode[0] == 'r' ? "reading" : "writing", file, line);
+    return f;
+}
+
+void fread_check(void *dst, size_t size, FILE *f, const char *path, const char *file, int line) {
+    if (size && fread(dst, 1, size, f) != size) {
+        if (feof(f)) fatal("%s: file ends early (truncated?) [%s:%d]", path, file, line);
+        fatal("%s: read error (%s) [%s:%d]", path, strerror(errno), file, line);
+    }
+}
+
+void fwrite_check(const void *src, size_t size, FILE *f, const char *path, const char *file,
+                  int line) {
+    if (size && fwrite(src, 1, size, f) != size)
+        fatal("%s: write error (%s) [%s:%d]", path, strerror(errno), file, line);
+}
+
+void fclose_check(FILE *f, const char *path, const char *file, int line) {
+    if (fclose(f) != 0) fatal("%s: close failed (%s) [%s:%d]", path, strerror(errno), file, line);
+}
+
+char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[len] = 0;
+    if (size) *size = len;
+    return buf;
+}
+
+int fsync_dir_of(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, char *err, size_t errlen) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "%s: write failed (%s)", tmp, n < 0 ? strerror(errno) : "short");
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        snprintf(err, errlen, "%s: fsync/close failed (%s)", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: rename failed (%s)", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (fsync_dir_of(path) != 0) {
+        snprintf(err, errlen, "%s: fsync of directory failed (%s)", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int mkdir_p(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    size_t n = strlen(tmp);
+    if (n == 0) return 0;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+int path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void str_copy(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) fatal("string too long (%zu bytes, limit %zu): \"%.40s...\"", n, cap - 1, src);
+    memcpy(dst, src, n + 1);
+}
+
+int str_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+char *str_dup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+void sb_append(StrBuf *sb, const char *s, size_t n) {
+    if (sb->len + n + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 256;
+        while (cap < sb->len + n + 1) cap *= 2;
+        sb->data = xrealloc(sb->data, cap);
+        sb->cap = cap;
+    }
+    memcpy(sb->data + sb->len, s, n);
+    sb->len += n;
+    sb->data[sb->len] = 0;
+}
+
+void sb_appendf(StrBuf *sb, const char *fmt, ...) {
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        sb_append(sb, small, (size_t)n);
+        return;
+    }
+    char *big = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_append(sb, big, (size_t)n);
+    free(big);
+}
+
+void sb_free(StrBuf *sb) {
+    free(sb->data);
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+}
+
+size_t peak_rss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}
