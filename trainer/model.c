@@ -442,3 +442,13 @@ double model_train_flops_per_event(const ModelShape *s) {
     f += 2.0 * H * model_outputs(s);
     return 3 * f;
 }
+
+const char *model_blas_setup(void) {
+    static char info[128];
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    if (!env || !*env) openblas_set_num_threads(1);
+    snprintf(info, sizeof info, "OpenBLAS %s kernels, %d thread%s%s", openblas_get_corename(),
+             openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s",
+             getenv("OPENBLAS_CORETYPE") ? "" : " (OPENBLAS_CORETYPE unset)");
+    return info;
+}

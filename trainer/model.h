@@ -173,6 +173,11 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
 // Backward of the last forward: ADDS the gradient sums to m->grads (zero them first).
 void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks);
 
+// One BLAS thread per rank unless OPENBLAS_NUM_THREADS says otherwise (ranks, not threads,
+// use the cores; OpenBLAS's thread pool would fight the other ranks). Returns a description
+// of the BLAS in use, e.g. "OpenBLAS SkylakeX, 1 thread", for logs and benchmarks.
+const char *model_blas_setup(void);
+
 // Model FLOPs per scored event for forward+backward (2 per multiply-add), as counted by
 // ../shared/bench/torch_lstm.py: 3 x (LSTM GEMMs + head GEMM).
 double model_train_flops_per_event(const ModelShape *s);

@@ -22,6 +22,7 @@
 #include "comm.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "gradsync.h"
 #include "optim.h"
 #include "runlog.h"
 #include "runstate.h"
@@ -48,12 +49,7 @@ typedef struct {
     BatchBuf bb;
     int lanes_per_shard, lanes; // lanes of this rank
     int eval_lanes;
-    GradReducer *reducer;
-    int n_groups;                       // gradient groups in backward order
-    int group_first[MODEL_MAX_LAYERS + 2], group_n[MODEL_MAX_LAYERS + 2];
-    int group_of_layer[MODEL_MAX_LAYERS + 2]; // index by layer + 1
-    size_t group_off[MODEL_MAX_LAYERS + 2], group_count[MODEL_MAX_LAYERS + 2];
-    double local_sumsq;                 // of this rank's gradient sums, for the non-finite flag
+    GradSync sync;
     int64_t *fixed;                     // reproducible mode: n_params + HEADER_LEN
     int64_t step, skipped;
     double events_seen;
@@ -64,50 +60,6 @@ typedef struct {
     int has_valid;
     double ckpt_stall_s;
 } Trainer;
-
-// ---------------------------------------------------------------- gradient buckets
-
-// Model layer -> contiguous range of the flat buffer: the head is "layer" L, the
-// embeddings -1. Each range is cut into buckets of at most comm.bucket_mb.
-static void plan_buckets(Trainer *tr) {
-    TensorInfo ti[MODEL_MAX_TENSORS];
-    int nt = model_tensors(&tr->shape, ti);
-    const int L = tr->shape.layers;
-    size_t max_elems = (size_t)(tr->cfg.comm.bucket_mb * 1048576.0 / sizeof(float));
-    if (max_elems < 1024) max_elems = 1024;
-    size_t offs[1024], counts[1024];
-    int nb = 0;
-    tr->n_groups = 0;
-    for (int layer = L; layer >= -1; layer--) {
-        size_t lo = (size_t)-1, hi = 0;
-        for (int k = 0; k < nt; k++)
-            if (ti[k].layer == layer) {
-                lo = ti[k].offset < lo ? ti[k].offset : lo;
-                hi = ti[k].offset + ti[k].count > hi ? ti[k].offset + ti[k].count : hi;
-            }
-        int g = tr->n_groups++;
-        tr->group_of_layer[layer + 1] = g;
-        tr->group_off[g] = lo, tr->group_count[g] = hi - lo;
-        tr->group_first[g] = nb;
-        for (size_t o = lo; o < hi; o += max_elems) {
-            if (nb >= 1024) fatal("comm.bucket_mb=%g makes too many buckets", tr->cfg.comm.bucket_mb);
-            offs[nb] = o;
-            counts[nb++] = (hi - o) < max_elems ? hi - o : max_elems;
-        }
-        tr->group_n[g] = nb - tr->group_first[g];
-    }
-    tr->reducer = comm_reducer_create(tr->model->grads, nb, offs, counts, HEADER_LEN);
-}
-
-static void on_bucket_ready(void *ctx, int layer) {
-    Trainer *tr = ctx;
-    int g = tr->group_of_layer[layer + 1];
-    // The local sum of squares flags non-finite gradients before they are mixed with others.
-    tr->local_sumsq += sum_squares(tr->model->grads + tr->group_off[g], tr->group_count[g]);
-    for (int b = 0; b < tr->group_n[g]; b++) comm_reducer_start(tr->reducer, tr->group_first[g] + b);
-}
-
-static void on_progress(void *ctx) { comm_reducer_progress(((Trainer *)ctx)->reducer); }
 
 // ---------------------------------------------------------------- set-up
 
@@ -307,14 +259,15 @@ static void compute_gradients(Trainer *tr, double *header) {
                         .step = (uint64_t)tr->step};
     LossSums sums;
     memset(&sums, 0, sizeof sums);
-    tr->local_sumsq = 0;
+    double local_sumsq = 0;
     if (!tr->cfg.train.reproducible) {
         memset(m->grads, 0, sizeof(float) * m->n_params);
         train_stream_next(&tr->ts, 0, tr->lanes, &tr->bb);
         model_forward(m, &tr->bb.view, &tr->state, &tr->lc, &dc, &sums, 1);
         inject_fault(tr);
-        BackwardHooks hooks = {on_bucket_ready, on_progress, tr};
+        BackwardHooks hooks = gradsync_hooks(&tr->sync);
         model_backward(m, &tr->bb.view, &hooks);
+        local_sumsq = tr->sync.local_sumsq;
     } else {
         // One virtual shard at a time with the same shapes on any number of ranks; exact
         // fixed-point accumulation, so the order of the sums does not matter.
@@ -342,17 +295,17 @@ static void compute_gradients(Trainer *tr, double *header) {
                 tr->fixed[m->n_params + (size_t)k] += (int64_t)llrint(v);
             }
         }
-        tr->local_sumsq = overflow ? NAN : 0;
+        local_sumsq = overflow ? NAN : 0;
     }
     memcpy(header, &sums, sizeof(double) * LOSS_SUMS_LEN);
-    header[LOSS_SUMS_LEN] = !isfinite(tr->local_sumsq) || !isfinite(sums.loss);
+    header[LOSS_SUMS_LEN] = !isfinite(local_sumsq) || !isfinite(sums.loss);
     header[LOSS_SUMS_LEN + 1] = signals_stop_requested() ? 1 : 0;
 }
 
 static void reduce_gradients(Trainer *tr, double *header) {
     Model *m = tr->model;
     if (!tr->cfg.train.reproducible) {
-        comm_reducer_finish(tr->reducer, header);
+        gradsync_finish(&tr->sync, header);
         return;
     }
     int64_t *fx = tr->fixed;
@@ -550,11 +503,13 @@ int cmd_train(int argc, char **argv) {
     if (!comm_all_equal_u64(tr->config_hash))
         fatal("ranks resolved different configs (different files or environments?)");
     signals_install();
+    const char *blas = model_blas_setup();
     if (tr->rank == 0) {
         runstate_prepare(cfg, args.exp_path, args.n_overrides, args.overrides, args.resume);
         runlog_open(&tr->log, cfg->run.dir);
-        printf("run %s: %d rank%s (%s), config %016llx\n", cfg->run.dir, tr->size,
-               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash);
+        printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
+               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash,
+               blas);
     }
     runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
     uint64_t fp = 0;
@@ -592,7 +547,7 @@ int cmd_train(int argc, char **argv) {
     tr->state = lane_state_alloc(&tr->shape, tr->lanes);
     tr->eval_state = lane_state_alloc(&tr->shape, tr->eval_lanes);
     batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat, tr->shape.n_dense);
-    plan_buckets(tr);
+    gradsync_init(&tr->sync, tr->model, cfg->comm.bucket_mb, HEADER_LEN);
     if (cfg->train.reproducible) tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
     if (tr->rank == 0) {
         tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
@@ -607,7 +562,7 @@ int cmd_train(int argc, char **argv) {
         ckpt_writer_free(tr->ckpt);
         runlog_close(&tr->log);
     }
-    comm_reducer_free(tr->reducer);
+    gradsync_free(&tr->sync);
     batchbuf_free(&tr->bb);
     lane_state_free(&tr->state);
     lane_state_free(&tr->eval_state);
