@@ -36,9 +36,10 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
             char opt[64];
             snprintf(opt, sizeof opt, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
             if (!allows(allowed, opt)) {
-                fprintf(stderr, "error: trainer %s: unknown option '%s'%s%s\n", command, opt,
-                        allowed[0] ? " (accepted: " : "", allowed[0] ? allowed : "");
-                if (allowed[0]) fprintf(stderr, ")\n");
+                if (allowed[0])
+                    fprintf(stderr, "error: trainer %s: unknown option '%s' (accepted: %s)\n",
+                            command, opt, allowed);
+                else fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
                 exit(EXIT_USAGE);
             }
             int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;

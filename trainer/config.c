@@ -218,9 +218,17 @@ static void did_you_mean(const char *word, const char **choices, int n, char *hi
 }
 
 static void key_hint(const char *path, char *hint, size_t cap) {
-    const char *names[N_KEYS];
-    for (int i = 0; i < N_KEYS; i++) names[i] = SCHEMA[i].key;
-    did_you_mean(path, names, N_KEYS, hint, cap);
+    // Candidates: every key, and every section name (for a misspelt section).
+    const char *names[2 * N_KEYS];
+    char sections[N_KEYS][32];
+    int n = 0;
+    for (int i = 0; i < N_KEYS; i++) names[n++] = SCHEMA[i].key;
+    for (int i = 0; i < N_KEYS && !strchr(path, '.'); i++) {
+        snprintf(sections[i], sizeof sections[i], "%.*s", (int)(strchr(SCHEMA[i].key, '.') - SCHEMA[i].key),
+                 SCHEMA[i].key);
+        if (i == 0 || strcmp(sections[i], sections[i - 1]) != 0) names[n++] = sections[i];
+    }
+    did_you_mean(path, names, n, hint, cap);
     if (hint[0]) return;
     // A right leaf in the wrong section ("lr" for "train.lr", "model.lr" for "train.lr").
     const char *leaf = strrchr(path, '.');
@@ -372,7 +380,7 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_INT: {
         int64_t x;
         if (v->quoted || parse_int(s, &x) != 0) {
-            report(st, where, k->key, "expected an integer, got \"%s\"", s);
+            report(st, where, k->key, "expected an integer, got %s\"%s\"", v->quoted ? "the string " : "", s);
             return -1;
         }
         if ((double)x < k->min || (double)x > k->max) {
@@ -387,7 +395,7 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_FLOAT: {
         double x;
         if (v->quoted || parse_float(s, &x) != 0) {
-            report(st, where, k->key, "expected a number, got \"%s\"", s);
+            report(st, where, k->key, "expected a number, got %s\"%s\"", v->quoted ? "the string " : "", s);
             return -1;
         }
         if (x < k->min || x > k->max) {
@@ -402,7 +410,7 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_BOOL: {
         int x;
         if (v->quoted || parse_bool(s, &x) != 0) {
-            report(st, where, k->key, "expected true or false, got \"%s\"", s);
+            report(st, where, k->key, "expected true or false, got %s\"%s\"", v->quoted ? "the string " : "", s);
             return -1;
         }
         *(int *)dst = x;
@@ -571,8 +579,8 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
     if (i < 0) {
         char hint[160];
         key_hint(key, hint, sizeof hint);
-        report(st, where, key, "%s%s", is_section(key) ? "is a section, not a key" : "unknown key",
-               hint);
+        if (is_section(key)) report(st, where, key, "is a section, not a key");
+        else report(st, where, key, "unknown key%s", hint);
         return;
     }
     const char *vtext = eq + 1;
@@ -592,7 +600,7 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
         memset(&v, 0, sizeof v);
         v.is_null = 1;
     } else node_to_value(&doc, root, &v);
-    if (assign(cfg, st, i, &v, where) == 0) str_copy(st->origin[i], CFG_PATH_LEN, origin);
+    if (assign(cfg, st, i, &v, where) == 0) str_copy(st->origin[i], CFG_PATH_LEN, where);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 }
