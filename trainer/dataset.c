@@ -39,19 +39,27 @@ static void ensure_synth(const Config *cfg) {
     if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
 }
 
+// Exclusive lock of a shard directory (created if missing): one preparer at a time, and
+// the synthetic CSVs it reads are generated under the same lock.
+static int lock_shard_dir(const char *dir) {
+    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
+    char lock_path[CFG_PATH_LEN + 16];
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", dir);
+    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0) fatal("%s: cannot open lock file (%s)", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+    return fd;
+}
+
 uint64_t dataset_ensure_prepared(const Config *cfg) {
+    const char *dir = cfg->data.shard_dir;
+    int fd = lock_shard_dir(dir);
     if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
     UserKey key;
     userkey_load(cfg, &key);
     uint64_t fp = data_fingerprint(cfg, &key);
-    const char *dir = cfg->data.shard_dir;
-    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
-    char lock_path[CFG_PATH_LEN + 16], meta_path[CFG_PATH_LEN + 16];
-    snprintf(lock_path, sizeof lock_path, "%s/.lock", dir);
+    char meta_path[CFG_PATH_LEN + 16];
     snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
-    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
-    if (fd < 0) fatal("%s: cannot open lock file (%s)", lock_path, strerror(errno));
-    if (flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
     DataMeta meta;
     char err[512];
     const char *why = NULL;
@@ -91,6 +99,14 @@ void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank,
     d->rank = rank, d->size = size;
     d->n_shards = V / size;
     d->first_shard = rank * d->n_shards;
+}
+
+void dataset_open_scoring(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size) {
+    dataset_open(d, cfg, fingerprint, 0, 1); // one rank of one: every V is fine
+    const int64_t V = (int64_t)d->meta.n_vshards;
+    d->rank = rank, d->size = size;
+    d->first_shard = (int)(rank * V / size);
+    d->n_shards = (int)((rank + 1) * V / size) - d->first_shard;
 }
 
 void dataset_load_split(Dataset *d, int split) {
@@ -170,16 +186,11 @@ int cmd_data(int argc, char **argv) {
         if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
         return EXIT_OK;
     }
+    int fd = lock_shard_dir(cfg.data.shard_dir);
     if (strcmp(cfg.data.source, "synth") == 0) ensure_synth(&cfg);
     UserKey key;
     userkey_load(&cfg, &key);
     uint64_t fp = data_fingerprint(&cfg, &key);
-    if (mkdir_p(cfg.data.shard_dir) != 0)
-        fatal("data.shard_dir: %s: cannot create (%s)", cfg.data.shard_dir, strerror(errno));
-    char lock_path[CFG_PATH_LEN + 16];
-    snprintf(lock_path, sizeof lock_path, "%s/.lock", cfg.data.shard_dir);
-    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
     IngestReport rep;
     data_prepare(&cfg, &key, fp, &rep);
     close(fd);

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "config.h"
 #include "dataset.h"
 #include "predict.h"
+#include "sweep.h"
 #include "train.h"
 #include "util.h"
 
@@ -26,8 +28,12 @@ static void usage(FILE *out) {
             "  data synth EXP.yaml                         write the synthetic users' CSVs (and best losses)\n"
             "  data prepare EXP.yaml                       (re)build the experiment's shards\n"
             "  checkpoint inspect FILE|RUNDIR              metadata and per-tensor statistics\n"
+            "  sweep plan SWEEP.yaml DIR                   one directory per trial, with its resolved config\n"
+            "  sweep run DIR [--trial i] [--launcher CMD]  run trials (skips DONE ones, retries the rest)\n"
+            "  sweep summary DIR                           trials sorted by the sweep's metric; best config\n"
             "  config show EXP.yaml [--docs]               print the fully resolved experiment\n"
             "  config schema                               every key: type, default, range, doc\n"
+            "  bench [--hidden H --layers L ... --json]    training speed vs the PyTorch reference and sgemm peak\n"
             "\n"
             "Commands that read an experiment accept --set key=value (repeatable).\n"
             "Exit status: 0 ok, 1 error, 2 bad usage or config, 3 non-finite training stopped,\n"
@@ -46,6 +52,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 2, argv + 2);
     if (strcmp(cmd, "checkpoint") == 0) return cmd_checkpoint(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0) return cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "sweep") == 0) return cmd_sweep(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "error: unknown command '%s' (run 'trainer --help')\n", cmd);
     return EXIT_USAGE;
 }
