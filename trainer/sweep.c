@@ -127,6 +127,9 @@ static int sweep_plan(int argc, char **argv) {
     write_text(path, plan.data);
     printf("%s %lld trials in %s (data %s):\n%s", fresh ? "planned" : "plan unchanged:", (long long)n,
            dir, shared ? "shared by all trials" : "per trial", plan.data);
+    printf("run them here: trainer sweep run %s\n"
+           "or on Slurm:   sbatch --array=0-%lld cluster/sweep.sbatch %s\n",
+           dir, (long long)n - 1, dir);
     sb_free(&plan);
     free(sp), free(base), free(cfg);
     return EXIT_OK;
