@@ -2,50 +2,32 @@
 #include "lstm_cell.h"
 
 #include <math.h>
-#include <string.h>
+
+#include "mathfn.h"
 
 #if defined(MODEL_REAL_DOUBLE) || defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
 #define CLONES
 #else
-// One body, compiled for AVX-512, AVX2+FMA and baseline x86-64; picked at load time.
-#define CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// One body, compiled for AVX-512, AVX2 and baseline x86-64; picked at load time. (GCC 12
+// does not vectorise these loops in an "arch=" clone, hence the feature names; and this file
+// is compiled with -fno-trapping-math so the clamps in exp_r become vector selects.)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 
-#ifdef MODEL_REAL_DOUBLE
-static inline real exp_r(real x) { return exp(x); }
-#else
-// exp for float that GCC vectorises: range reduction by n = round(x / ln 2) with the
-// 1.5 * 2^23 trick, a degree-6 polynomial on [-ln2/2, ln2/2] (Cephes expf), then 2^n by
-// building the exponent bits. Inputs are clamped to where the result is a normal float.
-static inline float exp_r(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-#endif
-
-static inline real sigmoid_r(real x) { return (real)1 / ((real)1 + exp_r(-x)); }
-static inline real tanh_r(real x) { return (real)2 / ((real)1 + exp_r((real)-2 * x)) - (real)1; }
-
-CLONES void vec_sigmoid(real *x, int n) {
-    for (int i = 0; i < n; i++) x[i] = sigmoid_r(x[i]);
+CLONES double softmax_row(const real *restrict y, real *restrict e, int K, double *inv_sum) {
+    real mx = y[0];
+    for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
+    for (int k = 0; k < K; k++) e[k] = exp_r(y[k] - mx);
+    double z = 0;
+    for (int k = 0; k < K; k++) z += (double)e[k];
+    *inv_sum = 1.0 / z;
+    return log(z) + (double)mx;
 }
 
-CLONES void lstm_cell_forward(int B, int H, real *g, const real *bias, const real *cprev,
-                              const uint8_t *keep, const uint8_t *keep_next, real *c, real *tc,
-                              real *h, real *hprev_next) {
+CLONES void lstm_cell_forward(int B, int H, real *restrict g, const real *restrict bias,
+                              const real *restrict cprev, const uint8_t *keep,
+                              const uint8_t *keep_next, real *restrict c, real *restrict tc,
+                              real *restrict h, real *restrict hprev_next) {
     for (int b = 0; b < B; b++) {
         real *gi = g + (size_t)b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         const real *cp = cprev + (size_t)b * H;
@@ -69,9 +51,10 @@ CLONES void lstm_cell_forward(int B, int H, real *g, const real *bias, const rea
     }
 }
 
-CLONES void lstm_cell_backward(int B, int H, real *g, const real *cprev, const uint8_t *keep,
-                               const real *tc, const real *dh, const real *dh_rec,
-                               const uint8_t *keep_next, real *dc) {
+CLONES void lstm_cell_backward(int B, int H, real *restrict g, const real *restrict cprev,
+                               const uint8_t *keep, const real *restrict tc,
+                               const real *restrict dh, const real *restrict dh_rec,
+                               const uint8_t *keep_next, real *restrict dc) {
     for (int b = 0; b < B; b++) {
         real *gi = g + (size_t)b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         const real *cp = cprev + (size_t)b * H, *tcb = tc + (size_t)b * H;

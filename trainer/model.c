@@ -279,17 +279,15 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
 }
 
-// Heads and losses for one row of outputs y (O) with its targets; fills dy (O) if asked.
-static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real *y, real *dy,
-                          int tgt, real loggap, real eng, LossSums *sums) {
+// Heads and losses for one row of outputs y (O) with its targets. e (O) receives the
+// softmax numerators; with want_grad it is the row of dy and ends as d loss / d y.
+static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real *y, real *e,
+                          int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
-    real mx = y[0];
-    for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
-    double z = 0;
-    for (int k = 0; k < K; k++) z += exp((double)(y[k] - mx));
-    double logz = log(z) + (double)mx;
-    double nll_a = logz - (double)y[tgt];
+    double inv_sum;
+    const double logz = softmax_row(y, e, K, &inv_sum);
+    const double nll_a = logz - (double)y[tgt];
     int rank = 0; // how many logits beat the target's (ties count against it)
     for (int k = 0; k < K; k++) rank += (k != tgt && y[k] >= y[tgt]);
     // Next gap: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units:
@@ -317,12 +315,13 @@ static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real 
         sums->gap_abs_err += fabs(pred - gap);
         sums->gap_sq_err += (pred - gap) * (pred - gap);
     }
-    if (dy) {
-        for (int k = 0; k < K; k++) dy[k] = (real)(lc->w_action * exp((double)y[k] - logz));
-        dy[tgt] -= (real)lc->w_action;
-        dy[K] = (real)(lc->w_time * -diff * inv_var);
-        dy[K + 1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
-        if (s->engagement) dy[K + 2] = (real)(lc->w_eng * ((double)y[K + 2] - (double)eng));
+    if (want_grad) {
+        const real scale = (real)(lc->w_action * inv_sum);
+        for (int k = 0; k < K; k++) e[k] *= scale; // w * softmax
+        e[tgt] -= (real)lc->w_action;
+        e[K] = (real)(lc->w_time * -diff * inv_var);
+        e[K + 1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
+        if (s->engagement) e[K + 2] = (real)(lc->w_eng * ((double)y[K + 2] - (double)eng));
     }
 }
 
@@ -350,8 +349,11 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
         int tgt = b->tgt_action[r];
         if (tgt < 0) continue;
         if (tgt >= s->n_actions) fatal("model: target action %d out of range", tgt);
-        head_loss_row(s, lc, a->y + (size_t)r * O, want_grad ? a->dy + (size_t)r * O : NULL, tgt,
-                      b->tgt_loggap[r], s->engagement ? b->tgt_eng[r] : 0, sums);
+        // dy's row is the softmax scratch; rows without a target stay 0 for backward.
+        real *e = a->dy + (size_t)r * O;
+        head_loss_row(s, lc, a->y + (size_t)r * O, e, want_grad, tgt, b->tgt_loggap[r],
+                      s->engagement ? b->tgt_eng[r] : 0, sums);
+        if (!want_grad) memset(e, 0, sizeof(real) * (size_t)O);
     }
 }
 
