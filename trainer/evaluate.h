@@ -16,6 +16,6 @@ void evaluate_local(Model *m, const Dataset *ds, int split, int lanes, const Los
                     LaneState *state, BatchBuf *bb, LossSums *sums);
 Metrics metrics_from(const LossSums *s);
 // "action_nll 1.2345 top1 0.512 top5 0.931 time_nll 7.89 gap_mae 123.4 gap_rmse 456.7 ..."
-void metrics_print(FILE *out, const Metrics *m, int top_k, const char *time_unit);
+void metrics_print(FILE *out, const Metrics *m, int top_k, const char *time_unit, int engagement);
 // JSON object members (no braces): "n_targets":...,"action_nll":...
 void metrics_json(char *out, size_t cap, const Metrics *m);

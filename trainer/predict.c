@@ -188,7 +188,7 @@ static int scorer_open(Scorer *sc, int argc, char **argv, const char *command, c
         csv_to_shard(cfg, &sc->ds.meta, sc->args.input, min_events, sc->rank, sc->size,
                      &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad);
     } else {
-        dataset_open(&sc->ds, cfg, fp, sc->rank, sc->size);
+        dataset_open_scoring(&sc->ds, cfg, fp, sc->rank, sc->size);
         dataset_load_split(&sc->ds, split);
     }
     if (sc->ck.d.data_hash != dataset_content_hash(&sc->ds.meta))
@@ -248,9 +248,10 @@ int cmd_eval(int argc, char **argv) {
         printf("  next-action top-1     %.4f\n", m.top1);
         printf("  next-action top-%-2d    %.4f\n", (int)cfg->eval.top_k, m.topk);
         printf("  next-action NLL       %.4f nats/event\n", m.action_nll);
-        printf("  time NLL              %.4f nats/event (density per %s)\n", m.time_nll, cfg->data.time_unit);
-        printf("  time MAE              %.6g %s (median prediction)\n", m.gap_mae, cfg->data.time_unit);
-        printf("  time RMSE             %.6g %s\n", m.gap_rmse, cfg->data.time_unit);
+        const char *unit = strcmp(cfg->data.time_unit, "none") == 0 ? "units" : cfg->data.time_unit;
+        printf("  time NLL              %.4f nats/event (density per %s)\n", m.time_nll, unit);
+        printf("  time MAE              %.6g %s (median prediction)\n", m.gap_mae, unit);
+        printf("  time RMSE             %.6g %s\n", m.gap_rmse, unit);
         if (sc.model->shape.engagement) printf("  engagement MSE        %.4f (normalised)\n", m.eng_mse);
         if (sc.args.output) {
             char js[1024], text[1400];
@@ -268,6 +269,8 @@ int cmd_eval(int argc, char **argv) {
 }
 
 // ---------------------------------------------------------------- predict
+
+static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static double denorm_num(const DataMeta *m, int k, double y) {
     double x = m->num_mean[k] + m->num_std[k] * y;
@@ -345,6 +348,7 @@ int cmd_predict(int argc, char **argv) {
         for (int i = 1; i <= top; i++) sb_appendf(&all, ",action_%d,p_%d", i, i);
         sb_appendf(&all, ",gap_median,gap_p10,gap_p90%s\n", s->engagement ? ",engagement" : "");
         long long users = 0;
+        StrBuf body = {0};
         for (int r = 0; r < sc.size; r++) {
             char part[CFG_PATH_LEN + 32];
             snprintf(part, sizeof part, "%s.part%d", final, r);
@@ -352,10 +356,28 @@ int cmd_predict(int argc, char **argv) {
             char *text = read_file(part, &n);
             if (!text) fatal("%s: cannot read (%s)", part, strerror(errno));
             for (size_t i = 0; i < n; i++) users += text[i] == '\n';
-            sb_append(&all, text, n);
+            sb_append(&body, text, n);
             free(text);
             unlink(part);
         }
+        // Rows in user-hash order (their first field, fixed width), not in the order ranks and
+        // lanes finished them: the file is the same on any number of ranks.
+        char **rows = xmalloc(sizeof(char *) * (size_t)(users + 1));
+        long long n_rows = 0;
+        for (char *p = body.data, *end = body.data + body.len; p && p < end && n_rows < users;) {
+            char *eol = memchr(p, '\n', (size_t)(end - p));
+            if (!eol) break;
+            *eol = '\0';
+            rows[n_rows++] = p;
+            p = eol + 1;
+        }
+        qsort(rows, (size_t)n_rows, sizeof(char *), by_text);
+        for (long long i = 0; i < n_rows; i++) {
+            sb_append(&all, rows[i], strlen(rows[i]));
+            sb_append(&all, "\n", 1);
+        }
+        free(rows);
+        sb_free(&body);
         char err[512];
         if (write_file_atomic(final, all.data, all.len, err, sizeof err) != 0) fatal("%s", err);
         printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped) -> %s "

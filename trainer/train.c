@@ -51,6 +51,7 @@ typedef struct {
     int eval_lanes;
     GradSync sync;
     int64_t *fixed;                     // reproducible mode: n_params + HEADER_LEN
+    double *shard_sums;                 // reproducible mode: V x LOSS_SUMS_LEN, a row per shard
     int64_t step, skipped;
     double events_seen;
     RunLog log;
@@ -272,6 +273,9 @@ static void compute_gradients(Trainer *tr, double *header) {
         // One virtual shard at a time with the same shapes on any number of ranks; exact
         // fixed-point accumulation, so the order of the sums does not matter.
         memset(tr->fixed, 0, sizeof(int64_t) * (m->n_params + HEADER_LEN));
+        const int V = (int)tr->ds.meta.n_vshards;
+        memset(tr->shard_sums, 0, sizeof(double) * (size_t)V * LOSS_SUMS_LEN);
+        const double limit = 9.0e18 / V; // the sum over all V shards stays within int64
         int overflow = 0;
         for (int s = 0; s < tr->ds.n_shards; s++) {
             memset(m->grads, 0, sizeof(float) * m->n_params);
@@ -285,15 +289,14 @@ static void compute_gradients(Trainer *tr, double *header) {
             model_backward(m, &tr->bb.view, NULL);
             for (size_t i = 0; i < m->n_params; i++) {
                 double v = (double)m->grads[i] * FIXED_SCALE;
-                if (!(fabs(v) < 4e18)) overflow = 1, v = 0;
+                if (!(fabs(v) < limit)) overflow = 1, v = 0;
                 tr->fixed[i] += (int64_t)llrint(v);
             }
-            const double *sv = (const double *)&ss;
-            for (int k = 0; k < LOSS_SUMS_LEN; k++) {
-                double v = sv[k] * FIXED_SCALE;
-                if (!(fabs(v) < 4e18)) overflow = 1, v = 0;
-                tr->fixed[m->n_params + (size_t)k] += (int64_t)llrint(v);
-            }
+            // Loss sums keep their own row: metrics such as gap_sq_err (squared time units)
+            // do not fit a 2^32 fixed point; rows are summed in shard order after the reduction.
+            memcpy(tr->shard_sums + (size_t)(tr->ds.first_shard + s) * LOSS_SUMS_LEN, &ss,
+                   sizeof(double) * LOSS_SUMS_LEN);
+            if (!isfinite(ss.loss)) overflow = 1;
         }
         local_sumsq = overflow ? NAN : 0;
     }
@@ -313,7 +316,13 @@ static void reduce_gradients(Trainer *tr, double *header) {
     fx[m->n_params + LOSS_SUMS_LEN + 1] = header[LOSS_SUMS_LEN + 1] > 0;
     comm_allreduce_sum_i64(fx, m->n_params + HEADER_LEN);
     for (size_t i = 0; i < m->n_params; i++) m->grads[i] = (float)((double)fx[i] / FIXED_SCALE);
-    for (int k = 0; k < LOSS_SUMS_LEN; k++) header[k] = (double)fx[m->n_params + (size_t)k] / FIXED_SCALE;
+    // Each shard's row comes from one rank (the others add exact zeros): P-independent sums.
+    const int V = (int)tr->ds.meta.n_vshards;
+    comm_allreduce_sum_f64(tr->shard_sums, V * LOSS_SUMS_LEN);
+    for (int k = 0; k < LOSS_SUMS_LEN; k++) {
+        header[k] = 0;
+        for (int v = 0; v < V; v++) header[k] += tr->shard_sums[(size_t)v * LOSS_SUMS_LEN + k];
+    }
     header[LOSS_SUMS_LEN] = fx[m->n_params + LOSS_SUMS_LEN] > 0;
     header[LOSS_SUMS_LEN + 1] = fx[m->n_params + LOSS_SUMS_LEN + 1] > 0;
 }
@@ -332,7 +341,7 @@ static Metrics validate(Trainer *tr) {
 static void log_validation(Trainer *tr, const Metrics *mt) {
     if (tr->rank != 0) return;
     printf("valid  step %6lld  ", (long long)tr->step);
-    metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit);
+    metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit, tr->shape.engagement);
     printf("\n");
     fflush(stdout);
     char js[1024], line[1200];
@@ -465,7 +474,7 @@ static int run_training(Trainer *tr, const CliArgs *args) {
                (long long)tr->step, (long long)tr->skipped, train_s, tr->size,
                tr->size > 1 ? "s" : "", ckpt_writer_last_path(tr->ckpt));
         printf("validation: ");
-        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit);
+        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit, tr->shape.engagement);
         printf("\n");
         SynthReport rep;
         if (strcmp(cfg->data.source, "synth") == 0 && synth_read_report(cfg->synth.out_dir, &rep) == 0) {
@@ -548,7 +557,10 @@ int cmd_train(int argc, char **argv) {
     tr->eval_state = lane_state_alloc(&tr->shape, tr->eval_lanes);
     batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat, tr->shape.n_dense);
     gradsync_init(&tr->sync, tr->model, cfg->comm.bucket_mb, HEADER_LEN);
-    if (cfg->train.reproducible) tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
+    if (cfg->train.reproducible) {
+        tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
+        tr->shard_sums = xmalloc(sizeof(double) * (size_t)V * LOSS_SUMS_LEN);
+    }
     if (tr->rank == 0) {
         tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
         printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
@@ -571,6 +583,7 @@ int cmd_train(int argc, char **argv) {
     model_free(tr->model);
     dataset_free(&tr->ds);
     free(tr->fixed);
+    free(tr->shard_sums);
     free(tr->config_text);
     free(args.overrides);
     free(tr);
