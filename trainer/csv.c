@@ -32,6 +32,11 @@ CsvReader *csv_open(const char *path) {
     r->buf = xmalloc(r->cap + 1);
     r->fields = xmalloc(sizeof(char *) * CSV_MAX_FIELDS);
     r->line = 1;
+    // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first
+    // column's name: without this, "user" would be missing from a header that shows it.
+    size_t n = fread(r->buf, 1, 3, f);
+    r->bytes = (long long)n;
+    r->len = n == 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0 ? 0 : n;
     return r;
 }
 
@@ -48,17 +53,36 @@ const char *csv_error(const CsvReader *r) { return r->error; }
 long long csv_bytes_read(const CsvReader *r) { return r->bytes; }
 
 // Makes sure the buffer holds a complete row starting at pos (or everything to EOF).
-// Returns the end offset of the row (index of its '\n', or len at EOF), or -1 if too long.
+// Returns the end offset of the row (index of its '\n', or len at EOF), -1 if too long, -2 on
+// a read error. A quote opens a quoted field only at the start of a field, as the splitter
+// reads it (elsewhere it is a literal character). A quoted field still open at EOF or at the
+// row limit ends the row at its first newline: the splitter then reports the unterminated
+// quote for that one line and reading goes on with the next, so a stray quote costs one row,
+// not the rest of the file.
 static long find_row_end(CsvReader *r) {
     size_t scan = r->pos;
-    int quoted = 0;
+    int quoted = 0, field_start = 1, just_closed = 0;
     for (;;) {
         for (; scan < r->len; scan++) {
             char c = r->buf[scan];
-            if (c == '"') quoted = !quoted;
-            else if (c == '\n' && !quoted) return (long)scan;
+            if (quoted) {
+                if (c == '"') quoted = 0, just_closed = 1;
+                continue;
+            }
+            if (c == '"' && (field_start || just_closed)) { // opening quote, or a "" escape
+                quoted = 1, field_start = just_closed = 0;
+                continue;
+            }
+            if (c == '\n') return (long)scan;
+            field_start = c == ',', just_closed = 0;
         }
-        if (r->eof) return (long)r->len;
+        if (r->eof || (quoted && r->cap >= CSV_MAX_ROW && r->len - r->pos + CSV_BLOCK > r->cap)) {
+            if (!quoted) return (long)r->len;
+            char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+            if (nl) return (long)(nl - r->buf);
+            if (r->eof) return (long)r->len;
+            return -1;
+        }
         // Need more input: move the partial row to the front, then read a block.
         size_t keep = r->len - r->pos;
         if (r->pos > 0) {
@@ -85,18 +109,73 @@ static long find_row_end(CsvReader *r) {
     }
 }
 
+// After a row too long to hold: drops the buffered part and reads on to the next newline, so
+// the reader makes progress (the row has no newline in the buffer, or find_row_end would
+// have ended it there).
+static void skip_long_row(CsvReader *r) {
+    r->row_line = r->line;
+    r->pos = r->len = 0;
+    for (;;) {
+        size_t n = fread(r->buf, 1, CSV_BLOCK, r->f);
+        r->bytes += (long long)n;
+        if (n == 0) {
+            r->eof = 1;
+            return;
+        }
+        char *nl = memchr(r->buf, '\n', n);
+        if (nl) {
+            r->line++;
+            r->pos = (size_t)(nl - r->buf) + 1;
+            r->len = n;
+            return;
+        }
+    }
+}
+
+// Whether the quoted fields of row [p, stop) close where the splitter needs them to (before a
+// comma or the end). Checked without changing the row, only for rows that span lines.
+static int quoted_fields_close(const char *p, const char *stop) {
+    if (stop > p && stop[-1] == '\r') stop--;
+    for (;;) {
+        if (p < stop && *p == '"') {
+            for (p++;; p++) {
+                if (p >= stop) return 0;
+                if (*p != '"') continue;
+                if (p + 1 < stop && p[1] == '"') {
+                    p++;
+                    continue;
+                }
+                p++;
+                break;
+            }
+            if (p == stop) return 1;
+            if (*p != ',') return 0;
+            p++;
+        } else {
+            const char *comma = memchr(p, ',', (size_t)(stop - p));
+            if (!comma) return 1;
+            p = comma + 1;
+        }
+    }
+}
+
 int csv_next(CsvReader *r, char ***fields, int *n_fields) {
     for (;;) {
         r->error[0] = 0;
         long end = find_row_end(r);
         if (end == -2) return -1;
         if (end < 0) {
+            skip_long_row(r);
             snprintf(r->error, sizeof r->error, "row longer than %d MiB", CSV_MAX_ROW >> 20);
             return -1;
         }
         if ((size_t)end == r->pos && r->eof && r->pos >= r->len) return 0;
         r->row_line = r->line;
         char *row = r->buf + r->pos, *stop = r->buf + end;
+        // A row that spans lines but does not split cleanly is most likely a stray quote that
+        // paired with a later one: it costs its first line only, and reading goes on after it.
+        char *nl = memchr(row, '\n', (size_t)(stop - row));
+        if (nl && !quoted_fields_close(row, stop)) end = (long)(nl - r->buf), stop = nl;
         // Count the newlines inside the row (quoted ones) for line numbers.
         for (char *p = row; p < stop; p++) r->line += (*p == '\n');
         r->line += ((size_t)end < r->len); // the terminating newline

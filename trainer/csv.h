@@ -2,6 +2,10 @@
 //
 // Reads the file in large blocks; memory is bounded by the longest row, not the file.
 // Fields point into the reader's buffer and stay valid until the next csv_next().
+// A UTF-8 byte order mark at the start of the file is skipped. A quote opens a quoted field
+// only at the start of a field (elsewhere it is a literal character). A quoted row that spans
+// lines but is malformed (a stray quote that never closes, or that pairs with a later one)
+// costs its first line only: that line is the bad row, and reading goes on with the next.
 #pragma once
 #include <stddef.h>
 

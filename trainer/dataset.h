@@ -25,6 +25,9 @@ uint64_t dataset_ensure_prepared(const Config *cfg);
 // Opens dataset.meta (fatal if missing, corrupt, or of other data); checks that size
 // divides the number of virtual shards.
 void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size);
+// As dataset_open for scoring (eval, predict), where any number of ranks will do: rank r
+// holds virtual shards [r*V/size, (r+1)*V/size), none when size > V.
+void dataset_open_scoring(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size);
 void dataset_load_split(Dataset *d, int split); // loads and verifies this rank's shards
 void dataset_free(Dataset *d);
 // A hash of what the prepared data holds (statistics, vocabularies, shard checksums), not of

@@ -276,6 +276,27 @@ static void remove_tree_files(const char *dir) {
     rmdir(dir);
 }
 
+// A prepare that stops (a bad row under data.on_error=stop, an I/O error) must not leave its
+// temporary buckets, as large as the input, behind: they are removed at exit. Those of a run
+// that was killed or ended in MPI_Abort are removed by the next prepare, which holds the shard
+// directory's lock, so no other prepare is using them.
+static char g_tmp_dir_at_exit[CFG_PATH_LEN + 64];
+static void remove_tmp_dir_at_exit(void) {
+    if (g_tmp_dir_at_exit[0]) remove_tree_files(g_tmp_dir_at_exit);
+}
+static void remove_stale_tmp_dirs(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[CFG_PATH_LEN + 300];
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".prepare-", 9) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove_tree_files(path);
+    }
+    closedir(d);
+}
+
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
                   IngestReport *report) {
     double t0 = now_seconds();
@@ -301,7 +322,10 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     strtab_init(&g.actions);
     for (int c = 0; c < g.n_cat; c++) strtab_init(&g.cats[c]);
     snprintf(g.tmp_dir, sizeof g.tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
-    remove_tree_files(g.tmp_dir);
+    remove_stale_tmp_dirs(dir);
+    static int at_exit_registered = 0;
+    if (!at_exit_registered) at_exit_registered = atexit(remove_tmp_dir_at_exit) == 0;
+    snprintf(g_tmp_dir_at_exit, sizeof g_tmp_dir_at_exit, "%s", g.tmp_dir);
     if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
 
     Input in[N_SPLITS];
@@ -517,6 +541,7 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     if (meta_write(meta_path, &meta, err, sizeof err) != 0) fatal("%s", err);
 
     remove_tree_files(g.tmp_dir);
+    g_tmp_dir_at_exit[0] = 0;
     report->seconds = now_seconds() - t0;
     report->rows = g.rows;
     report->bad_rows = g.bad.count;

@@ -43,10 +43,13 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
         want[nw++].dst = &p->col_num[k];
     for (int w = 0; w < nw; w++) {
         *want[w].dst = find_column(header, n_header, want[w].name);
+        // One field holding tabs or semicolons: the file is not comma-separated.
+        int one_field = n_header == 1 && strpbrk(header[0], "\t;") != NULL;
         if (*want[w].dst < 0)
-            fatal("%s:1: missing column '%s' (named by %s%s%s); the header has: %s", path,
+            fatal("%s:1: missing column '%s' (named by %s%s%s); the header has: %s%s", path,
                   want[w].name, want[w].key, key_name ? ", reading " : "", key_name ? key_name : "",
-                  names.data ? names.data : "(nothing)");
+                  names.data ? names.data : "(nothing)",
+                  one_field ? " (one field: the file must be comma-separated)" : "");
     }
     sb_free(&names);
 }
@@ -82,7 +85,9 @@ int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t 
         }
         row->time /= p->unit_seconds;
     } else if (parse_number(ts, &row->time) != 0) {
-        snprintf(why, cap, "%s: cannot parse time \"%s\" as a number", cfg->data.time_col, ts);
+        int looks_iso = strlen(ts) >= 10 && ts[4] == '-' && ts[7] == '-';
+        snprintf(why, cap, "%s: cannot parse time \"%s\" as a number%s", cfg->data.time_col, ts,
+                 looks_iso ? " (for ISO-8601 times set data.time_format: iso8601)" : "");
         return -1;
     }
     row->action = f[p->col_action];

@@ -1,6 +1,7 @@
 // userkey.c: see userkey.h.
 #include "userkey.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ static int parse_hex_key(const char *s, uint8_t key[16]) {
     if (n != 32) return -1;
     for (int i = 0; i < 16; i++) {
         unsigned v;
+        // strtoul alone would take "-1", "+f" or " f" as a byte: only hex digits make a key.
+        if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1])) return -1;
         char byte[3] = {s[2 * i], s[2 * i + 1], 0};
         char *end;
         v = (unsigned)strtoul(byte, &end, 16);
