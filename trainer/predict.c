@@ -225,6 +225,7 @@ int cmd_eval(int argc, char **argv) {
             split = split_from_name(argv[i + 1]);
     int rc = scorer_open(&sc, argc, argv, "eval", "--set --checkpoint --split --input --output", split, 2);
     if (rc != EXIT_OK) {
+        free(sc.args.overrides);
         comm_finalize();
         return rc;
     }
@@ -283,6 +284,7 @@ int cmd_predict(int argc, char **argv) {
     int rc = scorer_open(&sc, argc, argv, "predict", "--set --checkpoint --input --output --top",
                          SPLIT_TEST, 1);
     if (rc != EXIT_OK) {
+        free(sc.args.overrides);
         comm_finalize();
         return rc;
     }
