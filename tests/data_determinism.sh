@@ -16,11 +16,8 @@
 #     rebuilt, saying why.
 . "$(dirname "$0")/lib.sh"
 
-# Under ASan: no leak check at the exit of commands that start MPI (Open MPI's own leaks are not
-# matched by lsan.supp with the fast unwinder; see ckpt_lib.sh). `data prepare` and `checkpoint
-# inspect` do not start MPI and keep it. Harmless in builds without ASan.
-ASAN_NOLEAK="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-mpi() { ASAN_OPTIONS="$ASAN_NOLEAK" "$@"; }
+# Commands that start MPI (kept as a wrapper: one place to add launcher settings).
+mpi() { "$@"; }
 
 write_small_exp "$WORK/synth.yaml"
 "$TRAINER" data synth "$WORK/synth.yaml" --set synth.users=3000 > /dev/null
