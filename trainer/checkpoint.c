@@ -332,6 +332,7 @@ static void do_write(CkptWriter *w) {
         w->failed = 1;
         return;
     }
+    w->failed = 0; // a later good checkpoint supersedes a failed one
     w->last_write_s = now_seconds() - t0;
     snprintf(w->last_path, sizeof w->last_path, "%s", path);
     apply_retention(w->dir, w->keep, (long long)w->snap.step);
@@ -456,15 +457,18 @@ const char *ckpt_writer_last_path(const CkptWriter *w) { return w->last_path[0] 
 // ---------------------------------------------------------------- reading
 
 static int shape_plausible(const LstmTrainer__ModelShape *s, char *err, size_t errlen) {
+    // Upper bounds keep the model's int arithmetic (widths, output count) from overflowing.
     if (!s || s->layers < 1 || s->layers > MODEL_MAX_LAYERS || s->n_cat < 0 ||
         s->n_cat > MODEL_MAX_CAT || s->n_cat_vocab != (size_t)s->n_cat || s->hidden < 1 ||
-        s->hidden > 1 << 16 || s->n_actions < 1 || s->action_embed < 1 || s->n_dense < 0 ||
-        s->cat_embed < 0) {
+        s->hidden > 1 << 16 || s->n_actions < 1 || s->n_actions > 1 << 28 ||
+        s->action_embed < 1 || s->action_embed > 1 << 16 || s->n_dense < 0 ||
+        s->n_dense > 1 << 16 || s->cat_embed < 0 || s->cat_embed > 1 << 16 ||
+        s->engagement < 0 || s->engagement > 1) {
         snprintf(err, errlen, "implausible model shape in the header");
         return -1;
     }
     for (int c = 0; c < s->n_cat; c++)
-        if (s->cat_vocab[c] < 1) {
+        if (s->cat_vocab[c] < 1 || s->cat_vocab[c] > 1 << 28) {
             snprintf(err, errlen, "implausible vocabulary size in the header");
             return -1;
         }
@@ -487,7 +491,7 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
     size_t pos = 8;
     LstmTrainer__CheckpointHeader *hdr = NULL;
     float **tbuf = NULL;
-    uint64_t *filled = NULL, expect_chunks = 0, seen_chunks = 0, n_records = 0;
+    uint64_t *filled = NULL, expect_chunks = 0, seen_chunks = 0, n_records = 0, total_count = 0;
     Hasher rh;
     hasher_init(&rh, 0);
     int rc = -1, got_footer = 0;
@@ -534,9 +538,11 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
             tbuf = xcalloc(hdr->n_tensors, sizeof(float *));
             filled = xcalloc(hdr->n_tensors, sizeof(uint64_t));
             for (size_t i = 0; i < hdr->n_tensors; i++) {
-                if (hdr->tensors[i]->count > ((uint64_t)1 << 34)) {
-                    snprintf(err, errlen, "corrupt (tensor %s claims %llu elements)",
-                             hdr->tensors[i]->name, (unsigned long long)hdr->tensors[i]->count);
+                // The elements must be in the rest of the file: never allocate more.
+                total_count += hdr->tensors[i]->count;
+                if (hdr->tensors[i]->count > (size - pos) / 4 || total_count > (size - pos) / 4) {
+                    snprintf(err, errlen, "truncated (its tensors need more than the %zu bytes "
+                             "after the header)", size - pos);
                     goto out;
                 }
                 tbuf[i] = xmalloc(sizeof(float) * (hdr->tensors[i]->count + 1));
@@ -551,7 +557,7 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
                 if (ch) lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
                 goto out;
             }
-            memcpy(tbuf[ch->tensor] + ch->offset, ch->data.data, ch->data.len);
+            if (ch->data.len) memcpy(tbuf[ch->tensor] + ch->offset, ch->data.data, ch->data.len);
             filled[ch->tensor] += ch->data.len / 4;
             lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
             seen_chunks++;
@@ -596,10 +602,14 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
     d->n_params = model_param_count(&d->shape);
     d->n_vshards = hdr->cursor->n_vshards, d->n_lanes = hdr->cursor->n_lanes;
     d->lanes_per_shard = hdr->cursor->lanes_per_shard;
+    const size_t nl = (size_t)s->layers * (size_t)d->n_lanes * (size_t)s->hidden;
+    if (d->n_params > total_count || nl > total_count) { // before allocating by the shape
+        snprintf(err, errlen, "corrupt (the model shape in the header does not match its tensors)");
+        goto out;
+    }
     out->params = xmalloc(sizeof(float) * d->n_params);
     out->adam_m = xmalloc(sizeof(float) * d->n_params);
     out->adam_v = xmalloc(sizeof(float) * d->n_params);
-    const size_t nl = (size_t)s->layers * (size_t)d->n_lanes * (size_t)s->hidden;
     out->lane_h = xmalloc(sizeof(float) * (nl + 1));
     out->lane_c = xmalloc(sizeof(float) * (nl + 1));
     TensorRef want[3 * MODEL_MAX_TENSORS + 2];

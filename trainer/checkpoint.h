@@ -61,8 +61,9 @@ CkptWriter *ckpt_writer_create(const char *dir, int keep, int async);
 // Waits first if the previous write is still running. Returns the seconds the caller was
 // stalled (copying plus waiting).
 double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d);
-// Waits for the write in flight. Returns 0, or -1 if any write since the last call failed
-// (the reason was printed; earlier checkpoints are intact).
+// Waits for the write in flight. Returns 0, or -1 if the last write failed (the reason was
+// printed when it failed; earlier checkpoints are intact). A failed write followed by a good
+// one returns 0: training goes on after a failed periodic checkpoint.
 int ckpt_writer_wait(CkptWriter *w);
 void ckpt_writer_free(CkptWriter *w);
 // Seconds the last completed write took on its own (serialise, write, fsync, rename).

@@ -1,0 +1,516 @@
+// bench.c: see bench.h. `trainer bench [--hidden H] [--layers L] ... [--json]`.
+//
+// The step is train.c's step without the data pipeline: zero the gradient sums, forward
+// with loss sums, backward with gradsync's hooks (buckets start as layers finish), the
+// header {loss sums, non-finite flag, stop flag} reduced with the last bucket, the global
+// gradient norm, and Adam scaled by 1 / (global target count). Everything is allocated
+// before the first step; the timed loop only indexes into it.
+#include "bench.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "gradsync.h"
+#include "hash.h"
+#include "model.h"
+#include "optim.h"
+#include "util.h"
+
+#define HEADER_LEN       (LOSS_SUMS_LEN + 2)
+#define MAX_WINDOWS      1000
+#define MAX_SGEMM_TRIALS 100
+
+typedef struct {
+    int hidden, layers, batch, window, types, emb;
+    int warmup, windows, max_steps_per_window, stream_windows;
+    double window_s, bucket_mb;
+    int sgemm_n, sgemm_trials;
+    long long seed;
+    int json;
+} BenchOptions;
+
+static void usage(FILE *out) {
+    fprintf(
+        out,
+        "usage: trainer bench [--hidden H] [--layers L] [--batch B] [--window T] [--types K]\n"
+        "                     [--emb E] [--warmup N] [--windows N] [--window-s S]\n"
+        "                     [--max-steps-per-window N] [--stream-windows N] [--bucket-mb MB]\n"
+        "                     [--sgemm-n N] [--sgemm-trials N] [--seed S] [--json]\n"
+        "Trains the model of ../shared/bench/torch_lstm.py on synthetic streams and reports\n"
+        "events/s (median of --windows timed windows of ~S seconds), GFLOP/s against a\n"
+        "1-thread sgemm N^3 peak measured in the same run, peak RSS against what the model\n"
+        "needs and, under mpirun, aggregate events/s and the share of time in communication.\n"
+        "defaults: H=128 L=1 B=64 T=64 K=32 E=32, 2 warm-up steps, 5 windows of 1.5 s (at\n"
+        "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n");
+}
+
+static long long parse_int(const char *flag, const char *v, long long lo, long long hi) {
+    char *end = NULL;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "error: bench: %s needs an integer in %lld..%lld, got '%s'\n", flag, lo, hi,
+                v ? v : "(nothing)");
+        exit(EXIT_USAGE);
+    }
+    return x;
+}
+
+static double parse_real(const char *flag, const char *v, double lo, double hi) {
+    char *end = NULL;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "error: bench: %s needs a number in %g..%g, got '%s'\n", flag, lo, hi,
+                v ? v : "(nothing)");
+        exit(EXIT_USAGE);
+    }
+    return x;
+}
+
+static void parse_options(int argc, char **argv, BenchOptions *o) {
+    *o = (BenchOptions){.hidden = 128,
+                        .layers = 1,
+                        .batch = 64,
+                        .window = 64,
+                        .types = 32,
+                        .emb = 32,
+                        .warmup = 2,
+                        .windows = 5,
+                        .max_steps_per_window = 50,
+                        .stream_windows = 8,
+                        .window_s = 1.5,
+                        .bucket_mb = 4,
+                        .sgemm_n = 2048,
+                        .sgemm_trials = 5,
+                        .seed = 0,
+                        .json = 0};
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(f, "-h") == 0 || strcmp(f, "--help") == 0) {
+            usage(stdout);
+            exit(EXIT_OK);
+        }
+        if (strcmp(f, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        i++; // every other option takes a value
+        if (strcmp(f, "--hidden") == 0)
+            o->hidden = (int)parse_int(f, v, 1, 16384);
+        else if (strcmp(f, "--layers") == 0)
+            o->layers = (int)parse_int(f, v, 1, MODEL_MAX_LAYERS);
+        else if (strcmp(f, "--batch") == 0)
+            o->batch = (int)parse_int(f, v, 1, 1 << 16);
+        else if (strcmp(f, "--window") == 0 || strcmp(f, "--seq") == 0)
+            o->window = (int)parse_int(f, v, 1, 1 << 16);
+        else if (strcmp(f, "--types") == 0)
+            o->types = (int)parse_int(f, v, 2, 1 << 20);
+        else if (strcmp(f, "--emb") == 0)
+            o->emb = (int)parse_int(f, v, 1, 4096);
+        else if (strcmp(f, "--warmup") == 0)
+            o->warmup = (int)parse_int(f, v, 1, 1 << 20);
+        else if (strcmp(f, "--windows") == 0)
+            o->windows = (int)parse_int(f, v, 1, MAX_WINDOWS);
+        else if (strcmp(f, "--window-s") == 0)
+            o->window_s = parse_real(f, v, 0, 3600);
+        else if (strcmp(f, "--max-steps-per-window") == 0)
+            o->max_steps_per_window = (int)parse_int(f, v, 1, 1 << 20);
+        else if (strcmp(f, "--stream-windows") == 0)
+            o->stream_windows = (int)parse_int(f, v, 1, 1 << 16);
+        else if (strcmp(f, "--bucket-mb") == 0)
+            o->bucket_mb = parse_real(f, v, 0.001, 4096);
+        else if (strcmp(f, "--sgemm-n") == 0)
+            o->sgemm_n = (int)parse_int(f, v, 16, 16384);
+        else if (strcmp(f, "--sgemm-trials") == 0)
+            o->sgemm_trials = (int)parse_int(f, v, 0, MAX_SGEMM_TRIALS);
+        else if (strcmp(f, "--seed") == 0)
+            o->seed = parse_int(f, v, 0, 1LL << 40);
+        else {
+            fprintf(stderr, "error: bench: unknown option '%s' (see trainer bench --help)\n", f);
+            exit(EXIT_USAGE);
+        }
+    }
+    if ((size_t)o->window * (size_t)o->stream_windows * (size_t)o->batch > ((size_t)1 << 31))
+        fprintf(stderr, "error: bench: --window x --stream-windows x --batch is too large\n"),
+            exit(EXIT_USAGE);
+}
+
+// ---------------------------------------------------------------- synthetic streams
+
+// As torch_lstm.py's make_stream: per rank, B lanes of n events from one random Markov
+// chain over K types (rows softmax(2 N(0,1))), gap ~ Exponential(rate of the type), rates
+// evenly spaced in [0.5, 3]. Time-major: index (t, b) = t * B + b, so a window starting at
+// event s is the contiguous slice from s * B, and its targets the slice from (s + 1) * B.
+typedef struct {
+    int n_events, lanes; // n_events = T * windows + 1 per lane
+    int32_t *types;      // (n, B)
+    float *loggap;       // (n, B) log(gap + 1e-6), gap of the event at that position
+    double loggap_mean, loggap_std;
+} Streams;
+
+static void streams_make(Streams *st, const BenchOptions *o, uint64_t seed) {
+    const int K = o->types, B = o->batch, n = o->window * o->stream_windows + 1;
+    st->n_events = n, st->lanes = B;
+    st->types = xmalloc(sizeof(int32_t) * (size_t)n * B);
+    st->loggap = xmalloc(sizeof(float) * (size_t)n * B);
+    Rng r = rng_make(seed, 0xbe7c4);
+    double *cdf = xmalloc(sizeof(double) * (size_t)K * K); // cumulative transition rows
+    for (int a = 0; a < K; a++) {
+        double *row = cdf + (size_t)a * K, mx = -INFINITY, z = 0;
+        for (int k = 0; k < K; k++) row[k] = 2.0 * rng_normal(&r), mx = row[k] > mx ? row[k] : mx;
+        for (int k = 0; k < K; k++) z += (row[k] = exp(row[k] - mx));
+        double acc = 0;
+        for (int k = 0; k < K; k++) row[k] = (acc += row[k] / z);
+    }
+    for (int b = 0; b < B; b++) st->types[b] = (int32_t)rng_below(&r, (uint64_t)K);
+    for (size_t t = 1; t < (size_t)n; t++)
+        for (int b = 0; b < B; b++) {
+            const double *row = cdf + (size_t)st->types[(t - 1) * B + b] * K;
+            double u = rng_uniform(&r);
+            int k = 0;
+            while (k < K - 1 && u >= row[k]) k++;
+            st->types[t * B + b] = k;
+        }
+    double s1 = 0, s2 = 0;
+    for (size_t i = 0; i < (size_t)n * B; i++) {
+        double rate = 0.5 + 2.5 * (K > 1 ? (double)st->types[i] / (K - 1) : 0);
+        double gap = -log(1.0 - rng_uniform(&r)) / rate;
+        double lg = log(gap + 1e-6);
+        st->loggap[i] = (float)lg;
+        s1 += lg, s2 += lg * lg;
+    }
+    double cnt = (double)n * B;
+    st->loggap_mean = s1 / cnt;
+    st->loggap_std = sqrt(fmax(s2 / cnt - st->loggap_mean * st->loggap_mean, 1e-12));
+    free(cdf);
+}
+
+static void streams_free(Streams *st) {
+    free(st->types);
+    free(st->loggap);
+}
+
+// ---------------------------------------------------------------- helpers
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *x, int n) {
+    double s[MAX_WINDOWS > MAX_SGEMM_TRIALS ? MAX_WINDOWS : MAX_SGEMM_TRIALS];
+    memcpy(s, x, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static void min_max(const double *x, int n, double *lo, double *hi) {
+    *lo = *hi = x[0];
+    for (int i = 1; i < n; i++) *lo = x[i] < *lo ? x[i] : *lo, *hi = x[i] > *hi ? x[i] : *hi;
+}
+
+// Model FLOPs per event exactly as torch_lstm.py's flops_per_event counts them: per layer
+// 2 (I_l + H) 4H with I_0 = E + 1, plus a head of K + 1 outputs, times 3 for fwd + bwd.
+static double torch_flops_per_event(const BenchOptions *o) {
+    double H = o->hidden, f = 0;
+    for (int l = 0; l < o->layers; l++) f += 2.0 * ((l == 0 ? o->emb + 1 : H) + H) * 4 * H;
+    f += 2.0 * H * (o->types + 1);
+    return 3 * f;
+}
+
+// 1-thread (or OPENBLAS_NUM_THREADS) cblas_sgemm of n^3: one warm-up call, then `trials`
+// timed calls; fills gflops[trials]. Runs on every rank at once (the cores are as busy as
+// in training) after the training measurement, so its buffers do not count in the peak RSS.
+static void sgemm_peak(int n, int trials, double *gflops) {
+    const size_t nn = (size_t)n * n;
+    float *a = xalloc_aligned(nn * sizeof(float)), *b = xalloc_aligned(nn * sizeof(float));
+    float *c = xalloc_aligned(nn * sizeof(float));
+    Rng r = rng_make(7, 0x5e);
+    for (size_t i = 0; i < nn; i++)
+        a[i] = (float)rng_uniform(&r) - 0.5f, b[i] = (float)rng_uniform(&r) - 0.5f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    for (int k = 0; k < trials; k++) {
+        double t0 = now_seconds();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        gflops[k] = 2.0 * (double)n * n * n / (now_seconds() - t0) / 1e9;
+    }
+    free(a), free(b), free(c);
+}
+
+static double mib(double bytes) {
+    return bytes / 1048576.0;
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+typedef struct {
+    Model *m;
+    Optimizer opt;
+    GradSync sync;
+    LaneState state;
+    LossConfig lc;
+    DropoutConfig dc;
+    Streams st;
+    uint8_t *keep_reset, *keep_carry; // (T, B): the first window of a stream pass starts afresh
+    uint64_t *lane_id;
+    int64_t step;
+    int n_windows; // windows per stream pass
+    double last_loss;
+    double t_forward, t_backward, t_finish, t_optim; // seconds, accumulated
+} Bench;
+
+static void bench_step(Bench *bn, const BenchOptions *o) {
+    Model *m = bn->m;
+    const int B = o->batch, T = o->window, w = (int)(bn->step % bn->n_windows);
+    const size_t s = (size_t)w * T;
+    Batch b = {.lanes = B,
+               .window = T,
+               .action = bn->st.types + s * B,
+               .dense = bn->st.loggap + s * B,
+               .keep = w == 0 ? bn->keep_reset : bn->keep_carry,
+               .tgt_action = bn->st.types + (s + 1) * B,
+               .tgt_loggap = bn->st.loggap + (s + 1) * B,
+               .lane_id = bn->lane_id};
+    LossSums sums;
+    memset(&sums, 0, sizeof sums);
+    double t0 = now_seconds();
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+    model_forward(m, &b, &bn->state, &bn->lc, &bn->dc, &sums, 1);
+    double t1 = now_seconds();
+    BackwardHooks hooks = gradsync_hooks(&bn->sync);
+    model_backward(m, &b, &hooks);
+    double t2 = now_seconds();
+    double header[HEADER_LEN];
+    memcpy(header, &sums, sizeof(double) * LOSS_SUMS_LEN);
+    header[LOSS_SUMS_LEN] = !isfinite(bn->sync.local_sumsq) || !isfinite(sums.loss);
+    header[LOSS_SUMS_LEN + 1] = 0;
+    gradsync_finish(&bn->sync, header);
+    double t3 = now_seconds();
+    const double n_global = header[0];
+    if (header[LOSS_SUMS_LEN] > 0 || n_global <= 0)
+        fatal("bench: non-finite loss or gradient at step %lld", (long long)bn->step);
+    // As train.c: the global gradient norm (for clipping and the log), then Adam.
+    double norm = sqrt(sum_squares(m->grads, m->n_params)) / n_global;
+    optim_step(&bn->opt, m->params, m->grads, optim_clip_factor(&bn->opt.cfg, norm) / n_global,
+               bn->step);
+    double t4 = now_seconds();
+    bn->t_forward += t1 - t0, bn->t_backward += t2 - t1, bn->t_finish += t3 - t2;
+    bn->t_optim += t4 - t3;
+    bn->last_loss = header[1] / n_global;
+    bn->step++;
+}
+
+int cmd_bench(int argc, char **argv) {
+    BenchOptions o;
+    parse_options(argc, argv, &o);
+    comm_init(&argc, &argv);
+    const int rank = comm_rank(), P = comm_size();
+    const char *blas = model_blas_setup();
+    const double rss_start = (double)peak_rss_bytes();
+    FILE *txt = o.json ? stderr : stdout; // human-readable lines; stdout carries the JSON
+
+    Bench bn;
+    memset(&bn, 0, sizeof bn);
+    ModelShape shape = {.n_actions = o.types,
+                        .action_embed = o.emb,
+                        .n_cat = 0,
+                        .cat_embed = 0,
+                        .n_dense = 1,
+                        .hidden = o.hidden,
+                        .layers = o.layers,
+                        .engagement = 0,
+                        .max_lanes = o.batch,
+                        .window = o.window};
+    bn.m = model_create(&shape);
+    Model *m = bn.m;
+    if (rank == 0) model_init_params(m, (uint64_t)o.seed, 0);
+    comm_bcast(m->params, sizeof(float) * m->n_params, 0);
+    OptimConfig oc = {.kind = OPT_ADAM,
+                      .schedule = SCHED_CONSTANT,
+                      .lr = 1e-3,
+                      .beta1 = 0.9,
+                      .beta2 = 0.999,
+                      .eps = 1e-8};
+    optim_init(&bn.opt, &oc, &shape, m->n_params);
+    gradsync_init(&bn.sync, m, o.bucket_mb, HEADER_LEN);
+    bn.state = lane_state_alloc(&shape, o.batch);
+    streams_make(&bn.st, &o, (uint64_t)o.seed * 1000 + (uint64_t)rank);
+    bn.n_windows = o.stream_windows;
+    const size_t TB = (size_t)o.window * o.batch;
+    bn.keep_reset = xmalloc(TB), bn.keep_carry = xmalloc(TB);
+    memset(bn.keep_carry, 1, TB);
+    memset(bn.keep_reset, 1, TB);
+    memset(bn.keep_reset, 0, (size_t)o.batch);
+    bn.lane_id = xmalloc(sizeof(uint64_t) * (size_t)o.batch);
+    for (int b = 0; b < o.batch; b++)
+        bn.lane_id[b] = (uint64_t)rank * (uint64_t)o.batch + (uint64_t)b;
+    // The same data statistics on every rank (as the trainer's train-set statistics).
+    double stats[2] = {bn.st.loggap_mean / P, 0};
+    comm_allreduce_sum_f64(stats, 1);
+    double var_local = bn.st.loggap_std * bn.st.loggap_std +
+                       (bn.st.loggap_mean - stats[0]) * (bn.st.loggap_mean - stats[0]);
+    stats[1] = var_local / P;
+    comm_allreduce_sum_f64(stats + 1, 1);
+    bn.lc = (LossConfig){.w_action = 1,
+                         .w_time = 1,
+                         .w_eng = 0,
+                         .loggap_mean = stats[0],
+                         .loggap_std = sqrt(stats[1]),
+                         .gap_offset = 1e-6,
+                         .top_k = 5};
+    bn.dc = (DropoutConfig){.p = 0, .seed = (uint64_t)o.seed};
+
+    // Warm-up; the steps after the first set the steps per window (as torch_lstm.py).
+    comm_barrier();
+    double t0 = now_seconds(), first_step_s = 0;
+    for (int i = 0; i < o.warmup; i++) {
+        bench_step(&bn, &o);
+        if (i == 0) first_step_s = now_seconds() - t0;
+    }
+    double warm_s = now_seconds() - t0;
+    double per_step = o.warmup > 1 ? (warm_s - first_step_s) / (o.warmup - 1) : warm_s;
+    double spw = ceil(o.window_s / fmax(per_step, 1e-6));
+    spw = spw < 1 ? 1 : (spw > o.max_steps_per_window ? o.max_steps_per_window : spw);
+    comm_allreduce_max_f64(&spw, 1); // every rank runs the same steps
+    const int steps_per_window = (int)spw;
+
+    double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS];
+    double comm_local = 0, elapsed_local = 0;
+    bn.t_forward = bn.t_backward = bn.t_finish = bn.t_optim = 0;
+    const double ev_per_step = (double)TB * P;
+    for (int w = 0; w < o.windows; w++) {
+        comm_barrier();
+        comm_take_wait_seconds();
+        double ts = now_seconds();
+        for (int k = 0; k < steps_per_window; k++) bench_step(&bn, &o);
+        double el = now_seconds() - ts;
+        comm_local += comm_take_wait_seconds(), elapsed_local += el;
+        comm_allreduce_max_f64(&el, 1);
+        rates[w] = ev_per_step * steps_per_window / el;
+        step_ms[w] = 1e3 * el / steps_per_window;
+    }
+    const double rss_train = (double)peak_rss_bytes(); // before the sgemm buffers exist
+
+    // Figures over ranks: comm share (mean and max), step phases (mean), RSS (max, sum).
+    double sums[7] = {comm_local / elapsed_local,
+                      bn.t_forward / elapsed_local,
+                      bn.t_backward / elapsed_local,
+                      bn.t_finish / elapsed_local,
+                      bn.t_optim / elapsed_local,
+                      rss_train,
+                      rss_start};
+    double maxes[3] = {comm_local / elapsed_local, rss_train, rss_start};
+    comm_allreduce_sum_f64(sums, 7);
+    comm_allreduce_max_f64(maxes, 3);
+
+    // sgemm peak, every rank at once.
+    double sg[MAX_SGEMM_TRIALS], sg_med = 0, sg_lo = 0, sg_hi = 0;
+    if (o.sgemm_trials > 0) {
+        comm_barrier();
+        sgemm_peak(o.sgemm_n, o.sgemm_trials, sg);
+        // Reported: the mean over ranks of each rank's median (P = 1: the median), and
+        // min..max over every trial of every rank.
+        double med = median(sg, o.sgemm_trials), lo, hi;
+        min_max(sg, o.sgemm_trials, &lo, &hi);
+        double agg[3] = {med / P, -lo, hi};
+        comm_allreduce_sum_f64(agg, 1);
+        comm_allreduce_max_f64(agg + 1, 2);
+        sg_med = agg[0], sg_lo = -agg[1], sg_hi = agg[2];
+    }
+
+    if (rank == 0) {
+        double ev_med = median(rates, o.windows), ev_lo, ev_hi;
+        min_max(rates, o.windows, &ev_lo, &ev_hi);
+        const double fpe = torch_flops_per_event(&o), gflops = ev_med * fpe / 1e9;
+        const double gflops_rank = gflops / P;
+        const double peak_share = sg_med > 0 ? gflops_rank / sg_med : 0; // 0: not measured
+        const double comm_share = sums[0] / P;
+        const double n = (double)m->n_params;
+        const double b_params = 4 * n * sizeof(float); // params, grads, Adam m and v
+        const double b_act = (double)m->activation_bytes;
+        const double b_state = 2.0 * o.layers * o.batch * o.hidden * sizeof(float);
+        const double b_data = (double)bn.st.n_events * o.batch * (sizeof(int32_t) + sizeof(float)) +
+                              2.0 * TB + sizeof(uint64_t) * o.batch;
+        const double need = b_params + b_act + b_state + b_data;
+        const double rss = maxes[1], rss0 = maxes[2];
+        const char *ct = getenv("OPENBLAS_CORETYPE");
+        char host[128] = "?";
+        gethostname(host, sizeof host - 1);
+        fprintf(txt,
+                "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; "
+                "OPENBLAS_CORETYPE=%s\n",
+                o.hidden, o.layers, o.types, o.emb, o.batch, o.window, P, P > 1 ? "s" : "",
+                comm_launcher(), blas, ct ? ct : "<unset>");
+        fprintf(txt,
+                "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
+                "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
+        fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
+                m->n_params, o.windows, steps_per_window, o.window_s, 1e3 * first_step_s);
+        fprintf(txt, "events/s: %.0f median [%.0f..%.0f]%s; step %.2f ms; final loss %.4f\n",
+                ev_med, ev_lo, ev_hi, P > 1 ? " aggregate over ranks" : "",
+                median(step_ms, o.windows), bn.last_loss);
+        fprintf(txt, "model:    %.1f GFLOP/s (%.3f MFLOP/event)", gflops, fpe / 1e6);
+        if (P > 1) fprintf(txt, ", %.1f per rank", gflops_rank);
+        if (sg_med > 0)
+            fprintf(txt, " = %.0f%% of the sgemm peak\n", 100 * peak_share);
+        else
+            fprintf(txt, "\n");
+        if (sg_med > 0)
+            fprintf(txt, "sgemm:    %d^3, %d trials%s: %.1f GFLOP/s median [%.1f..%.1f]\n",
+                    o.sgemm_n, o.sgemm_trials, P > 1 ? " on every rank at once" : "", sg_med, sg_lo,
+                    sg_hi);
+        fprintf(txt,
+                "time:     forward %.1f%%, backward %.1f%%, waiting on allreduce %.2f%% (max over "
+                "ranks %.2f%%), optimizer %.1f%% of step time\n",
+                100 * sums[1] / P, 100 * sums[2] / P, 100 * comm_share, 100 * maxes[0],
+                100 * sums[4] / P);
+        fprintf(txt,
+                "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
+                "grads, Adam m+v %.2f + activations %.2f + lane state %.2f + data %.2f: "
+                "ratio %.2f\n",
+                mib(rss), P > 1 ? " (max over ranks)" : "", mib(rss0), mib(need), mib(b_params),
+                mib(b_act), mib(b_state), mib(b_data), rss / need);
+        if (o.json) {
+            printf(
+                "{\"tool\":\"trainer bench\",\"hidden\":%d,\"layers\":%d,\"batch\":%d,\"seq\":%d,"
+                "\"types\":%d,\"emb\":%d,\"ranks\":%d,\"launcher\":\"%s\",\"host\":\"%s\","
+                "\"params\":%zu,\"steps_per_window\":%d,\"windows\":%d,\"window_s\":%.3f,"
+                "\"events_per_s_med\":%.1f,\"events_per_s_min\":%.1f,\"events_per_s_max\":%.1f,"
+                "\"step_ms_med\":%.3f,\"first_step_s\":%.4f,\"flops_per_event\":%.0f,"
+                "\"flops_per_event_ours\":%.0f,\"gflops_med\":%.3f,\"gflops_per_rank_med\":%.3f,"
+                "\"sgemm_n\":%d,\"sgemm_trials\":%d,\"sgemm_gflops_med\":%.3f,"
+                "\"sgemm_gflops_min\":%.3f,\"sgemm_gflops_max\":%.3f,\"peak_share\":%.4f,"
+                "\"comm_share\":%.5f,\"comm_share_max\":%.5f,\"forward_share\":%.4f,"
+                "\"backward_share\":%.4f,\"finish_share\":%.4f,\"optim_share\":%.4f,\"peak_rss_"
+                "mib\":%.2f,"
+                "\"peak_rss_mib_sum\":%.2f,\"start_rss_mib\":%.2f,\"need_mib\":%.3f,"
+                "\"need_params_grads_adam_mib\":%.3f,\"need_activations_mib\":%.3f,"
+                "\"need_lane_state_mib\":%.3f,\"need_data_mib\":%.3f,\"rss_ratio\":%.3f,"
+                "\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
+                "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
+                "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\"}\n",
+                o.hidden, o.layers, o.batch, o.window, o.types, o.emb, P, comm_launcher(), host,
+                m->n_params, steps_per_window, o.windows, o.window_s, ev_med, ev_lo, ev_hi,
+                median(step_ms, o.windows), first_step_s, fpe, model_train_flops_per_event(&shape),
+                gflops, gflops_rank, o.sgemm_n, o.sgemm_trials, sg_med, sg_lo, sg_hi, peak_share,
+                comm_share, maxes[0], sums[1] / P, sums[2] / P, sums[3] / P, sums[4] / P, mib(rss),
+                mib(sums[5]), mib(rss0), mib(need), mib(b_params), mib(b_act), mib(b_state),
+                mib(b_data), rss / need, bn.last_loss, blas, openblas_get_corename(),
+                openblas_get_num_threads(), ct ? ct : "<unset>");
+        }
+        fflush(stdout);
+        fflush(stderr);
+    }
+    free(bn.keep_reset), free(bn.keep_carry), free(bn.lane_id);
+    streams_free(&bn.st);
+    lane_state_free(&bn.state);
+    gradsync_free(&bn.sync);
+    optim_free(&bn.opt);
+    model_free(m);
+    comm_finalize();
+    return EXIT_OK;
+}
