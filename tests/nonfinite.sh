@@ -1,8 +1,8 @@
 # nonfinite.sh: a non-finite gradient on ONE rank makes every rank skip that step together
 # (counted, logged), or, with train.on_nonfinite=stop, ends the job with status 3 and
 # leaves the last good checkpoint loadable. TRAINER_FAULT_NAN_STEP=S:R puts a NaN into rank
-# R's gradient at step index S (0-based: the skip event says "step":S, the step line after
-# it says "step":S+1).
+# R's gradient at step index S (0-based; logs number steps from 1, so the skip event and the
+# step line both say "step":S+1).
 #
 # What shows that BOTH ranks skipped: only rank 0 writes, but the checkpoint also holds the
 # h/c state of rank 1's lanes (computed by rank 1's forward, with rank 1's parameters), and
@@ -37,13 +37,13 @@ same_ckpt() { # same_ckpt A B [--tol X] WHAT
 run_np 2 skip2 5:1
 if [ "$status" -eq 0 ]; then
   skips=$(grep -c '"event":"skip"' "$WORK/skip2/log.jsonl" || true)
-  [ "$skips" = 1 ] && grep -q '"event":"skip","step":5,"reason":"nonfinite"' "$WORK/skip2/log.jsonl" \
-    && pass "log.jsonl: one skip event, at step 5" || { cat "$WORK/skip2/log.jsonl"; fail "log.jsonl: $skips skip events, want one at step 5"; }
+  [ "$skips" = 1 ] && grep -q '"event":"skip","step":6,"reason":"nonfinite"' "$WORK/skip2/log.jsonl" \
+    && pass "log.jsonl: one skip event, at step 6 (index 5)" || { cat "$WORK/skip2/log.jsonl"; fail "log.jsonl: $skips skip events, want one at step 6"; }
   grep -q '"event":"step","step":6,.*"grad_norm":0,.*"skipped":1,' "$WORK/skip2/log.jsonl" \
     && pass "the step line after it counts the skip" || fail "step 6 line does not show skipped 1"
   grep -q '"skipped_steps":1,' "$WORK/skip2/metrics.json" && grep -q '"step":20,' "$WORK/skip2/metrics.json" \
     && pass "metrics.json: step 20, skipped_steps 1" || { cat "$WORK/skip2/metrics.json"; fail "metrics.json lacks skipped_steps 1"; }
-  grep -q "step 5: non-finite loss or gradient on some rank: every rank skips this step (1 skipped so far)" skip2.out \
+  grep -q "step 6: non-finite loss or gradient on some rank: every rank skips this step (1 skipped so far)" skip2.out \
     && grep -q "done: 20 steps (1 skipped)" skip2.out && pass "stdout reports the skip" || { cat skip2.out; fail "stdout lacks the skip report"; }
   grep -q '"loss":\(nan\|inf\|-nan\)' "$WORK/skip2/log.jsonl" && fail "a NaN reached the logged losses" || true
 else

@@ -402,10 +402,10 @@ static int run_training(Trainer *tr) {
             if (tr->rank == 0) {
                 printf("step %lld: non-finite loss or gradient on some rank: every rank skips "
                        "this step (%lld skipped so far)\n",
-                       (long long)tr->step, (long long)tr->skipped);
+                       (long long)tr->step + 1, (long long)tr->skipped);
                 char line[200];
                 snprintf(line, sizeof line, "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
-                         (long long)tr->step);
+                         (long long)tr->step + 1);
                 runlog_write(&tr->log, line);
             }
         } else {
@@ -419,28 +419,43 @@ static int run_training(Trainer *tr) {
         step_s_log += dt;
         comm_s += comm_take_wait_seconds();
         steps_log++;
-        if (tr->rank == 0 && (tr->step % log_every == 0 || tr->step == steps)) {
-            double now = now_seconds(), span = now - t_log;
-            double eta = (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
-            double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
-            const LossSums *ls = (const LossSums *)header;
-            double n = ls->n_targets > 0 ? ls->n_targets : 1;
-            printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f  eng %.4f  lr %.3g  "
-                   "%.0f ev/s  comm %.1f%%  eta %.0fs\n",
-                   (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
-                   ls->time_nll / n, 2 * ls->eng_se / n, lr, events_log / span,
-                   100.0 * comm_s / step_s_log, eta);
-            fflush(stdout);
-            char line[600];
-            snprintf(line, sizeof line,
-                     "\"event\":\"step\",\"step\":%lld,\"loss\":%.9g,\"action_nll\":%.9g,"
-                     "\"time_nll\":%.9g,\"eng_mse\":%.9g,\"grad_norm\":%.6g,\"lr\":%.6g,"
-                     "\"events_per_s\":%.1f,\"comm_share\":%.4f,\"skipped\":%lld,\"eta_s\":%.1f",
-                     (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
-                     2 * ls->eng_se / n, norm, lr, events_log / span, comm_s / step_s_log,
-                     (long long)skipped_log, eta);
-            runlog_write(&tr->log, line);
-            t_log = now, events_log = 0, comm_s = 0, step_s_log = 0, steps_log = 0, skipped_log = 0;
+        if (tr->step % log_every == 0 || tr->step == steps) {
+            // The share of step time each rank spent blocked in communication (mostly waiting
+            // for the slowest rank), as the mean and the max over ranks: a collective, so
+            // every rank takes part.
+            double share[2] = {step_s_log > 0 ? comm_s / step_s_log : 0, 0};
+            share[1] = share[0];
+            comm_allreduce_sum_f64(&share[0], 1);
+            comm_allreduce_max_f64(&share[1], 1);
+            share[0] /= tr->size;
+            comm_take_wait_seconds(); // those two reductions are not step time
+            if (tr->rank == 0) {
+                double now = now_seconds(), span = now - t_log;
+                double eta = (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
+                double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
+                const LossSums *ls = (const LossSums *)header;
+                double n = ls->n_targets > 0 ? ls->n_targets : 1;
+                char eng[32] = "";
+                if (tr->shape.engagement) snprintf(eng, sizeof eng, "  eng %.4f", 2 * ls->eng_se / n);
+                printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f%s  lr %.3g  %.0f ev/s  "
+                       "comm wait %.1f%% (max %.1f%%)  eta %.0fs\n",
+                       (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
+                       ls->time_nll / n, eng, lr, events_log / span, 100.0 * share[0],
+                       100.0 * share[1], eta);
+                fflush(stdout);
+                char line[700];
+                snprintf(line, sizeof line,
+                         "\"event\":\"step\",\"step\":%lld,\"loss\":%.9g,\"action_nll\":%.9g,"
+                         "\"time_nll\":%.9g,\"eng_mse\":%.9g,\"grad_norm\":%.6g,\"lr\":%.6g,"
+                         "\"events_per_s\":%.1f,\"comm_share\":%.4f,\"comm_share_max\":%.4f,"
+                         "\"skipped\":%lld,\"eta_s\":%.1f",
+                         (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
+                         2 * ls->eng_se / n, norm, lr, events_log / span, share[0], share[1],
+                         (long long)skipped_log, eta);
+                runlog_write(&tr->log, line);
+                t_log = now;
+            }
+            events_log = 0, comm_s = 0, step_s_log = 0, steps_log = 0, skipped_log = 0;
         }
         if (stop) {
             if (tr->rank == 0)
@@ -512,6 +527,22 @@ int cmd_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Config *cfg = &tr->cfg;
+    if (cfg->data.virtual_shards % tr->size != 0) {
+        if (tr->rank == 0) {
+            char divisors[256] = "";
+            for (int64_t d = 1, n = 0; d <= cfg->data.virtual_shards && n < 12; d++)
+                if (cfg->data.virtual_shards % d == 0)
+                    snprintf(divisors + strlen(divisors), sizeof divisors - strlen(divisors),
+                             "%s%lld", n++ ? ", " : "", (long long)d);
+            fprintf(stderr, "error: %d ranks do not divide data.virtual_shards=%lld: run with a "
+                            "number of ranks that divides it (%s), or change data.virtual_shards\n",
+                    tr->size, (long long)cfg->data.virtual_shards, divisors);
+        }
+        free(tr);
+        free(args.overrides);
+        comm_finalize();
+        return EXIT_USAGE;
+    }
     tr->config_text = config_to_yaml(cfg, 0);
     tr->config_hash = config_hash(cfg);
     if (!comm_all_equal_u64(tr->config_hash))
