@@ -5,22 +5,14 @@
 # Jobs run in the background so that a test can signal one rank: start_job sets JOB (the pid
 # of the subshell running mpirun), job_wait sets JOB_RC.
 
-# Under ASan: no leak check at the exit of MPI jobs. With the fast unwinder, Open MPI's own
-# leaks are not matched by lsan.supp (its stacks stop in frame-pointer-less code) and every
-# job fails; with fast_unwind_on_malloc=0 they are, but each job then takes ~3.5 s longer.
-# Memory errors and UB are still caught. Single-process commands (checkpoint inspect) keep
-# the leak check: run them through `inspect`. Harmless in builds without ASan.
-ASAN_LEAKS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-
 # When a rank exits non-zero (75 after a stop), mpirun aborts the job: SIGTERM to the ranks
 # left, SIGKILL after odls_base_sigkill_timeout (1 s, twice over: ~2 s per stopped job).
 # Zero makes the tests faster and harsher (stragglers are killed at once); the ranks wait for
 # rank 0's checkpoint in MPI_Finalize, so it is still whole.
 export OMPI_MCA_odls_base_sigkill_timeout=0
 
-# inspect ARG...: `trainer checkpoint inspect ARG...` with the leak check on.
-inspect() { ASAN_OPTIONS="$ASAN_LEAKS" "$TRAINER" checkpoint inspect "$@"; }
+# inspect ARG...: `trainer checkpoint inspect ARG...`.
+inspect() { "$TRAINER" checkpoint inspect "$@"; }
 
 # Every command of these tests runs under a time limit (each takes seconds even under ASan):
 # a hang (ranks that disagree about a stop) fails the test instead of stalling the suite.
