@@ -192,6 +192,20 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
     tr->has_valid = d->has_metrics, tr->last_valid = d->last_valid;
     memcpy(tr->ts.shard, d->shards + tr->ds.first_shard, sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
     memcpy(tr->ts.lane, d->lanes + tr->ts.first_lane, sizeof(LaneCursor) * (size_t)tr->lanes);
+    // The cursor must point into this data (the data hash matched, so only a crafted or
+    // damaged-but-rehashed file could fail this).
+    for (int s = 0; s < tr->ds.n_shards; s++) {
+        const int64_t n = (int64_t)tr->ds.shards[SPLIT_TRAIN][s].hdr.n_users;
+        if (tr->ts.shard[s].epoch < 0 || tr->ts.shard[s].next < 0 || tr->ts.shard[s].next > n)
+            fatal("%s: data cursor of virtual shard %d is out of range", path, tr->ds.first_shard + s);
+    }
+    for (int l = 0; l < tr->lanes; l++) {
+        const LaneCursor *lc = &tr->ts.lane[l];
+        const Shard *sh = &tr->ds.shards[SPLIT_TRAIN][l / tr->lanes_per_shard];
+        if (lc->user >= (int64_t)sh->hdr.n_users || lc->user < -1 ||
+            (lc->user >= 0 && (lc->pos < 0 || lc->pos >= (int32_t)sh->users[lc->user].n_events)))
+            fatal("%s: cursor of lane %d is out of range", path, tr->ts.first_lane + l);
+    }
     const size_t H = (size_t)tr->shape.hidden, B = (size_t)d->n_lanes;
     for (int l = 0; l < tr->shape.layers; l++) {
         memcpy(tr->state.h[l], d->lane_h + ((size_t)l * B + (size_t)tr->ts.first_lane) * H,
@@ -481,10 +495,17 @@ static int run_training(Trainer *tr) {
         log_validation(tr, &tr->last_valid);
         if (tr->step > first_step || !path_exists(tr->ckpt_dir)) save_checkpoint(tr);
     }
-    if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 && status == EXIT_OK) {
-        fprintf(stderr, "error: the final checkpoint could not be written (see above)\n");
+    if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 &&
+        (status == EXIT_OK || status == EXIT_PREEMPTED)) {
+        // A stop without its checkpoint is not resumable from here: do not tell a batch
+        // script to requeue (the previous checkpoint is intact).
+        fprintf(stderr, "error: the %s checkpoint could not be written (see above)\n",
+                status == EXIT_OK ? "final" : "stop");
         status = EXIT_FATAL;
     }
+    // No rank leaves before rank 0 has its checkpoint on disk: with mpirun, the first rank
+    // to exit with a non-zero status gets the others killed.
+    comm_bcast(&status, sizeof status, 0);
     if (tr->rank == 0 && status == EXIT_OK) {
         double ev_s = train_s > 0 ? (tr->events_seen - events_at_start) / train_s : 0;
         write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
