@@ -36,8 +36,10 @@ static double loss_of(Model *m, const Batch *b, const LaneState *init, LaneState
     return sums.loss;
 }
 
-static int check_case(int layers, double dropout, int engagement, const char *label) {
-    ModelShape s = {.n_actions = 5, .action_embed = 3, .n_cat = 2, .cat_vocab = {4, 3},
+static int check_case(int layers, double dropout, int engagement, int vocab2, const char *label) {
+    // vocab2 decides the layer-0 path: small vocabularies are folded into per-value tables,
+    // large ones (more rows than the batch's T*B = 18) go through the plain input GEMM.
+    ModelShape s = {.n_actions = 5, .action_embed = 3, .n_cat = 2, .cat_vocab = {4, vocab2},
                     .cat_embed = 2, .n_dense = 3, .hidden = 4, .layers = layers,
                     .engagement = engagement, .max_lanes = B, .window = T};
     Model *m = model_create(&s);
@@ -85,20 +87,22 @@ static int check_case(int layers, double dropout, int engagement, const char *la
     LossSums sums;
     memset(&sums, 0, sizeof sums);
     memset(m->grads, 0, sizeof(real) * m->n_params);
+    m->want_input_grad = 1;
     model_forward(m, &b, &work, &lc, &dc, &sums, 1);
     model_backward(m, &b, NULL);
-    const int I0 = model_input_width(&s);
     real *ddense = malloc(sizeof(real) * T * B * 3);
     for (int i = 0; i < T * B; i++)
-        for (int j = 0; j < 3; j++) ddense[3 * i + j] = m->act.dx0[(size_t)i * I0 + (I0 - 3) + j];
+        for (int j = 0; j < 3; j++) ddense[3 * i + j] = m->act.d_dense[(size_t)i * 3 + j];
 
     const double h = 1e-5, tol = 1e-6;
     int failed = 0;
     double worst = 0;
     TensorInfo ti[MODEL_MAX_TENSORS];
     int nt = model_tensors(&s, ti);
-    printf("%s (L=%d, dropout=%.2f, engagement head=%d): loss %.6f over %.0f targets\n", label,
-           layers, dropout, engagement, sums.loss, sums.n_targets);
+    printf("%s (L=%d, dropout=%.2f, engagement head=%d, %s embeddings): loss %.6f over %.0f "
+           "targets\n",
+           label, layers, dropout, engagement, m->act.folded ? "folded" : "unfolded", sums.loss,
+           sums.n_targets);
     for (int k = 0; k < nt; k++) {
         double diff2 = 0, a2 = 0, n2 = 0;
         for (size_t i = 0; i < ti[k].count; i++) {
@@ -154,9 +158,11 @@ static int check_case(int layers, double dropout, int engagement, const char *la
 
 int main(void) {
     int failed = 0;
-    failed |= check_case(1, 0.0, 1, "one layer");
-    failed |= check_case(2, 0.0, 0, "two layers, no engagement head");
-    failed |= check_case(3, 0.4, 1, "three layers with dropout");
+    failed |= check_case(1, 0.0, 1, 3, "one layer");
+    failed |= check_case(1, 0.0, 1, 40, "one layer");
+    failed |= check_case(2, 0.0, 0, 3, "two layers, no engagement head");
+    failed |= check_case(3, 0.4, 1, 3, "three layers with dropout");
+    failed |= check_case(3, 0.4, 1, 40, "three layers with dropout");
     printf(failed ? "FAILED\n" : "all gradient checks passed\n");
     return failed;
 }

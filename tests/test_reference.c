@@ -281,6 +281,7 @@ static LossSums run_model(Model *m, Setup *su, int want_grad) {
     LossSums sums;
     memset(&sums, 0, sizeof sums);
     if (want_grad) memset(m->grads, 0, sizeof(real) * m->n_params);
+    m->want_input_grad = 1;
     DropoutConfig no_dropout = {.p = 0};
     model_forward(m, &su->batch, &su->work, &su->lc, &no_dropout, &sums, want_grad);
     if (want_grad) model_backward(m, &su->batch, NULL);
@@ -318,14 +319,9 @@ static void check_gradients(const Fixture *fx, Model *m, Setup *su) {
         compare_tensor(ti[k].name, m->grads + ti[k].offset, 1.0 / n,
                        get(fx, name, (int)ti[k].count), (int)ti[k].count);
     }
-    // The dense inputs: the trailing D columns of d loss / d x0 (TB, I0).
-    const int TB = s->max_lanes * s->window, D = s->n_dense, I0 = model_input_width(s);
-    real *ddense = xmalloc(sizeof(real) * (size_t)(TB * D));
-    for (int r = 0; r < TB; r++)
-        for (int j = 0; j < D; j++)
-            ddense[r * D + j] = m->act.dx0[(size_t)r * I0 + (size_t)(I0 - D + j)];
-    compare_tensor("input.dense", ddense, 1.0 / n, get(fx, "grad.input.dense", TB * D), TB * D);
-    free(ddense);
+    // The dense inputs (want_input_grad was set before backward).
+    const int TB = s->max_lanes * s->window, D = s->n_dense;
+    compare_tensor("input.dense", m->act.d_dense, 1.0 / n, get(fx, "grad.input.dense", TB * D), TB * D);
 }
 
 // Replays `kind`'s optimizer run as the training loop does: mean-gradient norm, clip

@@ -136,6 +136,15 @@ Model *model_create(const ModelShape *s) {
     ALLOC(a->dbuf[1], TB * W);
     ALLOC(a->dh_rec, B * H);
     ALLOC(a->dc, B * H);
+    ALLOC(a->d_dense, TB * (size_t)(s->n_dense ? s->n_dense : 1));
+    // Folded embeddings need one row of 4H per vocabulary entry; worth it (and used) only
+    // while the vocabularies are smaller than a batch's rows.
+    size_t rows = (size_t)s->n_actions;
+    for (int c = 0; c < s->n_cat; c++) rows += (size_t)s->cat_vocab[c];
+    if (rows <= TB) {
+        m->fold_rows = (int)rows;
+        ALLOC(a->table, rows * 4 * H);
+    }
 #undef ALLOC
     m->activation_bytes = bytes;
     return m;
@@ -150,6 +159,7 @@ void model_free(Model *m) {
         free(a->hout[l]), free(a->hprev[l]), free(a->h0[l]), free(a->c0[l]);
     }
     free(a->y), free(a->dy), free(a->dbuf[0]), free(a->dbuf[1]), free(a->dh_rec), free(a->dc);
+    free(a->d_dense), free(a->table);
     free(m->params);
     free(m->grads);
     free(m);
@@ -246,14 +256,107 @@ static void dropout_forward(Model *m, const Batch *b, int l, const DropoutConfig
         }
 }
 
+// Folded embeddings. Layer 0's input row is [emb_a[a] | emb_c[c]... | dense], so its
+// projection x W_ih^T is a sum of per-field parts. For an embedded field f with vocabulary
+// V_f the part is a row of the table T_f (V_f, 4H) = emb_f (V_f, E_f) W_f^T (E_f, 4H), W_f the
+// field's columns of W_ih: computing the tables and gathering rows replaces the narrow
+// (TB, I0) x (I0, 4H) GEMM whenever the vocabularies have fewer rows than the batch.
+// Backward sums dG's rows per value (S_f, same shape as T_f), then dW_f += S_f^T emb_f and
+// d emb_f += S_f W_f: two small GEMMs per field instead of the (TB, 4H) x (4H, I0) ones.
+typedef struct {
+    int n;                    // fields: the action, then each categorical column
+    int rows[1 + MODEL_MAX_CAT], width[1 + MODEL_MAX_CAT];
+    int col[1 + MODEL_MAX_CAT];       // first column of the field in W_ih[0]
+    int row0[1 + MODEL_MAX_CAT];      // first row of the field in the table
+    real *emb[1 + MODEL_MAX_CAT], *gemb[1 + MODEL_MAX_CAT];
+} Fields;
+
+static Fields fields_of(Model *m) {
+    const ModelShape *s = &m->shape;
+    Fields f;
+    f.n = 1 + s->n_cat;
+    f.rows[0] = s->n_actions, f.width[0] = s->action_embed, f.col[0] = 0, f.row0[0] = 0;
+    f.emb[0] = m->p.action_emb, f.gemb[0] = m->g.action_emb;
+    for (int c = 0; c < s->n_cat; c++) {
+        f.rows[1 + c] = s->cat_vocab[c], f.width[1 + c] = s->cat_embed;
+        f.col[1 + c] = s->action_embed + c * s->cat_embed;
+        f.row0[1 + c] = f.row0[c] + f.rows[c];
+        f.emb[1 + c] = m->p.cat_emb[c], f.gemb[1 + c] = m->g.cat_emb[c];
+    }
+    return f;
+}
+
+// The row of the table for field k of batch row r.
+static inline int table_row(const Fields *f, const Batch *b, int n_cat, int k, int r) {
+    int v = k == 0 ? b->action[r] : b->cat[(size_t)r * n_cat + (k - 1)];
+    if (v < 0 || v >= f->rows[k]) fatal("model: id %d of input field %d out of range 0..%d", v, k, f->rows[k] - 1);
+    return f->row0[k] + v;
+}
+
+// G (TB, 4H) = layer-0 input projection, from the tables and the dense inputs.
+static void folded_input_forward(Model *m, const Batch *b, real *G) {
+    const ModelShape *s = &m->shape;
+    const int TB = b->window * b->lanes, H4 = 4 * s->hidden, I0 = model_input_width(s);
+    const int D = s->n_dense, C = s->n_cat;
+    const real *W = m->p.w_ih[0];
+    real *T = m->act.table;
+    Fields f = fields_of(m);
+    for (int k = 0; k < f.n; k++) // T_f (V_f, 4H) = emb_f (V_f, E_f) W_f^T
+        gemm(0, 1, f.rows[k], H4, f.width[k], 1, f.emb[k], f.width[k], W + f.col[k], I0, 0,
+             T + (size_t)f.row0[k] * H4, H4);
+    for (int r = 0; r < TB; r++) {
+        real *g = G + (size_t)r * H4;
+        memcpy(g, T + (size_t)table_row(&f, b, C, 0, r) * H4, sizeof(real) * (size_t)H4);
+        for (int k = 1; k < f.n; k++) {
+            const real *t = T + (size_t)table_row(&f, b, C, k, r) * H4;
+            for (int j = 0; j < H4; j++) g[j] += t[j];
+        }
+    }
+    // G += dense (TB, D) W_d^T (D, 4H), W_d the dense columns of W_ih.
+    if (D) gemm(0, 1, TB, H4, D, 1, b->dense, D, W + (I0 - D), I0, 1, G, H4);
+}
+
+// Layer-0 weight and embedding gradients from dG (TB, 4H), folded path.
+static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
+    const ModelShape *s = &m->shape;
+    const int TB = b->window * b->lanes, H4 = 4 * s->hidden, I0 = model_input_width(s);
+    const int D = s->n_dense, C = s->n_cat;
+    const real *W = m->p.w_ih[0];
+    real *gW = m->g.w_ih[0], *S = m->act.table;
+    Fields f = fields_of(m);
+    memset(S, 0, sizeof(real) * (size_t)m->fold_rows * H4);
+    for (int r = 0; r < TB; r++) {
+        const real *d = dG + (size_t)r * H4;
+        for (int k = 0; k < f.n; k++) {
+            real *srow = S + (size_t)table_row(&f, b, C, k, r) * H4;
+            for (int j = 0; j < H4; j++) srow[j] += d[j];
+        }
+    }
+    for (int k = 0; k < f.n; k++) {
+        const real *Sk = S + (size_t)f.row0[k] * H4;
+        // dW_f (4H, E_f) += S_f^T (4H, V_f) emb_f (V_f, E_f); d emb_f (V_f, E_f) += S_f W_f.
+        gemm(1, 0, H4, f.width[k], f.rows[k], 1, Sk, H4, f.emb[k], f.width[k], 1, gW + f.col[k], I0);
+        gemm(0, 0, f.rows[k], f.width[k], H4, 1, Sk, H4, W + f.col[k], I0, 1, f.gemb[k], f.width[k]);
+    }
+    if (D) {
+        // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D).
+        gemm(1, 0, H4, D, TB, 1, dG, H4, b->dense, D, 1, gW + (I0 - D), I0);
+        if (m->want_input_grad) gemm(0, 0, TB, D, H4, 1, dG, H4, W + (I0 - D), I0, 0, m->act.d_dense, D);
+    }
+}
+
 static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state) {
     const ModelShape *s = &m->shape;
     Activations *a = &m->act;
     const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
-    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
     real *G = a->gates[l];
-    // Input projection of all T*B events at once: G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
-    gemm(0, 1, T * B, 4 * H, In, 1, x, In, m->p.w_ih[l], In, 0, G, 4 * H);
+    if (l == 0 && a->folded) {
+        folded_input_forward(m, b, G);
+    } else {
+        // Input projection of all T*B events at once: G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
+        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+        gemm(0, 1, T * B, 4 * H, In, 1, x, In, m->p.w_ih[l], In, 0, G, 4 * H);
+    }
     // The carried state; hprev[0] = keep_0 * h0.
     memcpy(a->h0[l], state->h[l], sizeof(real) * (size_t)B * H);
     memcpy(a->c0[l], state->c[l], sizeof(real) * (size_t)B * H);
@@ -334,7 +437,8 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
               b->window, s->max_lanes, s->window);
     const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
     a->dropout_on = dc && dc->p > 0 && s->layers > 1;
-    input_forward(m, b);
+    a->folded = m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
+    if (!a->folded) input_forward(m, b);
     for (int l = 0; l < s->layers; l++) {
         if (l > 0 && a->dropout_on) dropout_forward(m, b, l, dc);
         lstm_layer_forward(m, b, l, state);
@@ -389,13 +493,18 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
-    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    const int folded = l == 0 && a->folded;
     gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
-    gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+    if (folded) {
+        folded_input_backward(m, b, G); // also the embeddings' gradients
+    } else {
+        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+        gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+    }
     add_column_sums(m->g.bias[l], G, T * B, 4 * H);
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
-    gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+    if (!folded) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
 }
 
 void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
@@ -421,9 +530,16 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
             dH = dX, dX = tmp;
         }
     }
+    if (a->folded) { // the embeddings' gradients came with layer 0's
+        if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, -1);
+        return;
+    }
     a->dx0 = dX; // (TB, I0)
+    const int Ea = s->action_embed, Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
+    if (m->want_input_grad)
+        for (int r = 0; r < TB; r++)
+            memcpy(a->d_dense + (size_t)r * D, dX + (size_t)r * I0 + (I0 - D), sizeof(real) * (size_t)D);
     // Embeddings: scatter-add the input gradient rows.
-    const int Ea = s->action_embed, Ec = s->cat_embed, C = s->n_cat;
     for (int r = 0; r < TB; r++) {
         const real *d = dX + (size_t)r * I0;
         real *ga = m->g.action_emb + (size_t)b->action[r] * Ea;

@@ -130,10 +130,13 @@ typedef struct {
     real *y;                          // (T, B, O) head outputs
     real *dy;                         // (T, B, O) d loss / d y (unnormalised sums)
     real *dbuf[2];                    // (T, B, max(I0, H)) ping-pong input/output gradients
-    real *dx0;                        // (T, B, I0) after backward: d loss / d layer-0 input
+    real *dx0;                        // (T, B, I0) d loss / d layer-0 input (unfolded path)
+    real *table;                      // (sum of vocabularies, 4H): folded embeddings, see model.c
+    real *d_dense;                    // (T, B, D) d loss / d dense inputs, if want_input_grad
     real *dh_rec;                     // (B, H) recurrent gradient into the previous step
     real *dc;                         // (B, H) cell gradient into the previous step
     int dropout_on;                   // whether the last forward used dropout
+    int folded;                       // whether the last forward folded the embeddings
 } Activations;
 
 typedef struct {
@@ -143,6 +146,8 @@ typedef struct {
     ParamViews p, g;
     Activations act;
     size_t activation_bytes;
+    int fold_rows;        // rows of act.table: K + sum of categorical vocabularies (0: none)
+    int want_input_grad;  // backward also fills act.d_dense (tests; training needs no input grads)
 } Model;
 
 // Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final
