@@ -320,18 +320,12 @@ static void folded_input_forward(Model *m, const Batch *b, real *G) {
 static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
     const ModelShape *s = &m->shape;
     const int TB = b->window * b->lanes, H4 = 4 * s->hidden, I0 = model_input_width(s);
-    const int D = s->n_dense, C = s->n_cat;
+    const int D = s->n_dense;
     const real *W = m->p.w_ih[0];
     real *gW = m->g.w_ih[0], *S = m->act.table;
     Fields f = fields_of(m);
-    memset(S, 0, sizeof(real) * (size_t)m->fold_rows * H4);
-    for (int r = 0; r < TB; r++) {
-        const real *d = dG + (size_t)r * H4;
-        for (int k = 0; k < f.n; k++) {
-            real *srow = S + (size_t)table_row(&f, b, C, k, r) * H4;
-            for (int j = 0; j < H4; j++) srow[j] += d[j];
-        }
-    }
+    // S holds dG's rows summed per value (accumulated step by step in lstm_layer_backward,
+    // while each step's rows are still in cache).
     for (int k = 0; k < f.n; k++) {
         const real *Sk = S + (size_t)f.row0[k] * H4;
         // dW_f (4H, E_f) += S_f^T (4H, V_f) emb_f (V_f, E_f); d emb_f (V_f, E_f) += S_f W_f.
@@ -473,13 +467,36 @@ static void add_column_sums(real *out, const real *x, int M, int N) {
 
 // Backward of layer l given dH (T, B, H) = d loss / d hout[l]. Leaves d loss / d input
 // (T, B, I_l) in dx.
+// Sums over one step's rows of dG_t (B, 4H), done while they are in cache: the bias
+// gradient, and for layer 0 with folded embeddings the per-value sums S (see above).
+static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *Gt) {
+    const int B = b->lanes, H4 = 4 * m->shape.hidden, C = m->shape.n_cat;
+    real *gb = m->g.bias[l];
+    for (int lane = 0; lane < B; lane++) {
+        const real *d = Gt + (size_t)lane * H4;
+        for (int j = 0; j < H4; j++) gb[j] += d[j];
+    }
+    if (l != 0 || !m->act.folded) return;
+    Fields f = fields_of(m);
+    for (int lane = 0; lane < B; lane++) {
+        const real *d = Gt + (size_t)lane * H4;
+        const int r = t * B + lane;
+        for (int k = 0; k < f.n; k++) {
+            real *srow = m->act.table + (size_t)table_row(&f, b, C, k, r) * H4;
+            for (int j = 0; j < H4; j++) srow[j] += d[j];
+        }
+    }
+}
+
 static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,
                                 const BackwardHooks *hooks) {
     const ModelShape *s = &m->shape;
     Activations *a = &m->act;
     const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
     real *G = a->gates[l];
+    const int folded = l == 0 && a->folded;
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
+    if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -489,11 +506,11 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
                            t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
         // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
         if (t > 0) gemm(0, 0, B, H, 4 * H, 1, Gt, 4 * H, m->p.w_hh[l], H, 0, a->dh_rec, H);
+        accumulate_step(m, b, l, t, Gt);
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
-    const int folded = l == 0 && a->folded;
     gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
     if (folded) {
         folded_input_backward(m, b, G); // also the embeddings' gradients
@@ -501,7 +518,6 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
         const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
         gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
     }
-    add_column_sums(m->g.bias[l], G, T * B, 4 * H);
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
     if (!folded) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
