@@ -9,6 +9,7 @@
 
 #include "hash.h"
 #include "lstm_cell.h"
+#include "mathfn.h"
 #include "util.h"
 
 #ifdef MODEL_REAL_DOUBLE
@@ -378,8 +379,9 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
 
 // Heads and losses for one row of outputs y (O) with its targets. e (O) receives the
 // softmax numerators; with want_grad it is the row of dy and ends as d loss / d y.
-static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real *y, real *e,
-                          int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
+static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std,
+                          const real *y, real *e, int want_grad, int tgt, real loggap, real eng,
+                          LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;
@@ -390,11 +392,13 @@ static void head_loss_row(const ModelShape *s, const LossConfig *lc, const real 
     // Next gap: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units:
     // u = (loggap - mean) / std, y_mu, y_ls = log(sigma / std). NLL is a density per time unit.
     const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
-    const double ymu = y[K], yls = y[K + 1], inv_var = exp(-2.0 * yls), diff = u - ymu;
-    double nll_t = (double)loggap + log(lc->loggap_std) + yls + 0.5 * diff * diff * inv_var +
+    // (exp_r: these run for every scored event; float precision is ample here.)
+    const double ymu = y[K], yls = y[K + 1], inv_var = (double)exp_r((real)(-2.0 * yls));
+    const double diff = u - ymu;
+    double nll_t = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var +
                    0.9189385332046727;
-    double gap = exp((double)loggap) - lc->gap_offset;
-    double pred = exp(lc->loggap_mean + lc->loggap_std * ymu) - lc->gap_offset; // the median
+    double gap = (double)exp_r(loggap) - lc->gap_offset;
+    double pred = (double)exp_r((real)(lc->loggap_mean + lc->loggap_std * ymu)) - lc->gap_offset;
     pred = pred > 0 ? pred : 0;
     double se_e = 0;
     if (s->engagement) {
@@ -443,13 +447,14 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
     gemm(0, 1, TB, O, H, 1, htop, H, m->p.w_head, H, 1, a->y, O);
     if (!sums && !want_grad) return;
     if (want_grad) memset(a->dy, 0, sizeof(real) * (size_t)TB * O);
+    const double log_std = log(lc->loggap_std);
     for (int r = 0; r < TB; r++) {
         int tgt = b->tgt_action[r];
         if (tgt < 0) continue;
         if (tgt >= s->n_actions) fatal("model: target action %d out of range", tgt);
         // dy's row is the softmax scratch; rows without a target stay 0 for backward.
         real *e = a->dy + (size_t)r * O;
-        head_loss_row(s, lc, a->y + (size_t)r * O, e, want_grad, tgt, b->tgt_loggap[r],
+        head_loss_row(s, lc, log_std, a->y + (size_t)r * O, e, want_grad, tgt, b->tgt_loggap[r],
                       s->engagement ? b->tgt_eng[r] : 0, sums);
         if (!want_grad) memset(e, 0, sizeof(real) * (size_t)O);
     }
