@@ -74,7 +74,9 @@ static int sweep_plan(int argc, char **argv) {
     static char ov[MAX_OVERRIDES][256];
     char *ovp[MAX_OVERRIDES];
     for (int k = 0; k < MAX_OVERRIDES; k++) ovp[k] = ov[k];
+    // Every trial's resolved experiment is checked before anything is written.
     Config *cfg = xmalloc(sizeof *cfg);
+    char **texts = xcalloc((size_t)n, sizeof(char *));
     for (int64_t i = 0; i < n; i++) {
         char tdir[CFG_PATH_LEN + 16];
         trial_dir(tdir, sizeof tdir, dir, i);
@@ -89,6 +91,7 @@ static int sweep_plan(int argc, char **argv) {
             fprintf(stderr, "error: %s: trial %lld is not a valid experiment (see above)\n", argv[0], (long long)i);
             return EXIT_USAGE;
         }
+        texts[i] = config_to_yaml(cfg, 0);
         sb_appendf(&plan, "trial-%03lld", (long long)i);
         for (int j = first_axis; j < k; j++) sb_appendf(&plan, "\t%s", ov[j]);
         sb_appendf(&plan, "\n");
@@ -104,21 +107,12 @@ static int sweep_plan(int argc, char **argv) {
     for (int64_t i = 0; i < n; i++) {
         char tdir[CFG_PATH_LEN + 16], p[CFG_PATH_LEN + 48];
         trial_dir(tdir, sizeof tdir, dir, i);
-        int k = 0;
-        snprintf(ov[k++], 256, "run.dir=%s", tdir);
-        if (move_shards) snprintf(ov[k++], 256, "data.shard_dir=%s/%s", shared ? dir : tdir, "shards");
-        if (move_synth) snprintf(ov[k++], 256, "synth.out_dir=%s/%s", shared ? dir : tdir, "synth");
-        for (int f = 0; f < sp->n_fixed; f++) snprintf(ov[k++], 256, "%s", sp->fixed[f]);
-        k += sweep_trial_overrides(sp, i, ov + k, MAX_OVERRIDES - k);
-        config_load(cfg, sp->base, k, ovp);
         if (mkdir_p(tdir) != 0) fatal("%s: cannot create (%s)", tdir, strerror(errno));
         snprintf(p, sizeof p, "%s/config.yaml", tdir);
-        if (!path_exists(p)) {
-            char *text = config_to_yaml(cfg, 0);
-            write_text(p, text);
-            free(text);
-        }
+        if (!path_exists(p)) write_text(p, texts[i]);
+        free(texts[i]);
     }
+    free(texts);
     char meta[256];
     snprintf(meta, sizeof meta, "metric %s\nmode %s\n", sp->metric, sp->maximize ? "max" : "min");
     snprintf(path, sizeof path, "%s/sweep.txt", dir);
