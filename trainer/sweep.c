@@ -49,13 +49,17 @@ static int sweep_plan(int argc, char **argv) {
         return EXIT_USAGE;
     }
     SweepSpec *sp = xcalloc(1, sizeof *sp);
-    if (sweep_spec_load(argv[0], sp) != 0) return EXIT_USAGE;
+    if (sweep_spec_load(argv[0], sp) != 0) {
+        free(sp);
+        return EXIT_USAGE;
+    }
     if (mkdir_p(argv[1]) != 0) fatal("%s: cannot create (%s)", argv[1], strerror(errno));
     char dir[CFG_PATH_LEN];
     if (!realpath(argv[1], dir)) fatal("%s: %s", argv[1], strerror(errno));
     Config *base = xmalloc(sizeof *base);
     if (config_load(base, sp->base, 0, NULL) != 0) {
         fprintf(stderr, "error: %s: base experiment %s is invalid (see above)\n", argv[0], sp->base);
+        free(sp), free(base);
         return EXIT_USAGE;
     }
     // Trials share the prepared data unless an axis changes it; paths the base derives from
@@ -89,6 +93,9 @@ static int sweep_plan(int argc, char **argv) {
         k += sweep_trial_overrides(sp, i, ov + k, MAX_OVERRIDES - k);
         if (config_load(cfg, sp->base, k, ovp) != 0) {
             fprintf(stderr, "error: %s: trial %lld is not a valid experiment (see above)\n", argv[0], (long long)i);
+            for (int64_t j = 0; j < i; j++) free(texts[j]);
+            free(texts), free(sp), free(base), free(cfg);
+            sb_free(&plan);
             return EXIT_USAGE;
         }
         texts[i] = config_to_yaml(cfg, 0);
