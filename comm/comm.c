@@ -12,9 +12,13 @@
 static int g_rank = 0, g_size = 1, g_up = 0;
 static double g_wait = 0;
 
-static double clock_s(void) { return MPI_Wtime(); }
+static double clock_s(void) {
+    return MPI_Wtime();
+}
 
-static void abort_hook(int status) { comm_abort(status); }
+static void abort_hook(int status) {
+    comm_abort(status);
+}
 
 static void check(int rc, const char *what) {
     if (rc == MPI_SUCCESS) return;
@@ -40,9 +44,15 @@ void comm_init(int *argc, char ***argv) {
     set_abort_hook(abort_hook);
 }
 
-int comm_rank(void) { return g_rank; }
-int comm_size(void) { return g_size; }
-int comm_is_initialized(void) { return g_up; }
+int comm_rank(void) {
+    return g_rank;
+}
+int comm_size(void) {
+    return g_size;
+}
+int comm_is_initialized(void) {
+    return g_up;
+}
 
 const char *comm_launcher(void) {
     if (getenv("OMPI_COMM_WORLD_SIZE") && !getenv("SLURM_STEP_ID")) return "mpirun";
@@ -104,8 +114,7 @@ void comm_allreduce_sum_i64(int64_t *x, size_t n) {
     double t = clock_s();
     while (n > 0) {
         int k = n > (1u << 27) ? (1 << 27) : (int)n;
-        check(MPI_Allreduce(MPI_IN_PLACE, x, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-              "allreduce");
+        check(MPI_Allreduce(MPI_IN_PLACE, x, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
         x += k;
         n -= (size_t)k;
     }

@@ -48,8 +48,15 @@ typedef struct {
 
 static void fixture_make(Fixture *f) {
     memset(f, 0, sizeof *f);
-    ModelShape s = {.n_actions = 7, .action_embed = 3, .n_cat = 2, .cat_vocab = {5, 3},
-                    .cat_embed = 2, .n_dense = 4, .hidden = 6, .layers = 2, .engagement = 1,
+    ModelShape s = {.n_actions = 7,
+                    .action_embed = 3,
+                    .n_cat = 2,
+                    .cat_vocab = {5, 3},
+                    .cat_embed = 2,
+                    .n_dense = 4,
+                    .hidden = 6,
+                    .layers = 2,
+                    .engagement = 1,
                     .window = 5};
     const size_t n = model_param_count(&s), nl = (size_t)s.layers * 8 * (size_t)s.hidden;
     f->params = xmalloc(n * sizeof(float)), f->m = xmalloc(n * sizeof(float));
@@ -60,22 +67,42 @@ static void fixture_make(Fixture *f) {
         f->m[i] = (float)cos((double)i) * 1e-3f;
         f->v[i] = (float)(i % 17) * 1e-6f;
     }
-    for (size_t i = 0; i < nl; i++) f->h[i] = (float)i / (float)nl - 0.5f, f->c[i] = (float)i * 0.01f;
+    for (size_t i = 0; i < nl; i++)
+        f->h[i] = (float)i / (float)nl - 0.5f, f->c[i] = (float)i * 0.01f;
     for (int v = 0; v < 4; v++) f->shards[v] = (ShardCursor){v + 1, 10 * v + 3};
     for (int l = 0; l < 8; l++) f->lanes[l] = (LaneCursor){l % 3 - 1, l * 2};
-    f->d = (CheckpointData){.step = 42, .skipped_steps = 2, .events_seen = 1234.0, .epoch = 0.75,
-                            .seed = 99, .config_text = "train:\n  steps: 100\n",
-                            .config_hash = 0x1234, .data_hash = 0xabcdef, .world_size = 4,
-                            .shape = s, .n_params = n, .params = f->params, .adam_m = f->m,
-                            .adam_v = f->v, .n_vshards = 4, .n_lanes = 8, .lanes_per_shard = 2,
-                            .shards = f->shards, .lanes = f->lanes, .lane_h = f->h, .lane_c = f->c,
+    f->d = (CheckpointData){.step = 42,
+                            .skipped_steps = 2,
+                            .events_seen = 1234.0,
+                            .epoch = 0.75,
+                            .seed = 99,
+                            .config_text = "train:\n  steps: 100\n",
+                            .config_hash = 0x1234,
+                            .data_hash = 0xabcdef,
+                            .world_size = 4,
+                            .shape = s,
+                            .n_params = n,
+                            .params = f->params,
+                            .adam_m = f->m,
+                            .adam_v = f->v,
+                            .n_vshards = 4,
+                            .n_lanes = 8,
+                            .lanes_per_shard = 2,
+                            .shards = f->shards,
+                            .lanes = f->lanes,
+                            .lane_h = f->h,
+                            .lane_c = f->c,
                             .has_metrics = 1};
     f->d.last_valid.action_nll = 1.5, f->d.last_valid.n_targets = 77;
 }
 
-static void fixture_free(Fixture *f) { free(f->params), free(f->m), free(f->v), free(f->h), free(f->c); }
+static void fixture_free(Fixture *f) {
+    free(f->params), free(f->m), free(f->v), free(f->h), free(f->c);
+}
 
-static int same_floats(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof(float)) == 0; }
+static int same_floats(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 static void test_round_trip(const char *path, const Fixture *f) {
     LoadedCheckpoint c;
@@ -116,7 +143,10 @@ static void test_nonfinite(const char *dir, Fixture *f, const char *good) {
         int rc = checkpoint_write_file(path, &f->d, err, sizeof err);
         bufs[k][5] = keep;
         CHECK(rc == -1 && strstr(err, "non-finite"), "non-finite %s written (rc %d, \"%s\")",
-              k == 0 ? "param" : k == 1 ? "adam_m" : "adam_v", rc, err);
+              k == 0   ? "param"
+              : k == 1 ? "adam_m"
+                       : "adam_v",
+              rc, err);
         CHECK(access(path, F_OK) != 0 && access(tmp, F_OK) != 0, "a refused write left %s", path);
     }
     LoadedCheckpoint c;
@@ -173,8 +203,9 @@ static size_t assemble(unsigned char *out, unsigned char **msgs, const size_t *l
     return (size_t)(p + 12 + fl - out);
 }
 
-static const char *const kinds[] = {"bit flips", "byte writes", "truncation",
-                                    "rehashed message bytes", "rehashed varint", "rehashed record order"};
+static const char *const kinds[] = {"bit flips",       "byte writes",
+                                    "truncation",      "rehashed message bytes",
+                                    "rehashed varint", "rehashed record order"};
 
 static void fuzz(const unsigned char *file, size_t size, int iterations) {
     Rec recs[256];
@@ -219,8 +250,8 @@ static void fuzz(const unsigned char *file, size_t size, int iterations) {
                 // Overwrite a varint-looking byte run with a large or negative value.
                 size_t at = rng_below(&rng, lens[r]);
                 unsigned char big[10], *q = big;
-                const uint64_t choices[] = {0,          1,           0x7fffffffULL, 0xffffffffULL,
-                                            1ULL << 34, UINT64_MAX,  1ULL << 20,    (uint64_t)-2};
+                const uint64_t choices[] = {0,          1,          0x7fffffffULL, 0xffffffffULL,
+                                            1ULL << 34, UINT64_MAX, 1ULL << 20,    (uint64_t)-2};
                 put_varint(&q, choices[rng_below(&rng, 8)]);
                 size_t bl = (size_t)(q - big);
                 if (at + bl > lens[r]) at = lens[r] > bl ? lens[r] - bl : 0;
@@ -261,8 +292,8 @@ static void fuzz(const unsigned char *file, size_t size, int iterations) {
             checkpoint_free(&c);
         } else {
             CHECK(err[0] != 0 && strlen(err) < 300 && !strchr(err, '\n'),
-                  "iteration %d (%s): rejected without a one-line reason: \"%s\"", it,
-                  kinds[kind], err);
+                  "iteration %d (%s): rejected without a one-line reason: \"%s\"", it, kinds[kind],
+                  err);
         }
     }
     fprintf(stderr, "fuzz: %d iterations; accepted/tried per kind:", iterations);

@@ -39,9 +39,17 @@ static double loss_of(Model *m, const Batch *b, const LaneState *init, LaneState
 static int check_case(int layers, double dropout, int engagement, int vocab2, const char *label) {
     // vocab2 decides the layer-0 path: small vocabularies are folded into per-value tables,
     // large ones (more rows than the batch's T*B = 18) go through the plain input GEMM.
-    ModelShape s = {.n_actions = 5, .action_embed = 3, .n_cat = 2, .cat_vocab = {4, vocab2},
-                    .cat_embed = 2, .n_dense = 3, .hidden = 4, .layers = layers,
-                    .engagement = engagement, .max_lanes = B, .window = T};
+    ModelShape s = {.n_actions = 5,
+                    .action_embed = 3,
+                    .n_cat = 2,
+                    .cat_vocab = {4, vocab2},
+                    .cat_embed = 2,
+                    .n_dense = 3,
+                    .hidden = 4,
+                    .layers = layers,
+                    .engagement = engagement,
+                    .max_lanes = B,
+                    .window = T};
     Model *m = model_create(&s);
     model_init_params(m, 42, 0.5);
     // Non-trivial biases so every gate path is exercised.
@@ -60,16 +68,28 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
         d.eng[i] = (real)rng_normal(&r);
         d.keep[i] = 1;
     }
-    d.keep[0 * B + 1] = 0;            // lane 1 starts a new user at t = 0 (ignores its state)
-    d.keep[3 * B + 2] = 0;            // lane 2 switches user inside the window
-    d.tgt[2 * B + 2] = -1;            // ... whose last event has no target
+    d.keep[0 * B + 1] = 0; // lane 1 starts a new user at t = 0 (ignores its state)
+    d.keep[3 * B + 2] = 0; // lane 2 switches user inside the window
+    d.tgt[2 * B + 2] = -1; // ... whose last event has no target
     for (int t = 4; t < T; t++) d.tgt[t * B + 0] = -1, d.keep[t * B + 0] = 0; // lane 0 padded
     for (int i = 0; i < B; i++) d.lane_id[i] = 100 + (uint64_t)i;
-    Batch b = {.lanes = B, .window = T, .action = d.action, .cat = d.cat, .dense = d.dense,
-               .keep = d.keep, .tgt_action = d.tgt, .tgt_loggap = d.loggap, .tgt_eng = d.eng,
+    Batch b = {.lanes = B,
+               .window = T,
+               .action = d.action,
+               .cat = d.cat,
+               .dense = d.dense,
+               .keep = d.keep,
+               .tgt_action = d.tgt,
+               .tgt_loggap = d.loggap,
+               .tgt_eng = d.eng,
                .lane_id = d.lane_id};
-    LossConfig lc = {.w_action = 1.0, .w_time = 0.7, .w_eng = 0.4, .loggap_mean = 0.5,
-                     .loggap_std = 1.5, .gap_offset = 1e-3, .top_k = 2};
+    LossConfig lc = {.w_action = 1.0,
+                     .w_time = 0.7,
+                     .w_eng = 0.4,
+                     .loggap_mean = 0.5,
+                     .loggap_std = 1.5,
+                     .gap_offset = 1e-3,
+                     .top_k = 2};
     DropoutConfig dc = {.p = dropout, .seed = 5, .step = 11};
 
     LaneState init = lane_state_alloc(&s, B), work = lane_state_alloc(&s, B);
@@ -143,8 +163,8 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
         }
         double err = sqrt(diff2) / (sqrt(a2) + sqrt(n2) + 1e-30);
         int bad = err > tol || !isfinite(err) || a2 == 0;
-        printf("  %-14s (%4d x %-3d) |grad| %.3e  normalised error %.2e %s\n", "input.dense",
-               T * B, 3, sqrt(a2), err, bad ? "FAIL" : "ok");
+        printf("  %-14s (%4d x %-3d) |grad| %.3e  normalised error %.2e %s\n", "input.dense", T * B,
+               3, sqrt(a2), err, bad ? "FAIL" : "ok");
         failed |= bad;
         worst = err > worst ? err : worst;
     }

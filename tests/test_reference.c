@@ -321,7 +321,8 @@ static void check_gradients(const Fixture *fx, Model *m, Setup *su) {
     }
     // The dense inputs (want_input_grad was set before backward).
     const int TB = s->max_lanes * s->window, D = s->n_dense;
-    compare_tensor("input.dense", m->act.d_dense, 1.0 / n, get(fx, "grad.input.dense", TB * D), TB * D);
+    compare_tensor("input.dense", m->act.d_dense, 1.0 / n, get(fx, "grad.input.dense", TB * D),
+                   TB * D);
 }
 
 // Replays `kind`'s optimizer run as the training loop does: mean-gradient norm, clip

@@ -77,8 +77,8 @@ static int read_all(const char *path, SeenRow *rows, int cap) {
         }
         size_t used = 0;
         for (int i = 0; i < nf; i++)
-            used += (size_t)snprintf(s->text + used, sizeof s->text - used, "%s%s", i ? "|" : "",
-                                     f[i]);
+            used +=
+                (size_t)snprintf(s->text + used, sizeof s->text - used, "%s%s", i ? "|" : "", f[i]);
     }
     csv_close(r);
     return n;
@@ -90,16 +90,18 @@ static void expect_rows(const char *name, const char *csv, const SeenRow *want, 
     int n = read_all(path, got, 64);
     CHECK(n == n_want, "%s: %d rows read, expected %d", name, n, n_want);
     for (int i = 0; i < n && i < n_want; i++) {
-        CHECK(got[i].rc == want[i].rc, "%s row %d: status %d, expected %d (%s)", name, i,
-              got[i].rc, want[i].rc, got[i].text);
+        CHECK(got[i].rc == want[i].rc, "%s row %d: status %d, expected %d (%s)", name, i, got[i].rc,
+              want[i].rc, got[i].text);
         CHECK(got[i].line == want[i].line, "%s row %d: line %lld, expected %lld", name, i,
               got[i].line, want[i].line);
         if (want[i].rc > 0)
-            CHECK(strcmp(got[i].text, want[i].text) == 0, "%s row %d: [%s], expected [%s]", name,
-                  i, got[i].text, want[i].text);
+            CHECK(strcmp(got[i].text, want[i].text) == 0, "%s row %d: [%s], expected [%s]", name, i,
+                  got[i].text, want[i].text);
         else
-            CHECK(strstr(got[i].text, want[i].text) != NULL, "%s row %d: [%s], expected an "
-                  "error containing [%s]", name, i, got[i].text, want[i].text);
+            CHECK(strstr(got[i].text, want[i].text) != NULL,
+                  "%s row %d: [%s], expected an "
+                  "error containing [%s]",
+                  name, i, got[i].text, want[i].text);
     }
 }
 
@@ -120,20 +122,23 @@ static void test_csv(void) {
     }
     {
         // The quoted newline belongs to the row of line 2; the next row starts on line 4.
-        const SeenRow want[] = {{1, 1, "a|b"}, {1, 2, "1|x\ny"}, {1, 4, "2|z"},
-                                {1, 5, "3|p\r\nq\n\nr"}, {1, 9, "4|w"}};
+        const SeenRow want[] = {
+            {1, 1, "a|b"}, {1, 2, "1|x\ny"}, {1, 4, "2|z"}, {1, 5, "3|p\r\nq\n\nr"}, {1, 9, "4|w"}};
         expect_rows("embedded.csv", "a,b\n1,\"x\ny\"\n2,z\n3,\"p\r\nq\n\nr\"\r\n4,w\n", want, 5);
     }
     {
         // A quote that never closes costs its own line only: the rows after it are read.
-        const SeenRow want[] = {{1, 1, "a|b"}, {1, 2, "1|ok"}, {-1, 3, "unterminated"},
-                                {1, 4, "3|fine"}, {1, 5, "4|last"}};
+        const SeenRow want[] = {{1, 1, "a|b"},
+                                {1, 2, "1|ok"},
+                                {-1, 3, "unterminated"},
+                                {1, 4, "3|fine"},
+                                {1, 5, "4|last"}};
         expect_rows("unterminated.csv", "a,b\n1,ok\n2,\"broken\n3,fine\n4,last\n", want, 5);
     }
     {
         // ... also when a later quote would pair with it.
-        const SeenRow want[] = {{1, 1, "a|b"}, {-1, 2, "unterminated"}, {1, 3, "3|\"x\""},
-                                {1, 4, "4|y"}};
+        const SeenRow want[] = {
+            {1, 1, "a|b"}, {-1, 2, "unterminated"}, {1, 3, "3|\"x\""}, {1, 4, "4|y"}};
         expect_rows("unterminated2.csv", "a,b\n2,\"broken\n3,\"\"\"x\"\"\"\n4,y\n", want, 4);
     }
     {
@@ -192,8 +197,8 @@ static void test_csv(void) {
                 bad++;
         }
         csv_close(r);
-        CHECK(seen == n_rows && bad == 0, "blocks.csv: %d of %d rows read, %d wrong", seen,
-              n_rows, bad);
+        CHECK(seen == n_rows && bad == 0, "blocks.csv: %d of %d rows read, %d wrong", seen, n_rows,
+              bad);
     }
     // A row longer than the reader's 64 MiB limit is one bad row, and reading goes on after
     // it (quoted or not): the reader must not stall on it.
@@ -232,7 +237,8 @@ static void expect_bad_time(const char *s, const char *why_part) {
     int rc = parse_iso8601(s, &got, &why);
     CHECK(rc != 0, "\"%s\" was accepted (%.3f)", s, got);
     if (rc != 0 && why_part)
-        CHECK(strstr(why, why_part) != NULL, "\"%s\": reason \"%s\" lacks \"%s\"", s, why, why_part);
+        CHECK(strstr(why, why_part) != NULL, "\"%s\": reason \"%s\" lacks \"%s\"", s, why,
+              why_part);
 }
 
 static void test_iso8601(void) {
@@ -282,8 +288,8 @@ static void test_hashes(void) {
     for (int i = 0; i < 16; i++) key[i] = (uint8_t)i;
     for (int i = 0; i < 64; i++) msg[i] = (uint8_t)i;
     uint64_t got = siphash24(key, msg, 15);
-    CHECK(got == 0xa129ca6149be45e5ULL, "siphash24(paper vector) = %016llx, expected a129ca6149be45e5",
-          (unsigned long long)got);
+    CHECK(got == 0xa129ca6149be45e5ULL,
+          "siphash24(paper vector) = %016llx, expected a129ca6149be45e5", (unsigned long long)got);
     // First entries of the reference implementation's vectors.h (messages 00..len-1).
     const uint64_t ref[] = {0x726fdb47dd0e0e31ULL, 0x74f839c593dc67fdULL, 0x0d6c8009d9a94f5aULL,
                             0x85676696d7fb7e2dULL};
@@ -391,8 +397,8 @@ static void test_time_unit(void) {
     const struct {
         const char *unit;
         double seconds;
-    } cases[] = {{"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"min", 60}, {"h", 3600}, {"d", 86400},
-                 {"none", 0}};
+    } cases[] = {{"s", 1},    {"ms", 1e-3}, {"us", 1e-6}, {"min", 60},
+                 {"h", 3600}, {"d", 86400}, {"none", 0}};
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         char kv[64];
         snprintf(kv, sizeof kv, "data.time_unit=%s", cases[i].unit);
@@ -414,7 +420,8 @@ static void test_time_unit(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "%s/test-units.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(g_dir, sizeof g_dir, "%s/test-units.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");
         return 1;

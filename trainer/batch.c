@@ -20,7 +20,8 @@ FeatureSpec feature_spec(const DataMeta *m) {
     fs.loggap_mean = m->loggap_mean;
     fs.loggap_std = m->loggap_std;
     fs.log1p = m->numeric_log1p;
-    for (int k = 0; k < fs.n_num; k++) fs.num_mean[k] = m->num_mean[k], fs.num_std[k] = m->num_std[k];
+    for (int k = 0; k < fs.n_num; k++)
+        fs.num_mean[k] = m->num_mean[k], fs.num_std[k] = m->num_std[k];
     fs.n_dense = fs.n_num + 2 + (fs.calendar ? 4 : 0);
     return fs;
 }
@@ -53,9 +54,15 @@ void batchbuf_free(BatchBuf *bb) {
 }
 
 static void begin_batch(BatchBuf *bb, int lanes) {
-    bb->view = (Batch){.lanes = lanes, .window = bb->window, .action = bb->action, .cat = bb->cat,
-                       .dense = bb->dense, .keep = bb->keep, .tgt_action = bb->tgt_action,
-                       .tgt_loggap = bb->tgt_loggap, .tgt_eng = bb->tgt_eng,
+    bb->view = (Batch){.lanes = lanes,
+                       .window = bb->window,
+                       .action = bb->action,
+                       .cat = bb->cat,
+                       .dense = bb->dense,
+                       .keep = bb->keep,
+                       .tgt_action = bb->tgt_action,
+                       .tgt_loggap = bb->tgt_loggap,
+                       .tgt_eng = bb->tgt_eng,
                        .lane_id = bb->lane_id};
     bb->n_targets = 0;
 }
@@ -85,7 +92,8 @@ static void fill_position(BatchBuf *bb, const FeatureSpec *fs, const Shard *sh, 
         double dow = fmod(day + 3.0, 7.0); // 1970-01-01 was a Thursday: Monday = 0
         if (dow < 0) dow += 7.0;
         d[2] = (real)sin(6.283185307179586 * tod), d[3] = (real)cos(6.283185307179586 * tod);
-        d[4] = (real)sin(6.283185307179586 * dow / 7.0), d[5] = (real)cos(6.283185307179586 * dow / 7.0);
+        d[4] = (real)sin(6.283185307179586 * dow / 7.0),
+        d[5] = (real)cos(6.283185307179586 * dow / 7.0);
     }
     bb->keep[r] = pos > 0;
     if (pos + 1 >= (int)u->n_events) {
@@ -94,9 +102,10 @@ static void fill_position(BatchBuf *bb, const FeatureSpec *fs, const Shard *sh, 
     }
     bb->tgt_action[r] = ev_action(nx);
     bb->tgt_loggap[r] = (real)log(ev_time(nx) - t_e + fs->gap_offset);
-    bb->tgt_eng[r] = fs->engagement_index >= 0
-                         ? (real)norm_num(fs, fs->engagement_index, ev_num(nx, fs->n_cat, fs->engagement_index))
-                         : 0;
+    bb->tgt_eng[r] =
+        fs->engagement_index >= 0
+            ? (real)norm_num(fs, fs->engagement_index, ev_num(nx, fs->n_cat, fs->engagement_index))
+            : 0;
     bb->n_targets++;
 }
 
@@ -168,7 +177,8 @@ static int32_t next_train_user(TrainStream *ts, int s) {
 }
 
 void train_stream_next(TrainStream *ts, int first, int n, BatchBuf *bb) {
-    if (n > bb->max_lanes) fatal("internal: %d lanes exceed the batch buffer (%d)", n, bb->max_lanes);
+    if (n > bb->max_lanes)
+        fatal("internal: %d lanes exceed the batch buffer (%d)", n, bb->max_lanes);
     begin_batch(bb, n);
     // Lane by lane, in a fixed order, so lanes of one shard take users in the same order
     // whatever the number of ranks.
@@ -243,7 +253,8 @@ int eval_stream_next(EvalStream *es, BatchBuf *bb) {
         LaneCursor *lc = &es->lane[l];
         bb->lane_id[l] = (uint64_t)l;
         for (int t = 0; t < bb->window; t++) {
-            const Shard *sh = lc->user >= 0 ? &es->ds->shards[es->split][es->user_shard[lc->user]] : NULL;
+            const Shard *sh =
+                lc->user >= 0 ? &es->ds->shards[es->split][es->user_shard[lc->user]] : NULL;
             if (lc->user >= 0 && lc->pos >= inputs_of(es, &sh->users[es->user_index[lc->user]]))
                 lc->user = -1;
             if (lc->user < 0 && es->next_user < es->n_users) {

@@ -17,9 +17,9 @@
 #include "hash.h"
 #include "util.h"
 
-#define CKPT_MAGIC "LSTMCKPT"
+#define CKPT_MAGIC  "LSTMCKPT"
 #define CHUNK_BYTES ((size_t)32 << 20) // no message comes near protobuf's 2 GiB limit
-#define MAX_RECORD ((size_t)64 << 20)
+#define MAX_RECORD  ((size_t)64 << 20)
 
 // ---------------------------------------------------------------- writing
 
@@ -46,7 +46,10 @@ static void setup_fault(Out *o, int64_t step) {
     long long at_step = -1;
     if (sscanf(f, "%15[a-z]:%llu:%lld", mode, &after, &at_step) < 2) return;
     if (at_step >= 0 && at_step != step) return;
-    o->fault_mode = strcmp(mode, "eio") == 0 ? 1 : strcmp(mode, "enospc") == 0 ? 2 : strcmp(mode, "kill") == 0 ? 3 : 0;
+    o->fault_mode = strcmp(mode, "eio") == 0      ? 1
+                    : strcmp(mode, "enospc") == 0 ? 2
+                    : strcmp(mode, "kill") == 0   ? 3
+                                                  : 0;
     o->fault_after = (size_t)after;
 }
 
@@ -59,7 +62,8 @@ static int write_all(Out *o, const void *data, size_t n) {
             if (chunk == 0) {
                 if (o->fault_mode == 3) raise(SIGKILL);
                 errno = o->fault_mode == 1 ? EIO : ENOSPC;
-                snprintf(o->err, o->errlen, "%s: write failed (%s) [injected]", o->path, strerror(errno));
+                snprintf(o->err, o->errlen, "%s: write failed (%s) [injected]", o->path,
+                         strerror(errno));
                 return -1;
             }
         }
@@ -155,14 +159,16 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     int64_t *nexts = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
     int32_t *lu = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
     int32_t *lp = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
-    for (int v = 0; v < d->n_vshards; v++) epochs[v] = d->shards[v].epoch, nexts[v] = d->shards[v].next;
+    for (int v = 0; v < d->n_vshards; v++)
+        epochs[v] = d->shards[v].epoch, nexts[v] = d->shards[v].next;
     for (int l = 0; l < d->n_lanes; l++) lu[l] = d->lanes[l].user, lp[l] = d->lanes[l].pos;
     LstmTrainer__RngState rng = LSTM_TRAINER__RNG_STATE__INIT;
     rng.seed = d->seed, rng.dropout_step = d->step;
     rng.n_shard_epoch = (size_t)d->n_vshards, rng.shard_epoch = epochs;
     rng.generator = "counter-based splitmix64 (hash.h): draw = f(seed, stream, counter)";
     LstmTrainer__DataCursor cur = LSTM_TRAINER__DATA_CURSOR__INIT;
-    cur.n_vshards = d->n_vshards, cur.n_lanes = d->n_lanes, cur.lanes_per_shard = d->lanes_per_shard;
+    cur.n_vshards = d->n_vshards, cur.n_lanes = d->n_lanes,
+    cur.lanes_per_shard = d->lanes_per_shard;
     cur.n_shard_epoch = cur.n_shard_next = (size_t)d->n_vshards;
     cur.shard_epoch = epochs, cur.shard_next = nexts;
     cur.n_lane_user = cur.n_lane_pos = (size_t)d->n_lanes;
@@ -181,7 +187,8 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
         metas[i].shape = tens[i].shape;
         metas[i].count = tens[i].count;
         metas[i].checksum = hash_bytes(tens[i].data, tens[i].count * sizeof(float), 0);
-        metas[i].n_chunks = (uint32_t)((tens[i].count * sizeof(float) + CHUNK_BYTES - 1) / CHUNK_BYTES);
+        metas[i].n_chunks =
+            (uint32_t)((tens[i].count * sizeof(float) + CHUNK_BYTES - 1) / CHUNK_BYTES);
         meta_ptrs[i] = &metas[i];
     }
     LstmTrainer__CheckpointHeader hdr = LSTM_TRAINER__CHECKPOINT_HEADER__INIT;
@@ -274,7 +281,8 @@ static int list_steps(const char *dir, long long **steps) {
     while ((e = readdir(d)) != NULL) {
         long long s;
         if (parse_step_name(e->d_name, &s) != 0) continue;
-        if (n == cap) *steps = xrealloc(*steps, sizeof(long long) * (size_t)(cap = cap ? cap * 2 : 16));
+        if (n == cap)
+            *steps = xrealloc(*steps, sizeof(long long) * (size_t)(cap = cap ? cap * 2 : 16));
         (*steps)[n++] = s;
     }
     closedir(d);
@@ -326,8 +334,9 @@ static void do_write(CkptWriter *w) {
     step_path(path, sizeof path, w->dir, (long long)w->snap.step);
     double t0 = now_seconds();
     if (checkpoint_write_file(path, &w->snap, err, sizeof err) != 0) {
-        fprintf(stderr, "%serror: checkpoint at step %lld not written: %s; the previous "
-                        "checkpoint is intact\n",
+        fprintf(stderr,
+                "%serror: checkpoint at step %lld not written: %s; the previous "
+                "checkpoint is intact\n",
                 log_prefix(), (long long)w->snap.step, err);
         w->failed = 1;
         return;
@@ -358,7 +367,8 @@ static void *writer_main(void *arg) {
 }
 
 CkptWriter *ckpt_writer_create(const char *dir, int keep, int async) {
-    if (mkdir_p(dir) != 0) fatal("%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
+    if (mkdir_p(dir) != 0)
+        fatal("%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
     CkptWriter *w = xcalloc(1, sizeof *w);
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     w->keep = keep, w->async = async;
@@ -396,8 +406,10 @@ double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d) {
     pthread_mutex_unlock(&w->mu);
     // Copy everything the write needs: training goes on changing the originals.
     const size_t np = d->n_params * sizeof(float);
-    const size_t nl = (size_t)d->shape.layers * (size_t)d->n_lanes * (size_t)d->shape.hidden * sizeof(float);
-    size_t cp = w->cap_params, cm = w->cap_params, cv = w->cap_params, ch = w->cap_lane, cc = w->cap_lane;
+    const size_t nl =
+        (size_t)d->shape.layers * (size_t)d->n_lanes * (size_t)d->shape.hidden * sizeof(float);
+    size_t cp = w->cap_params, cm = w->cap_params, cv = w->cap_params, ch = w->cap_lane,
+           cc = w->cap_lane;
     w->params = grow(w->params, &cp, np), w->m = grow(w->m, &cm, np), w->v = grow(w->v, &cv, np);
     w->cap_params = cp;
     w->lane_h = grow(w->lane_h, &ch, nl), w->lane_c = grow(w->lane_c, &cc, nl);
@@ -451,8 +463,12 @@ void ckpt_writer_free(CkptWriter *w) {
     free(w);
 }
 
-double ckpt_writer_last_write_seconds(const CkptWriter *w) { return w->last_write_s; }
-const char *ckpt_writer_last_path(const CkptWriter *w) { return w->last_path[0] ? w->last_path : "(none)"; }
+double ckpt_writer_last_write_seconds(const CkptWriter *w) {
+    return w->last_write_s;
+}
+const char *ckpt_writer_last_path(const CkptWriter *w) {
+    return w->last_path[0] ? w->last_path : "(none)";
+}
 
 // ---------------------------------------------------------------- reading
 
@@ -460,10 +476,9 @@ static int shape_plausible(const LstmTrainer__ModelShape *s, char *err, size_t e
     // Upper bounds keep the model's int arithmetic (widths, output count) from overflowing.
     if (!s || s->layers < 1 || s->layers > MODEL_MAX_LAYERS || s->n_cat < 0 ||
         s->n_cat > MODEL_MAX_CAT || s->n_cat_vocab != (size_t)s->n_cat || s->hidden < 1 ||
-        s->hidden > 1 << 16 || s->n_actions < 1 || s->n_actions > 1 << 28 ||
-        s->action_embed < 1 || s->action_embed > 1 << 16 || s->n_dense < 0 ||
-        s->n_dense > 1 << 16 || s->cat_embed < 0 || s->cat_embed > 1 << 16 ||
-        s->engagement < 0 || s->engagement > 1) {
+        s->hidden > 1 << 16 || s->n_actions < 1 || s->n_actions > 1 << 28 || s->action_embed < 1 ||
+        s->action_embed > 1 << 16 || s->n_dense < 0 || s->n_dense > 1 << 16 || s->cat_embed < 0 ||
+        s->cat_embed > 1 << 16 || s->engagement < 0 || s->engagement > 1) {
         snprintf(err, errlen, "implausible model shape in the header");
         return -1;
     }
@@ -505,7 +520,8 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
         memcpy(&len, buf + pos, 4);
         memcpy(&h, buf + pos + 4, 8);
         if (len > MAX_RECORD || size - pos - 12 < len) {
-            snprintf(err, errlen, "truncated (a %u-byte record at byte %zu runs past the end)", len, pos);
+            snprintf(err, errlen, "truncated (a %u-byte record at byte %zu runs past the end)", len,
+                     pos);
             goto out;
         }
         const uint8_t *msg = buf + pos + 12;
@@ -541,8 +557,10 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
                 // The elements must be in the rest of the file: never allocate more.
                 total_count += hdr->tensors[i]->count;
                 if (hdr->tensors[i]->count > (size - pos) / 4 || total_count > (size - pos) / 4) {
-                    snprintf(err, errlen, "truncated (its tensors need more than the %zu bytes "
-                             "after the header)", size - pos);
+                    snprintf(err, errlen,
+                             "truncated (its tensors need more than the %zu bytes "
+                             "after the header)",
+                             size - pos);
                     goto out;
                 }
                 tbuf[i] = xmalloc(sizeof(float) * (hdr->tensors[i]->count + 1));
@@ -562,7 +580,8 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
             lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
             seen_chunks++;
         } else {
-            LstmTrainer__CheckpointFooter *f = lstm_trainer__checkpoint_footer__unpack(NULL, len, msg);
+            LstmTrainer__CheckpointFooter *f =
+                lstm_trainer__checkpoint_footer__unpack(NULL, len, msg);
             int ok = f && f->n_records == n_records && f->records_hash == hasher_final(&rh);
             if (f) lstm_trainer__checkpoint_footer__free_unpacked(f, NULL);
             if (!ok) {
@@ -640,12 +659,13 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
     d->config_text = out->config_text, d->config_hash = hdr->config_hash;
     d->data_hash = hdr->data_hash, d->world_size = hdr->world_size;
     d->params = out->params, d->adam_m = out->adam_m, d->adam_v = out->adam_v;
-    d->shards = out->shards, d->lanes = out->lanes, d->lane_h = out->lane_h, d->lane_c = out->lane_c;
+    d->shards = out->shards, d->lanes = out->lanes, d->lane_h = out->lane_h,
+    d->lane_c = out->lane_c;
     d->has_metrics = hdr->has_metrics;
     if (hdr->last_valid) {
         const LstmTrainer__Metrics *m = hdr->last_valid;
         d->last_valid = (Metrics){m->n_targets, m->action_nll, m->time_nll, m->eng_mse, m->top1,
-                                  m->topk, m->gap_mae, m->gap_rmse, m->loss};
+                                  m->topk,      m->gap_mae,    m->gap_rmse, m->loss};
     }
     rc = 0;
 out:
@@ -726,8 +746,8 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
            "engagement head %d, window %d; %zu parameters\n",
            d->shape.n_actions, d->shape.action_embed, d->shape.n_cat, d->shape.n_dense,
            d->shape.hidden, d->shape.layers, d->shape.engagement, d->shape.window, d->n_params);
-    printf("  data cursor: %d virtual shards, %d lanes (%d per shard)\n", d->n_vshards,
-           d->n_lanes, d->lanes_per_shard);
+    printf("  data cursor: %d virtual shards, %d lanes (%d per shard)\n", d->n_vshards, d->n_lanes,
+           d->lanes_per_shard);
     if (d->has_metrics)
         printf("  last validation: action_nll %.4f top1 %.4f time_nll %.4f gap_mae %.4g (%.0f "
                "targets)\n",
@@ -749,9 +769,11 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
         }
         double cnt = refs[k].count ? (double)refs[k].count : 1;
         char shape[64];
-        if (refs[k].ndim == 1) snprintf(shape, sizeof shape, "(%lld)", (long long)refs[k].shape[0]);
+        if (refs[k].ndim == 1)
+            snprintf(shape, sizeof shape, "(%lld)", (long long)refs[k].shape[0]);
         else if (refs[k].ndim == 2)
-            snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)refs[k].shape[0], (long long)refs[k].shape[1]);
+            snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)refs[k].shape[0],
+                     (long long)refs[k].shape[1]);
         else
             snprintf(shape, sizeof shape, "(%lld, %lld, %lld)", (long long)refs[k].shape[0],
                      (long long)refs[k].shape[1], (long long)refs[k].shape[2]);

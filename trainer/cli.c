@@ -39,13 +39,16 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 if (allowed[0])
                     fprintf(stderr, "error: trainer %s: unknown option '%s' (accepted: %s)\n",
                             command, opt, allowed);
-                else fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
+                else
+                    fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
                 exit(EXIT_USAGE);
             }
             int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;
             if (is_flag) {
-                if (strcmp(opt, "--resume") == 0) out->resume = 1;
-                else out->docs = 1;
+                if (strcmp(opt, "--resume") == 0)
+                    out->resume = 1;
+                else
+                    out->docs = 1;
                 continue;
             }
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -53,8 +56,10 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 fprintf(stderr, "error: trainer %s: %s needs a value\n", command, opt);
                 exit(EXIT_USAGE);
             }
-            if (strcmp(opt, "--set") == 0) out->overrides[out->n_overrides++] = (char *)val;
-            else if (strcmp(opt, "--checkpoint") == 0) out->checkpoint = val;
+            if (strcmp(opt, "--set") == 0)
+                out->overrides[out->n_overrides++] = (char *)val;
+            else if (strcmp(opt, "--checkpoint") == 0)
+                out->checkpoint = val;
             else if (strcmp(opt, "--split") == 0) {
                 if (strcmp(val, "train") && strcmp(val, "valid") && strcmp(val, "test")) {
                     fprintf(stderr,
@@ -63,10 +68,14 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                     exit(EXIT_USAGE);
                 }
                 out->split = val;
-            } else if (strcmp(opt, "--input") == 0) out->input = val;
-            else if (strcmp(opt, "--output") == 0) out->output = val;
-            else if (strcmp(opt, "--trial") == 0) out->trial = parse_nonneg(command, opt, val);
-            else if (strcmp(opt, "--top") == 0) out->top = parse_nonneg(command, opt, val);
+            } else if (strcmp(opt, "--input") == 0)
+                out->input = val;
+            else if (strcmp(opt, "--output") == 0)
+                out->output = val;
+            else if (strcmp(opt, "--trial") == 0)
+                out->trial = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--top") == 0)
+                out->top = parse_nonneg(command, opt, val);
             continue;
         }
         if (!out->exp_path) {
@@ -83,8 +92,7 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
 }
 
 void cli_load_config(const CliArgs *args, Config *cfg) {
-    if (config_load(cfg, args->exp_path, args->n_overrides, args->overrides) != 0)
-        exit(EXIT_USAGE);
+    if (config_load(cfg, args->exp_path, args->n_overrides, args->overrides) != 0) exit(EXIT_USAGE);
 }
 
 int cmd_config(int argc, char **argv) {

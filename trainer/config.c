@@ -14,18 +14,18 @@
 typedef enum { K_INT, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_LIST } KeyType;
 
 typedef struct {
-    const char *key;  // dotted path, "train.lr"
+    const char *key; // dotted path, "train.lr"
     KeyType type;
-    size_t offset;    // into Config
-    size_t size;      // bytes, for strings
-    const char *def;  // default, as YAML text
-    double min, max;  // inclusive range for K_INT / K_FLOAT
+    size_t offset;       // into Config
+    size_t size;         // bytes, for strings
+    const char *def;     // default, as YAML text
+    double min, max;     // inclusive range for K_INT / K_FLOAT
     const char *choices; // "a|b|c" for K_ENUM
     const char *doc;
 } KeySpec;
 
 #define OFF(field) offsetof(Config, field), sizeof(((Config *)0)->field)
-#define BIG 9.007199254740992e15 // 2^53: integers beyond this do not survive a double
+#define BIG        9.007199254740992e15 // 2^53: integers beyond this do not survive a double
 
 // The one schema table. Order here is the order of `config show` and of the canonical text.
 static const KeySpec SCHEMA[] = {
@@ -213,8 +213,7 @@ static void did_you_mean(const char *word, const char **choices, int n, char *hi
     int limit = (int)strlen(word) / 3 + 1;
     if (limit > 3) limit = 3;
     hint[0] = 0;
-    if (best_i >= 0 && best <= limit)
-        snprintf(hint, cap, " (did you mean '%s'?)", choices[best_i]);
+    if (best_i >= 0 && best <= limit) snprintf(hint, cap, " (did you mean '%s'?)", choices[best_i]);
 }
 
 static void key_hint(const char *path, char *hint, size_t cap) {
@@ -224,8 +223,8 @@ static void key_hint(const char *path, char *hint, size_t cap) {
     int n = 0;
     for (int i = 0; i < N_KEYS; i++) names[n++] = SCHEMA[i].key;
     for (int i = 0; i < N_KEYS && !strchr(path, '.'); i++) {
-        snprintf(sections[i], sizeof sections[i], "%.*s", (int)(strchr(SCHEMA[i].key, '.') - SCHEMA[i].key),
-                 SCHEMA[i].key);
+        snprintf(sections[i], sizeof sections[i], "%.*s",
+                 (int)(strchr(SCHEMA[i].key, '.') - SCHEMA[i].key), SCHEMA[i].key);
         if (i == 0 || strcmp(sections[i], sections[i - 1]) != 0) names[n++] = sections[i];
     }
     did_you_mean(path, names, n, hint, cap);
@@ -309,8 +308,10 @@ static void range_text(const KeySpec *k, char *buf, size_t cap) {
     char lo[32], hi[32];
     fmt_number(lo, sizeof lo, k->min);
     fmt_number(hi, sizeof hi, k->max);
-    if (k->max >= BIG) snprintf(buf, cap, ">= %s", lo);
-    else snprintf(buf, cap, "%s..%s", lo, hi);
+    if (k->max >= BIG)
+        snprintf(buf, cap, ">= %s", lo);
+    else
+        snprintf(buf, cap, "%s..%s", lo, hi);
 }
 
 static int split_choices(const char *choices, char names[][32], const char **ptrs) {
@@ -329,12 +330,18 @@ static int split_choices(const char *choices, char names[][32], const char **ptr
 
 static const char *type_name(KeyType t) {
     switch (t) {
-    case K_INT: return "an integer";
-    case K_FLOAT: return "a number";
-    case K_BOOL: return "true or false";
-    case K_STR: return "a string";
-    case K_ENUM: return "one of the choices";
-    case K_LIST: return "a list of strings";
+    case K_INT:
+        return "an integer";
+    case K_FLOAT:
+        return "a number";
+    case K_BOOL:
+        return "true or false";
+    case K_STR:
+        return "a string";
+    case K_ENUM:
+        return "one of the choices";
+    case K_LIST:
+        return "a list of strings";
     }
     return "?";
 }
@@ -354,7 +361,8 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
                    v->scalar);
             return -1;
         }
-        if (v->nested) report(st, where, k->key, "list items must be plain strings");
+        if (v->nested)
+            report(st, where, k->key, "list items must be plain strings");
         else if (v->too_many)
             report(st, where, k->key, "too many items (at most %d)", CFG_LIST_MAX);
         if (st->n_errors > before) return -1;
@@ -380,7 +388,8 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_INT: {
         int64_t x;
         if (v->quoted || parse_int(s, &x) != 0) {
-            report(st, where, k->key, "expected an integer, got %s\"%s\"", v->quoted ? "the string " : "", s);
+            report(st, where, k->key, "expected an integer, got %s\"%s\"",
+                   v->quoted ? "the string " : "", s);
             return -1;
         }
         if ((double)x < k->min || (double)x > k->max) {
@@ -395,7 +404,8 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_FLOAT: {
         double x;
         if (v->quoted || parse_float(s, &x) != 0) {
-            report(st, where, k->key, "expected a number, got %s\"%s\"", v->quoted ? "the string " : "", s);
+            report(st, where, k->key, "expected a number, got %s\"%s\"",
+                   v->quoted ? "the string " : "", s);
             return -1;
         }
         if (x < k->min || x > k->max) {
@@ -410,7 +420,8 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
     case K_BOOL: {
         int x;
         if (v->quoted || parse_bool(s, &x) != 0) {
-            report(st, where, k->key, "expected true or false, got %s\"%s\"", v->quoted ? "the string " : "", s);
+            report(st, where, k->key, "expected true or false, got %s\"%s\"",
+                   v->quoted ? "the string " : "", s);
             return -1;
         }
         *(int *)dst = x;
@@ -437,7 +448,8 @@ static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char 
         }
         strcpy(dst, s);
         return 0;
-    case K_LIST: break;
+    case K_LIST:
+        break;
     }
     return -1;
 }
@@ -450,8 +462,8 @@ static void node_to_value(yaml_document_t *doc, yaml_node_t *node, Value *v) {
         v->scalar = (const char *)node->data.scalar.value;
         v->quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                     node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-        v->is_null = !v->quoted && (node->data.scalar.length == 0 ||
-                                    strcmp(v->scalar, "~") == 0 || strcmp(v->scalar, "null") == 0);
+        v->is_null = !v->quoted && (node->data.scalar.length == 0 || strcmp(v->scalar, "~") == 0 ||
+                                    strcmp(v->scalar, "null") == 0);
     } else if (node->type == YAML_SEQUENCE_NODE) {
         v->is_list = 1;
         v->scalar = "[...]";
@@ -497,9 +509,8 @@ static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_
         // Duplicate keys in one mapping are almost always a mistake.
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *qk = yaml_document_get_node(doc, q->key);
-            if (qk->type == YAML_SCALAR_NODE &&
-                strcmp((const char *)qk->data.scalar.value, (const char *)kn->data.scalar.value) ==
-                    0) {
+            if (qk->type == YAML_SCALAR_NODE && strcmp((const char *)qk->data.scalar.value,
+                                                       (const char *)kn->data.scalar.value) == 0) {
                 report(st, where, path, "duplicate key (first set on line %zu)",
                        qk->start_mark.line + 1);
                 break;
@@ -515,7 +526,8 @@ static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_
         } else if (is_section(path)) {
             if (vn->type != YAML_MAPPING_NODE)
                 report(st, where, path, "is a section: expected a mapping of its keys");
-            else load_mapping(cfg, st, doc, vn, path, file);
+            else
+                load_mapping(cfg, st, doc, vn, path, file);
         } else {
             char hint[160];
             key_hint(path, hint, sizeof hint);
@@ -553,7 +565,8 @@ static void load_file(Config *cfg, LoadState *st, const char *path) {
         return;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type == YAML_MAPPING_NODE) load_mapping(cfg, st, &doc, root, "", path);
+    if (root && root->type == YAML_MAPPING_NODE)
+        load_mapping(cfg, st, &doc, root, "", path);
     else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         char where[CFG_PATH_LEN + 32];
         where_of(where, sizeof where, path, root->start_mark);
@@ -579,8 +592,10 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
     if (i < 0) {
         char hint[160];
         key_hint(key, hint, sizeof hint);
-        if (is_section(key)) report(st, where, key, "is a section, not a key");
-        else report(st, where, key, "unknown key%s", hint);
+        if (is_section(key))
+            report(st, where, key, "is a section, not a key");
+        else
+            report(st, where, key, "unknown key%s", hint);
         return;
     }
     const char *vtext = eq + 1;
@@ -599,7 +614,8 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
     if (!root) {
         memset(&v, 0, sizeof v);
         v.is_null = 1;
-    } else node_to_value(&doc, root, &v);
+    } else
+        node_to_value(&doc, root, &v);
     if (assign(cfg, st, i, &v, where) == 0) str_copy(st->origin[i], CFG_PATH_LEN, where);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
@@ -702,12 +718,14 @@ int config_load(Config *cfg, const char *path, int n_overrides, char **overrides
     if (st->n_errors == 0 && !cfg->data.shard_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->data.shard_dir)
             report(st, "run.dir", NULL, "too long to derive data.shard_dir");
-        else snprintf(cfg->data.shard_dir, sizeof cfg->data.shard_dir, "%s/shards", cfg->run.dir);
+        else
+            snprintf(cfg->data.shard_dir, sizeof cfg->data.shard_dir, "%s/shards", cfg->run.dir);
     }
     if (st->n_errors == 0 && !cfg->synth.out_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->synth.out_dir)
             report(st, "run.dir", NULL, "too long to derive synth.out_dir");
-        else snprintf(cfg->synth.out_dir, sizeof cfg->synth.out_dir, "%s/synth", cfg->run.dir);
+        else
+            snprintf(cfg->synth.out_dir, sizeof cfg->synth.out_dir, "%s/synth", cfg->run.dir);
     }
     int rc = st->n_errors ? -1 : 0;
     free(st);
@@ -731,8 +749,10 @@ static void quote_into(StrBuf *sb, const char *s) {
     sb_append(sb, "\"", 1);
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\') sb_append(sb, "\\", 1);
-        if ((unsigned char)*p < 0x20) sb_appendf(sb, "\\x%02x", (unsigned char)*p);
-        else sb_append(sb, p, 1);
+        if ((unsigned char)*p < 0x20)
+            sb_appendf(sb, "\\x%02x", (unsigned char)*p);
+        else
+            sb_append(sb, p, 1);
     }
     sb_append(sb, "\"", 1);
 }
@@ -742,11 +762,21 @@ static void value_text(const Config *cfg, int i, StrBuf *sb) {
     const char *src = (const char *)cfg + k->offset;
     char num[64];
     switch (k->type) {
-    case K_INT: sb_appendf(sb, "%lld", (long long)*(const int64_t *)src); break;
-    case K_FLOAT: fmt_number(num, sizeof num, *(const double *)src), sb_appendf(sb, "%s", num); break;
-    case K_BOOL: sb_appendf(sb, "%s", *(const int *)src ? "true" : "false"); break;
-    case K_ENUM: sb_appendf(sb, "%s", src); break;
-    case K_STR: quote_into(sb, src); break;
+    case K_INT:
+        sb_appendf(sb, "%lld", (long long)*(const int64_t *)src);
+        break;
+    case K_FLOAT:
+        fmt_number(num, sizeof num, *(const double *)src), sb_appendf(sb, "%s", num);
+        break;
+    case K_BOOL:
+        sb_appendf(sb, "%s", *(const int *)src ? "true" : "false");
+        break;
+    case K_ENUM:
+        sb_appendf(sb, "%s", src);
+        break;
+    case K_STR:
+        quote_into(sb, src);
+        break;
     case K_LIST: {
         const StrList *l = (const StrList *)src;
         sb_append(sb, "[", 1);
@@ -809,17 +839,28 @@ void config_print_schema(FILE *out) {
         char allowed[128] = "";
         const char *tn = "string";
         switch (k->type) {
-        case K_INT: tn = "int", range_text(k, allowed, sizeof allowed); break;
-        case K_FLOAT: tn = "float", range_text(k, allowed, sizeof allowed); break;
-        case K_BOOL: tn = "bool", snprintf(allowed, sizeof allowed, "true, false"); break;
-        case K_ENUM: tn = "choice", snprintf(allowed, sizeof allowed, "%s", k->choices); break;
-        case K_LIST: tn = "list"; break;
-        case K_STR: break;
+        case K_INT:
+            tn = "int", range_text(k, allowed, sizeof allowed);
+            break;
+        case K_FLOAT:
+            tn = "float", range_text(k, allowed, sizeof allowed);
+            break;
+        case K_BOOL:
+            tn = "bool", snprintf(allowed, sizeof allowed, "true, false");
+            break;
+        case K_ENUM:
+            tn = "choice", snprintf(allowed, sizeof allowed, "%s", k->choices);
+            break;
+        case K_LIST:
+            tn = "list";
+            break;
+        case K_STR:
+            break;
         }
         for (char *p = allowed; *p; p++)
             if (*p == '|') *p = '/';
-        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", k->key, tn, k->type == K_LIST ? "[]" : k->def,
-                allowed, k->doc);
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", k->key, tn,
+                k->type == K_LIST ? "[]" : k->def, allowed, k->doc);
     }
 }
 

@@ -8,13 +8,13 @@
 
 #include "util.h"
 
-#define CSV_BLOCK (1 << 20)
-#define CSV_MAX_ROW (64 << 20)
+#define CSV_BLOCK      (1 << 20)
+#define CSV_MAX_ROW    (64 << 20)
 #define CSV_MAX_FIELDS 4096
 
 struct CsvReader {
     FILE *f;
-    char *buf;      // holds [pos, len) unread bytes
+    char *buf; // holds [pos, len) unread bytes
     size_t cap, pos, len;
     int eof;
     long long line, row_line, bytes;
@@ -48,9 +48,15 @@ void csv_close(CsvReader *r) {
     free(r);
 }
 
-long long csv_line(const CsvReader *r) { return r->row_line; }
-const char *csv_error(const CsvReader *r) { return r->error; }
-long long csv_bytes_read(const CsvReader *r) { return r->bytes; }
+long long csv_line(const CsvReader *r) {
+    return r->row_line;
+}
+const char *csv_error(const CsvReader *r) {
+    return r->error;
+}
+long long csv_bytes_read(const CsvReader *r) {
+    return r->bytes;
+}
 
 // Makes sure the buffer holds a complete row starting at pos (or everything to EOF).
 // Returns the end offset of the row (index of its '\n', or len at EOF), -1 if too long, -2 on

@@ -63,9 +63,11 @@ uint64_t dataset_ensure_prepared(const Config *cfg) {
     DataMeta meta;
     char err[512];
     const char *why = NULL;
-    if (meta_read(meta_path, &meta, err, sizeof err) != 0) why = path_exists(meta_path) ? err : "not prepared yet";
+    if (meta_read(meta_path, &meta, err, sizeof err) != 0)
+        why = path_exists(meta_path) ? err : "not prepared yet";
     else {
-        if (meta.fingerprint != fp) why = "stale: the experiment's data settings or input files changed";
+        if (meta.fingerprint != fp)
+            why = "stale: the experiment's data settings or input files changed";
         meta_free(&meta);
     }
     if (why) {
@@ -157,7 +159,8 @@ uint64_t dataset_content_hash(const DataMeta *m) {
     hasher_update(&h, m->num_mean, sizeof(double) * m->n_num);
     hasher_update(&h, m->num_std, sizeof(double) * m->n_num);
     for (uint32_t v = 0; v <= m->n_cat; v++)
-        for (int i = 0; i < m->vocab_size[v]; i++) hasher_update(&h, m->vocab[v][i], strlen(m->vocab[v][i]) + 1);
+        for (int i = 0; i < m->vocab_size[v]; i++)
+            hasher_update(&h, m->vocab[v][i], strlen(m->vocab[v][i]) + 1);
     for (int s = 0; s < N_SPLITS; s++)
         hasher_update(&h, m->split[s].shard_checksum, sizeof(uint64_t) * m->n_vshards);
     return hasher_final(&h);

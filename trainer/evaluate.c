@@ -32,8 +32,10 @@ Metrics metrics_from(const LossSums *s) {
 
 void metrics_print(FILE *out, const Metrics *m, int top_k, const char *time_unit, int engagement) {
     const char *unit = strcmp(time_unit, "none") == 0 ? "units" : time_unit;
-    fprintf(out, "action_nll %.4f  top1 %.4f  top%d %.4f  time_nll %.4f  gap_mae %.4g %s  gap_rmse %.4g %s",
-            m->action_nll, m->top1, top_k, m->topk, m->time_nll, m->gap_mae, unit, m->gap_rmse, unit);
+    fprintf(
+        out,
+        "action_nll %.4f  top1 %.4f  top%d %.4f  time_nll %.4f  gap_mae %.4g %s  gap_rmse %.4g %s",
+        m->action_nll, m->top1, top_k, m->topk, m->time_nll, m->gap_mae, unit, m->gap_rmse, unit);
     if (engagement) fprintf(out, "  eng_mse %.4f", m->eng_mse);
     fprintf(out, "  (%.0f targets)", m->n_targets);
 }

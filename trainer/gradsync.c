@@ -50,10 +50,13 @@ static void on_bucket_ready(void *ctx, int layer) {
     int g = gs->group_of_layer[layer + 1];
     // The local sum of squares flags non-finite gradients before they mix with other ranks'.
     gs->local_sumsq += sum_squares(gs->model->grads + gs->group_off[g], gs->group_count[g]);
-    for (int b = 0; b < gs->group_n[g]; b++) comm_reducer_start(gs->reducer, gs->group_first[g] + b);
+    for (int b = 0; b < gs->group_n[g]; b++)
+        comm_reducer_start(gs->reducer, gs->group_first[g] + b);
 }
 
-static void on_progress(void *ctx) { comm_reducer_progress(((GradSync *)ctx)->reducer); }
+static void on_progress(void *ctx) {
+    comm_reducer_progress(((GradSync *)ctx)->reducer);
+}
 
 BackwardHooks gradsync_hooks(GradSync *gs) {
     gs->local_sumsq = 0;
@@ -61,4 +64,6 @@ BackwardHooks gradsync_hooks(GradSync *gs) {
     return h;
 }
 
-void gradsync_finish(GradSync *gs, double *header) { comm_reducer_finish(gs->reducer, header); }
+void gradsync_finish(GradSync *gs, double *header) {
+    comm_reducer_finish(gs->reducer, header);
+}

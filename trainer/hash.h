@@ -45,8 +45,12 @@ static inline Rng rng_make(uint64_t seed, uint64_t stream) {
     Rng r = {seed, stream, 0};
     return r;
 }
-static inline uint64_t rng_next(Rng *r) { return rng_at(r->seed, r->stream, r->counter++); }
-static inline double rng_uniform(Rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+static inline uint64_t rng_next(Rng *r) {
+    return rng_at(r->seed, r->stream, r->counter++);
+}
+static inline double rng_uniform(Rng *r) {
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
 double rng_normal(Rng *r);
 // Uniform integer in [0, n).
 static inline uint64_t rng_below(Rng *r, uint64_t n) {

@@ -110,10 +110,10 @@ typedef struct {
 
 // A record in a bucket file: u64 user, u64 seq, f64 time, i32 split, i32 action (table id),
 // i32 cat[n_cat] (table ids), padding to 8, f64 num[n_num].
-#define REC_USER(r) (*(uint64_t *)(r))
-#define REC_SEQ(r) (*(uint64_t *)((r) + 8))
-#define REC_TIME(r) (*(double *)((r) + 16))
-#define REC_SPLIT(r) (*(int32_t *)((r) + 24))
+#define REC_USER(r)   (*(uint64_t *)(r))
+#define REC_SEQ(r)    (*(uint64_t *)((r) + 8))
+#define REC_TIME(r)   (*(double *)((r) + 16))
+#define REC_SPLIT(r)  (*(int32_t *)((r) + 24))
 #define REC_ACTION(r) (*(int32_t *)((r) + 28))
 #define REC_CAT(r, c) (((int32_t *)((r) + 32))[c])
 
@@ -124,9 +124,9 @@ static void bucket_path(const Ingest *g, int b, const char *suffix, char *out, s
 int user_split(const Config *cfg, const char *raw_id) {
     // From an unkeyed hash of the raw id, so any key gives the same split.
     double u = (double)(hash_bytes(raw_id, strlen(raw_id), 0x5b117ULL) >> 11) * 0x1.0p-53;
-    return u < cfg->data.test_frac                           ? SPLIT_TEST
+    return u < cfg->data.test_frac                          ? SPLIT_TEST
            : u < cfg->data.test_frac + cfg->data.valid_frac ? SPLIT_VALID
-                                                           : SPLIT_TRAIN;
+                                                            : SPLIT_TRAIN;
 }
 
 static void read_input(Ingest *g, const Input *in) {
@@ -160,8 +160,10 @@ static void read_input(Ingest *g, const Input *in) {
         // (file, id): the public sets number their users per file.
         uint64_t uh = userkey_hash_id(g->key, row.user, strlen(row.user));
         int split = in->split;
-        if (split >= 0) uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
-        else split = user_split(cfg, row.user);
+        if (split >= 0)
+            uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
+        else
+            split = user_split(cfg, row.user);
         REC_USER(rec) = uh;
         REC_SEQ(rec) = g->seq++;
         REC_TIME(rec) = row.time;
@@ -257,8 +259,8 @@ static void raise_fd_limit(int need) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < (rlim_t)need)
-        fatal("data.virtual_shards needs %d open files while preparing; the limit is %llu",
-              need, (unsigned long long)rl.rlim_cur);
+        fatal("data.virtual_shards needs %d open files while preparing; the limit is %llu", need,
+              (unsigned long long)rl.rlim_cur);
 }
 
 static void remove_tree_files(const char *dir) {
@@ -386,7 +388,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
         qsort(recs, n_rec, g.rec_bytes, by_user_time_seq);
         for (size_t i = 0; i < n_rec;) {
             size_t j = i;
-            while (j < n_rec && REC_USER(recs + j * g.rec_bytes) == REC_USER(recs + i * g.rec_bytes))
+            while (j < n_rec &&
+                   REC_USER(recs + j * g.rec_bytes) == REC_USER(recs + i * g.rec_bytes))
                 j++;
             unsigned char *first = recs + i * g.rec_bytes;
             int split = REC_SPLIT(first);
@@ -405,7 +408,9 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
                 if (split == SPLIT_TRAIN)
                     for (size_t k = i; k < j; k++) {
                         unsigned char *r = recs + k * g.rec_bytes;
-                        if (k > i) welford_add(&wgap, log(REC_TIME(r) - REC_TIME(r - g.rec_bytes) + delta));
+                        if (k > i)
+                            welford_add(&wgap,
+                                        log(REC_TIME(r) - REC_TIME(r - g.rec_bytes) + delta));
                         const double *num = (const double *)(r + g.num_offset);
                         for (int q = 0; q < g.n_num; q++)
                             welford_add(&wnum[q], g.log1p_numeric ? log1p(num[q]) : num[q]);
@@ -441,7 +446,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     FILE **out = xcalloc((size_t)V, sizeof(FILE *));
     Hasher *hs = xcalloc((size_t)V, sizeof(Hasher));
     ShardUser **tables = xcalloc((size_t)V, sizeof(ShardUser *));
-    uint64_t *n_written = xcalloc((size_t)V, sizeof(uint64_t)), *u_written = xcalloc((size_t)V, sizeof(uint64_t));
+    uint64_t *n_written = xcalloc((size_t)V, sizeof(uint64_t)),
+             *u_written = xcalloc((size_t)V, sizeof(uint64_t));
     char path[CFG_PATH_LEN + 96], tmp[CFG_PATH_LEN + 128];
     for (int s = 0; s < N_SPLITS; s++) {
         for (int v = 0; v < V; v++) {
@@ -507,7 +513,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
             h.data_fingerprint = fingerprint;
             h.payload_checksum = hasher_final(&hs[v]);
             h.header_checksum = hash_bytes(&h, offsetof(ShardHeader, header_checksum), 0);
-            if (fseek(out[v], 0, SEEK_SET) != 0) fatal("%s: seek failed (%s)", tmp, strerror(errno));
+            if (fseek(out[v], 0, SEEK_SET) != 0)
+                fatal("%s: seek failed (%s)", tmp, strerror(errno));
             xfwrite(&h, sizeof h, out[v], tmp);
             if (fflush(out[v]) != 0 || fsync(fileno(out[v])) != 0)
                 fatal("%s: flush failed (%s)", tmp, strerror(errno));
@@ -547,8 +554,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     report->bad_rows = g.bad.count;
     report->events = meta.split[0].events + meta.split[1].events + meta.split[2].events;
     report->users = n_users;
-    report->dropped_users = meta.split[0].dropped_users + meta.split[1].dropped_users +
-                            meta.split[2].dropped_users;
+    report->dropped_users =
+        meta.split[0].dropped_users + meta.split[1].dropped_users + meta.split[2].dropped_users;
     report->peak_rss = peak_rss_bytes();
 
     printf("prepared %s: %llu rows (%llu bad%s), %llu events of %llu users in %.2f s "

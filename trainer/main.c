@@ -16,28 +16,36 @@
 #include "util.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: trainer COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  train EXP.yaml [--resume]                   train (run under mpirun/srun for P ranks)\n"
-            "  eval EXP.yaml --checkpoint FILE|RUNDIR [--split valid|test] [--input F.csv] [--output F.json]\n"
-            "                                              score a split or any CSV in the experiment's format\n"
-            "  predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-            "                                              next action, time and engagement per user\n"
-            "  data synth EXP.yaml                         write the synthetic users' CSVs (and best losses)\n"
-            "  data prepare EXP.yaml                       (re)build the experiment's shards\n"
-            "  checkpoint inspect FILE|RUNDIR              metadata and per-tensor statistics\n"
-            "  sweep plan SWEEP.yaml DIR                   one directory per trial, with its resolved config\n"
-            "  sweep run DIR [--trial i] [--launcher CMD]  run trials (skips DONE ones, retries the rest)\n"
-            "  sweep summary DIR                           trials sorted by the sweep's metric; best config\n"
-            "  config show EXP.yaml [--docs]               print the fully resolved experiment\n"
-            "  config schema                               every key: type, default, range, doc\n"
-            "  bench [--hidden H --layers L ... --json]    training speed vs the PyTorch reference and sgemm peak\n"
-            "\n"
-            "Commands that read an experiment accept --set key=value (repeatable).\n"
-            "Exit status: 0 ok, 1 error, 2 bad usage or config, 3 non-finite training stopped,\n"
-            "75 stopped by SIGTERM/SIGUSR1 after a checkpoint (requeue to resume).\n");
+    fprintf(
+        out,
+        "usage: trainer COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  train EXP.yaml [--resume]                   train (run under mpirun/srun for P ranks)\n"
+        "  eval EXP.yaml --checkpoint FILE|RUNDIR [--split valid|test] [--input F.csv] [--output "
+        "F.json]\n"
+        "                                              score a split or any CSV in the "
+        "experiment's format\n"
+        "  predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
+        "                                              next action, time and engagement per user\n"
+        "  data synth EXP.yaml                         write the synthetic users' CSVs (and best "
+        "losses)\n"
+        "  data prepare EXP.yaml                       (re)build the experiment's shards\n"
+        "  checkpoint inspect FILE|RUNDIR              metadata and per-tensor statistics\n"
+        "  sweep plan SWEEP.yaml DIR                   one directory per trial, with its resolved "
+        "config\n"
+        "  sweep run DIR [--trial i] [--launcher CMD]  run trials (skips DONE ones, retries the "
+        "rest)\n"
+        "  sweep summary DIR                           trials sorted by the sweep's metric; best "
+        "config\n"
+        "  config show EXP.yaml [--docs]               print the fully resolved experiment\n"
+        "  config schema                               every key: type, default, range, doc\n"
+        "  bench [--hidden H --layers L ... --json]    training speed vs the PyTorch reference and "
+        "sgemm peak\n"
+        "\n"
+        "Commands that read an experiment accept --set key=value (repeatable).\n"
+        "Exit status: 0 ok, 1 error, 2 bad usage or config, 3 non-finite training stopped,\n"
+        "75 stopped by SIGTERM/SIGUSR1 after a checkpoint (requeue to resume).\n");
 }
 
 int main(int argc, char **argv) {

@@ -12,8 +12,12 @@
 #include "model.h"
 
 #ifdef MODEL_REAL_DOUBLE
-static inline real exp_r(real x) { return exp(x); }
-static inline real log_r(real x) { return log(x); }
+static inline real exp_r(real x) {
+    return exp(x);
+}
+static inline real log_r(real x) {
+    return log(x);
+}
 #else
 static inline float exp_r(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -32,8 +36,14 @@ static inline float exp_r(float x) {
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
-static inline float log_r(float x) { return logf(x); }
+static inline float log_r(float x) {
+    return logf(x);
+}
 #endif
 
-static inline real sigmoid_r(real x) { return (real)1 / ((real)1 + exp_r(-x)); }
-static inline real tanh_r(real x) { return (real)2 / ((real)1 + exp_r((real)-2 * x)) - (real)1; }
+static inline real sigmoid_r(real x) {
+    return (real)1 / ((real)1 + exp_r(-x));
+}
+static inline real tanh_r(real x) {
+    return (real)2 / ((real)1 + exp_r((real)-2 * x)) - (real)1;
+}

@@ -21,8 +21,8 @@
 // C (M, N) = alpha * op(A) op(B) + beta * C, all row-major.
 static inline void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A,
                         int lda, const real *B, int ldb, real beta, real *C, int ldc) {
-    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M,
+         N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static int layer_input_width(const ModelShape *s, int l) {
@@ -93,8 +93,8 @@ static void check_shape(const ModelShape *s) {
         fatal("model: at most %d categorical fields, got %d", MODEL_MAX_CAT, s->n_cat);
     if (s->n_actions < 1 || s->hidden < 1 || s->max_lanes < 1 || s->window < 1 ||
         s->action_embed < 1 || s->n_dense < 0)
-        fatal("model: invalid shape (K=%d H=%d B=%d T=%d)", s->n_actions, s->hidden,
-              s->max_lanes, s->window);
+        fatal("model: invalid shape (K=%d H=%d B=%d T=%d)", s->n_actions, s->hidden, s->max_lanes,
+              s->window);
 }
 
 Model *model_create(const ModelShape *s) {
@@ -177,9 +177,12 @@ void model_init_params(Model *m, uint64_t seed, double init_scale) {
         real *w = m->params + t[i].offset;
         int is_emb = t[i].layer == -1, is_bias = t[i].cols == 1;
         for (size_t j = 0; j < t[i].count; j++) {
-            if (is_emb) w[j] = (real)rng_normal(&r);
-            else if (is_bias) w[j] = 0;
-            else w[j] = (real)((2.0 * rng_uniform(&r) - 1.0) * k);
+            if (is_emb)
+                w[j] = (real)rng_normal(&r);
+            else if (is_bias)
+                w[j] = 0;
+            else
+                w[j] = (real)((2.0 * rng_uniform(&r) - 1.0) * k);
         }
     }
     for (int l = 0; l < s->layers; l++)
@@ -223,7 +226,8 @@ static void input_forward(Model *m, const Batch *b) {
     for (int r = 0; r < TB; r++) {
         real *x = m->act.x0 + (size_t)r * I0;
         int a = b->action[r];
-        if (a < 0 || a >= s->n_actions) fatal("model: action id %d out of range 0..%d", a, s->n_actions - 1);
+        if (a < 0 || a >= s->n_actions)
+            fatal("model: action id %d out of range 0..%d", a, s->n_actions - 1);
         memcpy(x, m->p.action_emb + (size_t)a * Ea, sizeof(real) * (size_t)Ea);
         x += Ea;
         for (int c = 0; c < C; c++) {
@@ -265,10 +269,10 @@ static void dropout_forward(Model *m, const Batch *b, int l, const DropoutConfig
 // Backward sums dG's rows per value (S_f, same shape as T_f), then dW_f += S_f^T emb_f and
 // d emb_f += S_f W_f: two small GEMMs per field instead of the (TB, 4H) x (4H, I0) ones.
 typedef struct {
-    int n;                    // fields: the action, then each categorical column
+    int n; // fields: the action, then each categorical column
     int rows[1 + MODEL_MAX_CAT], width[1 + MODEL_MAX_CAT];
-    int col[1 + MODEL_MAX_CAT];       // first column of the field in W_ih[0]
-    int row0[1 + MODEL_MAX_CAT];      // first row of the field in the table
+    int col[1 + MODEL_MAX_CAT];  // first column of the field in W_ih[0]
+    int row0[1 + MODEL_MAX_CAT]; // first row of the field in the table
     real *emb[1 + MODEL_MAX_CAT], *gemb[1 + MODEL_MAX_CAT];
 } Fields;
 
@@ -290,7 +294,8 @@ static Fields fields_of(Model *m) {
 // The row of the table for field k of batch row r.
 static inline int table_row(const Fields *f, const Batch *b, int n_cat, int k, int r) {
     int v = k == 0 ? b->action[r] : b->cat[(size_t)r * n_cat + (k - 1)];
-    if (v < 0 || v >= f->rows[k]) fatal("model: id %d of input field %d out of range 0..%d", v, k, f->rows[k] - 1);
+    if (v < 0 || v >= f->rows[k])
+        fatal("model: id %d of input field %d out of range 0..%d", v, k, f->rows[k] - 1);
     return f->row0[k] + v;
 }
 
@@ -330,13 +335,16 @@ static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
     for (int k = 0; k < f.n; k++) {
         const real *Sk = S + (size_t)f.row0[k] * H4;
         // dW_f (4H, E_f) += S_f^T (4H, V_f) emb_f (V_f, E_f); d emb_f (V_f, E_f) += S_f W_f.
-        gemm(1, 0, H4, f.width[k], f.rows[k], 1, Sk, H4, f.emb[k], f.width[k], 1, gW + f.col[k], I0);
-        gemm(0, 0, f.rows[k], f.width[k], H4, 1, Sk, H4, W + f.col[k], I0, 1, f.gemb[k], f.width[k]);
+        gemm(1, 0, H4, f.width[k], f.rows[k], 1, Sk, H4, f.emb[k], f.width[k], 1, gW + f.col[k],
+             I0);
+        gemm(0, 0, f.rows[k], f.width[k], H4, 1, Sk, H4, W + f.col[k], I0, 1, f.gemb[k],
+             f.width[k]);
     }
     if (D) {
         // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D).
         gemm(1, 0, H4, D, TB, 1, dG, H4, b->dense, D, 1, gW + (I0 - D), I0);
-        if (m->want_input_grad) gemm(0, 0, TB, D, H4, 1, dG, H4, W + (I0 - D), I0, 0, m->act.d_dense, D);
+        if (m->want_input_grad)
+            gemm(0, 0, TB, D, H4, 1, dG, H4, W + (I0 - D), I0, 0, m->act.d_dense, D);
     }
 }
 
@@ -379,9 +387,8 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
 
 // Heads and losses for one row of outputs y (O) with its targets. e (O) receives the
 // softmax numerators; with want_grad it is the row of dy and ends as d loss / d y.
-static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std,
-                          const real *y, real *e, int want_grad, int tgt, real loggap, real eng,
-                          LossSums *sums) {
+static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
+                          real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;
@@ -395,8 +402,8 @@ static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_
     // (exp_r: these run for every scored event; float precision is ample here.)
     const double ymu = y[K], yls = y[K + 1], inv_var = (double)exp_r((real)(-2.0 * yls));
     const double diff = u - ymu;
-    double nll_t = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var +
-                   0.9189385332046727;
+    double nll_t =
+        (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
     double gap = (double)exp_r(loggap) - lc->gap_offset;
     double pred = (double)exp_r((real)(lc->loggap_mean + lc->loggap_std * ymu)) - lc->gap_offset;
     pred = pred > 0 ? pred : 0;
@@ -559,7 +566,8 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int Ea = s->action_embed, Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
     if (m->want_input_grad)
         for (int r = 0; r < TB; r++)
-            memcpy(a->d_dense + (size_t)r * D, dX + (size_t)r * I0 + (I0 - D), sizeof(real) * (size_t)D);
+            memcpy(a->d_dense + (size_t)r * D, dX + (size_t)r * I0 + (I0 - D),
+                   sizeof(real) * (size_t)D);
     // Embeddings: scatter-add the input gradient rows.
     for (int r = 0; r < TB; r++) {
         const real *d = dX + (size_t)r * I0;

@@ -26,8 +26,8 @@ typedef double real;
 typedef float real;
 #endif
 
-#define MODEL_MAX_LAYERS 8
-#define MODEL_MAX_CAT 8
+#define MODEL_MAX_LAYERS  8
+#define MODEL_MAX_CAT     8
 #define MODEL_MAX_TENSORS (3 + MODEL_MAX_CAT + 3 * MODEL_MAX_LAYERS)
 
 typedef struct {
@@ -35,19 +35,21 @@ typedef struct {
     int action_embed; // Ea
     int n_cat;        // C further categorical fields
     int cat_vocab[MODEL_MAX_CAT];
-    int cat_embed;    // Ec
-    int n_dense;      // D dense inputs per event
-    int hidden;       // H
-    int layers;       // L
-    int engagement;   // E: 1 if the engagement head exists
-    int max_lanes;    // B: activations are sized for up to this many lanes
-    int window;       // T: ... and this many time steps
+    int cat_embed;  // Ec
+    int n_dense;    // D dense inputs per event
+    int hidden;     // H
+    int layers;     // L
+    int engagement; // E: 1 if the engagement head exists
+    int max_lanes;  // B: activations are sized for up to this many lanes
+    int window;     // T: ... and this many time steps
 } ModelShape;
 
 static inline int model_input_width(const ModelShape *s) {
     return s->action_embed + s->n_cat * s->cat_embed + s->n_dense;
 }
-static inline int model_outputs(const ModelShape *s) { return s->n_actions + 2 + s->engagement; }
+static inline int model_outputs(const ModelShape *s) {
+    return s->n_actions + 2 + s->engagement;
+}
 
 typedef struct {
     real *action_emb;             // (K, Ea)
@@ -74,7 +76,7 @@ int model_tensors(const ModelShape *s, TensorInfo *out); // returns the count
 
 // One batch of truncated-BPTT windows, laid out time-major: index (t, b) = t * lanes + b.
 typedef struct {
-    int lanes, window;   // B <= max_lanes, T <= window of the shape
+    int lanes, window;         // B <= max_lanes, T <= window of the shape
     const int32_t *action;     // (T, B) input action id
     const int32_t *cat;        // (T, B, C) input categorical ids
     const real *dense;         // (T, B, D)
@@ -93,19 +95,19 @@ typedef struct {
 } LossConfig;
 
 typedef struct {
-    double p;       // dropout probability between layers; 0 (or eval): none
-    uint64_t seed;  // run seed
-    uint64_t step;  // optimizer step: a new mask every step
+    double p;      // dropout probability between layers; 0 (or eval): none
+    uint64_t seed; // run seed
+    uint64_t step; // optimizer step: a new mask every step
 } DropoutConfig;
 
 // Sums over scored targets (doubles so that large evaluations stay exact enough).
 typedef struct {
     double n_targets;
-    double loss;       // weighted sum: w_a*action + w_t*time + w_e*eng
-    double action_nll; // sum of -log p(next action)
-    double time_nll;   // sum of -log p(next gap), density per time unit
-    double eng_se;     // sum of 0.5 * squared error of the normalised engagement
-    double top1, topk; // correct counts
+    double loss;                    // weighted sum: w_a*action + w_t*time + w_e*eng
+    double action_nll;              // sum of -log p(next action)
+    double time_nll;                // sum of -log p(next gap), density per time unit
+    double eng_se;                  // sum of 0.5 * squared error of the normalised engagement
+    double top1, topk;              // correct counts
     double gap_abs_err, gap_sq_err; // of the median prediction, time units
 } LossSums;
 #define LOSS_SUMS_LEN 9 // doubles in LossSums, for reductions
@@ -117,26 +119,26 @@ typedef struct {
 } LaneState;
 
 typedef struct {
-    real *x0;                         // (T, B, I0) layer-0 inputs
-    real *xin[MODEL_MAX_LAYERS];      // (T, B, H) inputs of layer l > 0 after dropout
-    real *mask[MODEL_MAX_LAYERS];     // (T, B, H) dropout scale of layer l > 0
-    real *gates[MODEL_MAX_LAYERS];    // (T, B, 4H) gate activations; dG after backward
-    real *c[MODEL_MAX_LAYERS];        // (T, B, H) cell state
-    real *tc[MODEL_MAX_LAYERS];       // (T, B, H) tanh(c)
-    real *hout[MODEL_MAX_LAYERS];     // (T, B, H) layer outputs
-    real *hprev[MODEL_MAX_LAYERS];    // (T, B, H) keep * h of the previous step (GEMM input)
-    real *h0[MODEL_MAX_LAYERS];       // (B, H) carried state at the window start
-    real *c0[MODEL_MAX_LAYERS];       // (B, H)
-    real *y;                          // (T, B, O) head outputs
-    real *dy;                         // (T, B, O) d loss / d y (unnormalised sums)
-    real *dbuf[2];                    // (T, B, max(I0, H)) ping-pong input/output gradients
-    real *dx0;                        // (T, B, I0) d loss / d layer-0 input (unfolded path)
-    real *table;                      // (sum of vocabularies, 4H): folded embeddings, see model.c
-    real *d_dense;                    // (T, B, D) d loss / d dense inputs, if want_input_grad
-    real *dh_rec;                     // (B, H) recurrent gradient into the previous step
-    real *dc;                         // (B, H) cell gradient into the previous step
-    int dropout_on;                   // whether the last forward used dropout
-    int folded;                       // whether the last forward folded the embeddings
+    real *x0;                      // (T, B, I0) layer-0 inputs
+    real *xin[MODEL_MAX_LAYERS];   // (T, B, H) inputs of layer l > 0 after dropout
+    real *mask[MODEL_MAX_LAYERS];  // (T, B, H) dropout scale of layer l > 0
+    real *gates[MODEL_MAX_LAYERS]; // (T, B, 4H) gate activations; dG after backward
+    real *c[MODEL_MAX_LAYERS];     // (T, B, H) cell state
+    real *tc[MODEL_MAX_LAYERS];    // (T, B, H) tanh(c)
+    real *hout[MODEL_MAX_LAYERS];  // (T, B, H) layer outputs
+    real *hprev[MODEL_MAX_LAYERS]; // (T, B, H) keep * h of the previous step (GEMM input)
+    real *h0[MODEL_MAX_LAYERS];    // (B, H) carried state at the window start
+    real *c0[MODEL_MAX_LAYERS];    // (B, H)
+    real *y;                       // (T, B, O) head outputs
+    real *dy;                      // (T, B, O) d loss / d y (unnormalised sums)
+    real *dbuf[2];                 // (T, B, max(I0, H)) ping-pong input/output gradients
+    real *dx0;                     // (T, B, I0) d loss / d layer-0 input (unfolded path)
+    real *table;                   // (sum of vocabularies, 4H): folded embeddings, see model.c
+    real *d_dense;                 // (T, B, D) d loss / d dense inputs, if want_input_grad
+    real *dh_rec;                  // (B, H) recurrent gradient into the previous step
+    real *dc;                      // (B, H) cell gradient into the previous step
+    int dropout_on;                // whether the last forward used dropout
+    int folded;                    // whether the last forward folded the embeddings
 } Activations;
 
 typedef struct {
@@ -146,8 +148,8 @@ typedef struct {
     ParamViews p, g;
     Activations act;
     size_t activation_bytes;
-    int fold_rows;        // rows of act.table: K + sum of categorical vocabularies (0: none)
-    int want_input_grad;  // backward also fills act.d_dense (tests; training needs no input grads)
+    int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
+    int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
 } Model;
 
 // Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final

@@ -40,5 +40,4 @@ double sum_squares(const float *x, size_t n);
 // Clipping factor for a gradient of the given norm (1 when no clipping applies).
 double optim_clip_factor(const OptimConfig *oc, double grad_norm);
 // One update: g = grads * grad_scale; step is the 0-based index of this update.
-void optim_step(Optimizer *opt, float *params, const float *grads, double grad_scale,
-                int64_t step);
+void optim_step(Optimizer *opt, float *params, const float *grads, double grad_scale, int64_t step);

@@ -149,7 +149,8 @@ static int scorer_open(Scorer *sc, int argc, char **argv, const char *command, c
     cli_parse(argc, argv, command, allowed, 1, &sc->args);
     comm_init(&argc, &argv);
     sc->rank = comm_rank(), sc->size = comm_size();
-    double bad = config_load(&sc->cfg, sc->args.exp_path, sc->args.n_overrides, sc->args.overrides) != 0;
+    double bad =
+        config_load(&sc->cfg, sc->args.exp_path, sc->args.n_overrides, sc->args.overrides) != 0;
     comm_allreduce_max_f64(&bad, 1);
     if (bad) return EXIT_USAGE;
     const Config *cfg = &sc->cfg;
@@ -160,7 +161,8 @@ static int scorer_open(Scorer *sc, int argc, char **argv, const char *command, c
     unsigned char *buf = NULL;
     if (sc->rank == 0) {
         char err[1024];
-        if (checkpoint_resolve(sc->args.checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, err, sizeof err) != 0)
+        if (checkpoint_resolve(sc->args.checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, err,
+                               sizeof err) != 0)
             fatal("%s", err);
         size_t n;
         buf = (unsigned char *)read_file(sc->ckpt_path, &n);
@@ -223,7 +225,8 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 0; i + 1 < argc; i++)
         if (strcmp(argv[i], "--split") == 0 && split_from_name(argv[i + 1]) >= 0)
             split = split_from_name(argv[i + 1]);
-    int rc = scorer_open(&sc, argc, argv, "eval", "--set --checkpoint --split --input --output", split, 2);
+    int rc = scorer_open(&sc, argc, argv, "eval", "--set --checkpoint --split --input --output",
+                         split, 2);
     if (rc != EXIT_OK) {
         free(sc.args.overrides);
         comm_finalize();
@@ -233,7 +236,8 @@ int cmd_eval(int argc, char **argv) {
     double t0 = now_seconds();
     LaneState st = lane_state_alloc(&sc.model->shape, sc.lanes);
     BatchBuf bb;
-    batchbuf_init(&bb, sc.lanes, sc.model->shape.window, sc.model->shape.n_cat, sc.model->shape.n_dense);
+    batchbuf_init(&bb, sc.lanes, sc.model->shape.window, sc.model->shape.n_cat,
+                  sc.model->shape.n_dense);
     LossSums sums;
     memset(&sums, 0, sizeof sums);
     evaluate_local(sc.model, &sc.ds, split, sc.lanes, &sc.lc, &st, &bb, &sums);
@@ -253,7 +257,8 @@ int cmd_eval(int argc, char **argv) {
         printf("  time NLL              %.4f nats/event (density per %s)\n", m.time_nll, unit);
         printf("  time MAE              %.6g %s (median prediction)\n", m.gap_mae, unit);
         printf("  time RMSE             %.6g %s\n", m.gap_rmse, unit);
-        if (sc.model->shape.engagement) printf("  engagement MSE        %.4f (normalised)\n", m.eng_mse);
+        if (sc.model->shape.engagement)
+            printf("  engagement MSE        %.4f (normalised)\n", m.eng_mse);
         if (sc.args.output) {
             char js[1024], text[1400];
             metrics_json(js, sizeof js, &m);
@@ -271,7 +276,9 @@ int cmd_eval(int argc, char **argv) {
 
 // ---------------------------------------------------------------- predict
 
-static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int by_text(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static double denorm_num(const DataMeta *m, int k, double y) {
     double x = m->num_mean[k] + m->num_std[k] * y;
@@ -321,7 +328,8 @@ int cmd_predict(int argc, char **argv) {
                         int t = order[i];
                         order[i] = order[j], order[j] = t;
                     }
-            double last = ev_time(sh->events + (u->first_event + u->n_events - 1) * sh->hdr.event_bytes);
+            double last =
+                ev_time(sh->events + (u->first_event + u->n_events - 1) * sh->hdr.event_bytes);
             double mu = sc.lc.loggap_mean + sc.lc.loggap_std * y[K];
             double sd = sc.lc.loggap_std * exp(y[K + 1]);
             double med = fmax(0, exp(mu) - sc.lc.gap_offset);
@@ -330,11 +338,14 @@ int cmd_predict(int argc, char **argv) {
             fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
                     last + med);
             for (int i = 0; i < top; i++) {
-                if (i < K) fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
-                else fprintf(f, ",,");
+                if (i < K)
+                    fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
+                else
+                    fprintf(f, ",,");
             }
             fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
-            if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
+            if (s->engagement)
+                fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
             fprintf(f, "\n");
         }
     }

@@ -32,9 +32,12 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
         int *dst;
     } want[3 + 2 * CFG_LIST_MAX];
     int nw = 0;
-    want[nw].name = cfg->data.user_col, want[nw].key = "data.user_col", want[nw++].dst = &p->col_user;
-    want[nw].name = cfg->data.time_col, want[nw].key = "data.time_col", want[nw++].dst = &p->col_time;
-    want[nw].name = cfg->data.action_col, want[nw].key = "data.action_col", want[nw++].dst = &p->col_action;
+    want[nw].name = cfg->data.user_col, want[nw].key = "data.user_col",
+    want[nw++].dst = &p->col_user;
+    want[nw].name = cfg->data.time_col, want[nw].key = "data.time_col",
+    want[nw++].dst = &p->col_time;
+    want[nw].name = cfg->data.action_col, want[nw].key = "data.action_col",
+    want[nw++].dst = &p->col_action;
     for (int c = 0; c < p->n_cat; c++)
         want[nw].name = cfg->data.categorical_cols.item[c], want[nw].key = "data.categorical_cols",
         want[nw++].dst = &p->col_cat[c];
@@ -99,7 +102,8 @@ int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t 
     for (int k = 0; k < p->n_num; k++) {
         const char *s = f[p->col_num[k]];
         if (parse_number(s, &row->num[k]) != 0) {
-            snprintf(why, cap, "%s: cannot parse \"%s\" as a number", cfg->data.numeric_cols.item[k], s);
+            snprintf(why, cap, "%s: cannot parse \"%s\" as a number",
+                     cfg->data.numeric_cols.item[k], s);
             return -1;
         }
         if (p->log1p && row->num[k] <= -1) {
@@ -116,8 +120,10 @@ void bad_row_report(BadRows *b, const char *path, long long line, const char *wh
         fatal("%s:%lld: %s (data.on_error=stop; set it to skip to count and skip bad rows)", path,
               line, why);
     b->count++;
-    if (b->shown < 10) warnf("%s:%lld: %s (row skipped)", path, line, why);
-    else if (b->shown == 10) warnf("further bad rows are counted but not shown");
+    if (b->shown < 10)
+        warnf("%s:%lld: %s (row skipped)", path, line, why);
+    else if (b->shown == 10)
+        warnf("further bad rows are counted but not shown");
     b->shown++;
     if ((long long)b->count > (long long)b->cfg->data.max_bad_rows)
         fatal("%s:%lld: more than data.max_bad_rows=%lld bad rows; stopping", path, line,

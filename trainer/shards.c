@@ -117,7 +117,9 @@ void meta_free(DataMeta *m) {
 }
 
 // Writer and reader share one field order; the reader checks bounds on every field.
-static void put(StrBuf *b, const void *p, size_t n) { sb_append(b, (const char *)p, n); }
+static void put(StrBuf *b, const void *p, size_t n) {
+    sb_append(b, (const char *)p, n);
+}
 #define PUT(b, x) put((b), &(x), sizeof(x))
 static void put_str(StrBuf *b, const char *s) {
     uint32_t n = (uint32_t)strlen(s);

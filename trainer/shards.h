@@ -37,7 +37,7 @@
 #include "config.h"
 
 #define SHARD_VERSION 1
-#define META_VERSION 1
+#define META_VERSION  1
 enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST, N_SPLITS };
 extern const char *const SPLIT_NAMES[N_SPLITS];
 int split_from_name(const char *name); // -1 if unknown
@@ -65,17 +65,23 @@ static inline uint32_t shard_event_bytes(int n_cat, int n_num) {
     return (uint32_t)((12 + 4 * n_cat + 4 * n_num + 7) / 8 * 8);
 }
 // Event field accessors (e points at one record).
-static inline double ev_time(const uint8_t *e) { return *(const double *)e; }
-static inline int32_t ev_action(const uint8_t *e) { return *(const int32_t *)(e + 8); }
-static inline int32_t ev_cat(const uint8_t *e, int c) { return ((const int32_t *)(e + 12))[c]; }
+static inline double ev_time(const uint8_t *e) {
+    return *(const double *)e;
+}
+static inline int32_t ev_action(const uint8_t *e) {
+    return *(const int32_t *)(e + 8);
+}
+static inline int32_t ev_cat(const uint8_t *e, int c) {
+    return ((const int32_t *)(e + 12))[c];
+}
 static inline float ev_num(const uint8_t *e, int n_cat, int k) {
     return ((const float *)(e + 12 + 4 * n_cat))[k];
 }
 
 typedef struct {
     ShardHeader hdr;
-    uint8_t *events;   // n_events * event_bytes
-    ShardUser *users;  // n_users
+    uint8_t *events;  // n_events * event_bytes
+    ShardUser *users; // n_users
 } Shard;
 
 void shard_file_name(char *out, size_t cap, const char *dir, int split, int vshard);

@@ -6,7 +6,9 @@
 
 static volatile sig_atomic_t g_stop = 0;
 
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig) {
+    g_stop = sig;
+}
 
 void signals_install(void) {
     struct sigaction sa;
@@ -18,4 +20,6 @@ void signals_install(void) {
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-int signals_stop_requested(void) { return (int)g_stop; }
+int signals_stop_requested(void) {
+    return (int)g_stop;
+}

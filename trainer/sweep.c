@@ -58,7 +58,8 @@ static int sweep_plan(int argc, char **argv) {
     if (!realpath(argv[1], dir)) fatal("%s: %s", argv[1], strerror(errno));
     Config *base = xmalloc(sizeof *base);
     if (config_load(base, sp->base, 0, NULL) != 0) {
-        fprintf(stderr, "error: %s: base experiment %s is invalid (see above)\n", argv[0], sp->base);
+        fprintf(stderr, "error: %s: base experiment %s is invalid (see above)\n", argv[0],
+                sp->base);
         free(sp), free(base);
         return EXIT_USAGE;
     }
@@ -86,13 +87,15 @@ static int sweep_plan(int argc, char **argv) {
         trial_dir(tdir, sizeof tdir, dir, i);
         int k = 0;
         snprintf(ov[k++], 256, "run.dir=%s", tdir);
-        if (move_shards) snprintf(ov[k++], 256, "data.shard_dir=%s/%s", shared ? dir : tdir, "shards");
+        if (move_shards)
+            snprintf(ov[k++], 256, "data.shard_dir=%s/%s", shared ? dir : tdir, "shards");
         if (move_synth) snprintf(ov[k++], 256, "synth.out_dir=%s/%s", shared ? dir : tdir, "synth");
         for (int f = 0; f < sp->n_fixed; f++) snprintf(ov[k++], 256, "%s", sp->fixed[f]);
         int first_axis = k;
         k += sweep_trial_overrides(sp, i, ov + k, MAX_OVERRIDES - k);
         if (config_load(cfg, sp->base, k, ovp) != 0) {
-            fprintf(stderr, "error: %s: trial %lld is not a valid experiment (see above)\n", argv[0], (long long)i);
+            fprintf(stderr, "error: %s: trial %lld is not a valid experiment (see above)\n",
+                    argv[0], (long long)i);
             for (int64_t j = 0; j < i; j++) free(texts[j]);
             free(texts), free(sp), free(base), free(cfg);
             sb_free(&plan);
@@ -126,8 +129,9 @@ static int sweep_plan(int argc, char **argv) {
     write_text(path, meta);
     snprintf(path, sizeof path, "%s/plan.txt", dir);
     write_text(path, plan.data);
-    printf("%s %lld trials in %s (data %s):\n%s", fresh ? "planned" : "plan unchanged:", (long long)n,
-           dir, shared ? "shared by all trials" : "per trial", plan.data);
+    printf("%s %lld trials in %s (data %s):\n%s",
+           fresh ? "planned" : "plan unchanged:", (long long)n, dir,
+           shared ? "shared by all trials" : "per trial", plan.data);
     printf("run them here: trainer sweep run %s\n"
            "or on Slurm:   sbatch --array=0-%lld cluster/sweep.sbatch %s\n",
            dir, (long long)n - 1, dir);
@@ -151,7 +155,9 @@ static void plan_read(const char *dir, Plan *p) {
     char path[CFG_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/plan.txt", dir);
     char *text = read_file(path, NULL);
-    if (!text) fatal("%s: no sweep plan here (%s); run `trainer sweep plan SWEEP.yaml %s` first", dir, strerror(errno), dir);
+    if (!text)
+        fatal("%s: no sweep plan here (%s); run `trainer sweep plan SWEEP.yaml %s` first", dir,
+              strerror(errno), dir);
     int64_t cap = 16;
     p->name = xmalloc(sizeof *p->name * (size_t)cap);
     p->overrides = xmalloc(sizeof *p->overrides * (size_t)cap);
@@ -263,13 +269,18 @@ static int sweep_run(int argc, char **argv) {
             char *end;
             trial = strtol(argv[++i], &end, 10);
             if (*end || trial < 0) {
-                fprintf(stderr, "error: trainer sweep run: --trial expects a trial index, got \"%s\"\n", argv[i]);
+                fprintf(stderr,
+                        "error: trainer sweep run: --trial expects a trial index, got \"%s\"\n",
+                        argv[i]);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(argv[i], "--launcher") == 0 && i + 1 < argc) launcher_text = argv[++i];
-        else if (!dir && argv[i][0] != '-') dir = argv[i];
+        } else if (strcmp(argv[i], "--launcher") == 0 && i + 1 < argc)
+            launcher_text = argv[++i];
+        else if (!dir && argv[i][0] != '-')
+            dir = argv[i];
         else {
-            fprintf(stderr, "usage: trainer sweep run DIR [--trial i] [--launcher \"mpirun -np 2\"]\n");
+            fprintf(stderr,
+                    "usage: trainer sweep run DIR [--trial i] [--launcher \"mpirun -np 2\"]\n");
             return EXIT_USAGE;
         }
     }
@@ -279,13 +290,15 @@ static int sweep_run(int argc, char **argv) {
     }
     Plan p;
     plan_read(dir, &p);
-    if (trial >= p.n) fatal("%s has %lld trials (0..%lld); --trial %ld is not one of them", dir,
-                            (long long)p.n, (long long)p.n - 1, trial);
+    if (trial >= p.n)
+        fatal("%s has %lld trials (0..%lld); --trial %ld is not one of them", dir, (long long)p.n,
+              (long long)p.n - 1, trial);
     char lbuf[512] = "", *launcher[32];
     int n_launcher = 0;
     if (launcher_text) {
         snprintf(lbuf, sizeof lbuf, "%s", launcher_text);
-        for (char *tok = strtok(lbuf, " "); tok && n_launcher < 32; tok = strtok(NULL, " ")) launcher[n_launcher++] = tok;
+        for (char *tok = strtok(lbuf, " "); tok && n_launcher < 32; tok = strtok(NULL, " "))
+            launcher[n_launcher++] = tok;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -324,12 +337,15 @@ static int sweep_run(int argc, char **argv) {
             }
         }
         if (status == EXIT_PREEMPTED) {
-            printf("%s: stopped by a signal after its checkpoint; run the sweep again to resume it\n", p.name[i]);
+            printf(
+                "%s: stopped by a signal after its checkpoint; run the sweep again to resume it\n",
+                p.name[i]);
             stopped = 1;
             break;
         }
         StrBuf why = {0};
-        sb_appendf(&why, "exit status %d after %.1f s\nlast lines of %s:\n", status, secs, log_path);
+        sb_appendf(&why, "exit status %d after %.1f s\nlast lines of %s:\n", status, secs,
+                   log_path);
         tail_lines(log_path, 15, &why);
         write_text(fail_path, why.data);
         printf("%s: FAILED (exit status %d); see %s\n", p.name[i], status, fail_path);
@@ -373,7 +389,8 @@ static int sweep_summary(int argc, char **argv) {
         trial_dir(tdir, sizeof tdir, dir, i);
         rows[i].i = i;
         snprintf(path, sizeof path, "%s/DONE", tdir);
-        if (path_exists(path) && read_metric(tdir, p.metric, &rows[i].value) == 0) rows[i].status = 0, n_done++;
+        if (path_exists(path) && read_metric(tdir, p.metric, &rows[i].value) == 0)
+            rows[i].status = 0, n_done++;
         else {
             snprintf(path, sizeof path, "%s/FAILED", tdir);
             rows[i].status = path_exists(path) ? 1 : 2;
@@ -383,23 +400,23 @@ static int sweep_summary(int argc, char **argv) {
     g_maximize = p.maximize;
     qsort(rows, (size_t)p.n, sizeof(Row), by_status_metric);
     static const char *status_name[] = {"DONE", "FAILED", "pending"};
-    printf("sweep %s: %lld trials, %d done, %d failed, %lld pending; sorted by %s (%s is best)\n\n", dir,
-           (long long)p.n, n_done, n_failed, (long long)p.n - n_done - n_failed, p.metric,
+    printf("sweep %s: %lld trials, %d done, %d failed, %lld pending; sorted by %s (%s is best)\n\n",
+           dir, (long long)p.n, n_done, n_failed, (long long)p.n - n_done - n_failed, p.metric,
            p.maximize ? "highest" : "lowest");
     printf("| rank | trial | status | %s | overrides |\n|---|---|---|---|---|\n", p.metric);
     for (int64_t r = 0; r < p.n; r++) {
         const Row *row = &rows[r];
         char value[32] = "-";
         if (row->status == 0) snprintf(value, sizeof value, "%.6g", row->value);
-        printf("| %lld | %s | %s | %s | %s |\n", (long long)r + 1, p.name[row->i], status_name[row->status],
-               value, p.overrides[row->i]);
+        printf("| %lld | %s | %s | %s | %s |\n", (long long)r + 1, p.name[row->i],
+               status_name[row->status], value, p.overrides[row->i]);
     }
     if (n_done > 0) {
         char tdir[CFG_PATH_LEN + 16], path[CFG_PATH_LEN + 32];
         trial_dir(tdir, sizeof tdir, dir, rows[0].i);
         snprintf(path, sizeof path, "%s/config.yaml", tdir);
-        printf("\nbest: %s (%s %.6g) with %s\nits config (%s):\n", p.name[rows[0].i], p.metric, rows[0].value,
-               p.overrides[rows[0].i], path);
+        printf("\nbest: %s (%s %.6g) with %s\nits config (%s):\n", p.name[rows[0].i], p.metric,
+               rows[0].value, p.overrides[rows[0].i], path);
         char *text = read_file(path, NULL);
         if (text) fputs(text, stdout);
         free(text);

@@ -17,7 +17,8 @@ typedef struct {
     yaml_document_t *doc;
 } Ctx;
 
-static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -27,7 +28,8 @@ static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...) {
     if (at)
         fprintf(stderr, "error: %s:%zu:%zu: %s\n", c->file, at->start_mark.line + 1,
                 at->start_mark.column + 1, msg);
-    else fprintf(stderr, "error: %s: %s\n", c->file, msg);
+    else
+        fprintf(stderr, "error: %s: %s\n", c->file, msg);
     c->errors++;
 }
 
@@ -43,7 +45,8 @@ static int value_text(Ctx *c, yaml_node_t *n, char *out, size_t cap) {
     }
     if (n->type == YAML_SEQUENCE_NODE) {
         size_t used = (size_t)snprintf(out, cap, "[");
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
             const char *v = scalar(yaml_document_get_node(c->doc, *it));
             if (!v) return -1;
             used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%s",
@@ -58,7 +61,8 @@ static int value_text(Ctx *c, yaml_node_t *n, char *out, size_t cap) {
 // Checks "key=value" as an experiment override would be checked, reporting at node n.
 static void check_override(Ctx *c, yaml_node_t *n, const char *kv) {
     char where[CFG_PATH_LEN + 64];
-    snprintf(where, sizeof where, "%s:%zu:%zu:", c->file, n->start_mark.line + 1, n->start_mark.column + 1);
+    snprintf(where, sizeof where, "%s:%zu:%zu:", c->file, n->start_mark.line + 1,
+             n->start_mark.column + 1);
     if (config_check_override(kv, where) != 0) c->errors++;
 }
 
@@ -78,20 +82,29 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
     memset(ax, 0, sizeof *ax);
     snprintf(ax->key, sizeof ax->key, "%s", key);
     if (spec->type != YAML_MAPPING_NODE) {
-        err(c, spec, "random.%s: expected {dist: ..., low: ..., high: ...} or {dist: choice, values: [...]}", key);
+        err(c, spec,
+            "random.%s: expected {dist: ..., low: ..., high: ...} or {dist: choice, values: [...]}",
+            key);
         return;
     }
     const char *dist = NULL;
     yaml_node_t *low = NULL, *high = NULL, *values = NULL;
-    for (yaml_node_pair_t *p = spec->data.mapping.pairs.start; p < spec->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
+    for (yaml_node_pair_t *p = spec->data.mapping.pairs.start; p < spec->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key),
+                    *v = yaml_document_get_node(c->doc, p->value);
         const char *name = scalar(k);
         if (!name) continue;
-        if (strcmp(name, "dist") == 0) dist = scalar(v);
-        else if (strcmp(name, "low") == 0) low = v;
-        else if (strcmp(name, "high") == 0) high = v;
-        else if (strcmp(name, "values") == 0) values = v;
-        else err(c, k, "random.%s: unknown field '%s' (dist, low, high, values)", key, name);
+        if (strcmp(name, "dist") == 0)
+            dist = scalar(v);
+        else if (strcmp(name, "low") == 0)
+            low = v;
+        else if (strcmp(name, "high") == 0)
+            high = v;
+        else if (strcmp(name, "values") == 0)
+            values = v;
+        else
+            err(c, k, "random.%s: unknown field '%s' (dist, low, high, values)", key, name);
     }
     if (!dist) {
         err(c, spec, "random.%s: missing dist (choice, uniform, loguniform, int)", key);
@@ -103,7 +116,8 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
             err(c, spec, "random.%s: choice needs values: [...]", key);
             return;
         }
-        for (yaml_node_item_t *it = values->data.sequence.items.start; it < values->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = values->data.sequence.items.start;
+             it < values->data.sequence.items.top; it++) {
             yaml_node_t *v = yaml_document_get_node(c->doc, *it);
             if (ax->n_values >= SWEEP_MAX_VALUES) {
                 err(c, v, "random.%s: more than %d values", key, SWEEP_MAX_VALUES);
@@ -119,11 +133,15 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
         }
         if (ax->n_values == 0) err(c, values, "random.%s: values is empty", key);
     } else {
-        if (strcmp(dist, "uniform") == 0) ax->kind = AX_UNIFORM;
-        else if (strcmp(dist, "loguniform") == 0) ax->kind = AX_LOGUNIFORM;
-        else if (strcmp(dist, "int") == 0) ax->kind = AX_INT;
+        if (strcmp(dist, "uniform") == 0)
+            ax->kind = AX_UNIFORM;
+        else if (strcmp(dist, "loguniform") == 0)
+            ax->kind = AX_LOGUNIFORM;
+        else if (strcmp(dist, "int") == 0)
+            ax->kind = AX_INT;
         else {
-            err(c, spec, "random.%s: unknown dist '%s' (choice, uniform, loguniform, int)", key, dist);
+            err(c, spec, "random.%s: unknown dist '%s' (choice, uniform, loguniform, int)", key,
+                dist);
             return;
         }
         if (!low || !high) {
@@ -132,7 +150,8 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
         }
         ax->low = number(c, low, "low"), ax->high = number(c, high, "high");
         if (!(ax->low <= ax->high)) err(c, spec, "random.%s: low must be <= high", key);
-        if (ax->kind == AX_LOGUNIFORM && !(ax->low > 0)) err(c, low, "random.%s: loguniform needs low > 0", key);
+        if (ax->kind == AX_LOGUNIFORM && !(ax->low > 0))
+            err(c, low, "random.%s: loguniform needs low > 0", key);
         if (ax->kind == AX_INT && (ax->low != floor(ax->low) || ax->high != floor(ax->high)))
             err(c, spec, "random.%s: int needs integer low and high", key);
         // Both ends must be valid values of the key.
@@ -172,10 +191,13 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
     c.doc = &doc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     int have_base = 0;
-    if (!root || root->type != YAML_MAPPING_NODE) err(&c, root, "expected a mapping (base:, grid:, random:, ...)");
-    for (yaml_node_pair_t *p = root && root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
+    if (!root || root->type != YAML_MAPPING_NODE)
+        err(&c, root, "expected a mapping (base:, grid:, random:, ...)");
+    for (yaml_node_pair_t *p =
+             root && root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
          p && p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key),
+                    *v = yaml_document_get_node(&doc, p->value);
         const char *name = scalar(k);
         if (!name) {
             err(&c, k, "keys must be plain names");
@@ -189,38 +211,53 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
             }
             // Relative to the sweep file's directory.
             const char *slash = strrchr(path, '/');
-            if (b[0] == '/' || !slash) snprintf(sp->base, sizeof sp->base, "%s", b);
-            else snprintf(sp->base, sizeof sp->base, "%.*s/%s", (int)(slash - path), path, b);
+            if (b[0] == '/' || !slash)
+                snprintf(sp->base, sizeof sp->base, "%s", b);
+            else
+                snprintf(sp->base, sizeof sp->base, "%.*s/%s", (int)(slash - path), path, b);
             have_base = 1;
         } else if (strcmp(name, "metric") == 0) {
             const char *m = scalar(v);
-            static const char *ok[] = {"valid.action_nll", "valid.time_nll", "valid.loss", "valid.top1",
-                                       "valid.topk", "valid.gap_mae", "valid.gap_rmse", "valid.eng_mse"};
+            static const char *ok[] = {"valid.action_nll", "valid.time_nll", "valid.loss",
+                                       "valid.top1",       "valid.topk",     "valid.gap_mae",
+                                       "valid.gap_rmse",   "valid.eng_mse"};
             int found = 0;
             for (size_t i = 0; m && i < ARRAY_LEN(ok); i++) found |= strcmp(m, ok[i]) == 0;
-            if (!found) err(&c, v, "metric: expected one of valid.action_nll, valid.time_nll, valid.loss, "
-                                   "valid.top1, valid.topk, valid.gap_mae, valid.gap_rmse, valid.eng_mse");
-            else snprintf(sp->metric, sizeof sp->metric, "%s", m);
+            if (!found)
+                err(&c, v,
+                    "metric: expected one of valid.action_nll, valid.time_nll, valid.loss, "
+                    "valid.top1, valid.topk, valid.gap_mae, valid.gap_rmse, valid.eng_mse");
+            else
+                snprintf(sp->metric, sizeof sp->metric, "%s", m);
         } else if (strcmp(name, "mode") == 0) {
             const char *m = scalar(v);
-            if (m && strcmp(m, "min") == 0) sp->maximize = 0;
-            else if (m && strcmp(m, "max") == 0) sp->maximize = 1;
-            else err(&c, v, "mode: expected min or max");
+            if (m && strcmp(m, "min") == 0)
+                sp->maximize = 0;
+            else if (m && strcmp(m, "max") == 0)
+                sp->maximize = 1;
+            else
+                err(&c, v, "mode: expected min or max");
         } else if (strcmp(name, "seed") == 0 || strcmp(name, "trials") == 0) {
             const char *s = scalar(v);
             char *end;
             long long x = s ? strtoll(s, &end, 10) : -1;
             if (!s || *end || x < (strcmp(name, "trials") == 0 ? 1 : 0) || x > 1000000)
-                err(&c, v, "%s: expected a %s integer", name, strcmp(name, "trials") == 0 ? "positive" : "non-negative");
-            else if (strcmp(name, "seed") == 0) sp->seed = x;
-            else sp->trials = x;
-        } else if (strcmp(name, "set") == 0 || strcmp(name, "grid") == 0 || strcmp(name, "random") == 0) {
+                err(&c, v, "%s: expected a %s integer", name,
+                    strcmp(name, "trials") == 0 ? "positive" : "non-negative");
+            else if (strcmp(name, "seed") == 0)
+                sp->seed = x;
+            else
+                sp->trials = x;
+        } else if (strcmp(name, "set") == 0 || strcmp(name, "grid") == 0 ||
+                   strcmp(name, "random") == 0) {
             if (v->type != YAML_MAPPING_NODE) {
                 err(&c, v, "%s: expected a mapping of experiment keys", name);
                 continue;
             }
-            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-                yaml_node_t *kk = yaml_document_get_node(&doc, q->key), *vv = yaml_document_get_node(&doc, q->value);
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *kk = yaml_document_get_node(&doc, q->key),
+                            *vv = yaml_document_get_node(&doc, q->value);
                 const char *key = scalar(kk);
                 if (!key) {
                     err(&c, kk, "%s: keys must be dotted experiment keys", name);
@@ -228,7 +265,8 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
                 }
                 if (strcmp(name, "set") == 0) {
                     char val[200];
-                    if (sp->n_fixed >= SWEEP_MAX_FIXED || value_text(&c, vv, val, sizeof val) != 0) {
+                    if (sp->n_fixed >= SWEEP_MAX_FIXED ||
+                        value_text(&c, vv, val, sizeof val) != 0) {
                         err(&c, vv, "set.%s: expected a scalar or a list of scalars", key);
                         continue;
                     }
@@ -248,15 +286,18 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
                 memset(ax, 0, sizeof *ax);
                 snprintf(ax->key, sizeof ax->key, "%s", key);
                 ax->kind = AX_GRID;
-                if (vv->type != YAML_SEQUENCE_NODE || vv->data.sequence.items.top == vv->data.sequence.items.start) {
+                if (vv->type != YAML_SEQUENCE_NODE ||
+                    vv->data.sequence.items.top == vv->data.sequence.items.start) {
                     err(&c, vv, "grid.%s: expected a non-empty list of values", key);
                     continue;
                 }
-                for (yaml_node_item_t *it = vv->data.sequence.items.start; it < vv->data.sequence.items.top; it++) {
+                for (yaml_node_item_t *it = vv->data.sequence.items.start;
+                     it < vv->data.sequence.items.top; it++) {
                     yaml_node_t *item = yaml_document_get_node(&doc, *it);
                     if (ax->n_values >= SWEEP_MAX_VALUES ||
                         value_text(&c, item, ax->values[ax->n_values], sizeof ax->values[0]) != 0) {
-                        err(&c, item, "grid.%s: values must be scalars (at most %d)", key, SWEEP_MAX_VALUES);
+                        err(&c, item, "grid.%s: values must be scalars (at most %d)", key,
+                            SWEEP_MAX_VALUES);
                         break;
                     }
                     char kv[300];
@@ -266,12 +307,16 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
                 sp->n_axes++;
             }
         } else {
-            static const char *known[] = {"base", "metric", "mode", "seed", "trials", "set", "grid", "random"};
+            static const char *known[] = {"base",   "metric", "mode", "seed",
+                                          "trials", "set",    "grid", "random"};
             int best = -1;
             for (size_t i = 0; i < ARRAY_LEN(known); i++)
                 if (strncmp(name, known[i], 2) == 0) best = (int)i;
-            if (best >= 0) err(&c, k, "unknown key '%s' (did you mean '%s'?)", name, known[best]);
-            else err(&c, k, "unknown key '%s' (base, metric, mode, seed, trials, set, grid, random)", name);
+            if (best >= 0)
+                err(&c, k, "unknown key '%s' (did you mean '%s'?)", name, known[best]);
+            else
+                err(&c, k, "unknown key '%s' (base, metric, mode, seed, trials, set, grid, random)",
+                    name);
         }
     }
     if (root && !have_base) err(&c, root, "missing base: the experiment the trials start from");
@@ -308,14 +353,19 @@ int sweep_trial_overrides(const SweepSpec *s, int64_t trial, char out[][256], in
     for (int a = 0; a < s->n_axes && n < cap; a++) {
         const SweepAxis *ax = &s->axes[a];
         // Each trial and axis draws from its own stream: adding an axis leaves the others' draws.
-        Rng r = rng_make((uint64_t)s->seed, mix64((uint64_t)trial * 1315423911u + hash_bytes(ax->key, strlen(ax->key), 0)));
+        Rng r = rng_make((uint64_t)s->seed, mix64((uint64_t)trial * 1315423911u +
+                                                  hash_bytes(ax->key, strlen(ax->key), 0)));
         switch (ax->kind) {
-        case AX_GRID: snprintf(out[n++], 256, "%s=%s", ax->key, ax->values[idx[a]]); break;
+        case AX_GRID:
+            snprintf(out[n++], 256, "%s=%s", ax->key, ax->values[idx[a]]);
+            break;
         case AX_CHOICE:
-            snprintf(out[n++], 256, "%s=%s", ax->key, ax->values[rng_below(&r, (uint64_t)ax->n_values)]);
+            snprintf(out[n++], 256, "%s=%s", ax->key,
+                     ax->values[rng_below(&r, (uint64_t)ax->n_values)]);
             break;
         case AX_UNIFORM:
-            snprintf(out[n++], 256, "%s=%.6g", ax->key, ax->low + (ax->high - ax->low) * rng_uniform(&r));
+            snprintf(out[n++], 256, "%s=%.6g", ax->key,
+                     ax->low + (ax->high - ax->low) * rng_uniform(&r));
             break;
         case AX_LOGUNIFORM:
             snprintf(out[n++], 256, "%s=%.6g", ax->key,
@@ -323,7 +373,8 @@ int sweep_trial_overrides(const SweepSpec *s, int64_t trial, char out[][256], in
             break;
         case AX_INT:
             snprintf(out[n++], 256, "%s=%lld", ax->key,
-                     (long long)ax->low + (long long)rng_below(&r, (uint64_t)(ax->high - ax->low + 1)));
+                     (long long)ax->low +
+                         (long long)rng_below(&r, (uint64_t)(ax->high - ax->low + 1)));
             break;
         }
     }

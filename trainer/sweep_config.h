@@ -22,9 +22,9 @@
 
 #include "config.h"
 
-#define SWEEP_MAX_AXES 32
+#define SWEEP_MAX_AXES   32
 #define SWEEP_MAX_VALUES 64
-#define SWEEP_MAX_FIXED 64
+#define SWEEP_MAX_FIXED  64
 
 typedef enum { AX_GRID, AX_CHOICE, AX_UNIFORM, AX_LOGUNIFORM, AX_INT } AxisKind;
 

@@ -52,7 +52,8 @@ int parse_iso8601(const char *s, double *out, const char **why) {
         if (h > 23 || mi > 59 || sec > 60) return *why = "time of day out of range", -1;
     }
     long offset = 0;
-    if (*p == 'Z') p++;
+    if (*p == 'Z')
+        p++;
     else if (*p == '+' || *p == '-') {
         int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
         if (digits(&p, 2, &oh)) return -1;

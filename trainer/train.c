@@ -31,7 +31,7 @@
 #include "util.h"
 
 #define FIXED_SCALE 4294967296.0 // 2^32: fixed-point unit of reproducible reductions
-#define HEADER_LEN (LOSS_SUMS_LEN + 2)
+#define HEADER_LEN  (LOSS_SUMS_LEN + 2)
 
 typedef struct {
     Config cfg;
@@ -50,8 +50,8 @@ typedef struct {
     int lanes_per_shard, lanes; // lanes of this rank
     int eval_lanes;
     GradSync sync;
-    int64_t *fixed;                     // reproducible mode: n_params + HEADER_LEN
-    double *shard_sums;                 // reproducible mode: V x LOSS_SUMS_LEN, a row per shard
+    int64_t *fixed;     // reproducible mode: n_params + HEADER_LEN
+    double *shard_sums; // reproducible mode: V x LOSS_SUMS_LEN, a row per shard
     int64_t step, skipped;
     double events_seen;
     RunLog log;
@@ -101,9 +101,12 @@ int model_shape_check(const ModelShape *have, const ModelShape *want, char *err,
 }
 
 LossConfig loss_config_from(const Config *c, const DataMeta *m) {
-    LossConfig lc = {.w_action = c->loss.action, .w_time = c->loss.time,
-                     .w_eng = c->loss.engagement, .loggap_mean = m->loggap_mean,
-                     .loggap_std = m->loggap_std, .gap_offset = m->gap_offset,
+    LossConfig lc = {.w_action = c->loss.action,
+                     .w_time = c->loss.time,
+                     .w_eng = c->loss.engagement,
+                     .loggap_mean = m->loggap_mean,
+                     .loggap_std = m->loggap_std,
+                     .gap_offset = m->gap_offset,
                      .top_k = (int)c->eval.top_k};
     return lc;
 }
@@ -111,7 +114,8 @@ LossConfig loss_config_from(const Config *c, const DataMeta *m) {
 // Pack this rank's data cursor and lane state: [shard cursors][lane cursors][h][c].
 static size_t cursor_bytes(const Trainer *tr) {
     return sizeof(ShardCursor) * (size_t)tr->ds.n_shards + sizeof(LaneCursor) * (size_t)tr->lanes +
-           2 * sizeof(float) * (size_t)tr->shape.layers * (size_t)tr->lanes * (size_t)tr->shape.hidden;
+           2 * sizeof(float) * (size_t)tr->shape.layers * (size_t)tr->lanes *
+               (size_t)tr->shape.hidden;
 }
 
 static void pack_cursor(const Trainer *tr, unsigned char *out) {
@@ -139,7 +143,8 @@ static void save_checkpoint(Trainer *tr) {
     const int L = tr->shape.layers, H = tr->shape.hidden;
     ShardCursor *shards = xmalloc(sizeof(ShardCursor) * (size_t)V);
     LaneCursor *lanes = xmalloc(sizeof(LaneCursor) * (size_t)B);
-    float *h = xmalloc(sizeof(float) * (size_t)L * B * H), *c = xmalloc(sizeof(float) * (size_t)L * B * H);
+    float *h = xmalloc(sizeof(float) * (size_t)L * B * H),
+          *c = xmalloc(sizeof(float) * (size_t)L * B * H);
     for (int r = 0; r < tr->size; r++) {
         const unsigned char *p = all + per_rank * (size_t)r;
         const int ns = tr->ds.n_shards, nl = tr->lanes;
@@ -153,15 +158,29 @@ static void save_checkpoint(Trainer *tr) {
             memcpy(c + ((size_t)l * B + (size_t)r * nl) * H, p, sizeof(float) * (size_t)nl * H);
     }
     free(all);
-    CheckpointData d = {.step = tr->step, .skipped_steps = tr->skipped,
-                        .events_seen = tr->events_seen, .epoch = train_stream_epoch(&tr->ts),
-                        .seed = (uint64_t)tr->cfg.run.seed, .config_text = tr->config_text,
-                        .config_hash = tr->config_hash, .data_hash = tr->data_hash,
-                        .world_size = tr->size, .shape = tr->shape, .n_params = tr->model->n_params,
-                        .params = tr->model->params, .adam_m = tr->opt.m, .adam_v = tr->opt.v,
-                        .n_vshards = V, .n_lanes = B, .lanes_per_shard = tr->lanes_per_shard,
-                        .shards = shards, .lanes = lanes, .lane_h = h, .lane_c = c,
-                        .has_metrics = tr->has_valid, .last_valid = tr->last_valid};
+    CheckpointData d = {.step = tr->step,
+                        .skipped_steps = tr->skipped,
+                        .events_seen = tr->events_seen,
+                        .epoch = train_stream_epoch(&tr->ts),
+                        .seed = (uint64_t)tr->cfg.run.seed,
+                        .config_text = tr->config_text,
+                        .config_hash = tr->config_hash,
+                        .data_hash = tr->data_hash,
+                        .world_size = tr->size,
+                        .shape = tr->shape,
+                        .n_params = tr->model->n_params,
+                        .params = tr->model->params,
+                        .adam_m = tr->opt.m,
+                        .adam_v = tr->opt.v,
+                        .n_vshards = V,
+                        .n_lanes = B,
+                        .lanes_per_shard = tr->lanes_per_shard,
+                        .shards = shards,
+                        .lanes = lanes,
+                        .lane_h = h,
+                        .lane_c = c,
+                        .has_metrics = tr->has_valid,
+                        .last_valid = tr->last_valid};
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
     tr->ckpt_stall_s += ckpt_writer_submit(tr->ckpt, &d);
     free(shards), free(lanes), free(h), free(c);
@@ -190,14 +209,16 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
     memcpy(tr->opt.v, d->adam_v, sizeof(float) * tr->model->n_params);
     tr->step = d->step, tr->skipped = d->skipped_steps, tr->events_seen = d->events_seen;
     tr->has_valid = d->has_metrics, tr->last_valid = d->last_valid;
-    memcpy(tr->ts.shard, d->shards + tr->ds.first_shard, sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
+    memcpy(tr->ts.shard, d->shards + tr->ds.first_shard,
+           sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
     memcpy(tr->ts.lane, d->lanes + tr->ts.first_lane, sizeof(LaneCursor) * (size_t)tr->lanes);
     // The cursor must point into this data (the data hash matched, so only a crafted or
     // damaged-but-rehashed file could fail this).
     for (int s = 0; s < tr->ds.n_shards; s++) {
         const int64_t n = (int64_t)tr->ds.shards[SPLIT_TRAIN][s].hdr.n_users;
         if (tr->ts.shard[s].epoch < 0 || tr->ts.shard[s].next < 0 || tr->ts.shard[s].next > n)
-            fatal("%s: data cursor of virtual shard %d is out of range", path, tr->ds.first_shard + s);
+            fatal("%s: data cursor of virtual shard %d is out of range", path,
+                  tr->ds.first_shard + s);
     }
     for (int l = 0; l < tr->lanes; l++) {
         const LaneCursor *lc = &tr->ts.lane[l];
@@ -270,8 +291,8 @@ static void inject_fault(Trainer *tr) {
 // Forward and backward of this rank's lanes; fills header with local loss sums and flags.
 static void compute_gradients(Trainer *tr, double *header) {
     Model *m = tr->model;
-    DropoutConfig dc = {.p = tr->cfg.model.dropout, .seed = (uint64_t)tr->cfg.run.seed,
-                        .step = (uint64_t)tr->step};
+    DropoutConfig dc = {
+        .p = tr->cfg.model.dropout, .seed = (uint64_t)tr->cfg.run.seed, .step = (uint64_t)tr->step};
     LossSums sums;
     memset(&sums, 0, sizeof sums);
     double local_sumsq = 0;
@@ -355,7 +376,8 @@ static Metrics validate(Trainer *tr) {
 static void log_validation(Trainer *tr, const Metrics *mt) {
     if (tr->rank != 0) return;
     printf("valid  step %6lld  ", (long long)tr->step);
-    metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit, tr->shape.engagement);
+    metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit,
+                  tr->shape.engagement);
     printf("\n");
     fflush(stdout);
     char js[1024], line[1200];
@@ -406,8 +428,9 @@ static int run_training(Trainer *tr) {
         if (skip) {
             if (strcmp(cfg->train.on_nonfinite, "stop") == 0) {
                 if (tr->rank == 0)
-                    fprintf(stderr, "error: step %lld: non-finite loss or gradient on some rank; "
-                                    "stopping (train.on_nonfinite=stop); the last checkpoint is intact\n",
+                    fprintf(stderr,
+                            "error: step %lld: non-finite loss or gradient on some rank; "
+                            "stopping (train.on_nonfinite=stop); the last checkpoint is intact\n",
                             (long long)tr->step);
                 status = EXIT_NONFINITE;
                 break;
@@ -418,7 +441,8 @@ static int run_training(Trainer *tr) {
                        "this step (%lld skipped so far)\n",
                        (long long)tr->step + 1, (long long)tr->skipped);
                 char line[200];
-                snprintf(line, sizeof line, "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
+                snprintf(line, sizeof line,
+                         "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
                          (long long)tr->step + 1);
                 runlog_write(&tr->log, line);
             }
@@ -445,12 +469,14 @@ static int run_training(Trainer *tr) {
             comm_take_wait_seconds(); // those two reductions are not step time
             if (tr->rank == 0) {
                 double now = now_seconds(), span = now - t_log;
-                double eta = (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
+                double eta =
+                    (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
                 double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
                 const LossSums *ls = (const LossSums *)header;
                 double n = ls->n_targets > 0 ? ls->n_targets : 1;
                 char eng[32] = "";
-                if (tr->shape.engagement) snprintf(eng, sizeof eng, "  eng %.4f", 2 * ls->eng_se / n);
+                if (tr->shape.engagement)
+                    snprintf(eng, sizeof eng, "  eng %.4f", 2 * ls->eng_se / n);
                 printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f%s  lr %.3g  %.0f ev/s  "
                        "comm wait %.1f%% (max %.1f%%)  eta %.0fs\n",
                        (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
@@ -513,10 +539,12 @@ static int run_training(Trainer *tr) {
                (long long)tr->step, (long long)tr->skipped, train_s, tr->size,
                tr->size > 1 ? "s" : "", ckpt_writer_last_path(tr->ckpt));
         printf("validation: ");
-        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit, tr->shape.engagement);
+        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit,
+                      tr->shape.engagement);
         printf("\n");
         SynthReport rep;
-        if (strcmp(cfg->data.source, "synth") == 0 && synth_read_report(cfg->synth.out_dir, &rep) == 0) {
+        if (strcmp(cfg->data.source, "synth") == 0 &&
+            synth_read_report(cfg->synth.out_dir, &rep) == 0) {
             const SynthSplitStats *b = &rep.split[SPLIT_VALID];
             printf("generator's best achievable on these validation users: action_nll %.4f  "
                    "top1 %.4f  time_nll %.4f\n",
@@ -539,7 +567,8 @@ int cmd_train(int argc, char **argv) {
     Trainer *tr = xcalloc(1, sizeof *tr);
     tr->rank = comm_rank(), tr->size = comm_size();
     // Every rank resolves the config; a failure anywhere ends all ranks cleanly.
-    double bad = config_load(&tr->cfg, args.exp_path, args.n_overrides, args.overrides) != 0 ? 1 : 0;
+    double bad =
+        config_load(&tr->cfg, args.exp_path, args.n_overrides, args.overrides) != 0 ? 1 : 0;
     comm_allreduce_max_f64(&bad, 1);
     if (bad) {
         free(tr);
@@ -555,8 +584,9 @@ int cmd_train(int argc, char **argv) {
                 if (cfg->data.virtual_shards % d == 0)
                     snprintf(divisors + strlen(divisors), sizeof divisors - strlen(divisors),
                              "%s%lld", n++ ? ", " : "", (long long)d);
-            fprintf(stderr, "error: %d ranks do not divide data.virtual_shards=%lld: run with a "
-                            "number of ranks that divides it (%s), or change data.virtual_shards\n",
+            fprintf(stderr,
+                    "error: %d ranks do not divide data.virtual_shards=%lld: run with a "
+                    "number of ranks that divides it (%s), or change data.virtual_shards\n",
                     tr->size, (long long)cfg->data.virtual_shards, divisors);
         }
         free(tr);
@@ -574,8 +604,7 @@ int cmd_train(int argc, char **argv) {
         runstate_prepare(cfg, args.exp_path, args.n_overrides, args.overrides, args.resume);
         runlog_open(&tr->log, cfg->run.dir);
         printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
-               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash,
-               blas);
+               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash, blas);
     }
     runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
     uint64_t fp = 0;
@@ -612,18 +641,21 @@ int cmd_train(int argc, char **argv) {
     train_stream_init(&tr->ts, &tr->ds, tr->lanes_per_shard, (uint64_t)cfg->run.seed);
     tr->state = lane_state_alloc(&tr->shape, tr->lanes);
     tr->eval_state = lane_state_alloc(&tr->shape, tr->eval_lanes);
-    batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat, tr->shape.n_dense);
+    batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat,
+                  tr->shape.n_dense);
     gradsync_init(&tr->sync, tr->model, cfg->comm.bucket_mb, HEADER_LEN);
     if (cfg->train.reproducible) {
         tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
         tr->shard_sums = xmalloc(sizeof(double) * (size_t)V * LOSS_SUMS_LEN);
     }
     if (tr->rank == 0) {
-        tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
-        printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
-               tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden,
-               tr->shape.layers, tr->model->n_params, (long long)cfg->train.batch_size,
-               (long long)cfg->train.window, cfg->train.reproducible ? ", reproducible mode" : "");
+        tr->ckpt =
+            ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
+        printf(
+            "model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
+            tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden, tr->shape.layers,
+            tr->model->n_params, (long long)cfg->train.batch_size, (long long)cfg->train.window,
+            cfg->train.reproducible ? ", reproducible mode" : "");
     }
     maybe_resume(tr);
     int status = run_training(tr);

@@ -32,8 +32,10 @@ static int parse_hex_key(const char *s, uint8_t key[16]) {
 
 static void default_key_path(const Config *cfg, char *out, size_t cap) {
     const char *env = getenv("TRAINER_KEY_FILE");
-    if (cfg->data.key_file[0]) snprintf(out, cap, "%s", cfg->data.key_file);
-    else if (env && *env) snprintf(out, cap, "%s", env);
+    if (cfg->data.key_file[0])
+        snprintf(out, cap, "%s", cfg->data.key_file);
+    else if (env && *env)
+        snprintf(out, cap, "%s", env);
     else {
         const char *home = getenv("HOME");
         snprintf(out, cap, "%s/.config/lstm-trainer/user-id.key", home && *home ? home : ".");
@@ -79,8 +81,8 @@ void userkey_load(const Config *cfg, UserKey *out) {
         if (!path_exists(path)) create_key_file(path);
         struct stat st;
         if (stat(path, &st) == 0 && (st.st_mode & 077))
-            warnf("%s: user-id key file is readable by others (mode %03o); chmod 600 it",
-                  path, (unsigned)(st.st_mode & 0777));
+            warnf("%s: user-id key file is readable by others (mode %03o); chmod 600 it", path,
+                  (unsigned)(st.st_mode & 0777));
         size_t n;
         char *text = read_file(path, &n);
         if (!text) fatal("%s: cannot read the user-id key file (%s)", path, strerror(errno));

@@ -15,13 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
-static void default_abort(int status) { exit(status); }
+static void default_abort(int status) {
+    exit(status);
+}
 static abort_hook_fn g_abort_hook = default_abort;
 static char g_prefix[64] = "";
 
-void set_abort_hook(abort_hook_fn hook) { g_abort_hook = hook ? hook : default_abort; }
-void set_log_prefix(const char *prefix) { snprintf(g_prefix, sizeof g_prefix, "%s", prefix); }
-const char *log_prefix(void) { return g_prefix; }
+void set_abort_hook(abort_hook_fn hook) {
+    g_abort_hook = hook ? hook : default_abort;
+}
+void set_log_prefix(const char *prefix) {
+    snprintf(g_prefix, sizeof g_prefix, "%s", prefix);
+}
+const char *log_prefix(void) {
+    return g_prefix;
+}
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
     char line[4096];

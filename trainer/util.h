@@ -39,14 +39,14 @@ void fread_check(void *dst, size_t size, FILE *f, const char *path, const char *
 void fwrite_check(const void *src, size_t size, FILE *f, const char *path, const char *file,
                   int line);
 void fclose_check(FILE *f, const char *path, const char *file, int line);
-#define xmalloc(n) malloc_check((n), __FILE__, __LINE__)
-#define xcalloc(n, s) calloc_check((n), (s), __FILE__, __LINE__)
-#define xrealloc(p, n) realloc_check((p), (n), __FILE__, __LINE__)
-#define xalloc_aligned(n) aligned_alloc_check((n), __FILE__, __LINE__)
-#define xfopen(p, m) fopen_check((p), (m), __FILE__, __LINE__)
-#define xfread(d, n, f, p) fread_check((d), (n), (f), (p), __FILE__, __LINE__)
+#define xmalloc(n)          malloc_check((n), __FILE__, __LINE__)
+#define xcalloc(n, s)       calloc_check((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n)      realloc_check((p), (n), __FILE__, __LINE__)
+#define xalloc_aligned(n)   aligned_alloc_check((n), __FILE__, __LINE__)
+#define xfopen(p, m)        fopen_check((p), (m), __FILE__, __LINE__)
+#define xfread(d, n, f, p)  fread_check((d), (n), (f), (p), __FILE__, __LINE__)
 #define xfwrite(s, n, f, p) fwrite_check((s), (n), (f), (p), __FILE__, __LINE__)
-#define xfclose(f, p) fclose_check((f), (p), __FILE__, __LINE__)
+#define xfclose(f, p)       fclose_check((f), (p), __FILE__, __LINE__)
 
 // Whole-file helpers. read_file returns a NUL-terminated buffer (size excludes the NUL) or
 // NULL with errno set; the caller frees it.
@@ -58,7 +58,7 @@ int fsync_dir_of(const char *path);
 int mkdir_p(const char *path); // 0 or -1 with errno
 int path_exists(const char *path);
 
-double now_seconds(void); // monotonic clock
+double now_seconds(void);  // monotonic clock
 double wall_seconds(void); // time since the epoch, for logs
 
 // Strings.

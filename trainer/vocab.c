@@ -70,7 +70,8 @@ static const StrTable *g_sort_table; // qsort has no context argument
 static int by_count_then_bytes(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     const StrTable *t = g_sort_table;
-    if (t->train_count[x] != t->train_count[y]) return t->train_count[x] > t->train_count[y] ? -1 : 1;
+    if (t->train_count[x] != t->train_count[y])
+        return t->train_count[x] > t->train_count[y] ? -1 : 1;
     return strcmp(strtab_str(t, x), strtab_str(t, y));
 }
 

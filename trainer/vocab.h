@@ -11,24 +11,26 @@
 typedef struct {
     char *arena;
     size_t arena_len, arena_cap;
-    size_t *offsets;   // per id, into arena
+    size_t *offsets; // per id, into arena
     uint32_t *lens;
     int64_t *train_count;
     int n, cap;
-    int32_t *slots;    // open addressing, -1 empty
+    int32_t *slots; // open addressing, -1 empty
     size_t n_slots;
 } StrTable;
 
 void strtab_init(StrTable *t);
 void strtab_free(StrTable *t);
 int strtab_intern(StrTable *t, const char *s, size_t len); // id >= 0
-static inline const char *strtab_str(const StrTable *t, int id) { return t->arena + t->offsets[id]; }
+static inline const char *strtab_str(const StrTable *t, int id) {
+    return t->arena + t->offsets[id];
+}
 
 // Vocabulary: remap[table id] = vocab id (0 = unknown); names[vocab id] for the meta file.
 typedef struct {
-    int size;        // including <unk>
-    int32_t *remap;  // n table ids
-    char **names;    // size strings
+    int size;       // including <unk>
+    int32_t *remap; // n table ids
+    char **names;   // size strings
 } Vocab;
 
 void vocab_build(const StrTable *t, Vocab *v);
