@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "lstm_cell.h"
 #include "mathfn.h"
+#include "rgemm.h"
 #include "util.h"
 
 #ifdef MODEL_REAL_DOUBLE
@@ -23,6 +24,48 @@ static inline void gemm(int trans_a, int trans_b, int M, int N, int K, real alph
                         int lda, const real *B, int ldb, real beta, real *C, int ldc) {
     GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M,
          N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The recurrent products of one time step, Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H) and
+// dh (B, H) = dG_t (B, 4H) W_hh (4H, H): through rgemm.h with W_hh packed once per layer
+// pass (recurrent_prepare), or through BLAS where rgemm does not apply (and in double).
+static int recurrent_prepare(Model *m, int l, int B, int forward) {
+#ifdef MODEL_REAL_DOUBLE
+    (void)m, (void)l, (void)B, (void)forward;
+    return 0;
+#else
+    const int H = m->shape.hidden;
+    if (!m->use_rgemm || !rgemm_supported(B, forward ? 4 * H : H)) return 0;
+    if (forward)
+        rgemm_pack_transposed(4 * H, H, m->p.w_hh[l], m->act.wpack);
+    else
+        rgemm_pack(4 * H, H, m->p.w_hh[l], m->act.wpack);
+    return 1;
+#endif
+}
+
+static void recurrent_forward(Model *m, int l, int B, int fast, const real *hp, real *Gt) {
+    const int H = m->shape.hidden;
+#ifndef MODEL_REAL_DOUBLE
+    if (fast) {
+        rgemm(B, 4 * H, H, hp, H, m->act.wpack, Gt, 4 * H, 1);
+        return;
+    }
+#endif
+    (void)fast;
+    gemm(0, 1, B, 4 * H, H, 1, hp, H, m->p.w_hh[l], H, 1, Gt, 4 * H);
+}
+
+static void recurrent_backward(Model *m, int l, int B, int fast, const real *dGt, real *dh) {
+    const int H = m->shape.hidden;
+#ifndef MODEL_REAL_DOUBLE
+    if (fast) {
+        rgemm(B, H, 4 * H, dGt, 4 * H, m->act.wpack, dh, H, 0);
+        return;
+    }
+#endif
+    (void)fast;
+    gemm(0, 0, B, H, 4 * H, 1, dGt, 4 * H, m->p.w_hh[l], H, 0, dh, H);
 }
 
 static int layer_input_width(const ModelShape *s, int l) {
@@ -138,6 +181,8 @@ Model *model_create(const ModelShape *s) {
     ALLOC(a->dh_rec, B * H);
     ALLOC(a->dc, B * H);
     ALLOC(a->d_dense, TB * (size_t)(s->n_dense ? s->n_dense : 1));
+    ALLOC(a->wpack, 4 * H * H);
+    m->use_rgemm = 1;
     // Folded embeddings need one row of 4H per vocabulary entry; worth it (and used) only
     // while the vocabularies are smaller than a batch's rows.
     size_t rows = (size_t)s->n_actions;
@@ -160,7 +205,7 @@ void model_free(Model *m) {
         free(a->hout[l]), free(a->hprev[l]), free(a->h0[l]), free(a->c0[l]);
     }
     free(a->y), free(a->dy), free(a->dbuf[0]), free(a->dbuf[1]), free(a->dh_rec), free(a->dc);
-    free(a->d_dense), free(a->table);
+    free(a->d_dense), free(a->table), free(a->wpack);
     free(m->params);
     free(m->grads);
     free(m);
@@ -368,11 +413,12 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
         for (int j = 0; j < H; j++)
             a->hprev[l][(size_t)lane * H + j] = k * a->h0[l][(size_t)lane * H + j];
     }
+    const int fast = recurrent_prepare(m, l, B, 1);
     for (int t = 0; t < T; t++) {
         real *Gt = G + (size_t)t * B * 4 * H;
         const real *hp = a->hprev[l] + (size_t)t * B * H;
         // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H).
-        gemm(0, 1, B, 4 * H, H, 1, hp, H, m->p.w_hh[l], H, 1, Gt, 4 * H);
+        recurrent_forward(m, l, B, fast, hp, Gt);
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + (size_t)(t - 1) * B * H;
         size_t o = (size_t)t * B * H;
         lstm_cell_forward(B, H, Gt, m->p.bias[l], cprev, b->keep + (size_t)t * B,
@@ -509,6 +555,7 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     const int folded = l == 0 && a->folded;
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
     if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
+    const int fast = recurrent_prepare(m, l, B, 0);
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -517,7 +564,7 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
                            t + 1 < T ? a->dh_rec : NULL,
                            t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
         // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
-        if (t > 0) gemm(0, 0, B, H, 4 * H, 1, Gt, 4 * H, m->p.w_hh[l], H, 0, a->dh_rec, H);
+        if (t > 0) recurrent_backward(m, l, B, fast, Gt, a->dh_rec);
         accumulate_step(m, b, l, t, Gt);
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }

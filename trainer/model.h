@@ -135,6 +135,7 @@ typedef struct {
     real *dx0;                     // (T, B, I0) d loss / d layer-0 input (unfolded path)
     real *table;                   // (sum of vocabularies, 4H): folded embeddings, see model.c
     real *d_dense;                 // (T, B, D) d loss / d dense inputs, if want_input_grad
+    real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
     real *dh_rec;                  // (B, H) recurrent gradient into the previous step
     real *dc;                      // (B, H) cell gradient into the previous step
     int dropout_on;                // whether the last forward used dropout
@@ -150,6 +151,7 @@ typedef struct {
     size_t activation_bytes;
     int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
     int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
+    int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
 } Model;
 
 // Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final
