@@ -15,7 +15,7 @@ mpi() { "$@"; }
 DATA=""
 # $TRAINER_SHARED_DATA, when set, is the only place looked at.
 if [ -n "${TRAINER_SHARED_DATA:-}" ]; then places=("$TRAINER_SHARED_DATA/taobao")
-else places=("$REPO_DIR/../shared/data/taobao" /work/shared/data/taobao); fi
+else places=("$REPO_DIR/../shared/data/taobao"); fi
 for d in "${places[@]}"; do
   if [ -f "$d/train.csv" ] && [ -f "$d/dev.csv" ] && [ -f "$d/test.csv" ] && [ -f "$d/README.md" ]; then DATA=$(cd "$d" && pwd); break; fi
 done
