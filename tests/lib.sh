@@ -4,6 +4,8 @@
 # that is removed at exit; the user-id key lives there too (never in ~/.config).
 set -euo pipefail
 TRAINER=$(readlink -f "$1"); shift || true
+# The second argument, when CTest passes it: tests/ckpt_compare (resolved before the cd below).
+CKPT_COMPARE=${1:+$(readlink -f "$1")}
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$TESTS_DIR")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trainer-test.XXXXXX")
@@ -20,6 +22,8 @@ pass() { say "ok: $*"; }
 
 # mpirun for N ranks on any machine: more ranks than cores are allowed.
 mpirun_n() { local n=$1; shift; mpirun --oversubscribe --bind-to none -np "$n" "$@"; }
+# The same under a time limit in seconds: a hang fails the test instead of the whole suite.
+mpirun_limit() { local secs=$1 n=$2; shift 2; timeout -k 5 "$secs" mpirun --oversubscribe --bind-to none -np "$n" "$@"; }
 
 # A small, fast experiment on synthetic users; extra lines are appended as overrides file.
 write_small_exp() {

@@ -19,11 +19,8 @@
 # train.reproducible=true: final checkpoints bitwise identical and per-step losses identical
 # as text for P = 1, 2, 4. And a P that does not divide V is refused on every rank, quickly.
 . "$(dirname "$0")/lib.sh"
-CKPT_COMPARE=${1:?usage: multirank_equiv.sh TRAINER CKPT_COMPARE}
-case $CKPT_COMPARE in /*) ;; *) CKPT_COMPARE=$OLDPWD/$CKPT_COMPARE ;; esac # lib.sh has cd-ed to $WORK
+[ -n "$CKPT_COMPARE" ] || { say "usage: multirank_equiv.sh TRAINER CKPT_COMPARE"; exit 2; }
 write_small_exp exp.yaml
-# mpirun_n under a time limit (a hang fails the test instead of the whole suite).
-mpirun_limit() { local secs=$1 n=$2; shift 2; timeout -k 5 "$secs" mpirun --oversubscribe --bind-to none -np "$n" "$@"; }
 
 # train_np NP NAME [--set ...]: one run into $WORK/NAME, every step logged, one checkpoint
 # at the end. Returns non-zero (and shows its output) when the run fails.

@@ -11,10 +11,8 @@
 # same step: a rank that applied the NaN update would have NaN parameters (every later step
 # skipped too), a rank that skipped alone would train on other parameters than rank 0.
 . "$(dirname "$0")/lib.sh"
-CKPT_COMPARE=${1:?usage: nonfinite.sh TRAINER CKPT_COMPARE}
-case $CKPT_COMPARE in /*) ;; *) CKPT_COMPARE=$OLDPWD/$CKPT_COMPARE ;; esac # lib.sh has cd-ed to $WORK
+[ -n "$CKPT_COMPARE" ] || { say "usage: nonfinite.sh TRAINER CKPT_COMPARE"; exit 2; }
 write_small_exp exp.yaml
-mpirun_limit() { local secs=$1 n=$2; shift 2; timeout -k 5 "$secs" mpirun --oversubscribe --bind-to none -np "$n" "$@"; }
 
 # run_np NP NAME FAULT [--set ...]: one run into $WORK/NAME (FAULT "" for none); sets $status.
 run_np() {

@@ -16,17 +16,8 @@
 #include "synth.h"
 #include "util.h"
 
-static int g_failures = 0;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            g_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
 
 static const char *const SPLIT_FILES[3] = {"train.csv", "valid.csv", "test.csv"};
 static const char *const ACTIONS[] = {"post", "like", "comment", "share", "view", "follow"};

@@ -22,17 +22,8 @@
 #include "util.h"
 #include "vocab.h"
 
-static int g_failures = 0;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            g_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
 
 static char g_dir[256];
 
