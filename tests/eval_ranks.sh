@@ -8,7 +8,6 @@
 #       actions, numbers within 1e-5 relative (plus the printed precision).
 . "$(dirname "$0")/lib.sh"
 write_small_exp exp.yaml
-mpirun_limit() { local secs=$1 n=$2; shift 2; timeout -k 5 "$secs" mpirun --oversubscribe --bind-to none -np "$n" "$@"; }
 
 # json_ok FILE: one flat JSON object of string and number members (python3 checks it too,
 # when there is one).
