@@ -173,17 +173,22 @@ typedef struct {
 
 static void report(LoadState *st, const char *where, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static int g_quiet; // config_quiet(): count errors without printing them
+
+void config_quiet(int quiet) { g_quiet = quiet; }
+
 static void report(LoadState *st, const char *where, const char *key, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    st->n_errors++;
+    if (g_quiet) return;
     if (key && *key)
         fprintf(stderr, "%serror: %s: %s: %s\n", log_prefix(), where, key, msg);
     else
         fprintf(stderr, "%serror: %s: %s\n", log_prefix(), where, msg);
-    st->n_errors++;
 }
 
 static int edit_distance(const char *a, const char *b) {

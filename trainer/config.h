@@ -85,6 +85,8 @@ typedef struct {
 // Loads defaults, then the file (NULL: defaults only), then the overrides ("key=value").
 // On any error prints every problem (one line each) and returns -1; 0 on success.
 int config_load(Config *cfg, const char *path, int n_overrides, char **overrides);
+// With quiet on, config_load() reports nothing (every rank loads the experiment; one says why).
+void config_quiet(int quiet);
 
 // Canonical text of the resolved config: YAML, sections in schema order, no comments.
 // It is what run directories and checkpoints store and what the config hash is taken of.

@@ -149,8 +149,10 @@ static int scorer_open(Scorer *sc, int argc, char **argv, const char *command, c
     cli_parse(argc, argv, command, allowed, 1, &sc->args);
     comm_init(&argc, &argv);
     sc->rank = comm_rank(), sc->size = comm_size();
+    config_quiet(sc->rank != 0);
     double bad =
         config_load(&sc->cfg, sc->args.exp_path, sc->args.n_overrides, sc->args.overrides) != 0;
+    config_quiet(0);
     comm_allreduce_max_f64(&bad, 1);
     if (bad) return EXIT_USAGE;
     const Config *cfg = &sc->cfg;

@@ -566,9 +566,12 @@ int cmd_train(int argc, char **argv) {
     comm_init(&argc, &argv);
     Trainer *tr = xcalloc(1, sizeof *tr);
     tr->rank = comm_rank(), tr->size = comm_size();
-    // Every rank resolves the config; a failure anywhere ends all ranks cleanly.
+    // Every rank resolves the config; a failure anywhere ends all ranks cleanly (rank 0 says
+    // why: the ranks read the same files).
+    config_quiet(tr->rank != 0);
     double bad =
         config_load(&tr->cfg, args.exp_path, args.n_overrides, args.overrides) != 0 ? 1 : 0;
+    config_quiet(0);
     comm_allreduce_max_f64(&bad, 1);
     if (bad) {
         free(tr);
