@@ -50,10 +50,6 @@ int comm_rank(void) {
 int comm_size(void) {
     return g_size;
 }
-int comm_is_initialized(void) {
-    return g_up;
-}
-
 const char *comm_launcher(void) {
     if (getenv("OMPI_COMM_WORLD_SIZE") && !getenv("SLURM_STEP_ID")) return "mpirun";
     if (getenv("SLURM_STEP_ID") && getenv("PMIX_RANK")) return "srun";

@@ -13,7 +13,6 @@ void comm_init(int *argc, char ***argv); // also routes fatal() to MPI_Abort
 int comm_rank(void);
 int comm_size(void);
 const char *comm_launcher(void); // "mpirun", "srun" or "singleton"
-int comm_is_initialized(void);
 void comm_finalize(void);
 _Noreturn void comm_abort(int status);
 

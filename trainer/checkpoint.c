@@ -690,27 +690,34 @@ int checkpoint_read_file(const char *path, LoadedCheckpoint *out, char *err, siz
     return rc;
 }
 
-int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found) {
+int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found,
+                           unsigned char **bytes, size_t *size) {
     long long *steps;
     int n = list_steps(dir, &steps);
     *none_found = n == 0;
     for (int i = 0; i < n; i++) {
         char p[CFG_PATH_LEN + 64], err[512];
         step_path(p, sizeof p, dir, steps[i]);
+        unsigned char *buf = (unsigned char *)read_file(p, size);
         LoadedCheckpoint c;
-        if (checkpoint_read_file(p, &c, err, sizeof err) == 0) {
+        if (!buf)
+            snprintf(err, sizeof err, "cannot read (%s)", strerror(errno));
+        else if (checkpoint_parse(buf, *size, &c, err, sizeof err) == 0) {
             checkpoint_free(&c);
             snprintf(path, cap, "%s", p);
+            *bytes = buf;
             free(steps);
             return 0;
         }
+        free(buf);
         fprintf(stderr, "%swarning: %s: %s; trying an older checkpoint\n", log_prefix(), p, err);
     }
     free(steps);
     return -1;
 }
 
-int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_t errlen) {
+int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **bytes, size_t *size,
+                       char *err, size_t errlen) {
     struct stat st;
     if (stat(arg, &st) != 0) {
         snprintf(err, errlen, "--checkpoint %s: no such file or directory", arg);
@@ -718,6 +725,11 @@ int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_
     }
     if (!S_ISDIR(st.st_mode)) {
         snprintf(path, cap, "%s", arg);
+        *bytes = (unsigned char *)read_file(arg, size);
+        if (!*bytes) {
+            snprintf(err, errlen, "%s: cannot read (%s)", arg, strerror(errno));
+            return -1;
+        }
         return 0;
     }
     // A run directory (holding checkpoints/) or a checkpoint directory.
@@ -725,7 +737,7 @@ int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_
     snprintf(dir, sizeof dir, "%s/checkpoints", arg);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", arg);
     int none;
-    if (checkpoint_find_latest(dir, path, cap, &none) != 0) {
+    if (checkpoint_find_latest(dir, path, cap, &none, bytes, size) != 0) {
         snprintf(err, errlen, "--checkpoint %s: %s", arg,
                  none ? "holds no checkpoints (step-*.ckpt)" : "none of its checkpoints is valid");
         return -1;

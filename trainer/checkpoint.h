@@ -80,10 +80,14 @@ int checkpoint_read_file(const char *path, LoadedCheckpoint *out, char *err, siz
 void checkpoint_free(LoadedCheckpoint *c);
 
 // The newest checkpoint in dir that verifies; those that do not are reported. Returns 0
-// with its path, or -1 when none verifies (none_found = 1 if the directory has none at all).
-int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found);
+// with its path and its bytes (*bytes, *size; the caller frees them), or -1 when none
+// verifies (none_found = 1 if the directory has none at all).
+int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found,
+                           unsigned char **bytes, size_t *size);
 // Resolves a --checkpoint argument: a file, or a run directory (its newest valid one).
-int checkpoint_resolve(const char *arg, char *path, size_t cap, char *err, size_t errlen);
+// Returns 0 with the path and the file's bytes (caller frees), or -1 with the reason in err.
+int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **bytes, size_t *size,
+                       char *err, size_t errlen);
 
 // Human report for `trainer checkpoint inspect`.
 void checkpoint_print(const LoadedCheckpoint *c, const char *path);

@@ -123,12 +123,16 @@ int cmd_checkpoint(int argc, char **argv) {
         return EXIT_USAGE;
     }
     char path[CFG_PATH_LEN + 64], err[1024];
-    if (checkpoint_resolve(argv[1], path, sizeof path, err, sizeof err) != 0) {
+    unsigned char *bytes;
+    size_t size;
+    if (checkpoint_resolve(argv[1], path, sizeof path, &bytes, &size, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         return EXIT_FATAL;
     }
     LoadedCheckpoint c;
-    if (checkpoint_read_file(path, &c, err, sizeof err) != 0) {
+    int rc = checkpoint_parse(bytes, size, &c, err, sizeof err);
+    free(bytes);
+    if (rc != 0) {
         fprintf(stderr, "error: %s: %s\n", path, err);
         return EXIT_FATAL;
     }

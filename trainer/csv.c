@@ -17,7 +17,7 @@ struct CsvReader {
     char *buf; // holds [pos, len) unread bytes
     size_t cap, pos, len;
     int eof;
-    long long line, row_line, bytes;
+    long long line, row_line;
     char **fields;
     int n_fields;
     char error[256];
@@ -35,7 +35,6 @@ CsvReader *csv_open(const char *path) {
     // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first
     // column's name: without this, "user" would be missing from a header that shows it.
     size_t n = fread(r->buf, 1, 3, f);
-    r->bytes = (long long)n;
     r->len = n == 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0 ? 0 : n;
     return r;
 }
@@ -54,10 +53,6 @@ long long csv_line(const CsvReader *r) {
 const char *csv_error(const CsvReader *r) {
     return r->error;
 }
-long long csv_bytes_read(const CsvReader *r) {
-    return r->bytes;
-}
-
 // Makes sure the buffer holds a complete row starting at pos (or everything to EOF).
 // Returns the end offset of the row (index of its '\n', or len at EOF), -1 if too long, -2 on
 // a read error. A quote opens a quoted field only at the start of a field, as the splitter
@@ -111,7 +106,6 @@ static long find_row_end(CsvReader *r) {
             r->eof = 1;
         }
         r->len += n;
-        r->bytes += (long long)n;
     }
 }
 
@@ -123,7 +117,6 @@ static void skip_long_row(CsvReader *r) {
     r->pos = r->len = 0;
     for (;;) {
         size_t n = fread(r->buf, 1, CSV_BLOCK, r->f);
-        r->bytes += (long long)n;
         if (n == 0) {
             r->eof = 1;
             return;

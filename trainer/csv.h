@@ -17,5 +17,4 @@ CsvReader *csv_open(const char *path); // NULL with errno set
 int csv_next(CsvReader *r, char ***fields, int *n_fields);
 long long csv_line(const CsvReader *r); // 1-based line number where the last row started
 const char *csv_error(const CsvReader *r);
-long long csv_bytes_read(const CsvReader *r);
 void csv_close(CsvReader *r);

@@ -15,9 +15,6 @@
 static inline real exp_r(real x) {
     return exp(x);
 }
-static inline real log_r(real x) {
-    return log(x);
-}
 #else
 static inline float exp_r(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -35,9 +32,6 @@ static inline float exp_r(float x) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
-}
-static inline float log_r(float x) {
-    return logf(x);
 }
 #endif
 

@@ -163,12 +163,10 @@ static int scorer_open(Scorer *sc, int argc, char **argv, const char *command, c
     unsigned char *buf = NULL;
     if (sc->rank == 0) {
         char err[1024];
-        if (checkpoint_resolve(sc->args.checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, err,
-                               sizeof err) != 0)
-            fatal("%s", err);
         size_t n;
-        buf = (unsigned char *)read_file(sc->ckpt_path, &n);
-        if (!buf) fatal("%s: cannot read (%s)", sc->ckpt_path, strerror(errno));
+        if (checkpoint_resolve(sc->args.checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, &buf, &n,
+                               err, sizeof err) != 0)
+            fatal("%s", err);
         size = (int64_t)n;
         fp = dataset_ensure_prepared(cfg);
     }

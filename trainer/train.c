@@ -246,14 +246,12 @@ static void maybe_resume(Trainer *tr) {
     unsigned char *buf = NULL;
     if (tr->rank == 0) {
         int none = 0;
-        if (checkpoint_find_latest(tr->ckpt_dir, path, sizeof path, &none) == 0) {
+        size_t n;
+        if (checkpoint_find_latest(tr->ckpt_dir, path, sizeof path, &none, &buf, &n) == 0) {
             if (strcmp(tr->cfg.checkpoint.resume, "never") == 0)
                 fatal("%s holds checkpoints but checkpoint.resume=never: use a new run.dir, or "
                       "checkpoint.resume=auto to continue",
                       tr->ckpt_dir);
-            size_t n;
-            buf = (unsigned char *)read_file(path, &n);
-            if (!buf) fatal("%s: cannot read", path);
             size = (int64_t)n;
         } else if (!none) {
             fatal("%s holds checkpoints but none of them is valid (see above); move them away "

@@ -38,16 +38,6 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
     fflush(stderr);
 }
 
-_Noreturn void fatal_status(int status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vmessage("error: ", fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-    g_abort_hook(status);
-    exit(status); // the hook must not return; this keeps _Noreturn honest
-}
-
 _Noreturn void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -224,11 +214,6 @@ void str_copy(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
     if (n >= cap) fatal("string too long (%zu bytes, limit %zu): \"%.40s...\"", n, cap - 1, src);
     memcpy(dst, src, n + 1);
-}
-
-int str_ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 char *str_dup(const char *s) {

@@ -25,7 +25,6 @@ void set_abort_hook(abort_hook_fn hook);
 void set_log_prefix(const char *prefix);
 const char *log_prefix(void);
 
-_Noreturn void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -63,7 +62,6 @@ double wall_seconds(void); // time since the epoch, for logs
 
 // Strings.
 void str_copy(char *dst, size_t cap, const char *src); // always NUL-terminates; fatal on overflow
-int str_ends_with(const char *s, const char *suffix);
 char *str_dup(const char *s);
 
 // A growable byte buffer for building text.
