@@ -21,29 +21,19 @@ mkdir -p "$DIR"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT
 export TRAINER_KEY_FILE="$DIR/user-id.key"
 
-cat > "$DIR/exp.yaml" <<YAML
-run:
-  dir: $DIR/run
-data:
-  source: synth
-  categorical_cols: [content]
-  numeric_cols: [engagement]
-  engagement_col: engagement
-  numeric_transform: log1p
-  virtual_shards: 16
-  shard_dir: $DIR/shards
-synth:
-  out_dir: $DIR/synth
-YAML
-SET=(--set synth.users="$USERS" --set synth.min_events=80 --set synth.max_events=120)
+# The embedded default's data settings (synthetic users, content and engagement columns),
+# with every output under $DIR.
+EXP=$(cd "$(dirname "$0")/../.." && pwd)/configs/default.yaml
+SET=(--set run.dir="$DIR/run" --set data.shard_dir="$DIR/shards" --set synth.out_dir="$DIR/synth"
+     --set synth.users="$USERS" --set synth.min_events=80 --set synth.max_events=120)
 
 echo "== $(date -u +%FT%TZ) $(uname -n), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== trainer data synth: $USERS users, 80..120 events each"
-/usr/bin/time -f 'synth: %e s wall, max RSS %M KiB' "$TRAINER" data synth "$DIR/exp.yaml" "${SET[@]}" | grep -E '^synth: [0-9]+ users'
+/usr/bin/time -f 'synth: %e s wall, max RSS %M KiB' "$TRAINER" data synth "$EXP" "${SET[@]}" | grep -E '^synth: [0-9]+ users'
 du -cb "$DIR"/synth/*.csv | tail -1 | awk '{ printf "input: %.1f MB of CSV\n", $1 / 1e6 }'
 for run in $(seq 1 "$RUNS"); do
-  echo "== run $run: trainer data prepare $DIR/exp.yaml ${SET[*]}"
-  /usr/bin/time -v "$TRAINER" data prepare "$DIR/exp.yaml" "${SET[@]}" > "$DIR/prepare.out" 2> "$DIR/time.txt"
+  echo "== run $run: trainer data prepare $EXP ${SET[*]}"
+  /usr/bin/time -v "$TRAINER" data prepare "$EXP" "${SET[@]}" > "$DIR/prepare.out" 2> "$DIR/time.txt"
   grep -E '^prepared|^  train' "$DIR/prepare.out"
   grep -E 'Elapsed \(wall clock\)|Maximum resident set size|User time|System time|File system outputs' "$DIR/time.txt" | sed 's/^\t*/  /'
 done
