@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "model.h"
 
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptimKind;
@@ -30,7 +29,6 @@ typedef struct {
     TensorInfo tensors[MODEL_MAX_TENSORS];
 } Optimizer;
 
-OptimConfig optim_config_from(const Config *cfg);
 void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params);
 void optim_free(Optimizer *opt);
 // Learning rate of step `step` (0-based): linear warm-up, then the schedule.

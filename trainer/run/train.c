@@ -18,11 +18,11 @@
 
 #include "batch.h"
 #include "checkpoint.h"
-#include "cli.h"
 #include "comm.h"
 #include "dataset.h"
 #include "evaluate.h"
-#include "gradsync.h"
+#include "setup.h"
+#include "step.h"
 #include "optim.h"
 #include "runlog.h"
 #include "runstate.h"
@@ -30,8 +30,6 @@
 #include "synth.h"
 #include "util.h"
 
-#define FIXED_SCALE 4294967296.0 // 2^32: fixed-point unit of reproducible reductions
-#define HEADER_LEN  (LOSS_SUMS_LEN + 2)
 
 typedef struct {
     Config cfg;
@@ -49,9 +47,7 @@ typedef struct {
     BatchBuf bb;
     int lanes_per_shard, lanes; // lanes of this rank
     int eval_lanes;
-    GradSync sync;
-    int64_t *fixed;     // reproducible mode: n_params + HEADER_LEN
-    double *shard_sums; // reproducible mode: V x LOSS_SUMS_LEN, a row per shard
+    Stepper stepper;
     int64_t step, skipped;
     double events_seen;
     RunLog log;
@@ -63,53 +59,6 @@ typedef struct {
 } Trainer;
 
 // ---------------------------------------------------------------- set-up
-
-ModelShape model_shape_from(const Config *c, const DataMeta *m, int max_lanes) {
-    ModelShape s;
-    memset(&s, 0, sizeof s);
-    s.n_actions = m->vocab_size[0];
-    s.action_embed = (int)c->model.action_embed;
-    s.n_cat = (int)m->n_cat;
-    for (int k = 0; k < s.n_cat; k++) s.cat_vocab[k] = m->vocab_size[1 + k];
-    s.cat_embed = (int)c->model.cat_embed;
-    s.n_dense = feature_spec(m).n_dense;
-    s.hidden = (int)c->model.hidden;
-    s.layers = (int)c->model.layers;
-    s.engagement = c->model.engagement_head && m->engagement_index >= 0;
-    s.max_lanes = max_lanes;
-    s.window = (int)c->train.window;
-    return s;
-}
-
-int model_shape_check(const ModelShape *have, const ModelShape *want, char *err, size_t errlen) {
-    TensorInfo a[MODEL_MAX_TENSORS], b[MODEL_MAX_TENSORS];
-    int na = model_tensors(have, a), nb = model_tensors(want, b);
-    for (int k = 0; k < (na > nb ? na : nb); k++) {
-        if (k < na && k < nb && strcmp(a[k].name, b[k].name) == 0 && a[k].rows == b[k].rows &&
-            a[k].cols == b[k].cols)
-            continue;
-        snprintf(err, errlen,
-                 "its model does not match the experiment: %s is %dx%d there, %s is %dx%d here "
-                 "(H=%d L=%d K=%d there, H=%d L=%d K=%d here)",
-                 k < na ? a[k].name : "(none)", k < na ? a[k].rows : 0, k < na ? a[k].cols : 0,
-                 k < nb ? b[k].name : "(none)", k < nb ? b[k].rows : 0, k < nb ? b[k].cols : 0,
-                 have->hidden, have->layers, have->n_actions, want->hidden, want->layers,
-                 want->n_actions);
-        return -1;
-    }
-    return 0;
-}
-
-LossConfig loss_config_from(const Config *c, const DataMeta *m) {
-    LossConfig lc = {.w_action = c->loss.action,
-                     .w_time = c->loss.time,
-                     .w_eng = c->loss.engagement,
-                     .loggap_mean = m->loggap_mean,
-                     .loggap_std = m->loggap_std,
-                     .gap_offset = m->gap_offset,
-                     .top_k = (int)c->eval.top_k};
-    return lc;
-}
 
 // Pack this rank's data cursor and lane state: [shard cursors][lane cursors][h][c].
 static size_t cursor_bytes(const Trainer *tr) {
@@ -283,81 +232,14 @@ static void inject_fault(Trainer *tr) {
     if (!f) return;
     long long step = -1, rank = 0;
     if (sscanf(f, "%lld:%lld", &step, &rank) < 1) return;
-    if (step == tr->step && rank == tr->rank) tr->model->grads[0] = NAN;
+    if (step == tr->step && rank == tr->rank) tr->stepper.fault_nan = 1;
 }
 
-// Forward and backward of this rank's lanes; fills header with local loss sums and flags.
-static void compute_gradients(Trainer *tr, double *header) {
-    Model *m = tr->model;
-    DropoutConfig dc = {
-        .p = tr->cfg.model.dropout, .seed = (uint64_t)tr->cfg.run.seed, .step = (uint64_t)tr->step};
-    LossSums sums;
-    memset(&sums, 0, sizeof sums);
-    double local_sumsq = 0;
-    if (!tr->cfg.train.reproducible) {
-        memset(m->grads, 0, sizeof(float) * m->n_params);
-        train_stream_next(&tr->ts, 0, tr->lanes, &tr->bb);
-        model_forward(m, &tr->bb.view, &tr->state, &tr->lc, &dc, &sums, 1);
-        inject_fault(tr);
-        BackwardHooks hooks = gradsync_hooks(&tr->sync);
-        model_backward(m, &tr->bb.view, &hooks);
-        local_sumsq = tr->sync.local_sumsq;
-    } else {
-        // One virtual shard at a time with the same shapes on any number of ranks; exact
-        // fixed-point accumulation, so the order of the sums does not matter.
-        memset(tr->fixed, 0, sizeof(int64_t) * (m->n_params + HEADER_LEN));
-        const int V = (int)tr->ds.meta.n_vshards;
-        memset(tr->shard_sums, 0, sizeof(double) * (size_t)V * LOSS_SUMS_LEN);
-        const double limit = 9.0e18 / V; // the sum over all V shards stays within int64
-        int overflow = 0;
-        for (int s = 0; s < tr->ds.n_shards; s++) {
-            memset(m->grads, 0, sizeof(float) * m->n_params);
-            LossSums ss;
-            memset(&ss, 0, sizeof ss);
-            const int first = s * tr->lanes_per_shard;
-            train_stream_next(&tr->ts, first, tr->lanes_per_shard, &tr->bb);
-            LaneState view = lane_state_slice(&tr->shape, &tr->state, first);
-            model_forward(m, &tr->bb.view, &view, &tr->lc, &dc, &ss, 1);
-            if (s == 0) inject_fault(tr);
-            model_backward(m, &tr->bb.view, NULL);
-            for (size_t i = 0; i < m->n_params; i++) {
-                double v = (double)m->grads[i] * FIXED_SCALE;
-                if (!(fabs(v) < limit)) overflow = 1, v = 0;
-                tr->fixed[i] += (int64_t)llrint(v);
-            }
-            // Loss sums keep their own row: metrics such as gap_sq_err (squared time units)
-            // do not fit a 2^32 fixed point; rows are summed in shard order after the reduction.
-            memcpy(tr->shard_sums + (size_t)(tr->ds.first_shard + s) * LOSS_SUMS_LEN, &ss,
-                   sizeof(double) * LOSS_SUMS_LEN);
-            if (!isfinite(ss.loss)) overflow = 1;
-        }
-        local_sumsq = overflow ? NAN : 0;
-    }
-    memcpy(header, &sums, sizeof(double) * LOSS_SUMS_LEN);
-    header[LOSS_SUMS_LEN] = !isfinite(local_sumsq) || !isfinite(sums.loss);
-    header[LOSS_SUMS_LEN + 1] = signals_stop_requested() ? 1 : 0;
-}
-
-static void reduce_gradients(Trainer *tr, double *header) {
-    Model *m = tr->model;
-    if (!tr->cfg.train.reproducible) {
-        gradsync_finish(&tr->sync, header);
-        return;
-    }
-    int64_t *fx = tr->fixed;
-    fx[m->n_params + LOSS_SUMS_LEN] = header[LOSS_SUMS_LEN] > 0;
-    fx[m->n_params + LOSS_SUMS_LEN + 1] = header[LOSS_SUMS_LEN + 1] > 0;
-    comm_allreduce_sum_i64(fx, m->n_params + HEADER_LEN);
-    for (size_t i = 0; i < m->n_params; i++) m->grads[i] = (float)((double)fx[i] / FIXED_SCALE);
-    // Each shard's row comes from one rank (the others add exact zeros): P-independent sums.
-    const int V = (int)tr->ds.meta.n_vshards;
-    comm_allreduce_sum_f64(tr->shard_sums, V * LOSS_SUMS_LEN);
-    for (int k = 0; k < LOSS_SUMS_LEN; k++) {
-        header[k] = 0;
-        for (int v = 0; v < V; v++) header[k] += tr->shard_sums[(size_t)v * LOSS_SUMS_LEN + k];
-    }
-    header[LOSS_SUMS_LEN] = fx[m->n_params + LOSS_SUMS_LEN] > 0;
-    header[LOSS_SUMS_LEN + 1] = fx[m->n_params + LOSS_SUMS_LEN + 1] > 0;
+// The step's batches: the next window of the rank's training lanes.
+static const Batch *next_train_batch(void *ctx, int first, int n) {
+    Trainer *tr = ctx;
+    train_stream_next(&tr->ts, first, n, &tr->bb);
+    return &tr->bb.view;
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -405,7 +287,8 @@ static int run_training(Trainer *tr) {
     double step_s_log = 0;
     int64_t steps_log = 0, skipped_log = 0, first_step = tr->step;
     const double events_at_start = tr->events_seen;
-    double header[HEADER_LEN];
+    StepResult r;
+    memset(&r, 0, sizeof r);
     int status = EXIT_OK;
     comm_take_wait_seconds();
     while (tr->step < steps) {
@@ -413,17 +296,12 @@ static int run_training(Trainer *tr) {
         // comm_share is blocked time within steps: waits in validation or checkpoints between
         // steps are not step time (booked here they gave shares above 100%).
         comm_take_wait_seconds();
-        compute_gradients(tr, header);
-        reduce_gradients(tr, header);
-        const double n_global = header[0];
-        const int nonfinite = header[LOSS_SUMS_LEN] > 0, stop = header[LOSS_SUMS_LEN + 1] > 0;
-        int skip = nonfinite || n_global <= 0;
-        double norm = 0;
-        if (!skip) {
-            norm = sqrt(sum_squares(tr->model->grads, tr->model->n_params)) / n_global;
-            if (!isfinite(norm)) skip = 1;
-        }
-        if (skip) {
+        inject_fault(tr);
+        r = step_run(&tr->stepper, tr->step, &tr->state, next_train_batch, tr,
+                     signals_stop_requested);
+        const double n_global = r.h.sums.n_targets, norm = r.grad_norm;
+        const int stop = r.h.stop > 0;
+        if (r.skipped) {
             if (strcmp(cfg->train.on_nonfinite, "stop") == 0) {
                 if (tr->rank == 0)
                     fprintf(stderr,
@@ -444,9 +322,6 @@ static int run_training(Trainer *tr) {
                          (long long)tr->step + 1);
                 runlog_write(&tr->log, line);
             }
-        } else {
-            double clip = optim_clip_factor(&tr->opt.cfg, norm);
-            optim_step(&tr->opt, tr->model->params, tr->model->grads, clip / n_global, tr->step);
         }
         tr->step++;
         tr->events_seen += n_global;
@@ -470,7 +345,7 @@ static int run_training(Trainer *tr) {
                 double eta =
                     (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
                 double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
-                const LossSums *ls = (const LossSums *)header;
+                const LossSums *ls = &r.h.sums;
                 double n = ls->n_targets > 0 ? ls->n_targets : 1;
                 char eng[32] = "";
                 if (tr->shape.engagement)
@@ -558,10 +433,9 @@ static int run_training(Trainer *tr) {
     return status;
 }
 
-int cmd_train(int argc, char **argv) {
-    CliArgs args;
-    cli_parse(argc, argv, "train", "--set --resume", 1, &args);
-    comm_init(&argc, &argv);
+int train_main(const TrainArgs *a, int *argc, char ***argv) {
+    TrainArgs args = *a;
+    comm_init(argc, argv);
     Trainer *tr = xcalloc(1, sizeof *tr);
     tr->rank = comm_rank(), tr->size = comm_size();
     // Every rank resolves the config; a failure anywhere ends all ranks cleanly (rank 0 says
@@ -573,8 +447,7 @@ int cmd_train(int argc, char **argv) {
     comm_allreduce_max_f64(&bad, 1);
     if (bad) {
         free(tr);
-        free(args.overrides);
-        comm_finalize();
+            comm_finalize();
         return EXIT_USAGE;
     }
     Config *cfg = &tr->cfg;
@@ -591,8 +464,7 @@ int cmd_train(int argc, char **argv) {
                     tr->size, (long long)cfg->data.virtual_shards, divisors);
         }
         free(tr);
-        free(args.overrides);
-        comm_finalize();
+            comm_finalize();
         return EXIT_USAGE;
     }
     tr->config_text = config_to_yaml(cfg, 0);
@@ -644,11 +516,11 @@ int cmd_train(int argc, char **argv) {
     tr->eval_state = lane_state_alloc(&tr->shape, tr->eval_lanes);
     batchbuf_init(&tr->bb, tr->shape.max_lanes, tr->shape.window, tr->shape.n_cat,
                   tr->shape.n_dense);
-    gradsync_init(&tr->sync, tr->model, cfg->comm.bucket_mb, HEADER_LEN);
-    if (cfg->train.reproducible) {
-        tr->fixed = xmalloc(sizeof(int64_t) * (tr->model->n_params + HEADER_LEN));
-        tr->shard_sums = xmalloc(sizeof(double) * (size_t)V * LOSS_SUMS_LEN);
-    }
+    stepper_init(&tr->stepper, tr->model, &tr->opt, &tr->lc, cfg->model.dropout,
+                 (uint64_t)cfg->run.seed, cfg->comm.bucket_mb, tr->lanes);
+    if (cfg->train.reproducible)
+        stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard, V,
+                             tr->lanes_per_shard);
     if (tr->rank == 0) {
         tr->ckpt =
             ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
@@ -664,7 +536,7 @@ int cmd_train(int argc, char **argv) {
         ckpt_writer_free(tr->ckpt);
         runlog_close(&tr->log);
     }
-    gradsync_free(&tr->sync);
+    stepper_free(&tr->stepper);
     batchbuf_free(&tr->bb);
     lane_state_free(&tr->state);
     lane_state_free(&tr->eval_state);
@@ -672,10 +544,7 @@ int cmd_train(int argc, char **argv) {
     optim_free(&tr->opt);
     model_free(tr->model);
     dataset_free(&tr->ds);
-    free(tr->fixed);
-    free(tr->shard_sums);
     free(tr->config_text);
-    free(args.overrides);
     free(tr);
     comm_finalize();
     return status;

@@ -9,7 +9,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "hash.h"
 #include "ingest.h"
 #include "synth.h"
@@ -166,36 +165,22 @@ uint64_t dataset_content_hash(const DataMeta *m) {
     return hasher_final(&h);
 }
 
-int cmd_data(int argc, char **argv) {
-    const char *usage = "usage: trainer data synth EXP.yaml [--set key=value]...\n"
-                        "       trainer data prepare EXP.yaml [--set key=value]...\n";
-    if (argc < 1 || (strcmp(argv[0], "synth") != 0 && strcmp(argv[0], "prepare") != 0)) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    CliArgs args;
-    char what[32];
-    snprintf(what, sizeof what, "data %s", argv[0]);
-    cli_parse(argc - 1, argv + 1, what, "--set", 1, &args);
-    Config cfg;
-    cli_load_config(&args, &cfg);
-    free(args.overrides);
-    if (strcmp(argv[0], "synth") == 0) {
-        SynthReport rep;
-        synth_generate(&cfg, &rep);
-        char path[CFG_PATH_LEN + 32], want[32], err[512];
-        snprintf(path, sizeof path, "%s/settings.hash", cfg.synth.out_dir);
-        snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(&cfg));
-        if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
-        return EXIT_OK;
-    }
-    int fd = lock_shard_dir(cfg.data.shard_dir);
-    if (strcmp(cfg.data.source, "synth") == 0) ensure_synth(&cfg);
+void dataset_synth(const Config *cfg) {
+    SynthReport rep;
+    synth_generate(cfg, &rep);
+    char path[CFG_PATH_LEN + 32], want[32], err[512];
+    snprintf(path, sizeof path, "%s/settings.hash", cfg->synth.out_dir);
+    snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(cfg));
+    if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
+}
+
+void dataset_prepare(const Config *cfg) {
+    int fd = lock_shard_dir(cfg->data.shard_dir);
+    if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
     UserKey key;
-    userkey_load(&cfg, &key);
-    uint64_t fp = data_fingerprint(&cfg, &key);
+    userkey_load(cfg, &key);
+    uint64_t fp = data_fingerprint(cfg, &key);
     IngestReport rep;
-    data_prepare(&cfg, &key, fp, &rep);
+    data_prepare(cfg, &key, fp, &rep);
     close(fd);
-    return EXIT_OK;
 }

@@ -1,5 +1,6 @@
 // lstm_cell.c: see lstm_cell.h.
 #include "lstm_cell.h"
+#include "cpu.h"
 
 #include <math.h>
 
@@ -132,8 +133,7 @@ void lstm_cell_forward(int B, int H, real *restrict g, const real *restrict bias
                        real *restrict c, real *restrict tc, real *restrict h,
                        real *restrict hprev_next) {
 #if !defined(MODEL_REAL_DOUBLE) && defined(__x86_64__)
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    const int avx512 = cpu_isa() >= ISA_AVX512;
     if (avx512 && H % 16 == 0) {
         forward_avx512(B, H, g, bias, cprev, keep, keep_next, c, tc, h, hprev_next);
         return;

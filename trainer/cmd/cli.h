@@ -25,5 +25,3 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
 // Loads the experiment named in args (exits 2 on any config error).
 void cli_load_config(const CliArgs *args, Config *cfg);
 
-int cmd_config(int argc, char **argv);
-int cmd_checkpoint(int argc, char **argv);

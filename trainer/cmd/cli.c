@@ -1,7 +1,5 @@
-// cli.c: argument parsing shared by the subcommands, and `trainer config`.
+// cli.c: see cli.h.
 #include "cli.h"
-
-#include "checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,50 +91,4 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
 
 void cli_load_config(const CliArgs *args, Config *cfg) {
     if (config_load(cfg, args->exp_path, args->n_overrides, args->overrides) != 0) exit(EXIT_USAGE);
-}
-
-int cmd_config(int argc, char **argv) {
-    if (argc >= 1 && strcmp(argv[0], "schema") == 0) {
-        config_print_schema(stdout);
-        return EXIT_OK;
-    }
-    if (argc < 1 || strcmp(argv[0], "show") != 0) {
-        fprintf(stderr, "usage: trainer config show EXP.yaml [--set key=value]... [--docs]\n"
-                        "       trainer config schema\n");
-        return EXIT_USAGE;
-    }
-    CliArgs args;
-    cli_parse(argc - 1, argv + 1, "config show", "--set --docs", 1, &args);
-    Config cfg;
-    cli_load_config(&args, &cfg);
-    char *text = config_to_yaml(&cfg, args.docs);
-    fputs(text, stdout);
-    printf("# config hash: %016llx\n", (unsigned long long)config_hash(&cfg));
-    free(text);
-    free(args.overrides);
-    return EXIT_OK;
-}
-
-int cmd_checkpoint(int argc, char **argv) {
-    if (argc != 2 || strcmp(argv[0], "inspect") != 0) {
-        fprintf(stderr, "usage: trainer checkpoint inspect FILE|RUNDIR\n");
-        return EXIT_USAGE;
-    }
-    char path[CFG_PATH_LEN + 64], err[1024];
-    unsigned char *bytes;
-    size_t size;
-    if (checkpoint_resolve(argv[1], path, sizeof path, &bytes, &size, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return EXIT_FATAL;
-    }
-    LoadedCheckpoint c;
-    int rc = checkpoint_parse(bytes, size, &c, err, sizeof err);
-    free(bytes);
-    if (rc != 0) {
-        fprintf(stderr, "error: %s: %s\n", path, err);
-        return EXIT_FATAL;
-    }
-    checkpoint_print(&c, path);
-    checkpoint_free(&c);
-    return EXIT_OK;
 }

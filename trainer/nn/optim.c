@@ -7,27 +7,6 @@
 
 #include "util.h"
 
-OptimConfig optim_config_from(const Config *cfg) {
-    OptimConfig oc;
-    memset(&oc, 0, sizeof oc);
-    const char *o = cfg->train.optimizer, *s = cfg->train.schedule;
-    oc.kind = strcmp(o, "sgd") == 0 ? OPT_SGD : strcmp(o, "adam") == 0 ? OPT_ADAM : OPT_ADAMW;
-    oc.schedule = strcmp(s, "constant") == 0 ? SCHED_CONSTANT
-                  : strcmp(s, "cosine") == 0 ? SCHED_COSINE
-                                             : SCHED_LINEAR;
-    oc.lr = cfg->train.lr;
-    oc.momentum = cfg->train.momentum;
-    oc.beta1 = cfg->train.beta1;
-    oc.beta2 = cfg->train.beta2;
-    oc.eps = cfg->train.eps;
-    oc.weight_decay = cfg->train.weight_decay;
-    oc.clip_norm = cfg->train.clip_norm;
-    oc.min_lr_frac = cfg->train.min_lr_frac;
-    oc.warmup_steps = cfg->train.warmup_steps;
-    oc.total_steps = cfg->train.steps;
-    return oc;
-}
-
 void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params) {
     memset(opt, 0, sizeof *opt);
     opt->cfg = *oc;

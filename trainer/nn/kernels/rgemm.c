@@ -1,5 +1,6 @@
 // rgemm.c: see rgemm.h.
 #include "rgemm.h"
+#include "cpu.h"
 
 #include <stddef.h>
 
@@ -16,8 +17,7 @@ enum { PANEL = 32, ROWS = 8 }; // the kernel's tile: 8 rows x 32 columns = 16 zm
 
 int rgemm_supported(int M, int N) {
 #if HAVE_KERNEL
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    const int avx512 = cpu_isa() >= ISA_AVX512;
     return avx512 && M > 0 && N > 0 && M % ROWS == 0 && N % PANEL == 0;
 #else
     (void)M, (void)N;

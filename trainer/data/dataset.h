@@ -34,7 +34,9 @@ void dataset_free(Dataset *d);
 // where it came from: re-preparing identical input gives the same value. Checkpoints record
 // it, so a model is never resumed or scored against data it was not trained with.
 uint64_t dataset_content_hash(const DataMeta *m);
-// `trainer data synth|prepare EXP.yaml`.
-int cmd_data(int argc, char **argv);
+// `trainer data synth`: writes the generator's CSVs and the hash of its settings.
+void dataset_synth(const Config *cfg);
+// `trainer data prepare`: (re)builds the shards unconditionally, under the directory lock.
+void dataset_prepare(const Config *cfg);
 // Event counts this rank and all ranks hold in a split (for the balance report).
 uint64_t dataset_rank_events(const Dataset *d, int split, int rank);

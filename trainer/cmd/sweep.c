@@ -12,7 +12,6 @@
 // retries the rest. A SIGTERM/SIGUSR1 to `sweep run` is passed to the trial, which
 // checkpoints; `run` then exits 75 so a Slurm array task can be requeued. Trials share
 // prepared data (DIR/shards) unless an axis changes the data.
-#include "sweep.h"
 
 #include <errno.h>
 #include <signal.h>

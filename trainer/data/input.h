@@ -1,0 +1,11 @@
+// input.h: any CSV in an experiment's format read into one in-memory shard, for scoring
+// (`eval --input`, `predict --input`, ...): same columns and bad-row policy as ingest, values
+// mapped with the training vocabularies (unseen ones to <unk> = 0), user ids hashed with the
+// experiment's key, events sorted by (user, time).
+#pragma once
+#include "config.h"
+#include "shards.h"
+
+// Keeps users with at least min_events events whose index (in hash order) % size == rank.
+void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *path, int min_events,
+                        int rank, int size, Shard *out, long long *n_rows, long long *n_bad);

@@ -1,0 +1,169 @@
+// scoring.c: see scoring.h.
+#include "scoring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "input.h"
+#include "setup.h"
+#include "util.h"
+
+// comm up, config resolved on every rank, data prepared, checkpoint read and checked;
+// with --input, the file is this rank's slice of users as split `split`.
+int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
+    memset(sc, 0, sizeof *sc);
+    const int split = req->split;
+    sc->split = split;
+    comm_init(argc, argv);
+    sc->rank = comm_rank(), sc->size = comm_size();
+    config_quiet(sc->rank != 0);
+    double bad = config_load(&sc->cfg, req->exp_path, req->n_overrides, req->overrides) != 0;
+    config_quiet(0);
+    comm_allreduce_max_f64(&bad, 1);
+    if (bad) {
+        comm_finalize();
+        return EXIT_USAGE;
+    }
+    const Config *cfg = &sc->cfg;
+    if (!req->checkpoint)
+        fatal("trainer %s: --checkpoint FILE|RUNDIR is required", req->command);
+    // Rank 0 finds the checkpoint and prepares the data; every rank parses the same bytes.
+    uint64_t fp = 0;
+    int64_t size = 0;
+    unsigned char *buf = NULL;
+    if (sc->rank == 0) {
+        char err[1024];
+        size_t n;
+        if (checkpoint_resolve(req->checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, &buf, &n,
+                               err, sizeof err) != 0)
+            fatal("%s", err);
+        size = (int64_t)n;
+        fp = dataset_ensure_prepared(cfg);
+    }
+    comm_bcast(&fp, sizeof fp, 0);
+    comm_bcast(&size, sizeof size, 0);
+    comm_bcast(sc->ckpt_path, sizeof sc->ckpt_path, 0);
+    if (sc->rank != 0) buf = xmalloc((size_t)size);
+    comm_bcast(buf, (size_t)size, 0);
+    char err[1024];
+    if (checkpoint_parse(buf, (size_t)size, &sc->ck, err, sizeof err) != 0)
+        fatal("%s: %s", sc->ckpt_path, err);
+    free(buf);
+    if (req->input) {
+        // One pseudo-shard per rank holding its slice of the file's users.
+        char meta_path[CFG_PATH_LEN + 16];
+        snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
+        memset(&sc->ds, 0, sizeof sc->ds);
+        if (meta_read(meta_path, &sc->ds.meta, err, sizeof err) != 0) fatal("%s", err);
+        sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
+        sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
+        input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
+                     &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad);
+    } else {
+        dataset_open_scoring(&sc->ds, cfg, fp, sc->rank, sc->size);
+        dataset_load_split(&sc->ds, split);
+    }
+    if (sc->ck.d.data_hash != dataset_content_hash(&sc->ds.meta))
+        fatal("%s: was trained on other data than this experiment's (its vocabularies and "
+              "statistics differ): score it with the experiment it was trained with",
+              sc->ckpt_path);
+    sc->lanes = (int)cfg->eval.batch_size;
+    ModelShape shape = model_shape_from(cfg, &sc->ds.meta, sc->lanes);
+    if (model_shape_check(&sc->ck.d.shape, &shape, err, sizeof err) != 0)
+        fatal("%s: %s", sc->ckpt_path, err);
+    sc->model = model_create(&shape);
+    memcpy(sc->model->params, sc->ck.params, sizeof(float) * sc->model->n_params);
+    sc->lc = loss_config_from(cfg, &sc->ds.meta);
+    return EXIT_OK;
+}
+
+void scorer_close(Scorer *sc) {
+    model_free(sc->model);
+    checkpoint_free(&sc->ck);
+    dataset_free(&sc->ds);
+    comm_finalize();
+}
+
+const ShardUser *scorer_slot_user(const EvalStream *es, const BatchBuf *bb, int r,
+                                  const Shard **shard) {
+    if (bb->slot_user[r] < 0) return NULL;
+    return eval_stream_user(es, bb->slot_user[r], shard);
+}
+
+void scorer_pass(Scorer *sc, int include_last, LossSums *sums, ScorerVisit visit, void *ctx) {
+    const ModelShape *s = &sc->model->shape;
+    LaneState st = lane_state_alloc(s, sc->lanes);
+    BatchBuf bb;
+    batchbuf_init(&bb, sc->lanes, s->window, s->n_cat, s->n_dense);
+    EvalStream es;
+    eval_stream_init(&es, &sc->ds, sc->split, sc->lanes, include_last);
+    // Every user starts with keep = 0, so whatever the state holds is never read.
+    while (eval_stream_next(&es, &bb)) {
+        model_forward(sc->model, &bb.view, &st, &sc->lc, NULL, sums, 0);
+        if (visit) visit(ctx, sc, &es, &bb);
+    }
+    eval_stream_free(&es);
+    batchbuf_free(&bb);
+    lane_state_free(&st);
+}
+
+// ---------------------------------------------------------------- per-user rows
+
+static int by_text(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void user_rows_open(UserRows *ur, const char *final, int rank, int size) {
+    memset(ur, 0, sizeof *ur);
+    snprintf(ur->final, sizeof ur->final, "%s", final);
+    snprintf(ur->part, sizeof ur->part, "%s.part%d", final, rank);
+    ur->rank = rank, ur->size = size;
+    ur->f = xfopen(ur->part, "w");
+}
+
+long long user_rows_join(UserRows *ur, const char *header) {
+    xfclose(ur->f, ur->part);
+    ur->f = NULL;
+    comm_barrier();
+    if (ur->rank != 0) return 0;
+    StrBuf all = {0};
+    sb_append(&all, header, strlen(header));
+    long long users = 0;
+    StrBuf body = {0};
+    for (int r = 0; r < ur->size; r++) {
+        char part[CFG_PATH_LEN + 48];
+        snprintf(part, sizeof part, "%s.part%d", ur->final, r);
+        size_t n;
+        char *text = read_file(part, &n);
+        if (!text) fatal("%s: cannot read (%s)", part, strerror(errno));
+        for (size_t i = 0; i < n; i++) users += text[i] == '\n';
+        sb_append(&body, text, n);
+        free(text);
+        unlink(part);
+    }
+    // Rows in user-hash order (their first field, fixed width), not in the order ranks and
+    // lanes finished them: the file is the same on any number of ranks.
+    char **rows = xmalloc(sizeof(char *) * (size_t)(users + 1));
+    long long n_rows = 0;
+    for (char *p = body.data, *end = body.data + body.len; p && p < end && n_rows < users;) {
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) break;
+        *eol = '\0';
+        rows[n_rows++] = p;
+        p = eol + 1;
+    }
+    qsort(rows, (size_t)n_rows, sizeof(char *), by_text);
+    for (long long i = 0; i < n_rows; i++) {
+        sb_append(&all, rows[i], strlen(rows[i]));
+        sb_append(&all, "\n", 1);
+    }
+    free(rows);
+    sb_free(&body);
+    char err[512];
+    if (write_file_atomic(ur->final, all.data, all.len, err, sizeof err) != 0) fatal("%s", err);
+    sb_free(&all);
+    return n_rows;
+}

@@ -1,0 +1,75 @@
+// setup.c: see setup.h.
+#include "setup.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "batch.h"
+
+ModelShape model_shape_from(const Config *c, const DataMeta *m, int max_lanes) {
+    ModelShape s;
+    memset(&s, 0, sizeof s);
+    s.n_actions = m->vocab_size[0];
+    s.action_embed = (int)c->model.action_embed;
+    s.n_cat = (int)m->n_cat;
+    for (int k = 0; k < s.n_cat; k++) s.cat_vocab[k] = m->vocab_size[1 + k];
+    s.cat_embed = (int)c->model.cat_embed;
+    s.n_dense = feature_spec(m).n_dense;
+    s.hidden = (int)c->model.hidden;
+    s.layers = (int)c->model.layers;
+    s.engagement = c->model.engagement_head && m->engagement_index >= 0;
+    s.max_lanes = max_lanes;
+    s.window = (int)c->train.window;
+    return s;
+}
+
+int model_shape_check(const ModelShape *have, const ModelShape *want, char *err, size_t errlen) {
+    TensorInfo a[MODEL_MAX_TENSORS], b[MODEL_MAX_TENSORS];
+    int na = model_tensors(have, a), nb = model_tensors(want, b);
+    for (int k = 0; k < (na > nb ? na : nb); k++) {
+        if (k < na && k < nb && strcmp(a[k].name, b[k].name) == 0 && a[k].rows == b[k].rows &&
+            a[k].cols == b[k].cols)
+            continue;
+        snprintf(err, errlen,
+                 "its model does not match the experiment: %s is %dx%d there, %s is %dx%d here "
+                 "(H=%d L=%d K=%d there, H=%d L=%d K=%d here)",
+                 k < na ? a[k].name : "(none)", k < na ? a[k].rows : 0, k < na ? a[k].cols : 0,
+                 k < nb ? b[k].name : "(none)", k < nb ? b[k].rows : 0, k < nb ? b[k].cols : 0,
+                 have->hidden, have->layers, have->n_actions, want->hidden, want->layers,
+                 want->n_actions);
+        return -1;
+    }
+    return 0;
+}
+
+LossConfig loss_config_from(const Config *c, const DataMeta *m) {
+    LossConfig lc = {.w_action = c->loss.action,
+                     .w_time = c->loss.time,
+                     .w_eng = c->loss.engagement,
+                     .loggap_mean = m->loggap_mean,
+                     .loggap_std = m->loggap_std,
+                     .gap_offset = m->gap_offset,
+                     .top_k = (int)c->eval.top_k};
+    return lc;
+}
+
+OptimConfig optim_config_from(const Config *cfg) {
+    OptimConfig oc;
+    memset(&oc, 0, sizeof oc);
+    const char *o = cfg->train.optimizer, *s = cfg->train.schedule;
+    oc.kind = strcmp(o, "sgd") == 0 ? OPT_SGD : strcmp(o, "adam") == 0 ? OPT_ADAM : OPT_ADAMW;
+    oc.schedule = strcmp(s, "constant") == 0 ? SCHED_CONSTANT
+                  : strcmp(s, "cosine") == 0 ? SCHED_COSINE
+                                             : SCHED_LINEAR;
+    oc.lr = cfg->train.lr;
+    oc.momentum = cfg->train.momentum;
+    oc.beta1 = cfg->train.beta1;
+    oc.beta2 = cfg->train.beta2;
+    oc.eps = cfg->train.eps;
+    oc.weight_decay = cfg->train.weight_decay;
+    oc.clip_norm = cfg->train.clip_norm;
+    oc.min_lr_frac = cfg->train.min_lr_frac;
+    oc.warmup_steps = cfg->train.warmup_steps;
+    oc.total_steps = cfg->train.steps;
+    return oc;
+}
