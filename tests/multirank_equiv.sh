@@ -115,6 +115,30 @@ if [ $ok = 1 ]; then
   if [ -d "$WORK/adamw1" ]; then compare_steps adamw1 repro1; compare_ckpt adamw1 repro1 --tol 1e-3; fi
 fi
 
+# 4. Bucket edges, against one rank with the same settings:
+#  - comm.bucket_mb=0.004 (1024-float buckets): layer 0's 2304 gradients span three buckets, so
+#    a last bucket left unreduced shows; H=256 makes ~280 buckets (2 ranks died there once with
+#    "too many outstanding reductions": the request table was smaller than the bucket table);
+#  - train.window=1: 8 lanes x 1 step per rank are fewer than the 12 folded-embedding rows (K=7 + 5), so 2
+#    ranks take the unfolded embedding path (1 rank the folded one): its embedding bucket must
+#    be reduced too;
+#  - a bucket size that would cut the model into more than 4096 buckets is refused (exit 2,
+#    naming comm.bucket_mb) before anything trains.
+for case in "tiny:--set comm.bucket_mb=0.004" "h256:--set comm.bucket_mb=0.004 --set model.hidden=256" \
+            "w1:--set train.window=1"; do
+  name=${case%%:*}; read -r -a sets <<< "${case#*:}"
+  train_np 1 "${name}1" "${sets[@]}" && train_np 2 "${name}2" "${sets[@]}" &&
+    { compare_steps "${name}1" "${name}2"; compare_ckpt "${name}1" "${name}2" --tol 1e-3; }
+done
+status=0
+mpirun_limit 60 2 "$TRAINER" train exp.yaml --set run.dir="$WORK/huge" --set model.hidden=1024 \
+  --set comm.bucket_mb=0.001 > huge.out 2>&1 || status=$?
+if [ "$status" -eq 2 ] && grep -q "error: comm.bucket_mb=0.001 cuts this model's gradients into more than 4096 buckets" huge.out; then
+  pass "comm.bucket_mb=0.001 at H=1024 refused with exit 2: $(grep -m1 'comm.bucket_mb' huge.out)"
+else
+  cat huge.out; fail "comm.bucket_mb=0.001 at H=1024: exit $status, want 2 and a message naming comm.bucket_mb"
+fi
+
 # 3. P that does not divide V: a clear error from the ranks, non-zero, no hang.
 t0=$(date +%s)
 status=0

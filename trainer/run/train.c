@@ -21,6 +21,7 @@
 #include "comm.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "gradsync.h"
 #include "setup.h"
 #include "step.h"
 #include "optim.h"
@@ -505,6 +506,18 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
     int train_lanes = cfg->train.reproducible ? tr->lanes_per_shard : tr->lanes;
     tr->shape = model_shape_from(cfg, &tr->ds.meta,
                                  train_lanes > tr->eval_lanes ? train_lanes : tr->eval_lanes);
+    if (gradsync_bucket_count(&tr->shape, cfg->comm.bucket_mb) > GRADSYNC_MAX_BUCKETS) {
+        // Every rank computes the same count from the same shape: all exit 2 together.
+        if (tr->rank == 0)
+            fprintf(stderr,
+                    "error: comm.bucket_mb=%g cuts this model's gradients into more than %d "
+                    "buckets: raise comm.bucket_mb to at least %.3g\n",
+                    cfg->comm.bucket_mb, GRADSYNC_MAX_BUCKETS,
+                    4.0 * (double)model_param_count(&tr->shape) / 1048576.0 /
+                        (GRADSYNC_MAX_BUCKETS / 2));
+        comm_finalize();
+        exit(EXIT_USAGE);
+    }
     tr->model = model_create(&tr->shape);
     if (tr->rank == 0) model_init_params(tr->model, (uint64_t)cfg->run.seed, cfg->model.init_scale);
     comm_bcast(tr->model->params, sizeof(float) * tr->model->n_params, 0);
