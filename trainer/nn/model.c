@@ -431,10 +431,9 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
 }
 
-// Heads and losses for one row of outputs y (O) with its targets. e (O) receives the
-// softmax numerators; with want_grad it is the row of dy and ends as d loss / d y.
-static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
-                          real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
+// See model.h.
+void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
+                   real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;

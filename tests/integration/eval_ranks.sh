@@ -6,7 +6,7 @@
 #       --output writes one valid JSON object.
 #   predict --input CSV: the same users, in the same order (sorted by user hash), the same
 #       actions, numbers within 1e-5 relative (plus the printed precision).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 
 # json_ok FILE: one flat JSON object of string and number members (python3 checks it too,

@@ -12,8 +12,8 @@
 #       2 vs 1 rank uninterrupted, 600 steps: 8.6e-6; resumed runs print theirs);
 #       with train.reproducible=true (stopped by SIGTERM to rank 0): bitwise.
 CMP=$(readlink -f "$2")
-. "$(dirname "$0")/lib.sh"
-. "$TESTS_DIR/ckpt_lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
+. "$TESTS_DIR/lib/ckpt_lib.sh"
 
 S=400
 TOL=1e-3

@@ -9,13 +9,14 @@
 #   (d) a 4-task job array, waited for as a whole
 # and takes the cluster down again, whatever happens.
 #
-#   bash tests/slurm_smoke.sh      exit 0 pass, 1 fail, 77 cannot run here (not root, ...)
+#   bash tests/integration/slurm_smoke.sh      exit 0 pass, 1 fail, 77 cannot run here (not root, ...)
 #
 # SLURM_SMOKE_PORT=N uses ports N and N+1. Needs root; installs Slurm and munge
 # from Debian's packages if they are missing (cluster/slurm-local.sh up).
 set -euo pipefail
 
-kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/../cluster" && pwd)/slurm-local.sh
+kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../cluster" && pwd)/slurm-local.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 skip() { echo "SKIP: $*"; exit 77; }
 export PATH=$PATH:/usr/sbin:/sbin
 
@@ -30,7 +31,6 @@ fi
 # A caller's Slurm settings (say, this test run inside a Slurm job) stay out.
 while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_' || true)
 
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 port=${SLURM_SMOKE_PORT:-6917}
 if [ -z "${SLURM_SMOKE_PORT:-}" ] && command -v ss >/dev/null; then
     while ! { port_free "$port" && port_free $((port + 1)); }; do

@@ -9,8 +9,8 @@
 # if its final checkpoint is written. A failed FINAL checkpoint makes the run exit 1.
 # Retention: checkpoint.keep files remain, the newest good one among them.
 CMP=$(readlink -f "$2")
-. "$(dirname "$0")/lib.sh"
-. "$TESTS_DIR/ckpt_lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
+. "$TESTS_DIR/lib/ckpt_lib.sh"
 
 S=30
 write_small_exp exp.yaml

@@ -3,7 +3,7 @@
 #     30 s and no trainer process of the job is left.
 #  2. A fatal error on one rank only (a corrupt shard that only rank 1 loads): the job ends
 #     non-zero quickly, with a message naming the rank and the cause.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 LIMIT=30 # seconds the job may take to go away
 

@@ -17,7 +17,7 @@ the gradients. Per target position (target action >= 0) the loss is
     u = (loggap - mean) / std
 
 (the log-normal density of the gap per time unit), and the fixture's loss is the MEAN over
-targets. The C model returns sums; tests/test_reference.c divides them by the target count.
+targets. The C model returns sums; tests/unit/test_reference.c divides them by the target count.
 
 The reference checks itself before writing anything: the hand-written recurrence is
 compared with torch.nn.LSTM segment by segment (a segment = the events between two resets,
@@ -35,7 +35,7 @@ arithmetic differs. The fixture is plain text: `name count` then count numbers.
 
 Regenerate (PyTorch is needed only here, never by the tests), from the repository root:
 
-    /usr/bin/python3 tests/make_reference.py tests/fixtures/reference.txt
+    /usr/bin/python3 tests/tools/make_reference.py tests/fixtures/reference.txt
 
 Debian's python3-torch (1.13) lives in /usr/bin/python3. Output is deterministic.
 """
@@ -290,8 +290,8 @@ def main():
     def put_reals(name, t):
         put(name, t.reshape(-1).tolist())
 
-    lines.append("# Reference for tests/test_reference.c, written by tests/make_reference.py")
-    lines.append("# (torch %s, float64). Regenerate: /usr/bin/python3 tests/make_reference.py"
+    lines.append("# Reference for tests/unit/test_reference.c, written by tests/tools/make_reference.py")
+    lines.append("# (torch %s, float64). Regenerate: /usr/bin/python3 tests/tools/make_reference.py"
                  " tests/fixtures/reference.txt" % torch.__version__)
     lines.append("# Format: `name count` then count numbers. Arrays are row-major; inputs are")
     lines.append("# time-major (T, B, ...). Losses and gradients are of the MEAN over targets.")

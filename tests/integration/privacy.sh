@@ -10,10 +10,8 @@
 # Also: the key file is created with mode 0600 (whatever the umask) in a new directory;
 # TRAINER_USER_KEY (32 hex digits) is used instead of the file and hashes like the same key
 # in a key file; malformed keys, in the environment or the file, are refused clearly.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
-# Commands that start MPI (kept as a wrapper: one place to add launcher settings).
-mpi() { "$@"; }
 
 IN="$WORK/input" # excluded from the search: the raw ids are the input
 LOGS="$WORK/logs"

@@ -14,8 +14,8 @@
 #      users): resume and eval refuse it, saying what differs.
 #   5. 100 random mutations (flips, byte writes, cuts) through `checkpoint inspect`: exit 0
 #      or 1 only. (The in-process fuzz with rehashed records is test_ckpt_io.)
-. "$(dirname "$0")/lib.sh"
-. "$TESTS_DIR/ckpt_lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
+. "$TESTS_DIR/lib/ckpt_lib.sh"
 
 write_small_exp exp.yaml
 EXP=("$WORK/exp.yaml" --set train.steps=20 --set checkpoint.every=10)

@@ -1,6 +1,6 @@
 # config_errors.sh: every class of experiment/CLI error gives one exact line naming the
 # place (file:line:column or the --set argument) and the key, exits non-zero, writes nothing.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 DEFAULT=$REPO_DIR/configs/default.yaml
 
 # expect_error STATUS "EXPECTED STDERR" -- trainer args...

@@ -1,12 +1,12 @@
-# lib.sh: helpers for the bash tests. Source it: `. "$(dirname "$0")/lib.sh"`.
+# lib.sh: helpers for the bash tests. Source it: `. "$(dirname "$0")/../lib/lib.sh"`.
 #
 # Every test gets the trainer binary as $1 and works in a private temp directory ($WORK)
 # that is removed at exit; the user-id key lives there too (never in ~/.config).
 set -euo pipefail
 TRAINER=$(readlink -f "$1"); shift || true
-# The second argument, when CTest passes it: tests/ckpt_compare (resolved before the cd below).
+# The second argument, when CTest passes it: tests/tools/ckpt_compare (resolved before the cd below).
 CKPT_COMPARE=${1:+$(readlink -f "$1")}
-TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_DIR=$(dirname "$TESTS_DIR")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trainer-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -15,6 +15,7 @@ export OPENBLAS_NUM_THREADS=1
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 cd "$WORK"
 FAILS=0
+. "$TESTS_DIR/lib/common.sh"
 
 say() { printf '%s\n' "$*"; }
 fail() { say "FAIL: $*"; FAILS=$((FAILS + 1)); }

@@ -1,6 +1,6 @@
 # ckpt_lib.sh: helpers of the checkpoint, resume and preemption tests. Source it after
 # lib.sh, which must be sourced with the test's arguments still in place:
-#   CMP=$(readlink -f "$2"); . "$(dirname "$0")/lib.sh"; . "$TESTS_DIR/ckpt_lib.sh"
+#   . "$(dirname "$0")/../lib/lib.sh"; . "$TESTS_DIR/lib/ckpt_lib.sh"
 #
 # Jobs run in the background so that a test can signal one rank: start_job sets JOB (the pid
 # of the subshell running mpirun), job_wait sets JOB_RC.

@@ -18,7 +18,7 @@
 #
 # train.reproducible=true: final checkpoints bitwise identical and per-step losses identical
 # as text for P = 1, 2, 4. And a P that does not divide V is refused on every rank, quickly.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 [ -n "$CKPT_COMPARE" ] || { say "usage: multirank_equiv.sh TRAINER CKPT_COMPARE"; exit 2; }
 write_small_exp exp.yaml
 

@@ -10,7 +10,7 @@
 # with the NaN on rank 1 must therefore equal, bitwise, a 1-rank run with the NaN at the
 # same step: a rank that applied the NaN update would have NaN parameters (every later step
 # skipped too), a rank that skipped alone would train on other parameters than rank 0.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 [ -n "$CKPT_COMPARE" ] || { say "usage: nonfinite.sh TRAINER CKPT_COMPARE"; exit 2; }
 write_small_exp exp.yaml
 

@@ -8,8 +8,8 @@
 #      during the write and do no harm (one valid checkpoint, exit 75, resume works).
 # Note: SIGTERM to mpirun itself makes Open MPI kill the job (exit 1, no checkpoint): on
 # Slurm signal the ranks (srun) or send SIGUSR1 to mpirun.
-. "$(dirname "$0")/lib.sh"
-. "$TESTS_DIR/ckpt_lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
+. "$TESTS_DIR/lib/ckpt_lib.sh"
 
 S=2000
 write_small_exp exp.yaml

@@ -7,7 +7,7 @@
 #      and the final parameters equal an uninterrupted run's, bit for bit
 # Skips (77) where it cannot run: not root, no mpirun, no Slurm and no apt-get.
 CMP=$(readlink -f "$2")
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 KIT=$REPO_DIR/cluster/slurm-local.sh
 export PATH=$PATH:/usr/sbin:/sbin
 [ "$(id -u)" = 0 ] || { say "SKIP: needs root"; exit 77; }
@@ -15,7 +15,6 @@ command -v mpirun >/dev/null || { say "SKIP: needs mpirun"; exit 77; }
 if ! command -v sbatch >/dev/null && ! command -v apt-get >/dev/null; then say "SKIP: no Slurm, no apt-get"; exit 77; fi
 while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_' || true)
 
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 port=6937
 while command -v ss >/dev/null && ! { port_free "$port" && port_free $((port + 1)); }; do
   port=$((port + 2)); [ "$port" -lt 7099 ] || { say "FAIL: no free port pair"; exit 1; }

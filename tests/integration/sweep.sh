@@ -1,7 +1,7 @@
 # sweep.sh: sweeps on one machine: plan (one directory per trial, idempotent, refuses another
 # plan), run (DONE/FAILED markers with metrics or the reason; a rerun skips DONE trials and
 # retries the rest), summary (sorted by the metric, best config), and sweep-file errors.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 cat > sweep.yaml <<'YAML'
 base: exp.yaml

@@ -1,6 +1,6 @@
 // test_reference.c: the float32 C model against an independent float64 PyTorch reference.
 //
-// tests/fixtures/reference.txt is written by tests/make_reference.py (the model written
+// tests/fixtures/reference.txt is written by tests/tools/make_reference.py (the model written
 // from its definition with torch ops, gradients by autograd, optimizers from torch.optim).
 // It holds the shape, the inputs (resets, padded positions, carried state), the weights
 // (float32 values, so both sides start from identical numbers), the mean loss, every
@@ -116,7 +116,7 @@ static const double *get(const Fixture *fx, const char *name, int count) {
                       fx->path, name, fx->e[i].count, count);
             return fx->e[i].v;
         }
-    fatal("reference: %s: no entry %s (regenerate the fixture with tests/make_reference.py)",
+    fatal("reference: %s: no entry %s (regenerate the fixture with tests/tools/make_reference.py)",
           fx->path, name);
 }
 

@@ -14,10 +14,8 @@
 #   - a flipped byte in a shard's payload or header, or a truncated shard, stops `train` with
 #     a message naming the file (from the rank that holds it); a corrupt dataset.meta is
 #     rebuilt, saying why.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
-# Commands that start MPI (kept as a wrapper: one place to add launcher settings).
-mpi() { "$@"; }
 
 write_small_exp "$WORK/synth.yaml"
 "$TRAINER" data synth "$WORK/synth.yaml" --set synth.users=3000 > /dev/null

@@ -7,10 +7,8 @@
 # dropped, 17 types in the vocabulary; training a few steps on 2 ranks; `eval --split test`
 # scoring the README's number of test targets with finite metrics; `eval --input test.csv`
 # scoring the same targets with the same metrics.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
-# Commands that start MPI (kept as a wrapper: one place to add launcher settings).
-mpi() { "$@"; }
 
 DATA=""
 # $TRAINER_SHARED_DATA, when set, is the only place looked at.

@@ -1,6 +1,6 @@
 # rundir.sh: the run directory records the resolved experiment and every start's overrides,
 # refuses a different experiment unless --resume, and continues its own.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 "$TRAINER" train exp.yaml --set train.lr=0.004 > out1.txt 2>&1 || { cat out1.txt; fail "first run failed"; finish; }
 [ -f run/config.yaml ] && grep -q "^  lr: 0.004$" run/config.yaml && pass "run/config.yaml holds the resolved experiment" \

@@ -22,20 +22,10 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "check.h"
 #include "hash.h"
 #include "util.h"
 
-static int g_failures = 0;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            g_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
 
 // ---------------------------------------------------------------- a small checkpoint
 

@@ -12,10 +12,8 @@
 # input file (naming the config key and the path), an empty file, data.max_bad_rows, the
 # "further bad rows" cap on warnings, and a bad row met by `trainer train` on 2 ranks (it ends
 # with the same message, without hanging).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
-# Commands that start MPI (kept as a wrapper: one place to add launcher settings).
-mpi() { "$@"; }
 
 GOOD_USERS=4
 GOOD_EVENTS=12
