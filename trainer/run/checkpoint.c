@@ -15,6 +15,7 @@
 
 #include "checkpoint.pb-c.h"
 #include "hash.h"
+#include "atomic_file.h"
 #include "util.h"
 
 #define CKPT_MAGIC  "LSTMCKPT"
@@ -24,65 +25,33 @@
 // ---------------------------------------------------------------- writing
 
 typedef struct {
-    int fd;
-    const char *path;
-    size_t written;
+    AtomicFile af;
     Hasher records;
     uint64_t n_records;
-    // Fault injection for the tests: TRAINER_FAULT_CKPT=mode:after_bytes:step with mode
-    // eio (a failed write), enospc (disk full) or kill (SIGKILL in the middle of writing).
-    int fault_mode;
-    size_t fault_after;
-    char *err;
-    size_t errlen;
 } Out;
 
-static void setup_fault(Out *o, int64_t step) {
+// Fault injection for the tests: TRAINER_FAULT_CKPT=mode:after_bytes:step with mode eio (a
+// failed write), enospc (disk full) or kill (SIGKILL in the middle of writing).
+static void setup_fault(AtomicFile *af, int64_t step) {
     const char *f = getenv("TRAINER_FAULT_CKPT");
-    o->fault_mode = 0;
     if (!f) return;
     char mode[16] = "";
     unsigned long long after = 0;
     long long at_step = -1;
     if (sscanf(f, "%15[a-z]:%llu:%lld", mode, &after, &at_step) < 2) return;
     if (at_step >= 0 && at_step != step) return;
-    o->fault_mode = strcmp(mode, "eio") == 0      ? 1
-                    : strcmp(mode, "enospc") == 0 ? 2
-                    : strcmp(mode, "kill") == 0   ? 3
-                                                  : 0;
-    o->fault_after = (size_t)after;
-}
-
-static int write_all(Out *o, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        size_t chunk = n;
-        if (o->fault_mode && o->written + chunk > o->fault_after) {
-            chunk = o->fault_after > o->written ? o->fault_after - o->written : 0;
-            if (chunk == 0) {
-                if (o->fault_mode == 3) raise(SIGKILL);
-                errno = o->fault_mode == 1 ? EIO : ENOSPC;
-                snprintf(o->err, o->errlen, "%s: write failed (%s) [injected]", o->path,
-                         strerror(errno));
-                return -1;
-            }
-        }
-        ssize_t w = write(o->fd, p, chunk);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            snprintf(o->err, o->errlen, "%s: write failed (%s)", o->path,
-                     w < 0 ? strerror(errno) : "no progress");
-            return -1;
-        }
-        p += w, n -= (size_t)w, o->written += (size_t)w;
-    }
-    return 0;
+    af->fault_mode = strcmp(mode, "eio") == 0      ? AF_FAULT_EIO
+                     : strcmp(mode, "enospc") == 0 ? AF_FAULT_ENOSPC
+                     : strcmp(mode, "kill") == 0   ? AF_FAULT_KILL
+                                                   : AF_FAULT_NONE;
+    af->fault_after = (size_t)after;
 }
 
 static int write_record(Out *o, const ProtobufCMessage *msg) {
     size_t len = protobuf_c_message_get_packed_size(msg);
     if (len > MAX_RECORD) {
-        snprintf(o->err, o->errlen, "internal: checkpoint record of %zu bytes", len);
+        snprintf(o->af.err, sizeof o->af.err, "internal: checkpoint record of %zu bytes", len);
+        af_abort(&o->af);
         return -1;
     }
     uint8_t *buf = xmalloc(len + 12);
@@ -91,7 +60,7 @@ static int write_record(Out *o, const ProtobufCMessage *msg) {
     uint64_t h = hash_bytes(buf + 12, len, 0);
     memcpy(buf, &l32, 4);
     memcpy(buf + 4, &h, 8);
-    int rc = write_all(o, buf, len + 12);
+    int rc = af_write(&o->af, buf, len + 12);
     free(buf);
     hasher_update(&o->records, &h, sizeof h);
     o->n_records++;
@@ -202,18 +171,13 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     hdr.has_metrics = d->has_metrics, hdr.last_valid = &met;
     hdr.created_unix = wall_seconds();
 
-    char tmp[CFG_PATH_LEN + 96];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    Out o = {.path = tmp, .err = err, .errlen = errlen};
-    setup_fault(&o, d->step);
+    Out o;
+    memset(&o, 0, sizeof o);
     hasher_init(&o.records, 0);
     int rc = -1;
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o.fd < 0) {
-        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
-        goto done;
-    }
-    if (write_all(&o, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto fail;
+    if (af_open(&o.af, path, 0, 0) != 0) goto done;
+    setup_fault(&o.af, d->step);
+    if (af_write(&o.af, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto done;
     for (int i = 0; i < nt; i++) {
         size_t per = CHUNK_BYTES / sizeof(float);
         for (size_t off = 0; off < tens[i].count || (off == 0 && tens[i].count == 0); off += per) {
@@ -222,38 +186,17 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
             ch.tensor = (uint32_t)i, ch.offset = off;
             ch.data.len = n * sizeof(float);
             ch.data.data = (uint8_t *)(tens[i].data + off);
-            if (write_record(&o, &ch.base) != 0) goto fail;
+            if (write_record(&o, &ch.base) != 0) goto done;
             if (tens[i].count == 0) break;
         }
     }
     LstmTrainer__CheckpointFooter foot = LSTM_TRAINER__CHECKPOINT_FOOTER__INIT;
     foot.n_records = o.n_records;
     foot.records_hash = hasher_final(&o.records);
-    if (write_record(&o, &foot.base) != 0) goto fail;
-    if (fsync(o.fd) != 0) {
-        snprintf(err, errlen, "%s: fsync failed (%s)", tmp, strerror(errno));
-        goto fail;
-    }
-    if (close(o.fd) != 0) {
-        o.fd = -1;
-        snprintf(err, errlen, "%s: close failed (%s)", tmp, strerror(errno));
-        goto fail;
-    }
-    o.fd = -1;
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename failed (%s)", path, strerror(errno));
-        goto fail;
-    }
-    if (fsync_dir_of(path) != 0) {
-        snprintf(err, errlen, "%s: fsync of the directory failed (%s)", path, strerror(errno));
-        goto done; // the file is complete; only its durability is in doubt
-    }
-    rc = 0;
-    goto done;
-fail:
-    if (o.fd >= 0) close(o.fd);
-    unlink(tmp);
+    if (write_record(&o, &foot.base) != 0) goto done;
+    rc = af_commit(&o.af); // a failed directory fsync leaves the whole file, in doubt
 done:
+    if (rc != 0) snprintf(err, errlen, "%s", o.af.err);
     free(tens), free(epochs), free(nexts), free(lu), free(lp), free(metas), free(meta_ptrs);
     return rc;
 }
