@@ -147,7 +147,8 @@ typedef struct {
     size_t n_params;
     real *params, *grads; // flat, n_params each
     ParamViews p, g;
-    Activations act;
+    Activations act;        // views into act_arena
+    char *act_arena;        // one allocation for every activation buffer
     size_t activation_bytes;
     int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
     int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
