@@ -34,8 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "model.h"
 #include "optim.h"
+#include "step.h"
 #include "util.h"
 
 #define RTOL      1e-4
@@ -325,8 +327,21 @@ static void check_gradients(const Fixture *fx, Model *m, Setup *su) {
                    TB * D);
 }
 
-// Replays `kind`'s optimizer run as the training loop does: mean-gradient norm, clip
-// factor, optim_step(grad_scale = clip / N).
+// The step's batch: the fixture's, from the fixture's initial lane state every time.
+static const Batch *fixture_batch(void *ctx, int first, int n) {
+    Setup *su = ctx;
+    const ModelShape *s = &su->shape;
+    size_t bytes = sizeof(real) * (size_t)s->max_lanes * (size_t)s->hidden;
+    for (int l = 0; l < s->layers; l++) {
+        memcpy(su->work.h[l], su->init.h[l], bytes);
+        memcpy(su->work.c[l], su->init.c[l], bytes);
+    }
+    return &su->batch;
+}
+
+// Runs `kind`'s optimizer through the shipped training step (run/step.c step_run on one
+// rank: gradient sums, the mean-gradient norm, the clip factor, optim_step(clip / N)) and
+// compares each step's loss, gradient norm and clip factor with torch's.
 static void check_optimizer(const Fixture *fx, Model *m, Setup *su, const char *kind,
                             OptimKind ok) {
     char name[64];
@@ -352,27 +367,33 @@ static void check_optimizer(const Fixture *fx, Model *m, Setup *su, const char *
     snprintf(name, sizeof name, "%s.clip", kind);
     const double *ref_clip = get(fx, name, steps);
 
-    printf("%s: lr %g, weight decay %g, clip_norm %g\n", kind, oc.lr, oc.weight_decay,
-           oc.clip_norm);
+    printf("%s: lr %g, weight decay %g, clip_norm %g (through step_run)\n", kind, oc.lr,
+           oc.weight_decay, oc.clip_norm);
     memcpy(m->params, su->params0, sizeof(real) * m->n_params);
     Optimizer opt;
     optim_init(&opt, &oc, &m->shape, m->n_params);
+    Stepper st;
+    stepper_init(&st, m, &opt, &su->lc, 0, 0, 4, su->shape.max_lanes);
+    m->want_input_grad = 0;
     char what[64];
-    for (int k = 0; k <= steps; k++) {
-        LossSums sums = run_model(m, su, k < steps);
-        const double n = sums.n_targets;
-        snprintf(what, sizeof what, k < steps ? "loss before step %d" : "loss after step %d",
-                 k < steps ? k : k - 1);
-        compare_scalar(what, sums.loss / n, ref_loss[k], LOSS_RTOL);
-        if (k == steps) break;
-        double norm = sqrt(sum_squares(m->grads, m->n_params)) / n;
-        double clip = optim_clip_factor(&oc, norm);
-        snprintf(what, sizeof what, "  grad norm");
-        compare_scalar(what, norm, ref_norm[k], NORM_RTOL);
-        snprintf(what, sizeof what, "  clip factor");
-        compare_scalar(what, clip, ref_clip[k], NORM_RTOL);
-        optim_step(&opt, m->params, m->grads, clip / n, k);
+    for (int k = 0; k < steps; k++) {
+        StepResult r = step_run(&st, k, &su->work, fixture_batch, su, NULL);
+        const double n = r.h.sums.n_targets;
+        snprintf(what, sizeof what, "loss before step %d", k);
+        compare_scalar(what, r.h.sums.loss / n, ref_loss[k], LOSS_RTOL);
+        if (r.skipped) {
+            printf("  FAIL: step %d skipped\n", k);
+            g_failures++;
+            break;
+        }
+        compare_scalar("  grad norm", r.grad_norm, ref_norm[k], NORM_RTOL);
+        compare_scalar("  clip factor", optim_clip_factor(&oc, r.grad_norm), ref_clip[k],
+                       NORM_RTOL);
     }
+    LossSums sums = run_model(m, su, 0);
+    snprintf(what, sizeof what, "loss after step %d", steps - 1);
+    compare_scalar(what, sums.loss / sums.n_targets, ref_loss[steps], LOSS_RTOL);
+    stepper_free(&st);
     optim_free(&opt);
 }
 
@@ -381,6 +402,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s tests/fixtures/reference.txt\n", argv[0]);
         return 2;
     }
+    comm_init(&argc, &argv); // the step's allreduce runs as a one-rank singleton
     Fixture fx;
     fixture_load(&fx, argv[1]);
     Setup su;
@@ -405,5 +427,6 @@ int main(int argc, char **argv) {
     model_free(m);
     setup_free(&su);
     fixture_free(&fx);
+    comm_finalize();
     return g_failures ? 1 : 0;
 }
