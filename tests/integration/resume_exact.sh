@@ -11,6 +11,7 @@
 #       AdamW tolerance for P ranks vs 1 (float summation order differs with P; measured here:
 #       2 vs 1 rank uninterrupted, 600 steps: 8.6e-6; resumed runs print theirs);
 #       with train.reproducible=true (stopped by SIGTERM to rank 0): bitwise.
+#   (d) a resume point after shard epochs ended (the reference's step 390): bitwise.
 CMP=$(readlink -f "$2")
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TESTS_DIR/lib/ckpt_lib.sh"
@@ -138,6 +139,19 @@ else
   say "(b) killed after step-$M.ckpt (leftovers: $(ls b/run/checkpoints | tr '\n' ' '))"
   run_in b 2
   check_resumed b "$M" 2 && same b ref 0 "(b) SIGKILL after checkpoint $M + resume on 2 ranks == uninterrupted (bitwise)"
+fi
+
+# (d) a resume point after shard epochs have ended (every stop above falls in the first epoch,
+# where a lost epoch counter would rebuild the same permutation): the reference's step-390
+# checkpoint (epoch > 1: each virtual shard's users are reshuffled per epoch), the final one
+# removed as if the job died after 390; resume on 2 ranks must end bitwise on the reference.
+cp -a ref d && rm -f "$(ckpt_path d/run "$S")"
+E=$(inspect "$(ckpt_path d/run 390)" 2>&1 | sed -n 's/.*epoch \([0-9.]*\),.*/\1/p')
+if awk -v e="${E:-0}" 'BEGIN { exit !(e > 1) }'; then
+  run_in d 2
+  check_resumed d 390 2 && same d ref 0 "(d) resume at step 390 (epoch $E) on 2 ranks == uninterrupted (bitwise)"
+else
+  fail "(d) the step-390 checkpoint is at epoch '${E}', want > 1 (the test needs a later resume point)"
 fi
 
 # (c) reproducible mode: SIGTERM to rank 0, resume on 1 and on 4 ranks: bitwise.
