@@ -67,6 +67,13 @@ void comm_finalize(void) {
 _Noreturn void comm_abort(int status) {
     fflush(stdout);
     fflush(stderr);
+    // One rank has no one to abort: finalise and exit with the status, without the abort
+    // banner (and without the singleton's ORTE_ERROR_LOG noise that MPI_Abort prints).
+    if (g_up && g_size == 1) {
+        g_up = 0;
+        set_abort_hook(NULL);
+        MPI_Finalize();
+    }
     if (g_up) MPI_Abort(MPI_COMM_WORLD, status ? status : 1);
     exit(status);
 }

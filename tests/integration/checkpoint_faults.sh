@@ -57,7 +57,7 @@ for fault in eio:async=false enospc:async=true; do
   name=periodic_$mode
   reason=$([ "$mode" = eio ] && echo "Input/output error" || echo "No space left on device")
   TRAINER_FAULT_CKPT=$mode:5000:15 run "$name" --set checkpoint.keep=100 --set checkpoint.${fault#*:}
-  msg="error: checkpoint at step 15 not written: .*/$name/checkpoints/step-00000015.ckpt.tmp: write failed ($reason) \[injected\]; the previous checkpoint is intact"
+  msg="error: checkpoint at step 15 not written: .*/$name/checkpoints/step-00000015.ckpt.tmp: write failed ($reason) \[injected\]; the previous checkpoint (step-00000010.ckpt) is intact"
   if [ "$RC" -eq 0 ] && grep -q "$msg" "$name.err" &&
      [ "$(ckpts "$name")" = "step-00000005.ckpt step-00000010.ckpt step-00000020.ckpt step-00000025.ckpt step-00000030.ckpt" ] &&
      "$CMP" "$(ckpt_path "$name" 30)" "$(ckpt_path ref 30)" > cmp.txt &&

@@ -92,8 +92,17 @@ t0=$(date +%s)
 run_np 2 stop2 5:1 --set train.on_nonfinite=stop --set checkpoint.every=2
 t=$(( $(date +%s) - t0 ))
 [ "$status" -eq 3 ] && pass "on_nonfinite=stop: exit status 3 after ${t}s" || { cat stop2.out; fail "on_nonfinite=stop: exit $status after ${t}s, want 3"; }
-grep -q "error: step 5: non-finite loss or gradient on some rank; stopping (train.on_nonfinite=stop)" stop2.out \
-  && pass "on_nonfinite=stop: clear message" || { cat stop2.out; fail "on_nonfinite=stop: message missing"; }
+# The fault hits 0-based step 5, the sixth step: "step 6", as the skip message says too, and
+# the checkpoint it names is the one on disk.
+grep -q "error: step 6: non-finite loss or gradient on some rank; stopping (train.on_nonfinite=stop); the last checkpoint (step-00000004.ckpt) is intact" stop2.out \
+  && pass "on_nonfinite=stop: clear message naming step 6 and the intact checkpoint" || { cat stop2.out; fail "on_nonfinite=stop: message missing"; }
+grep -q "^step 6: non-finite loss or gradient on some rank: every rank skips" skip2.out \
+  && pass "skip mode names the same step (6)" || fail "skip mode does not name step 6"
+# A stop before any checkpoint exists says so instead of promising one.
+run_np 1 stop0 0:0 --set train.on_nonfinite=stop
+grep -q "stopping (train.on_nonfinite=stop); no checkpoint had been written" stop0.out \
+  && pass "on_nonfinite=stop at the first step: 'no checkpoint had been written'" \
+  || { cat stop0.out; fail "on_nonfinite=stop at the first step: message not true"; }
 last=$(ckpt_of stop2); last=${last:-none}
 case $(basename "$last") in
   step-00000004.ckpt|step-00000005.ckpt) pass "newest checkpoint: $(basename "$last") (none past the NaN step)" ;;

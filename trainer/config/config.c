@@ -389,6 +389,12 @@ static int assign_number(const KeySpec *k, char *dst, LoadState *st, const Value
     int64_t xi = 0;
     double x = 0;
     int bad = v->quoted || (is_int ? parse_int(s, &xi) : parse_float(s, &x)) != 0;
+    if (bad && !v->quoted && is_int && s[strspn(s, "+-")] && !s[strspn(s, "+-0123456789")]) {
+        char r[80]; // digits only: too large for 64 bits, not malformed
+        range_text(k, r, sizeof r);
+        report(st, where, k->key, "value %s is out of range (allowed: %s)", s, r);
+        return -1;
+    }
     if (bad) {
         report(st, where, k->key, "expected %s, got %s\"%s\"", is_int ? "an integer" : "a number",
                v->quoted ? "the string " : "", s);
@@ -683,8 +689,10 @@ static void check_rules(Config *c, LoadState *st) {
              c->data.categorical_cols.item[i]);
     RULE(!(strcmp(c->data.time_format, "iso8601") == 0 && strcmp(c->data.time_unit, "none") == 0),
          "data.time_unit", "iso8601 times have a unit: use s, min, h, ...");
+    const int warmup_default = strcmp(origin_of(st, "train.warmup_steps"), "default") == 0;
     RULE(c->train.warmup_steps <= c->train.steps || c->train.steps == 0, "train.warmup_steps",
-         "%lld is more than train.steps (%lld)", (long long)c->train.warmup_steps,
+         "%lld%s is more than train.steps (%lld): set train.warmup_steps to at most that",
+         (long long)c->train.warmup_steps, warmup_default ? " (the default value)" : "",
          (long long)c->train.steps);
     RULE(c->loss.action + c->loss.time + c->loss.engagement > 0, "loss.action",
          "at least one loss weight must be positive");

@@ -237,6 +237,23 @@ static void step_path(char *out, size_t cap, const char *dir, long long step) {
     snprintf(out, cap, "%s/step-%08lld.ckpt", dir, step);
 }
 
+int checkpoint_newest_step(const char *dir, long long *step) {
+    long long *steps;
+    int n = list_steps(dir, &steps);
+    if (n > 0) *step = steps[0];
+    free(steps);
+    return n > 0 ? 0 : -1;
+}
+
+// "the previous checkpoint (step-N.ckpt) is intact" or that there is none, for messages.
+static void previous_text(const char *dir, char *out, size_t cap) {
+    long long step;
+    if (checkpoint_newest_step(dir, &step) == 0)
+        snprintf(out, cap, "the previous checkpoint (step-%08lld.ckpt) is intact", step);
+    else
+        snprintf(out, cap, "no earlier checkpoint exists in %s", dir);
+}
+
 static void apply_retention(const char *dir, int keep, long long just_written) {
     long long *steps;
     int n = list_steps(dir, &steps);
@@ -277,10 +294,10 @@ static void do_write(CkptWriter *w) {
     step_path(path, sizeof path, w->dir, (long long)w->snap.step);
     double t0 = now_seconds();
     if (checkpoint_write_file(path, &w->snap, err, sizeof err) != 0) {
-        fprintf(stderr,
-                "%serror: checkpoint at step %lld not written: %s; the previous "
-                "checkpoint is intact\n",
-                log_prefix(), (long long)w->snap.step, err);
+        char prev[CFG_PATH_LEN + 96];
+        previous_text(w->dir, prev, sizeof prev);
+        fprintf(stderr, "%serror: checkpoint at step %lld not written: %s; %s\n", log_prefix(),
+                (long long)w->snap.step, err, prev);
         w->failed = 1;
         return;
     }

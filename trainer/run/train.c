@@ -416,11 +416,17 @@ static int run_training(Trainer *tr) {
                      signals_stop_requested);
         if (r.skipped) {
             if (strcmp(cfg->train.on_nonfinite, "stop") == 0) {
-                if (tr->rank == 0)
+                if (tr->rank == 0) {
+                    long long last;
+                    char what[96] = "no checkpoint had been written";
+                    if (checkpoint_newest_step(tr->ckpt_dir, &last) == 0)
+                        snprintf(what, sizeof what, "the last checkpoint (step-%08lld.ckpt) is "
+                                 "intact", last);
                     fprintf(stderr,
                             "error: step %lld: non-finite loss or gradient on some rank; "
-                            "stopping (train.on_nonfinite=stop); the last checkpoint is intact\n",
-                            (long long)tr->step);
+                            "stopping (train.on_nonfinite=stop); %s\n",
+                            (long long)tr->step + 1, what);
+                }
                 status = EXIT_NONFINITE;
                 break;
             }
