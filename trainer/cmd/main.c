@@ -66,6 +66,9 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    // Line-buffered even into a pipe or a Slurm output file: the start-up lines (run, data,
+    // model) arrive when they happen, not when the buffer fills.
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
