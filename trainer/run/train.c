@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "comm.h"
 #include "dataset.h"
+#include "dp.h"
 #include "evaluate.h"
 #include "setup.h"
 #include "step.h"
@@ -48,6 +49,8 @@ typedef struct {
     int lanes_per_shard, lanes; // lanes of this rank
     int eval_lanes;
     Stepper stepper;
+    DpRun dp; // privacy.dp: user-level DP-SGD (dp.h)
+    DpSampler dps;
     int64_t step, skipped;
     double events_seen;
     RunLog log;
@@ -129,7 +132,8 @@ static void save_checkpoint(Trainer *tr) {
                         .lane_h = h,
                         .lane_c = c,
                         .has_metrics = tr->has_valid,
-                        .last_valid = tr->last_valid};
+                        .last_valid = tr->last_valid,
+                        .privacy = dp_run_record(&tr->dp, tr->step)};
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
     tr->ckpt_stall_s += ckpt_writer_submit(tr->ckpt, &d);
     free(shards), free(lanes), free(h), free(c);
@@ -258,11 +262,16 @@ static void log_validation(Trainer *tr, const Metrics *mt) {
     printf("valid  step %6lld  ", (long long)tr->step);
     metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit,
                   tr->shape.engagement);
+    const double eps = dp_run_epsilon(&tr->dp, tr->step);
+    if (tr->dp.on) printf("  epsilon %.4g (delta %.3g)", eps, tr->dp.delta);
     printf("\n");
     fflush(stdout);
-    char js[1024], line[1200];
+    char js[1024], line[1300];
     metrics_json(js, sizeof js, mt);
     snprintf(line, sizeof line, "\"event\":\"valid\",\"step\":%lld,%s", (long long)tr->step, js);
+    if (tr->dp.on)
+        snprintf(line + strlen(line), sizeof line - strlen(line),
+                 ",\"epsilon\":%.6g,\"delta\":%.6g", eps, tr->dp.delta);
     runlog_write(&tr->log, line);
 }
 
@@ -415,6 +424,14 @@ static int run_training(Trainer *tr) {
         metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit,
                       tr->shape.engagement);
         printf("\n");
+        if (tr->dp.on)
+            printf("privacy: user-level (%s, %s accountant) epsilon %.4g at delta %.3g after %lld "
+                   "steps (noise multiplier %.4g, sample rate %.4g, clip %g)\n",
+                   "DP-SGD", tr->dp.conv == DP_CONVERT_CLASSIC ? "classic" : "balle",
+                   dp_run_epsilon(&tr->dp, tr->step), tr->dp.delta, (long long)tr->step,
+                   tr->dp.sigma, tr->dp.q, tr->dp.clip);
+        else
+            printf("privacy: not differentially private (epsilon inf)\n");
         SynthReport rep;
         if (strcmp(cfg->data.source, "synth") == 0 &&
             synth_read_report(cfg->synth.out_dir, &rep) == 0) {
@@ -502,7 +519,17 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
                (unsigned long long)total, V, (unsigned long long)lo, (unsigned long long)hi,
                (double)hi * tr->size / (double)(total ? total : 1), tr->lanes);
     }
+    if (dp_run_resolve(&tr->dp, cfg, tr->ds.meta.split[SPLIT_TRAIN].users, tr->rank == 0) != 0) {
+        dataset_free(&tr->ds);
+        free(tr->config_text);
+        free(tr);
+        comm_finalize();
+        return EXIT_USAGE;
+    }
     int train_lanes = cfg->train.reproducible ? tr->lanes_per_shard : tr->lanes;
+    if (tr->dp.on) // a chunk of the users sampled per step (rank, or shard in reproducible mode)
+        train_lanes = dp_chunk_lanes(tr->dp.q * (double)tr->ds.meta.split[SPLIT_TRAIN].users *
+                                     (cfg->train.reproducible ? 1.0 / V : 1.0 / tr->size));
     tr->shape = model_shape_from(cfg, &tr->ds.meta,
                                  train_lanes > tr->eval_lanes ? train_lanes : tr->eval_lanes);
     tr->model = model_create(&tr->shape);
@@ -521,6 +548,25 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
     if (cfg->train.reproducible)
         stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard, V,
                              tr->lanes_per_shard);
+    if (tr->dp.on) {
+        dp_sampler_init(&tr->dps, &tr->ds, &tr->bb, tr->dp.q, (uint64_t)cfg->run.seed,
+                        cfg->train.reproducible, train_lanes, (int)cfg->train.window);
+        DpConfig dpc = {.clip = tr->dp.clip, .sigma = tr->dp.sigma,
+                        .expected_lanes = tr->dp.expected_lanes,
+                        .method = strcmp(cfg->privacy.lane_norms, "explicit") == 0
+                                      ? LANE_GRAD_EXPLICIT : LANE_GRAD_GHOST,
+                        .next = dp_sampler_next, .ctx = &tr->dps};
+        stepper_dp(&tr->stepper, &dpc);
+        if (tr->rank == 0)
+            printf("privacy: user-level DP-SGD: %llu training users sampled at q=%.4g (%.0f "
+                   "expected per step), clip %g, noise multiplier %.4g%s, delta %.3g; epsilon "
+                   "after %lld steps: %.4g (%s accountant)\n",
+                   (unsigned long long)tr->dp.users, tr->dp.q, tr->dp.expected_lanes, tr->dp.clip,
+                   tr->dp.sigma, cfg->privacy.target_epsilon > 0 ? " (solved)" : "",
+                   tr->dp.delta, (long long)cfg->train.steps,
+                   dp_run_epsilon(&tr->dp, cfg->train.steps),
+                   tr->dp.conv == DP_CONVERT_CLASSIC ? "classic" : "balle");
+    }
     if (tr->rank == 0) {
         tr->ckpt =
             ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
@@ -537,6 +583,7 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
         runlog_close(&tr->log);
     }
     stepper_free(&tr->stepper);
+    if (tr->dp.on) dp_sampler_free(&tr->dps);
     batchbuf_free(&tr->bb);
     lane_state_free(&tr->state);
     lane_state_free(&tr->eval_state);
