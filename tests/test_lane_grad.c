@@ -115,6 +115,41 @@ static void run_case(int layers, double dropout, int vocab2, LaneGradMethod meth
     for (size_t i = 0; i < m->n_params; i++)
         d2 += (sum[i] - batch_grad[i]) * (sum[i] - batch_grad[i]), n2 += batch_grad[i] * batch_grad[i];
     CHECK(sqrt(d2) <= 1e-12 * sqrt(n2), "per-lane gradients do not add up to the batch's");
+    // The clipped sum: sum_lane scale[lane] * g_lane, from the stored activations, against a
+    // backward whose dy rows were scaled per lane (one lane with scale 0, one above 1).
+    double scale[B] = {0.3, 0, 1.7, 0.05};
+    for (int l = 0; l < layers; l++) memset(st.h[l], 0, sizeof(real) * B * s.hidden),
+                                       memset(st.c[l], 0, sizeof(real) * B * s.hidden);
+    const int O = model_outputs(&s);
+    model_forward(m, &b, &st, &lc, &dc, NULL, 1);
+    for (int row = 0; row < T * B; row++)
+        for (int k = 0; k < O; k++) m->act.dy[row * O + k] *= (real)scale[row % B];
+    memset(m->grads, 0, sizeof(real) * m->n_params);
+    model_backward(m, &b, NULL);
+    real *want = malloc(sizeof(real) * m->n_params);
+    memcpy(want, m->grads, sizeof(real) * m->n_params);
+    // Again from the same state (backward overwrote the gates with dG), unscaled, with the
+    // DP step's backward (dG only: it must leave the gradient buffer alone).
+    for (int l = 0; l < layers; l++) memset(st.h[l], 0, sizeof(real) * B * s.hidden),
+                                       memset(st.c[l], 0, sizeof(real) * B * s.hidden);
+    model_forward(m, &b, &st, &lc, &dc, NULL, 1);
+    for (size_t i = 0; i < m->n_params; i++) m->grads[i] = (real)1.5;
+    m->skip_param_grads = 1;
+    model_backward(m, &b, NULL);
+    m->skip_param_grads = 0;
+    int untouched = 1;
+    for (size_t i = 0; i < m->n_params; i++) untouched &= m->grads[i] == (real)1.5;
+    CHECK(untouched, "backward with skip_param_grads changed the gradient buffer");
+    memset(m->grads, 0, sizeof(real) * m->n_params);
+    lane_grad_norms_sq(m, &b, &lg, sq);
+    lane_grad_clipped_sum(m, &b, &lg, scale);
+    d2 = 0, n2 = 0;
+    for (size_t i = 0; i < m->n_params; i++)
+        d2 += (m->grads[i] - want[i]) * (m->grads[i] - want[i]), n2 += want[i] * want[i];
+    CHECK(n2 > 0 && sqrt(d2) <= 1e-12 * sqrt(n2),
+          "clipped sum differs from the scaled backward: |diff| %.3g of %.3g", sqrt(d2), sqrt(n2));
+    printf("  clipped sum vs scaled-dy backward: relative difference %.2e\n", sqrt(d2 / n2));
+    free(want);
     printf("L=%d dropout=%.1f %s embeddings, %s: worst relative error of norm^2 %.2e\n", layers,
            dropout, folded ? "folded" : "unfolded",
            method == LANE_GRAD_GHOST ? "ghost" : "explicit", worst);

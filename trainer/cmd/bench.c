@@ -40,6 +40,7 @@ typedef struct {
     int sgemm_n, sgemm_trials;
     long long seed;
     int json;
+    int dp, dp_method; // --dp: also time the DP-SGD step, windows interleaved with the plain one
 } BenchOptions;
 
 static void usage(FILE *out) {
@@ -49,12 +50,16 @@ static void usage(FILE *out) {
         "                     [--emb E] [--warmup N] [--windows N] [--window-s S]\n"
         "                     [--max-steps-per-window N] [--stream-windows N] [--bucket-mb MB]\n"
         "                     [--sgemm-n N] [--sgemm-trials N] [--seed S] [--json]\n"
+        "                     [--dp [--lane-norms ghost|explicit]]\n"
         "Trains the model of ../shared/bench/torch_lstm.py on synthetic streams and reports\n"
         "events/s (median of --windows timed windows of ~S seconds), GFLOP/s against a\n"
         "1-thread sgemm N^3 peak measured in the same run, peak RSS against what the model\n"
         "needs and, under mpirun, aggregate events/s and the share of time in communication.\n"
         "defaults: H=128 L=1 B=64 T=64 K=32 E=32, 2 warm-up steps, 5 windows of 1.5 s (at\n"
-        "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n");
+        "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n"
+        "--dp also times the user-level DP-SGD step (privacy.dp: every lane a sampled user\n"
+        "from a zero state, per-lane clipping, noise), its windows interleaved with the plain\n"
+        "step's, and reports the ratio of their step times.\n");
 }
 
 static long long parse_int(const char *flag, const char *v, long long lo, long long hi) {
@@ -106,6 +111,10 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
             o->json = 1;
             continue;
         }
+        if (strcmp(f, "--dp") == 0) {
+            o->dp = 1;
+            continue;
+        }
         i++; // every other option takes a value
         if (strcmp(f, "--hidden") == 0)
             o->hidden = (int)parse_int(f, v, 1, 16384);
@@ -137,6 +146,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
             o->sgemm_trials = (int)parse_int(f, v, 0, MAX_SGEMM_TRIALS);
         else if (strcmp(f, "--seed") == 0)
             o->seed = parse_int(f, v, 0, 1LL << 40);
+        else if (strcmp(f, "--lane-norms") == 0 && v &&
+                 (strcmp(v, "ghost") == 0 || strcmp(v, "explicit") == 0))
+            o->dp_method = strcmp(v, "explicit") == 0 ? LANE_GRAD_EXPLICIT : LANE_GRAD_GHOST;
         else {
             fprintf(stderr, "error: bench: unknown option '%s' (see trainer bench --help)\n", f);
             exit(EXIT_USAGE);
@@ -259,6 +271,7 @@ typedef struct {
     Model *m;
     Optimizer opt;
     Stepper stepper; // run/step.h: the step `trainer train` runs
+    Stepper dp_stepper; // --dp: the same step in DP mode
     LaneState state;
     LossConfig lc;
     Streams st;
@@ -287,12 +300,25 @@ static const Batch *next_bench_batch(void *ctx, int first, int n) {
     return &bn->b;
 }
 
-static void bench_step(Bench *bn) {
-    StepResult r = step_run(&bn->stepper, bn->step, &bn->state, next_bench_batch, bn, NULL);
+// DP mode: every lane is a sampled user's window from a zero state, all in one chunk.
+static const Batch *next_dp_batch(void *ctx, int64_t step, int group, int chunk) {
+    Bench *bn = ctx;
+    if (chunk > 0) return NULL;
+    next_bench_batch(ctx, 0, bn->batch);
+    bn->b.keep = bn->keep_reset;
+    return &bn->b;
+}
+
+static void bench_step_with(Bench *bn, Stepper *st) {
+    StepResult r = step_run(st, bn->step, &bn->state, next_bench_batch, bn, NULL);
     if (r.skipped)
         fatal("bench: non-finite loss or gradient at step %lld", (long long)bn->step);
     bn->last_loss = r.h.sums.loss / r.h.sums.n_targets;
     bn->step++;
+}
+
+static void bench_step(Bench *bn) {
+    bench_step_with(bn, &bn->stepper);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -354,6 +380,13 @@ int cmd_bench(int argc, char **argv) {
                          .top_k = 5};
     bn.batch = o.batch, bn.window = o.window;
     stepper_init(&bn.stepper, m, &bn.opt, &bn.lc, 0, (uint64_t)o.seed, o.bucket_mb, o.batch);
+    if (o.dp) {
+        stepper_init(&bn.dp_stepper, m, &bn.opt, &bn.lc, 0, (uint64_t)o.seed, o.bucket_mb,
+                     o.batch);
+        DpConfig dpc = {.clip = 1, .sigma = 1, .expected_lanes = (double)o.batch * P,
+                        .method = (LaneGradMethod)o.dp_method, .next = next_dp_batch, .ctx = &bn};
+        stepper_dp(&bn.dp_stepper, &dpc);
+    }
 
     // Warm-up; the steps after the first set the steps per window (as torch_lstm.py).
     comm_barrier();
@@ -362,6 +395,7 @@ int cmd_bench(int argc, char **argv) {
         bench_step(&bn);
         if (i == 0) first_step_s = now_seconds() - t0;
     }
+    for (int i = 0; o.dp && i < o.warmup; i++) bench_step_with(&bn, &bn.dp_stepper);
     double warm_s = now_seconds() - t0;
     double per_step = o.warmup > 1 ? (warm_s - first_step_s) / (o.warmup - 1) : warm_s;
     double spw = ceil(o.window_s / fmax(per_step, 1e-6));
@@ -369,9 +403,12 @@ int cmd_bench(int argc, char **argv) {
     comm_allreduce_max_f64(&spw, 1); // every rank runs the same steps
     const int steps_per_window = (int)spw;
 
-    double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS];
+    double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS], dp_step_ms[MAX_WINDOWS];
     double comm_local = 0, elapsed_local = 0;
     bn.stepper.t_forward = bn.stepper.t_backward = bn.stepper.t_reduce = bn.stepper.t_update = 0;
+    Stepper *ds = &bn.dp_stepper;
+    ds->t_forward = ds->t_backward = ds->t_reduce = ds->t_update = ds->t_norms = 0;
+    ds->t_clipsum = 0;
     const double ev_per_step = (double)TB * P;
     for (int w = 0; w < o.windows; w++) {
         comm_barrier();
@@ -383,6 +420,14 @@ int cmd_bench(int argc, char **argv) {
         comm_allreduce_max_f64(&el, 1);
         rates[w] = ev_per_step * steps_per_window / el;
         step_ms[w] = 1e3 * el / steps_per_window;
+        if (o.dp) { // a DP window after each plain one
+            comm_barrier();
+            ts = now_seconds();
+            for (int k = 0; k < steps_per_window; k++) bench_step_with(&bn, &bn.dp_stepper);
+            el = now_seconds() - ts;
+            comm_allreduce_max_f64(&el, 1);
+            dp_step_ms[w] = 1e3 * el / steps_per_window;
+        }
     }
     const double rss_train = (double)peak_rss_bytes(); // before the sgemm buffers exist
 
@@ -459,6 +504,23 @@ int cmd_bench(int argc, char **argv) {
                 "ranks %.2f%%), optimizer %.1f%% of step time\n",
                 100 * sums[1] / P, 100 * sums[2] / P, 100 * comm_share, 100 * maxes[0],
                 100 * sums[4] / P);
+        double dp_med = 0, dp_lo = 0, dp_hi = 0, dp_ratio = 0;
+        if (o.dp) {
+            dp_med = median(dp_step_ms, o.windows), dp_ratio = dp_med / median(step_ms, o.windows);
+            min_max(dp_step_ms, o.windows, &dp_lo, &dp_hi);
+            const double dp_total = ds->t_forward + ds->t_backward + ds->t_norms +
+                                    ds->t_clipsum + ds->t_reduce + ds->t_update;
+            fprintf(txt,
+                    "dp:       DP-SGD step (privacy.dp; %d lanes sampled, lane norms %s, sigma 1, "
+                    "clip 1): %.2f ms median [%.2f..%.2f] vs %.2f ms plain, ratio %.2fx; "
+                    "forward %.1f%%, backward %.1f%%, lane norms %.1f%%, clipped sum %.1f%%, rest %.1f%%"
+                    "%s\n",
+                    o.batch, o.dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost", dp_med,
+                    dp_lo, dp_hi, median(step_ms, o.windows), dp_ratio,
+                    100 * ds->t_forward / dp_total, 100 * ds->t_backward / dp_total,
+                    100 * ds->t_norms / dp_total, 100 * ds->t_clipsum / dp_total,
+                    100 * (ds->t_reduce + ds->t_update) / dp_total, P > 1 ? " (rank 0)" : "");
+        }
         fprintf(txt,
                 "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
                 "grads, Adam m+v %.2f + activations %.2f + lane state %.2f + data %.2f: "
@@ -483,7 +545,8 @@ int cmd_bench(int argc, char **argv) {
                 "\"need_lane_state_mib\":%.3f,\"need_data_mib\":%.3f,\"rss_ratio\":%.3f,"
                 "\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
                 "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
-                "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\"}\n",
+                "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\","
+                "\"dp\":%d,\"dp_lane_norms\":\"%s\",\"dp_step_ms_med\":%.3f,\"dp_ratio\":%.4f}\n",
                 o.hidden, o.layers, o.batch, o.window, o.types, o.emb, P, comm_launcher(), host,
                 m->n_params, steps_per_window, o.windows, o.window_s, ev_med, ev_lo, ev_hi,
                 median(step_ms, o.windows), first_step_s, fpe, model_train_flops_per_event(&shape),
@@ -491,7 +554,8 @@ int cmd_bench(int argc, char **argv) {
                 comm_share, maxes[0], sums[1] / P, sums[2] / P, sums[3] / P, sums[4] / P, mib(rss),
                 mib(sums[5]), mib(rss0), mib(need), mib(b_params), mib(b_act), mib(b_state),
                 mib(b_data), rss / need, bn.last_loss, blas, openblas_get_corename(),
-                openblas_get_num_threads(), ct ? ct : "<unset>");
+                openblas_get_num_threads(), ct ? ct : "<unset>", o.dp,
+                o.dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost", dp_med, dp_ratio);
         }
         fflush(stdout);
         fflush(stderr);
@@ -500,6 +564,7 @@ int cmd_bench(int argc, char **argv) {
     streams_free(&bn.st);
     lane_state_free(&bn.state);
     stepper_free(&bn.stepper);
+    if (o.dp) stepper_free(&bn.dp_stepper);
     optim_free(&bn.opt);
     model_free(m);
     comm_finalize();

@@ -34,7 +34,6 @@ void stepper_dp(Stepper *st, const DpConfig *dpc) {
     lane_grad_init(&st->lane_grad, s, dpc->method);
     st->dp_state = lane_state_alloc(s, s->max_lanes);
     st->lane_sq = xmalloc(sizeof(double) * (size_t)s->max_lanes);
-    st->dp_saved = xalloc_aligned(sizeof(real) * st->model->n_params);
 }
 
 void stepper_free(Stepper *st) {
@@ -44,7 +43,7 @@ void stepper_free(Stepper *st) {
     if (st->dp) {
         lane_grad_free(&st->lane_grad);
         lane_state_free(&st->dp_state);
-        free(st->lane_sq), free(st->dp_saved);
+        free(st->lane_sq);
     }
 }
 
@@ -112,10 +111,11 @@ static void compute_reproducible(Stepper *st, const DropoutConfig *dc, LaneState
 
 // ---------------------------------------------------------------- DP mode
 
-// dy rows of each lane scaled by min(1, C / ||g / n||) / n: the backward that follows gives
-// the sum of the lanes' clipped mean-loss gradients. Returns 1 if some norm is not finite.
-static int clip_lanes(Stepper *st, const Batch *b, StepHeader *h) {
-    const int B = b->lanes, T = b->window, O = model_outputs(&st->model->shape);
+// Each lane's factor min(1, C / ||g / n||) / n into lane_sq (which held ||g||^2): the
+// lanes' clipped mean-loss gradients then sum to sum_lane factor * g. Returns 1 if some norm
+// is not finite (that lane then contributes nothing).
+static int clip_factors(Stepper *st, const Batch *b, StepHeader *h) {
+    const int B = b->lanes, T = b->window;
     const double C = st->dpc.clip;
     int bad = 0;
     for (int lane = 0; lane < B; lane++) {
@@ -125,19 +125,17 @@ static int clip_lanes(Stepper *st, const Batch *b, StepHeader *h) {
         double f = n > 0 ? (norm > C ? C / norm : 1.0) / n : 0;
         if (!isfinite(norm)) bad = 1, f = 0;
         h->dp_clipped += norm > C;
-        for (int t = 0; t < T; t++) {
-            real *dy = st->model->act.dy + ((size_t)t * B + lane) * O;
-            for (int k = 0; k < O; k++) dy[k] *= (real)f;
-        }
+        st->lane_sq[lane] = f;
     }
     h->dp_lanes += B;
     return bad;
 }
 
 // One chunk of sampled lanes from a zero state: adds its lanes' clipped gradient sum to
-// m->grads (zeros when fresh, else the sums of earlier chunks), its loss sums to *sums.
-static int dp_chunk(Stepper *st, const DropoutConfig *dc, const Batch *b, int fresh,
-                    LossSums *sums, StepHeader *h) {
+// m->grads, its loss sums to *sums. Backward runs once, for the lanes' dG only; the clipped
+// sum is formed from them (lane_grad.h).
+static int dp_chunk(Stepper *st, const DropoutConfig *dc, const Batch *b, LossSums *sums,
+                    StepHeader *h) {
     Model *m = st->model;
     const size_t BH = (size_t)b->lanes * (size_t)m->shape.hidden;
     for (int l = 0; l < m->shape.layers; l++) {
@@ -146,20 +144,17 @@ static int dp_chunk(Stepper *st, const DropoutConfig *dc, const Batch *b, int fr
     }
     double t0 = now_seconds();
     model_forward(m, b, &st->dp_state, &st->lc, dc, sums, 1);
-    if (!fresh) memcpy(st->dp_saved, m->grads, sizeof(real) * m->n_params);
     double t1 = now_seconds();
-    model_backward(m, b, NULL); // for the lanes' dG; its gradient sums are not kept
+    m->skip_param_grads = 1; // only dG: the unclipped sums are never formed
+    model_backward(m, b, NULL);
+    m->skip_param_grads = 0;
     double t2 = now_seconds();
     lane_grad_norms_sq(m, b, &st->lane_grad, st->lane_sq);
     double t3 = now_seconds();
-    int bad = clip_lanes(st, b, h);
-    if (fresh)
-        memset(m->grads, 0, sizeof(real) * m->n_params);
-    else
-        memcpy(m->grads, st->dp_saved, sizeof(real) * m->n_params);
-    model_backward(m, b, NULL);
-    st->t_forward += t1 - t0, st->t_backward += (t2 - t1) + (now_seconds() - t3);
-    st->t_norms += t3 - t2;
+    int bad = clip_factors(st, b, h);
+    lane_grad_clipped_sum(m, b, &st->lane_grad, st->lane_sq);
+    st->t_forward += t1 - t0, st->t_backward += t2 - t1, st->t_norms += t3 - t2;
+    st->t_clipsum += now_seconds() - t3;
     return bad;
 }
 
@@ -193,7 +188,7 @@ static void compute_dp(Stepper *st, const DropoutConfig *dc, int64_t step, StepH
         for (int chunk = 0;; chunk++) {
             const Batch *b = st->dpc.next(st->dpc.ctx, step, g, chunk);
             if (!b) break;
-            bad |= dp_chunk(st, dc, b, st->reproducible || (g == 0 && chunk == 0), &ss, h);
+            bad |= dp_chunk(st, dc, b, &ss, h);
             take_fault(st);
             if (st->reproducible) {
                 bad |= add_fixed(st, m->grads, V);

@@ -12,9 +12,10 @@
 // DP mode (stepper_dp, privacy.dp): user-level DP-SGD in the same step. The lanes are the
 // users Poisson-sampled for this step, one window each, from a zero state, in chunks of at
 // most max_lanes lanes (groups: one per virtual shard in reproducible mode). Per chunk:
-// forward, backward, each lane's gradient norm (lane_grad.h), dy scaled per lane by
-// min(1, C / ||g_lane / n_lane||) / n_lane (n_lane its targets: the gradient of the user's
-// MEAN event loss, clipped to C), backward again (the clipped sum). Every rank adds the
+// forward, backward, each lane's gradient norm (lane_grad.h), and the sum of the lanes'
+// gradients scaled by min(1, C / ||g_lane / n_lane||) / n_lane (n_lane its targets: the
+// gradient of the user's MEAN event loss, clipped to C), formed from the stored dy and dG
+// by the weight-gradient GEMMs (lane_grad_clipped_sum). Every rank adds the
 // Gaussian noise N(0, sigma^2 C^2) of its 1/P slice of the coordinates (a function of seed,
 // step and coordinate only: the sum gets each draw exactly once, on any P), then the sums
 // are reduced and the update is divided by the EXPECTED number of lanes.
@@ -73,8 +74,7 @@ typedef struct {
     LaneGrad lane_grad;
     LaneState dp_state; // (max_lanes) zero state of sampled lanes
     double *lane_sq;    // (max_lanes) squared norms of the lanes' gradients
-    real *dp_saved;     // (n_params) gradient sums of earlier chunks while a chunk runs
-    double t_norms;     // seconds in lane norms (DP, accumulated)
+    double t_norms, t_clipsum; // seconds in lane norms and the clipped sum (DP, accumulated)
     double t_forward, t_backward, t_reduce, t_update; // seconds, accumulated (bench)
 } Stepper;
 
