@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm.h"
@@ -300,6 +301,13 @@ static const Batch *next_bench_batch(void *ctx, int first, int n) {
     return &bn->b;
 }
 
+// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 // DP mode: every lane is a sampled user's window from a zero state, all in one chunk.
 static const Batch *next_dp_batch(void *ctx, int64_t step, int group, int chunk) {
     Bench *bn = ctx;
@@ -404,6 +412,7 @@ int cmd_bench(int argc, char **argv) {
     const int steps_per_window = (int)spw;
 
     double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS], dp_step_ms[MAX_WINDOWS];
+    double cpu_ms[MAX_WINDOWS], dp_cpu_ms[MAX_WINDOWS]; // rank 0's CPU time per step
     double comm_local = 0, elapsed_local = 0;
     bn.stepper.t_forward = bn.stepper.t_backward = bn.stepper.t_reduce = bn.stepper.t_update = 0;
     Stepper *ds = &bn.dp_stepper;
@@ -413,18 +422,20 @@ int cmd_bench(int argc, char **argv) {
     for (int w = 0; w < o.windows; w++) {
         comm_barrier();
         comm_take_wait_seconds();
-        double ts = now_seconds();
+        double ts = now_seconds(), cs = cpu_seconds();
         for (int k = 0; k < steps_per_window; k++) bench_step(&bn);
         double el = now_seconds() - ts;
+        cpu_ms[w] = 1e3 * (cpu_seconds() - cs) / steps_per_window;
         comm_local += comm_take_wait_seconds(), elapsed_local += el;
         comm_allreduce_max_f64(&el, 1);
         rates[w] = ev_per_step * steps_per_window / el;
         step_ms[w] = 1e3 * el / steps_per_window;
         if (o.dp) { // a DP window after each plain one
             comm_barrier();
-            ts = now_seconds();
+            ts = now_seconds(), cs = cpu_seconds();
             for (int k = 0; k < steps_per_window; k++) bench_step_with(&bn, &bn.dp_stepper);
             el = now_seconds() - ts;
+            dp_cpu_ms[w] = 1e3 * (cpu_seconds() - cs) / steps_per_window;
             comm_allreduce_max_f64(&el, 1);
             dp_step_ms[w] = 1e3 * el / steps_per_window;
         }
@@ -504,9 +515,10 @@ int cmd_bench(int argc, char **argv) {
                 "ranks %.2f%%), optimizer %.1f%% of step time\n",
                 100 * sums[1] / P, 100 * sums[2] / P, 100 * comm_share, 100 * maxes[0],
                 100 * sums[4] / P);
-        double dp_med = 0, dp_lo = 0, dp_hi = 0, dp_ratio = 0;
+        double dp_med = 0, dp_lo = 0, dp_hi = 0, dp_ratio = 0, dp_cpu_ratio = 0;
         if (o.dp) {
             dp_med = median(dp_step_ms, o.windows), dp_ratio = dp_med / median(step_ms, o.windows);
+            dp_cpu_ratio = median(dp_cpu_ms, o.windows) / median(cpu_ms, o.windows);
             min_max(dp_step_ms, o.windows, &dp_lo, &dp_hi);
             const double dp_total = ds->t_forward + ds->t_backward + ds->t_norms +
                                     ds->t_clipsum + ds->t_reduce + ds->t_update;
@@ -520,6 +532,10 @@ int cmd_bench(int argc, char **argv) {
                     100 * ds->t_forward / dp_total, 100 * ds->t_backward / dp_total,
                     100 * ds->t_norms / dp_total, 100 * ds->t_clipsum / dp_total,
                     100 * (ds->t_reduce + ds->t_update) / dp_total, P > 1 ? " (rank 0)" : "");
+            fprintf(txt,
+                    "dp:       CPU time per step (rank 0, robust to a loaded machine): %.2f ms DP vs "
+                    "%.2f ms plain, ratio %.2fx\n",
+                    median(dp_cpu_ms, o.windows), median(cpu_ms, o.windows), dp_cpu_ratio);
         }
         fprintf(txt,
                 "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
@@ -546,7 +562,8 @@ int cmd_bench(int argc, char **argv) {
                 "\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
                 "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
                 "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\","
-                "\"dp\":%d,\"dp_lane_norms\":\"%s\",\"dp_step_ms_med\":%.3f,\"dp_ratio\":%.4f}\n",
+                "\"dp\":%d,\"dp_lane_norms\":\"%s\",\"dp_step_ms_med\":%.3f,\"dp_ratio\":%.4f,"
+                "\"dp_cpu_ratio\":%.4f}\n",
                 o.hidden, o.layers, o.batch, o.window, o.types, o.emb, P, comm_launcher(), host,
                 m->n_params, steps_per_window, o.windows, o.window_s, ev_med, ev_lo, ev_hi,
                 median(step_ms, o.windows), first_step_s, fpe, model_train_flops_per_event(&shape),
@@ -555,7 +572,8 @@ int cmd_bench(int argc, char **argv) {
                 mib(sums[5]), mib(rss0), mib(need), mib(b_params), mib(b_act), mib(b_state),
                 mib(b_data), rss / need, bn.last_loss, blas, openblas_get_corename(),
                 openblas_get_num_threads(), ct ? ct : "<unset>", o.dp,
-                o.dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost", dp_med, dp_ratio);
+                o.dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost", dp_med, dp_ratio,
+                dp_cpu_ratio);
         }
         fflush(stdout);
         fflush(stderr);

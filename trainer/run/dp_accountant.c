@@ -133,8 +133,9 @@ double dp_solve_sigma(double q, int64_t steps, double delta, double target_eps,
 }
 
 double dp_default_delta(uint64_t n_users) {
-    // The smallest k with 10^k >= n gives 10^-k = 1/n rounded down to a power of ten.
-    double d = 1.0;
-    for (uint64_t p = 1; p < n_users; p = p > UINT64_MAX / 10 ? UINT64_MAX : p * 10) d /= 10;
+    // The smallest 10^k >= n gives 10^-k = 1/n rounded down to a power of ten.
+    uint64_t p = 1;
+    while (p < n_users && p <= UINT64_MAX / 10) p *= 10;
+    double d = 1.0 / (double)p;
     return d < 0.1 ? d : 0.1;
 }
