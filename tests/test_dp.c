@@ -11,7 +11,8 @@
 //   - the clipping bound on the DP step of run/step.c with an adversarial user (targets that
 //     give a gradient 10^4 times the bound): every user's contribution to the gradient sum is
 //     at most C, the adversary's exactly C; with noise on and no user sampled, the update's
-//     gradient is exactly the noise sigma C N(0, 1) of dp_noise_at.
+//     gradient is exactly the noise sigma C N(0, 1) of dp_noise_at;
+//   - group suppression (privacy.min_group_size), consent values, the user-hash set.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "comm.h"
 #include "dp.h"
 #include "dp_accountant.h"
+#include "erasure.h"
+#include "groupstat.h"
 #include "hash.h"
 #include "step.h"
 
@@ -216,6 +219,33 @@ static void test_step_clipping(void) {
     model_free(m);
 }
 
+static void test_groups_and_consent(void) {
+    GroupGuard g;
+    group_guard_init(&g, 10);
+    char a[64], b[64], c[64];
+    int shown9 = group_shown(&g, 9), shown10 = group_shown(&g, 10), shown0 = group_shown(&g, 0);
+    CHECK(!shown9 && shown10 && !shown0 && g.suppressed == 2 && g.groups == 3,
+          "min_group_size 10: shown(9)=%d shown(10)=%d shown(0)=%d, %lld of %lld suppressed",
+          shown9, shown10, shown0, (long long)g.suppressed, (long long)g.groups);
+    CHECK(strcmp(group_value(&g, 9, 1.5, "%.2f", a, sizeof a), "suppressed (< 10 users)") == 0 &&
+              strcmp(group_value(&g, 12, 1.5, "%.2f", b, sizeof b), "1.50") == 0,
+          "group_value: '%s', '%s'", a, b);
+    CHECK(strcmp(group_count(&g, 3, a, sizeof a), "<10") == 0 &&
+              strcmp(group_count(&g, 30, b, sizeof b), "30") == 0 &&
+              strcmp(group_json(&g, 3, 2.0, c, sizeof c), "null") == 0,
+          "group_count/json: '%s' '%s' '%s'", a, b, c);
+    const char *yes[] = {"true", "TRUE", "1", "yes", "Y", "on"};
+    const char *no[] = {"false", "0", "No", "n", "off", ""};
+    for (size_t i = 0; i < 6; i++)
+        CHECK(consent_value(yes[i]) == 1 && consent_value(no[i]) == 0, "consent '%s'/'%s'",
+              yes[i], no[i]);
+    CHECK(consent_value("maybe") == -1 && consent_value("2") == -1, "consent: bad values");
+    U64Set set = {0};
+    for (uint64_t i = 0; i < 5000; i++) u64set_add(&set, (i * 7919) % 3001);
+    CHECK(set.n == 3001, "U64Set: %zu distinct of 3001", set.n);
+    u64set_free(&set);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     model_blas_setup();
@@ -223,6 +253,7 @@ int main(int argc, char **argv) {
     test_solve();
     test_noise_and_sampling();
     test_step_clipping();
+    test_groups_and_consent();
     comm_finalize();
     if (g_failures) printf("%d failure(s)\n", g_failures);
     return g_failures ? 1 : 0;

@@ -19,7 +19,9 @@ static const Command commands[] = {
      "\tnext action, time and engagement per user\n"},
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
-     "data prepare EXP.yaml\t(re)build the experiment's shards\n"},
+     "data prepare EXP.yaml\t(re)build the experiment's shards\n"
+     "data verify-excluded EXP.yaml --checkpoint RUNDIR --ids FILE\tprove no listed user "
+     "was trained on\n"},
     {"checkpoint", cmd_checkpoint,
      "checkpoint inspect FILE|RUNDIR\tmetadata and per-tensor statistics\n"},
     {"sweep", cmd_sweep,

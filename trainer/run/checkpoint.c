@@ -790,7 +790,7 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
                pv->epsilon, pv->delta, pv->accountant, (long long)d->step, pv->sigma, pv->q,
                pv->clip);
     else
-        printf("  privacy: not differentially private (epsilon inf)\n");
+        printf("  privacy: not differentially private (epsilon unbounded)\n");
     if (pv->exclusion_digest)
         printf("  erasure: honoured an exclusion list of %llu users, digest %016llx\n",
                (unsigned long long)pv->excluded_users, (unsigned long long)pv->exclusion_digest);

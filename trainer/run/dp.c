@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "erasure.h"
 #include "hash.h"
 #include "util.h"
 
@@ -81,6 +82,14 @@ const Batch *dp_sampler_next(void *ctx, int64_t step, int group, int chunk) {
 
 int dp_run_resolve(DpRun *d, const Config *cfg, uint64_t n_users, int verbose) {
     memset(d, 0, sizeof *d);
+    if (cfg->data.exclude_users[0]) { // which erasure list the model honours (checkpoints)
+        UserKey key;
+        userkey_load(cfg, &key);
+        Erasure er;
+        erasure_load(&er, cfg, &key);
+        d->exclusion_digest = er.digest, d->excluded_listed = (uint64_t)er.lines;
+        erasure_free(&er);
+    }
     d->on = cfg->privacy.dp;
     if (!d->on) return 0;
     const double E = (double)cfg->train.batch_size;
@@ -124,6 +133,7 @@ double dp_run_epsilon(const DpRun *d, int64_t steps) {
 CkptPrivacy dp_run_record(const DpRun *d, int64_t steps) {
     CkptPrivacy p;
     memset(&p, 0, sizeof p);
+    p.exclusion_digest = d->exclusion_digest, p.excluded_users = d->excluded_listed;
     if (!d->on) return p;
     p.dp = 1, p.epsilon = dp_run_epsilon(d, steps), p.delta = d->delta, p.sigma = d->sigma;
     p.q = d->q, p.clip = d->clip;

@@ -44,13 +44,14 @@ typedef struct {
     double q, sigma, clip, delta, expected_lanes;
     uint64_t users; // training users
     DpConversion conv;
+    uint64_t exclusion_digest, excluded_listed; // data.exclude_users (also without DP)
 } DpRun;
 
-// Resolves privacy.* for n_users training users and train.steps (solving sigma from
+// Resolves privacy.* (and the digest of data.exclude_users) for n_users training users and train.steps (solving sigma from
 // privacy.target_epsilon). Returns 0, or -1 after printing (when verbose) an error naming
 // the key: the run must exit with status 2.
 int dp_run_resolve(DpRun *d, const Config *cfg, uint64_t n_users, int verbose);
-// epsilon after `steps` steps (0 when DP is off: callers print "inf").
+// epsilon after `steps` steps (0 when DP is off: callers say "unbounded").
 double dp_run_epsilon(const DpRun *d, int64_t steps);
 
 // The checkpoint's privacy record after `steps` steps.

@@ -431,7 +431,7 @@ static int run_training(Trainer *tr) {
                    dp_run_epsilon(&tr->dp, tr->step), tr->dp.delta, (long long)tr->step,
                    tr->dp.sigma, tr->dp.q, tr->dp.clip);
         else
-            printf("privacy: not differentially private (epsilon inf)\n");
+            printf("privacy: not differentially private (epsilon unbounded)\n");
         SynthReport rep;
         if (strcmp(cfg->data.source, "synth") == 0 &&
             synth_read_report(cfg->synth.out_dir, &rep) == 0) {
