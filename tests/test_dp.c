@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "comm.h"
 #include "dp.h"
 #include "dp_accountant.h"
@@ -244,6 +245,21 @@ static void test_groups_and_consent(void) {
     for (uint64_t i = 0; i < 5000; i++) u64set_add(&set, (i * 7919) % 3001);
     CHECK(set.n == 3001, "U64Set: %zu distinct of 3001", set.n);
     u64set_free(&set);
+    // Membership-inference metrics on hand-counted cases.
+    const double mem[] = {3, 4, 5}, non[] = {1, 2, 3};
+    double auc = mia_auc(mem, 3, non, 3), tpr = mia_tpr_at_fpr(mem, 3, non, 3, 0.001);
+    CHECK(fabs(auc - 8.5 / 9) < 1e-12 && fabs(tpr - 2.0 / 3) < 1e-12, "AUC %g (want %g), TPR %g",
+          auc, 8.5 / 9, tpr);
+    const double same[] = {1, 1, 1};
+    CHECK(mia_auc(same, 3, same, 3) == 0.5 && mia_tpr_at_fpr(same, 3, same, 3, 0.001) == 0,
+          "ties: AUC %g", mia_auc(same, 3, same, 3));
+    double big_non[2000], big_mem[10];
+    for (int i = 0; i < 2000; i++) big_non[i] = i;
+    for (int i = 0; i < 10; i++) big_mem[i] = 1996.5 + 0.1 * i;
+    // At 0.1% of 2000, 2 non-members (1998, 1999) may exceed the threshold, 1997: the members
+    // 1997.1 .. 1997.4 do, 4 of 10.
+    CHECK(fabs(mia_tpr_at_fpr(big_mem, 10, big_non, 2000, 0.001) - 0.4) < 1e-12,
+          "TPR at 0.1%% FPR: %g", mia_tpr_at_fpr(big_mem, 10, big_non, 2000, 0.001));
 }
 
 int main(int argc, char **argv) {

@@ -22,6 +22,9 @@ static const Command commands[] = {
      "data prepare EXP.yaml\t(re)build the experiment's shards\n"
      "data verify-excluded EXP.yaml --checkpoint RUNDIR --ids FILE\tprove no listed user "
      "was trained on\n"},
+    {"audit", cmd_audit,
+     "audit privacy EXP.yaml --checkpoint RUNDIR [--reference RUNDIR] [--output F.json]\n"
+     "\tmembership-inference attacks: AUC, TPR at 0.1% FPR, with epsilon\n"},
     {"checkpoint", cmd_checkpoint,
      "checkpoint inspect FILE|RUNDIR\tmetadata and per-tensor statistics\n"},
     {"sweep", cmd_sweep,
