@@ -129,25 +129,32 @@ typedef struct {
     int only; // -1: all lanes; else a batch of that lane alone; -2: no lanes
 } Source;
 
+static const Batch *one_lane(Source *s, int lane);
+
 static const Batch *source_next(void *ctx, int64_t step, int group, int chunk) {
     Source *s = ctx;
+    if (s->only == -3) return chunk < B ? one_lane(s, chunk) : NULL; // a chunk per lane
     if (chunk > 0 || s->only == -2) return NULL;
-    static int32_t a1[T], t1[T];
-    static real d1[T], g1[T], e1[T];
-    static uint8_t k1[T];
-    static uint64_t id1[1];
     if (s->only < 0) {
         s->view = (Batch){.lanes = B, .window = T, .action = s->action, .dense = s->dense,
                           .keep = s->keep, .tgt_action = s->tgt, .tgt_loggap = s->loggap,
                           .tgt_eng = s->eng, .lane_id = s->lane_id};
         return &s->view;
     }
+    return one_lane(s, s->only);
+}
+
+static const Batch *one_lane(Source *s, int lane) {
+    static int32_t a1[T], t1[T];
+    static real d1[T], g1[T], e1[T];
+    static uint8_t k1[T];
+    static uint64_t id1[1];
     for (int t = 0; t < T; t++) {
-        int r = t * B + s->only;
+        int r = t * B + lane;
         a1[t] = s->action[r], t1[t] = s->tgt[r], d1[t] = s->dense[r], g1[t] = s->loggap[r];
         e1[t] = s->eng[r], k1[t] = s->keep[r];
     }
-    id1[0] = s->lane_id[s->only];
+    id1[0] = s->lane_id[lane];
     s->view = (Batch){.lanes = 1, .window = T, .action = a1, .dense = d1, .keep = k1,
                       .tgt_action = t1, .tgt_loggap = g1, .tgt_eng = e1, .lane_id = id1};
     return &s->view;
@@ -202,6 +209,18 @@ static void test_step_clipping(void) {
     StepResult all = step_run(&st, 1, NULL, NULL, NULL, NULL);
     CHECK(!all.skipped && all.h.dp_lanes == B && all.h.dp_clipped >= 1,
           "all lanes: %g sampled, %g clipped", all.h.dp_lanes, all.h.dp_clipped);
+    // The same lanes as B chunks of one lane (more sampled users than a chunk holds): the
+    // same clipped sum up to float rounding.
+    real *one = malloc(sizeof(real) * m->n_params);
+    memcpy(one, m->grads, sizeof(real) * m->n_params);
+    src.only = -3;
+    StepResult chunks = step_run(&st, 1, NULL, NULL, NULL, NULL);
+    double d2 = 0, n2 = 0;
+    for (size_t i = 0; i < m->n_params; i++)
+        d2 += (m->grads[i] - one[i]) * (m->grads[i] - one[i]), n2 += (double)one[i] * one[i];
+    CHECK(!chunks.skipped && chunks.h.dp_lanes == B && sqrt(d2) <= 1e-5 * sqrt(n2),
+          "%d chunks of one lane vs one chunk: relative difference %g", B, sqrt(d2 / n2));
+    free(one);
     // Noise on, nobody sampled: the gradient sum is the noise and nothing else.
     st.dpc.sigma = 1.3;
     src.only = -2;
