@@ -176,7 +176,7 @@ static const KeySpec SCHEMA[] = {
      "privacy.target_epsilon"},
     {"privacy.target_epsilon", K_FLOAT, OFF(privacy.target_epsilon), "0", 0, 1e6, NULL,
      "epsilon to reach after train.steps (sigma solved before training); 0: none"},
-    {"privacy.delta", K_FLOAT, OFF(privacy.delta), "0", 0, 1, NULL,
+    {"privacy.delta", K_FLOAT, OFF(privacy.delta), "0", 0, 0.999999, NULL,
      "delta of (epsilon, delta); 0: 1/(training users) rounded down to a power of ten"},
     {"privacy.accountant", K_ENUM, OFF(privacy.accountant), "balle", 0, 0, "balle|classic",
      "RDP to (epsilon, delta): Balle et al. 2020 (tighter, as Opacus) or classic (as TF Privacy)"},
@@ -714,7 +714,6 @@ static void check_rules(Config *c, LoadState *st) {
              "privacy.target_epsilon",
              "set either privacy.target_epsilon or privacy.noise_multiplier, not both");
     }
-    RULE(c->privacy.delta < 1, "privacy.delta", "must be below 1 (0: the default 1/users)");
 #undef RULE
 }
 
