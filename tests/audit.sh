@@ -9,6 +9,9 @@
 CMP=$(readlink -f "$2")
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/ckpt_lib.sh"
+# Each command still runs under a limit (a hang fails the test), but a longer one than
+# ckpt_lib's 60 s: these runs train hundreds of steps, on a loaded machine too.
+limit() { timeout -k 5 300 "$@"; }
 
 exp() { # exp NAME SYNTH_SEED EXTRA
   cat > "$1.yaml" <<YAML

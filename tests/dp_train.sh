@@ -14,6 +14,9 @@
 CMP=$(readlink -f "$2")
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/ckpt_lib.sh"
+# Each command still runs under a limit (a hang fails the test), but a longer one than
+# ckpt_lib's 60 s: these runs train hundreds of steps, on a loaded machine too.
+limit() { timeout -k 5 300 "$@"; }
 
 write_small_exp exp.yaml
 # Constant LR without warm-up: a 10-step run resumed to 20 is the 20-step run.
