@@ -2,8 +2,9 @@
 # audit.sh: `trainer audit privacy` finds the leak it should and no leak where DP hides it.
 # A planted truth: a model trained for many epochs on few users memorises them (its loss
 # on them is far below its loss on held-out users): the loss-threshold attack must reach AUC
-# > 0.9, and the likelihood-ratio attack (reference: the same model trained on OTHER users,
-# synth.seed 99) too. The same training with user-level DP at epsilon = 1: both attacks at
+# > 0.8, and the likelihood-ratio attack (reference: the same model trained on OTHER users,
+# synth.seed 99) too (measured: 0.947 and 0.986 in Release, 0.896 and 0.924 under the
+# sanitizers, whose floating point differs), at least 0.2 above the DP model's. The same training with user-level DP at epsilon = 1: both attacks at
 # AUC <= 0.6 (the issue's 0.55 plus the noise of 40 held-out users), and the printed
 # epsilon is the checkpoint's. Runs on 2 ranks (the scores are gathered from both).
 CMP=$(readlink -f "$2")
@@ -44,8 +45,9 @@ mpirun_t 2 "$TRAINER" audit privacy ov.yaml --checkpoint ov --reference ref --ou
   fail "audit ov: $(cat a1.out)"
 cat a1.out
 a=$(auc "loss threshold" a1.out); b=$(auc "likelihood ratio" a1.out)
-awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0.9 && b > 0.9) }' &&
-  pass "memorising model: loss-threshold AUC $a, likelihood-ratio AUC $b (> 0.9)" ||
+ov_a=$a ov_b=$b
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > 0.8 && b > 0.8) }' &&
+  pass "memorising model: loss-threshold AUC $a, likelihood-ratio AUC $b (> 0.8)" ||
   fail "memorising model: AUC '$a', '$b'"
 grep -q "not differentially private" a1.out && pass "non-DP checkpoint: epsilon unbounded" || fail "a1 epsilon line"
 grep -q '"loss_auc":' ov.json && pass "--output JSON" || fail "no JSON"
@@ -56,6 +58,8 @@ a=$(auc "loss threshold" a2.out); b=$(auc "likelihood ratio" a2.out)
 awk -v a="$a" -v b="$b" 'BEGIN { exit !(a <= 0.6 && b <= 0.6 && a >= 0.4 && b >= 0.4) }' &&
   pass "DP at epsilon 1: loss-threshold AUC $a, likelihood-ratio AUC $b (<= 0.6)" ||
   fail "DP model: AUC '$a', '$b'"
+awk -v a="$a" -v b="$b" -v c="$ov_a" -v d="$ov_b" 'BEGIN { exit !(c - a >= 0.2 && d - b >= 0.2) }' &&
+  pass "DP lowers both attacks' AUC by at least 0.2" || fail "DP vs no DP: $a vs $ov_a, $b vs $ov_b"
 eps=$("$TRAINER" checkpoint inspect dp | sed -n 's/.*epsilon \([0-9.e+-]*\) at delta.*/\1/p')
 grep -q "epsilon $eps at delta" a2.out && pass "audit prints the checkpoint's epsilon ($eps)" ||
   fail "epsilon: inspect '$eps', audit: $(head -1 a2.out)"
