@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm.h"
@@ -40,6 +41,7 @@ typedef struct {
     int sgemm_n, sgemm_trials;
     long long seed;
     int json;
+    int dp, dp_method; // --dp: also time the DP-SGD step, windows interleaved with the plain one
 } BenchOptions;
 
 static void usage(FILE *out) {
@@ -49,12 +51,16 @@ static void usage(FILE *out) {
         "                     [--emb E] [--warmup N] [--windows N] [--window-s S]\n"
         "                     [--max-steps-per-window N] [--stream-windows N] [--bucket-mb MB]\n"
         "                     [--sgemm-n N] [--sgemm-trials N] [--seed S] [--json]\n"
+        "                     [--dp [--lane-norms ghost|explicit]]\n"
         "Trains the model of ../shared/bench/torch_lstm.py on synthetic streams and reports\n"
         "events/s (median of --windows timed windows of ~S seconds), GFLOP/s against a\n"
         "1-thread sgemm N^3 peak measured in the same run, peak RSS against what the model\n"
         "needs and, under mpirun, aggregate events/s and the share of time in communication.\n"
         "defaults: H=128 L=1 B=64 T=64 K=32 E=32, 2 warm-up steps, 5 windows of 1.5 s (at\n"
-        "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n");
+        "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n"
+        "--dp also times the user-level DP-SGD step (privacy.dp: every lane a sampled user\n"
+        "from a zero state, per-lane clipping, noise), its windows interleaved with the plain\n"
+        "step's, and reports the ratio of their step times.\n");
 }
 
 static long long parse_int(const char *flag, const char *v, long long lo, long long hi) {
@@ -106,6 +112,10 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
             o->json = 1;
             continue;
         }
+        if (strcmp(f, "--dp") == 0) {
+            o->dp = 1;
+            continue;
+        }
         i++; // every other option takes a value
         if (strcmp(f, "--hidden") == 0)
             o->hidden = (int)parse_int(f, v, 1, 16384);
@@ -137,6 +147,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
             o->sgemm_trials = (int)parse_int(f, v, 0, MAX_SGEMM_TRIALS);
         else if (strcmp(f, "--seed") == 0)
             o->seed = parse_int(f, v, 0, 1LL << 40);
+        else if (strcmp(f, "--lane-norms") == 0 && v &&
+                 (strcmp(v, "ghost") == 0 || strcmp(v, "explicit") == 0))
+            o->dp_method = strcmp(v, "explicit") == 0 ? LANE_GRAD_EXPLICIT : LANE_GRAD_GHOST;
         else {
             fprintf(stderr, "error: bench: unknown option '%s' (see trainer bench --help)\n", f);
             exit(EXIT_USAGE);
@@ -260,6 +273,7 @@ typedef struct {
     Model *m;
     Optimizer opt;
     Stepper stepper; // run/step.h: the step `trainer train` runs
+    Stepper dp_stepper; // --dp: the same step in DP mode
     LaneState state;
     LossConfig lc;
     Streams st;
@@ -288,12 +302,32 @@ static const Batch *next_bench_batch(void *ctx, int first, int n) {
     return &bn->b;
 }
 
-static void bench_step(Bench *bn) {
-    StepResult r = step_run(&bn->stepper, bn->step, &bn->state, next_bench_batch, bn, NULL);
+// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// DP mode: every lane is a sampled user's window from a zero state, all in one chunk.
+static const Batch *next_dp_batch(void *ctx, int64_t step, int group, int chunk) {
+    Bench *bn = ctx;
+    if (chunk > 0) return NULL;
+    next_bench_batch(ctx, 0, bn->batch);
+    bn->b.keep = bn->keep_reset;
+    return &bn->b;
+}
+
+static void bench_step_with(Bench *bn, Stepper *st) {
+    StepResult r = step_run(st, bn->step, &bn->state, next_bench_batch, bn, NULL);
     if (r.skipped)
         fatal("bench: non-finite loss or gradient at step %lld", (long long)bn->step);
     bn->last_loss = r.h.sums.loss / r.h.sums.n_targets;
     bn->step++;
+}
+
+static void bench_step(Bench *bn) {
+    bench_step_with(bn, &bn->stepper);
 }
 
 // Model, optimizer, the shipped step and the streams of this rank; every rank starts from
@@ -345,13 +379,21 @@ static void bench_setup(Bench *bn, const BenchOptions *o, int rank, int P) {
     bn->batch = o->batch, bn->window = o->window;
     stepper_init(&bn->stepper, m, &bn->opt, &bn->lc, 0, (uint64_t)o->seed, o->bucket_mb,
                  o->batch);
+    if (o->dp) {
+        stepper_init(&bn->dp_stepper, m, &bn->opt, &bn->lc, 0, (uint64_t)o->seed, o->bucket_mb,
+                     o->batch);
+        DpConfig dpc = {.clip = 1, .sigma = 1, .expected_lanes = (double)o->batch * P,
+                        .method = (LaneGradMethod)o->dp_method, .next = next_dp_batch, .ctx = bn};
+        stepper_dp(&bn->dp_stepper, &dpc);
+    }
 }
 
-static void bench_free(Bench *bn) {
+static void bench_free(Bench *bn, const BenchOptions *o) {
     free(bn->keep_reset), free(bn->keep_carry), free(bn->lane_id);
     streams_free(&bn->st);
     lane_state_free(&bn->state);
     stepper_free(&bn->stepper);
+    if (o->dp) stepper_free(&bn->dp_stepper);
     optim_free(&bn->opt);
     model_free(bn->m);
 }
@@ -366,6 +408,7 @@ static int bench_warmup(Bench *bn, const BenchOptions *o, double *first_step_s) 
         bench_step(bn);
         if (i == 0) *first_step_s = now_seconds() - t0;
     }
+    for (int i = 0; o->dp && i < o->warmup; i++) bench_step_with(bn, &bn->dp_stepper);
     double warm_s = now_seconds() - t0;
     double per_step = o->warmup > 1 ? (warm_s - *first_step_s) / (o->warmup - 1) : warm_s;
     double spw = ceil(o->window_s / fmax(per_step, 1e-6));
@@ -377,6 +420,8 @@ static int bench_warmup(Bench *bn, const BenchOptions *o, double *first_step_s) 
 // What the timed windows measured, reduced over ranks.
 typedef struct {
     double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS]; // per window (slowest rank)
+    double dp_step_ms[MAX_WINDOWS];                  // --dp: the DP window after each one
+    double cpu_ms[MAX_WINDOWS], dp_cpu_ms[MAX_WINDOWS]; // this rank's CPU time per step
     double sums[7];  // comm share, forward/backward/reduce/update shares, RSS, start RSS
     double maxes[3]; // comm share, RSS, start RSS
     double sg_med, sg_lo, sg_hi;
@@ -388,17 +433,31 @@ static void bench_time(Bench *bn, const BenchOptions *o, int P, double rss_start
     double comm_local = 0, elapsed_local = 0;
     bn->stepper.t_forward = bn->stepper.t_backward = 0;
     bn->stepper.t_reduce = bn->stepper.t_update = 0;
+    Stepper *ds = &bn->dp_stepper;
+    ds->t_forward = ds->t_backward = ds->t_reduce = ds->t_update = ds->t_norms = 0;
+    ds->t_clipsum = 0;
     const double ev_per_step = (double)o->window * o->batch * P;
+    const int spw = r->steps_per_window;
     for (int w = 0; w < o->windows; w++) {
         comm_barrier();
         comm_take_wait_seconds();
-        double ts = now_seconds();
-        for (int k = 0; k < r->steps_per_window; k++) bench_step(bn);
+        double ts = now_seconds(), cs = cpu_seconds();
+        for (int k = 0; k < spw; k++) bench_step(bn);
         double el = now_seconds() - ts;
+        r->cpu_ms[w] = 1e3 * (cpu_seconds() - cs) / spw;
         comm_local += comm_take_wait_seconds(), elapsed_local += el;
         comm_allreduce_max_f64(&el, 1);
-        r->rates[w] = ev_per_step * r->steps_per_window / el;
-        r->step_ms[w] = 1e3 * el / r->steps_per_window;
+        r->rates[w] = ev_per_step * spw / el;
+        r->step_ms[w] = 1e3 * el / spw;
+        if (o->dp) { // a DP window after each plain one
+            comm_barrier();
+            ts = now_seconds(), cs = cpu_seconds();
+            for (int k = 0; k < spw; k++) bench_step_with(bn, ds);
+            el = now_seconds() - ts;
+            r->dp_cpu_ms[w] = 1e3 * (cpu_seconds() - cs) / spw;
+            comm_allreduce_max_f64(&el, 1);
+            r->dp_step_ms[w] = 1e3 * el / spw;
+        }
     }
     const double rss_train = (double)peak_rss_bytes(); // before the sgemm buffers exist
     // Over ranks: comm share (mean and max), step phases (mean), RSS (max, sum).
@@ -434,11 +493,13 @@ static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
 typedef struct {
     double ev_med, ev_lo, ev_hi, fpe, gflops, gflops_rank, peak_share, comm_share;
     double b_params, b_act, b_state, b_data, need, rss, rss0;
+    double dp_med, dp_lo, dp_hi, dp_ratio, dp_cpu_ratio; // --dp
 } BenchFigures;
 
 static BenchFigures bench_figures(const Bench *bn, const BenchOptions *o, int P,
                                   const BenchResult *r) {
     BenchFigures f;
+    memset(&f, 0, sizeof f);
     f.ev_med = median(r->rates, o->windows);
     min_max(r->rates, o->windows, &f.ev_lo, &f.ev_hi);
     f.fpe = torch_flops_per_event(o), f.gflops = f.ev_med * f.fpe / 1e9;
@@ -453,6 +514,13 @@ static BenchFigures bench_figures(const Bench *bn, const BenchOptions *o, int P,
                2.0 * TB + sizeof(uint64_t) * o->batch;
     f.need = f.b_params + f.b_act + f.b_state + f.b_data;
     f.rss = r->maxes[1], f.rss0 = r->maxes[2];
+    f.dp_med = f.dp_lo = f.dp_hi = f.dp_ratio = f.dp_cpu_ratio = 0;
+    if (o->dp) {
+        f.dp_med = median(r->dp_step_ms, o->windows);
+        f.dp_ratio = f.dp_med / median(r->step_ms, o->windows);
+        f.dp_cpu_ratio = median(r->dp_cpu_ms, o->windows) / median(r->cpu_ms, o->windows);
+        min_max(r->dp_step_ms, o->windows, &f.dp_lo, &f.dp_hi);
+    }
     return f;
 }
 
@@ -485,6 +553,24 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
             "ranks %.2f%%), optimizer %.1f%% of step time\n",
             100 * r->sums[1] / P, 100 * r->sums[2] / P, 100 * f->comm_share, 100 * r->maxes[0],
             100 * r->sums[4] / P);
+    if (o->dp) {
+        const Stepper *ds = &bn->dp_stepper;
+        const double dp_total = ds->t_forward + ds->t_backward + ds->t_norms + ds->t_clipsum +
+                                ds->t_reduce + ds->t_update;
+        fprintf(txt,
+                "dp:       DP-SGD step (privacy.dp; %d lanes sampled, lane norms %s, sigma 1, "
+                "clip 1): %.2f ms median [%.2f..%.2f] vs %.2f ms plain, ratio %.2fx; forward "
+                "%.1f%%, backward %.1f%%, lane norms %.1f%%, clipped sum %.1f%%, rest %.1f%%%s\n",
+                o->batch, o->dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost", f->dp_med,
+                f->dp_lo, f->dp_hi, median(r->step_ms, o->windows), f->dp_ratio,
+                100 * ds->t_forward / dp_total, 100 * ds->t_backward / dp_total,
+                100 * ds->t_norms / dp_total, 100 * ds->t_clipsum / dp_total,
+                100 * (ds->t_reduce + ds->t_update) / dp_total, P > 1 ? " (rank 0)" : "");
+        fprintf(txt,
+                "dp:       CPU time per step (rank 0, robust to a loaded machine): %.2f ms DP vs "
+                "%.2f ms plain, ratio %.2fx\n",
+                median(r->dp_cpu_ms, o->windows), median(r->cpu_ms, o->windows), f->dp_cpu_ratio);
+    }
     fprintf(txt,
             "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
             "grads, Adam m+v %.2f + activations %.2f + lane state %.2f + data %.2f: ratio %.2f\n",
@@ -520,9 +606,12 @@ static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char
            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
     printf("\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
            "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
-           "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\"}\n",
+           "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\","
+           "\"dp\":%d,\"dp_lane_norms\":\"%s\",\"dp_step_ms_med\":%.3f,\"dp_ratio\":%.4f,"
+           "\"dp_cpu_ratio\":%.4f}\n",
            bn->last_loss, blas, openblas_get_corename(), openblas_get_num_threads(),
-           ct ? ct : "<unset>");
+           ct ? ct : "<unset>", o->dp, o->dp_method == LANE_GRAD_EXPLICIT ? "explicit" : "ghost",
+           f->dp_med, f->dp_ratio, f->dp_cpu_ratio);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -546,7 +635,7 @@ int cmd_bench(int argc, char **argv) {
         fflush(stdout);
         fflush(stderr);
     }
-    bench_free(&bn);
+    bench_free(&bn, &o);
     comm_finalize();
     return EXIT_OK;
 }

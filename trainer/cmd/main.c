@@ -20,7 +20,12 @@ static const Command commands[] = {
      "\t./predictions.csv)\n"},
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
-     "data prepare EXP.yaml\t(re)build the experiment's shards\n"},
+     "data prepare EXP.yaml\t(re)build the experiment's shards\n"
+     "data verify-excluded EXP.yaml --checkpoint RUNDIR --ids FILE\tprove no listed user "
+     "was trained on\n"},
+    {"audit", cmd_audit,
+     "audit privacy EXP.yaml --checkpoint RUNDIR [--reference RUNDIR] [--output F.json]\n"
+     "\tmembership-inference attacks: AUC, TPR at 0.1% FPR, with epsilon\n"},
     {"checkpoint", cmd_checkpoint,
      "checkpoint inspect FILE|RUNDIR\tmetadata and per-tensor statistics\n"},
     {"sweep", cmd_sweep,

@@ -78,6 +78,11 @@ static const KeySpec SCHEMA[] = {
      "~/.config/lstm-trainer/user-id.key (the key itself never comes from the config)"},
     {"data.min_events", K_INT, OFF(data.min_events), "2", 2, 1e9, NULL,
      "users with fewer events are dropped (counted in the prepare report)"},
+    {"data.exclude_users", K_STR, OFF(data.exclude_users), "", 0, 0, NULL,
+     "erasure list: a file of user ids (raw, or their 16-hex-digit hashes), one a line; "
+     "those users are dropped everywhere"},
+    {"data.consent_col", K_STR, OFF(data.consent_col), "", 0, 0, NULL,
+     "CSV column of consent: rows where it is false/0/no/n/off are dropped; empty: none"},
 
     {"synth.out_dir", K_STR, OFF(synth.out_dir), "", 0, 0, NULL,
      "where `data synth` writes its CSVs; empty: <run.dir>/synth"},
@@ -161,6 +166,24 @@ static const KeySpec SCHEMA[] = {
 
     {"comm.bucket_mb", K_FLOAT, OFF(comm.bucket_mb), "4", 0.001, 4096, NULL,
      "largest gradient bucket reduced in one non-blocking allreduce"},
+
+    {"privacy.dp", K_BOOL, OFF(privacy.dp), "false", 0, 0, NULL,
+     "user-level DP-SGD: Poisson-sampled users, per-user clipping, Gaussian noise, accountant"},
+    {"privacy.clip", K_FLOAT, OFF(privacy.clip), "1", 0, 1e9, NULL,
+     "per-user L2 bound C of the gradient of a user's mean event loss"},
+    {"privacy.noise_multiplier", K_FLOAT, OFF(privacy.noise_multiplier), "0", 0, 1e6, NULL,
+     "sigma: noise N(0, sigma^2 C^2) per coordinate of the gradient sum; 0: solve it from "
+     "privacy.target_epsilon"},
+    {"privacy.target_epsilon", K_FLOAT, OFF(privacy.target_epsilon), "0", 0, 1e6, NULL,
+     "epsilon to reach after train.steps (sigma solved before training); 0: none"},
+    {"privacy.delta", K_FLOAT, OFF(privacy.delta), "0", 0, 0.999999, NULL,
+     "delta of (epsilon, delta); 0: 1/(training users) rounded down to a power of ten"},
+    {"privacy.accountant", K_ENUM, OFF(privacy.accountant), "balle", 0, 0, "balle|classic",
+     "RDP to (epsilon, delta): Balle et al. 2020 (tighter, as Opacus) or classic (as TF Privacy)"},
+    {"privacy.lane_norms", K_ENUM, OFF(privacy.lane_norms), "ghost", 0, 0, "ghost|explicit",
+     "how per-user gradient norms are computed (same values; ghost is faster, README)"},
+    {"privacy.min_group_size", K_INT, OFF(privacy.min_group_size), "10", 1, 1e9, NULL,
+     "aggregates (per segment, per group) over fewer users are suppressed in outputs"},
 };
 #define N_KEYS ((int)ARRAY_LEN(SCHEMA))
 
@@ -696,6 +719,15 @@ static void check_rules(Config *c, LoadState *st) {
          (long long)c->train.steps);
     RULE(c->loss.action + c->loss.time + c->loss.engagement > 0, "loss.action",
          "at least one loss weight must be positive");
+    if (c->privacy.dp) {
+        RULE(c->privacy.clip > 0, "privacy.clip", "must be > 0 with privacy.dp");
+        RULE(c->privacy.noise_multiplier > 0 || c->privacy.target_epsilon > 0,
+             "privacy.noise_multiplier",
+             "must be > 0 with privacy.dp (or set privacy.target_epsilon to solve it)");
+        RULE(!(c->privacy.noise_multiplier > 0 && c->privacy.target_epsilon > 0),
+             "privacy.target_epsilon",
+             "set either privacy.target_epsilon or privacy.noise_multiplier, not both");
+    }
 #undef RULE
 }
 

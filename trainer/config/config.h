@@ -42,6 +42,8 @@ typedef struct {
         int64_t virtual_shards;
         char key_file[CFG_PATH_LEN];
         int64_t min_events;
+        char exclude_users[CFG_PATH_LEN]; // erasure list (raw ids or hashes)
+        char consent_col[CFG_NAME_LEN];   // rows with a false value are dropped
     } data;
     struct {
         char out_dir[CFG_PATH_LEN];
@@ -80,6 +82,13 @@ typedef struct {
     struct {
         double bucket_mb;
     } comm;
+    struct {
+        int dp;
+        double clip, noise_multiplier, target_epsilon, delta;
+        char accountant[16]; // balle | classic
+        char lane_norms[16]; // ghost | explicit
+        int64_t min_group_size;
+    } privacy;
 } Config;
 
 // Loads defaults, then the file (NULL: defaults only), then the overrides ("key=value").

@@ -1,6 +1,8 @@
 // ingest.c: see ingest.h.
 #include "ingest.h"
 
+#include "erasure.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -90,6 +92,12 @@ uint64_t data_fingerprint(const Config *cfg, const UserKey *key) {
         hasher_update(&h, meta, sizeof meta);
     }
     hasher_update(&h, &key->fingerprint, sizeof key->fingerprint);
+    // Erasure and consent change which users land; the list by its content.
+    hasher_update(&h, c->data.consent_col, sizeof c->data.consent_col);
+    Erasure er;
+    erasure_load(&er, cfg, key);
+    hasher_update(&h, &er.digest, sizeof er.digest);
+    erasure_free(&er);
     return hasher_final(&h);
 }
 
@@ -106,6 +114,9 @@ typedef struct {
     StrTable actions, cats[CFG_LIST_MAX];
     uint64_t rows, seq;
     BadRows bad;
+    Erasure erasure;                      // data.exclude_users
+    uint64_t excluded_rows, consent_rows; // rows dropped by the list, by data.consent_col
+    U64Set consent_users;                 // users with a row dropped for consent
 } Ingest;
 
 // A record in a bucket file: u64 user, u64 seq, f64 time, i32 split, i32 action (table id),
@@ -159,6 +170,16 @@ static void read_input(Ingest *g, const Input *in) {
         // The raw id is hashed here and goes no further. With given split files, a user is
         // (file, id): the public sets number their users per file.
         uint64_t uh = userkey_hash_id(g->key, row.user, strlen(row.user));
+        // Erasure and consent: the rows never reach a bucket.
+        if (erasure_has(&g->erasure, uh)) {
+            g->excluded_rows++;
+            continue;
+        }
+        if (!row.consent) {
+            g->consent_rows++;
+            u64set_add(&g->consent_users, uh);
+            continue;
+        }
         int split = in->split;
         if (split >= 0)
             uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
@@ -315,6 +336,7 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     g.cfg = cfg;
     g.key = key;
     g.bad.cfg = cfg;
+    erasure_load(&g.erasure, cfg, key);
     g.n_cat = cfg->data.categorical_cols.n;
     g.n_num = cfg->data.numeric_cols.n;
     g.log1p_numeric = strcmp(cfg->data.numeric_transform, "log1p") == 0;
@@ -577,6 +599,18 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
                (unsigned long long)meta.split[s].dropped_users, (long long)cfg->data.min_events, V,
                mean > 0 ? (double)mx / mean : 0.0);
     }
+    if (cfg->data.exclude_users[0])
+        printf("  erasure: %d of the %d users of data.exclude_users (list digest %016llx) found "
+               "and removed, %llu rows\n",
+               erasure_seen(&g.erasure), g.erasure.lines,
+               (unsigned long long)g.erasure.digest, (unsigned long long)g.excluded_rows);
+    if (cfg->data.consent_col[0])
+        printf("  consent: %llu rows without consent (%s) dropped, from %zu users\n",
+               (unsigned long long)g.consent_rows, cfg->data.consent_col, g.consent_users.n);
+    report->excluded_users = (uint64_t)erasure_seen(&g.erasure);
+    report->consent_rows = g.consent_rows;
+    erasure_free(&g.erasure);
+    u64set_free(&g.consent_users);
     printf("  vocabulary: %d %s values", meta.vocab_size[0] - 1, cfg->data.action_col);
     for (int c = 0; c < g.n_cat; c++)
         printf(", %d %s values", meta.vocab_size[1 + c] - 1, cfg->data.categorical_cols.item[c]);

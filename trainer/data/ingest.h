@@ -13,6 +13,7 @@
 typedef struct {
     double seconds;
     uint64_t rows, bad_rows, events, users, dropped_users;
+    uint64_t excluded_users, consent_rows; // removed by data.exclude_users, data.consent_col
     size_t peak_rss;
 } IngestReport;
 

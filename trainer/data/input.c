@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "csv.h"
+#include "erasure.h"
 #include "rowparse.h"
 #include "userkey.h"
 #include "util.h"
@@ -45,6 +46,8 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
     }
     UserKey key;
     userkey_load(cfg, &key);
+    Erasure erasure; // the experiment's erasure list and consent column apply here too
+    erasure_load(&erasure, cfg, &key);
     BadRows bad = {cfg, 0, 0};
     Ev *ev = NULL;
     size_t n = 0, cap = 0;
@@ -61,9 +64,11 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
             bad_row_report(&bad, path, csv_line(r), why);
             continue;
         }
+        const uint64_t uh = userkey_hash_id(&key, row.user, strlen(row.user));
+        if (!row.consent || erasure_has(&erasure, uh)) continue;
         if (n == cap) ev = xrealloc(ev, sizeof(Ev) * (cap = cap ? cap * 2 : 4096));
         Ev *e = &ev[n];
-        e->user = userkey_hash_id(&key, row.user, strlen(row.user));
+        e->user = uh;
         e->seq = n++;
         e->time = row.time;
         // Ids of the training vocabulary; a value it never saw is 0 (<unk>). Interning an
@@ -77,6 +82,7 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
         for (uint32_t k = 0; k < meta->n_num; k++) e->num[k] = (float)row.num[k];
     }
     csv_close(r);
+    erasure_free(&erasure);
     for (uint32_t v = 0; v <= meta->n_cat; v++) strtab_free(&vt[v]);
     *n_bad = (long long)bad.count;
     qsort(ev, n, sizeof(Ev), by_user_time);

@@ -1,7 +1,8 @@
 // input.h: any CSV in an experiment's format read into one in-memory shard, for scoring
 // (`eval --input`, `predict --input`, ...): same columns and bad-row policy as ingest, values
 // mapped with the training vocabularies (unseen ones to <unk> = 0), user ids hashed with the
-// experiment's key, events sorted by (user, time).
+// experiment's key, events sorted by (user, time). Users of data.exclude_users and rows
+// without consent (data.consent_col) are dropped, as at prepare.
 #pragma once
 #include "config.h"
 #include "shards.h"

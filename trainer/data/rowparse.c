@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "erasure.h"
 #include "timeparse.h"
 #include "util.h"
 
@@ -54,6 +55,14 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
                   names.data ? names.data : "(nothing)",
                   one_field ? " (one field: the file must be comma-separated)" : "");
     }
+    p->col_consent = -1;
+    if (cfg->data.consent_col[0]) {
+        p->col_consent = find_column(header, n_header, cfg->data.consent_col);
+        if (p->col_consent < 0)
+            fatal("%s:1: missing column '%s' (named by data.consent_col%s%s); the header has: %s",
+                  path, cfg->data.consent_col, key_name ? ", reading " : "",
+                  key_name ? key_name : "", names.data ? names.data : "(nothing)");
+    }
     sb_free(&names);
 }
 
@@ -75,6 +84,15 @@ int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t 
         return -1;
     }
     row->user = f[p->col_user];
+    row->consent = 1;
+    if (p->col_consent >= 0) {
+        row->consent = consent_value(f[p->col_consent]);
+        if (row->consent < 0) {
+            snprintf(why, cap, "%s: consent value \"%.40s\" is not true/false, 1/0, yes/no",
+                     cfg->data.consent_col, f[p->col_consent]);
+            return -1;
+        }
+    }
     if (!row->user[0]) {
         snprintf(why, cap, "%s: empty user id", cfg->data.user_col);
         return -1;

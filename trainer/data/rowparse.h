@@ -10,6 +10,7 @@ typedef struct {
     int col_user, col_time, col_action;
     int col_cat[CFG_LIST_MAX], col_num[CFG_LIST_MAX];
     int n_cat, n_num, iso, log1p;
+    int col_consent; // -1: no data.consent_col
     double unit_seconds;
     const Config *cfg;
 } RowParser;
@@ -19,6 +20,7 @@ typedef struct {
     const char *cat[CFG_LIST_MAX];
     double time; // in data.time_unit
     double num[CFG_LIST_MAX];
+    int consent; // 0: the row's consent column says no (callers drop it); else 1
 } Row;
 
 // Maps the header row; fatal() naming path:1, the column and its config key if one is missing.

@@ -568,8 +568,12 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
                            t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
         // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
         if (t > 0) recurrent_backward(m, l, B, fast, Gt, a->dh_rec);
-        accumulate_step(m, b, l, t, Gt);
+        if (!m->skip_param_grads) accumulate_step(m, b, l, t, Gt);
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
+    }
+    if (m->skip_param_grads) { // dG only (DP: lane_grad.h forms the parameter gradients)
+        if (l > 0) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+        return;
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
@@ -592,8 +596,10 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int L = s->layers, I0 = model_input_width(s);
     // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
     const real *htop = a->hout[L - 1];
-    gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
-    add_column_sums(m->g.b_head, a->dy, TB, O);
+    if (!m->skip_param_grads) {
+        gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
+        add_column_sums(m->g.b_head, a->dy, TB, O);
+    }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
     real *dH = a->dbuf[0], *dX = a->dbuf[1];
     gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);
@@ -608,6 +614,7 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
             dH = dX, dX = tmp;
         }
     }
+    if (m->skip_param_grads) return;
     if (a->folded) { // the embeddings' gradients came with layer 0's
         if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, -1);
         return;

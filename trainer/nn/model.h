@@ -153,6 +153,8 @@ typedef struct {
     int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
     int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
     int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
+    int skip_param_grads; // backward leaves m->grads alone: only dy and every layer's dG
+                          // (DP-SGD: lane_grad.h forms the clipped parameter gradients)
 } Model;
 
 // Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final

@@ -120,6 +120,26 @@ static void pad_position(BatchBuf *bb, int t, int lane, int lanes) {
     bb->tgt_eng[r] = 0;
 }
 
+void batch_fill_windows(BatchBuf *bb, const Dataset *ds, int split, int n, const UserWindow *w) {
+    if (n > bb->max_lanes || n < 1)
+        fatal("internal: %d lanes for a batch buffer of %d", n, bb->max_lanes);
+    const FeatureSpec fs = feature_spec(&ds->meta);
+    begin_batch(bb, n);
+    for (int k = 0; k < n; k++) {
+        const Shard *sh = &ds->shards[split][w[k].shard];
+        const ShardUser *u = &sh->users[w[k].user];
+        const int last = (int)u->n_events - 1; // positions start .. last - 1 have targets
+        bb->lane_id[k] = w[k].lane_id;
+        for (int t = 0; t < bb->window; t++) {
+            const int pos = w[k].start + t;
+            if (pos < last)
+                fill_position(bb, &fs, sh, u, pos, t, k, n);
+            else
+                pad_position(bb, t, k, n);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- training stream
 
 void train_stream_init(TrainStream *ts, const Dataset *ds, int lanes_per_shard, uint64_t seed) {

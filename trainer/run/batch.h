@@ -53,6 +53,16 @@ typedef struct {
 void batchbuf_init(BatchBuf *bb, int max_lanes, int window, int n_cat, int n_dense);
 void batchbuf_free(BatchBuf *bb);
 
+// One user's window (DP-SGD: a lane holds one user only): local shard, user index, first
+// event, and the global lane id that dropout draws depend on.
+typedef struct {
+    int32_t shard, user, start;
+    uint64_t lane_id;
+} UserWindow;
+// Lanes [0, n) of bb get one window each: window positions from event `start` on while the
+// user has targets, padded (no targets) after. The lanes' (h, c) should start from zero.
+void batch_fill_windows(BatchBuf *bb, const Dataset *ds, int split, int n, const UserWindow *w);
+
 // Training stream over this rank's shards of the train split.
 typedef struct {
     const Dataset *ds;

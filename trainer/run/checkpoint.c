@@ -170,6 +170,15 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     hdr.n_tensors = (size_t)nt, hdr.tensors = meta_ptrs;
     hdr.has_metrics = d->has_metrics, hdr.last_valid = &met;
     hdr.created_unix = wall_seconds();
+    LstmTrainer__Privacy priv = LSTM_TRAINER__PRIVACY__INIT;
+    const CkptPrivacy *pv = &d->privacy;
+    if (pv->dp || pv->exclusion_digest) {
+        priv.dp = pv->dp, priv.epsilon = pv->epsilon, priv.delta = pv->delta;
+        priv.noise_multiplier = pv->sigma, priv.sample_rate = pv->q, priv.clip = pv->clip;
+        priv.accountant = (char *)pv->accountant;
+        priv.exclusion_digest = pv->exclusion_digest, priv.excluded_users = pv->excluded_users;
+        hdr.privacy = &priv;
+    }
 
     Out o;
     memset(&o, 0, sizeof o);
@@ -605,6 +614,15 @@ static void header_to_data(const LstmTrainer__CheckpointHeader *hdr, LoadedCheck
     d->shards = out->shards, d->lanes = out->lanes, d->lane_h = out->lane_h,
     d->lane_c = out->lane_c;
     d->has_metrics = hdr->has_metrics;
+    if (hdr->privacy) {
+        const LstmTrainer__Privacy *pv = hdr->privacy;
+        d->privacy = (CkptPrivacy){.dp = pv->dp, .epsilon = pv->epsilon, .delta = pv->delta,
+                                   .sigma = pv->noise_multiplier, .q = pv->sample_rate,
+                                   .clip = pv->clip, .exclusion_digest = pv->exclusion_digest,
+                                   .excluded_users = pv->excluded_users};
+        snprintf(d->privacy.accountant, sizeof d->privacy.accountant, "%s",
+                 pv->accountant ? pv->accountant : "");
+    }
     if (hdr->last_valid) {
         const LstmTrainer__Metrics *m = hdr->last_valid;
         d->last_valid = (Metrics){m->n_targets, m->action_nll, m->time_nll, m->eng_mse, m->top1,
@@ -762,6 +780,17 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
                "targets)\n",
                d->last_valid.action_nll, d->last_valid.top1, d->last_valid.time_nll,
                d->last_valid.gap_mae, d->last_valid.n_targets);
+    const CkptPrivacy *pv = &d->privacy;
+    if (pv->dp)
+        printf("  privacy: user-level DP-SGD, epsilon %.4g at delta %.3g (%s accountant) after %lld "
+               "steps; noise multiplier %.4g, sample rate %.4g, clip %.4g\n",
+               pv->epsilon, pv->delta, pv->accountant, (long long)d->step, pv->sigma, pv->q,
+               pv->clip);
+    else
+        printf("  privacy: not differentially private (epsilon unbounded)\n");
+    if (pv->exclusion_digest)
+        printf("  erasure: honoured an exclusion list of %llu users, digest %016llx\n",
+               (unsigned long long)pv->excluded_users, (unsigned long long)pv->exclusion_digest);
     printf("  %-24s %12s %12s %12s %12s %s\n", "tensor", "min", "max", "mean", "rms", "shape");
     TensorRef refs[3 * MODEL_MAX_TENSORS + 2];
     int n = list_tensors(d, refs);

@@ -21,6 +21,14 @@
 
 #define CKPT_FORMAT_VERSION 1
 
+// The privacy record of a checkpoint (proto Privacy).
+typedef struct {
+    int dp;
+    double epsilon, delta, sigma, q, clip;
+    char accountant[16];
+    uint64_t exclusion_digest, excluded_users;
+} CkptPrivacy;
+
 // Everything a run needs to continue exactly where it stopped.
 typedef struct {
     int64_t step;          // optimizer steps completed
@@ -42,6 +50,7 @@ typedef struct {
     const float *lane_h, *lane_c; // (L, n_lanes, H)
     int has_metrics;
     Metrics last_valid;
+    CkptPrivacy privacy;
 } CheckpointData;
 
 // A checkpoint read back: owns its buffers.

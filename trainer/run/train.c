@@ -20,6 +20,7 @@
 #include "checkpoint.h"
 #include "comm.h"
 #include "dataset.h"
+#include "dp.h"
 #include "evaluate.h"
 #include "gradsync.h"
 #include "setup.h"
@@ -49,6 +50,9 @@ typedef struct {
     int lanes_per_shard, lanes; // lanes of this rank
     int eval_lanes;
     Stepper stepper;
+    DpRun dp; // privacy.dp: user-level DP-SGD (dp.h)
+    DpSampler dps;
+    int train_lanes; // lanes of one training pass (a rank's, a shard's or a DP chunk's)
     int64_t step, skipped;
     double events_seen;
     RunLog log;
@@ -130,7 +134,8 @@ static void save_checkpoint(Trainer *tr) {
                         .lane_h = h,
                         .lane_c = c,
                         .has_metrics = tr->has_valid,
-                        .last_valid = tr->last_valid};
+                        .last_valid = tr->last_valid,
+                        .privacy = dp_run_record(&tr->dp, tr->step)};
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
     tr->ckpt_stall_s += ckpt_writer_submit(tr->ckpt, &d);
     free(shards), free(lanes), free(h), free(c);
@@ -259,11 +264,16 @@ static void log_validation(Trainer *tr, const Metrics *mt) {
     printf("valid  step %6lld  ", (long long)tr->step);
     metrics_print(stdout, mt, (int)tr->cfg.eval.top_k, tr->cfg.data.time_unit,
                   tr->shape.engagement);
+    const double eps = dp_run_epsilon(&tr->dp, tr->step);
+    if (tr->dp.on) printf("  epsilon %.4g (delta %.3g)", eps, tr->dp.delta);
     printf("\n");
     fflush(stdout);
-    char js[1024], line[1200];
+    char js[1024], line[1300];
     metrics_json(js, sizeof js, mt);
     snprintf(line, sizeof line, "\"event\":\"valid\",\"step\":%lld,%s", (long long)tr->step, js);
+    if (tr->dp.on)
+        snprintf(line + strlen(line), sizeof line - strlen(line),
+                 ",\"epsilon\":%.6g,\"delta\":%.6g", eps, tr->dp.delta);
     runlog_write(&tr->log, line);
 }
 
@@ -355,6 +365,14 @@ static void report_done(Trainer *tr, const Progress *pg, double train_s) {
     metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit,
                   tr->shape.engagement);
     printf("\n");
+    if (tr->dp.on)
+        printf("privacy: user-level (DP-SGD, %s accountant) epsilon %.4g at delta %.3g after %lld "
+               "steps (noise multiplier %.4g, sample rate %.4g, clip %g)\n",
+               tr->dp.conv == DP_CONVERT_CLASSIC ? "classic" : "balle",
+               dp_run_epsilon(&tr->dp, tr->step), tr->dp.delta, (long long)tr->step, tr->dp.sigma,
+               tr->dp.q, tr->dp.clip);
+    else
+        printf("privacy: not differentially private (epsilon unbounded)\n");
     SynthReport rep;
     if (strcmp(cfg->data.source, "synth") == 0 &&
         synth_read_report(cfg->synth.out_dir, &rep) == 0) {
@@ -519,10 +537,18 @@ static void setup_data(Trainer *tr) {
            (double)hi * tr->size / (double)(total ? total : 1), tr->lanes);
 }
 
-// The model's shape, or EXIT_USAGE on every rank when comm.bucket_mb cannot cut it.
+// DP settings resolved (sigma solved from a target epsilon: it needs the user count), and
+// the model's shape; EXIT_USAGE on every rank when either cannot be had.
 static int setup_shape(Trainer *tr) {
     const Config *cfg = &tr->cfg;
+    const uint64_t users = tr->ds.meta.split[SPLIT_TRAIN].users;
+    if (dp_run_resolve(&tr->dp, cfg, users, tr->rank == 0) != 0) return EXIT_USAGE;
     int train_lanes = cfg->train.reproducible ? tr->lanes_per_shard : tr->lanes;
+    if (tr->dp.on) // a chunk of the users sampled per step (rank, or shard in reproducible mode)
+        train_lanes = dp_chunk_lanes(tr->dp.q * (double)users *
+                                     (cfg->train.reproducible ? 1.0 / tr->ds.meta.n_vshards
+                                                              : 1.0 / tr->size));
+    tr->train_lanes = train_lanes;
     tr->shape = model_shape_from(cfg, &tr->ds.meta,
                                  train_lanes > tr->eval_lanes ? train_lanes : tr->eval_lanes);
     if (gradsync_bucket_count(&tr->shape, cfg->comm.bucket_mb) <= GRADSYNC_MAX_BUCKETS)
@@ -536,6 +562,29 @@ static int setup_shape(Trainer *tr) {
                 4.0 * (double)model_param_count(&tr->shape) / 1048576.0 /
                     (GRADSYNC_MAX_BUCKETS / 2));
     return EXIT_USAGE;
+}
+
+// The DP step: Poisson sampling of users into chunks of lanes, clipping and noise (dp.h).
+static void setup_dp(Trainer *tr) {
+    const Config *cfg = &tr->cfg;
+    dp_sampler_init(&tr->dps, &tr->ds, &tr->bb, tr->dp.q, (uint64_t)cfg->run.seed,
+                    cfg->train.reproducible, tr->train_lanes, (int)cfg->train.window);
+    DpConfig dpc = {.clip = tr->dp.clip,
+                    .sigma = tr->dp.sigma,
+                    .expected_lanes = tr->dp.expected_lanes,
+                    .method = strcmp(cfg->privacy.lane_norms, "explicit") == 0 ? LANE_GRAD_EXPLICIT
+                                                                              : LANE_GRAD_GHOST,
+                    .next = dp_sampler_next,
+                    .ctx = &tr->dps};
+    stepper_dp(&tr->stepper, &dpc);
+    if (tr->rank != 0) return;
+    printf("privacy: user-level DP-SGD: %llu training users sampled at q=%.4g (%.0f expected per "
+           "step), clip %g, noise multiplier %.4g%s, delta %.3g; epsilon after %lld steps: %.4g "
+           "(%s accountant)\n",
+           (unsigned long long)tr->dp.users, tr->dp.q, tr->dp.expected_lanes, tr->dp.clip,
+           tr->dp.sigma, cfg->privacy.target_epsilon > 0 ? " (solved)" : "", tr->dp.delta,
+           (long long)cfg->train.steps, dp_run_epsilon(&tr->dp, cfg->train.steps),
+           tr->dp.conv == DP_CONVERT_CLASSIC ? "classic" : "balle");
 }
 
 // Model (rank 0's initial parameters on every rank), optimizer, streams, buffers, the step,
@@ -558,6 +607,7 @@ static void setup_model(Trainer *tr) {
     if (cfg->train.reproducible)
         stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard,
                              (int)tr->ds.meta.n_vshards, tr->lanes_per_shard);
+    if (tr->dp.on) setup_dp(tr);
     if (tr->rank != 0) return;
     tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
     printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
@@ -573,6 +623,7 @@ static void trainer_free(Trainer *tr) {
     }
     if (tr->model) {
         stepper_free(&tr->stepper);
+        if (tr->dp.on) dp_sampler_free(&tr->dps);
         batchbuf_free(&tr->bb);
         lane_state_free(&tr->state);
         lane_state_free(&tr->eval_state);
