@@ -48,6 +48,16 @@ _Noreturn void fatal(const char *fmt, ...) {
     exit(EXIT_FATAL);
 }
 
+_Noreturn void fatal_status(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error: ", fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    g_abort_hook(status);
+    exit(status);
+}
+
 void warnf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -16,6 +16,7 @@ enum {
     EXIT_FATAL = 1,      // bad input, I/O error, internal error
     EXIT_USAGE = 2,      // bad command line
     EXIT_NONFINITE = 3,  // training stopped on a non-finite loss/gradient (train.on_nonfinite=stop)
+    EXIT_HUNG = 4,       // comm watchdog: some rank never arrived at a collective (comm.timeout_s)
     EXIT_PREEMPTED = 75, // stopped by SIGTERM/SIGUSR1 after a checkpoint: requeue to resume
 };
 
@@ -26,6 +27,8 @@ void set_log_prefix(const char *prefix);
 const char *log_prefix(void);
 
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// The same with a documented exit status (EXIT_USAGE for a refusal the user can fix).
+_Noreturn void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Checked allocation and I/O. On failure they call fatal() naming the call site and path.

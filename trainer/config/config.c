@@ -161,6 +161,9 @@ static const KeySpec SCHEMA[] = {
 
     {"comm.bucket_mb", K_FLOAT, OFF(comm.bucket_mb), "4", 0.001, 4096, NULL,
      "largest gradient bucket reduced in one non-blocking allreduce"},
+    {"comm.timeout_s", K_FLOAT, OFF(comm.timeout_s), "300", 0, 1e7, NULL,
+     "seconds a rank waits in a collective without progress before the job ends with status "
+     "4, naming the ranks that never arrived (0: wait forever)"},
 };
 #define N_KEYS ((int)ARRAY_LEN(SCHEMA))
 
@@ -496,6 +499,11 @@ static void where_of(char *buf, size_t cap, const char *file, yaml_mark_t m) {
     snprintf(buf, cap, "%s:%zu:%zu", file, m.line + 1, m.column + 1);
 }
 
+// Where key i was set, for later messages: a long --set text is kept shortened, never fatal.
+static void set_origin(LoadState *st, int i, const char *where) {
+    snprintf(st->origin[i], sizeof st->origin[i], "%s", where);
+}
+
 static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_node_t *map,
                          const char *prefix, const char *file) {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -527,7 +535,7 @@ static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_
             where_of(vwhere, sizeof vwhere, file, vn->start_mark);
             Value v;
             node_to_value(doc, vn, &v);
-            if (assign(cfg, st, i, &v, vwhere) == 0) str_copy(st->origin[i], CFG_PATH_LEN, vwhere);
+            if (assign(cfg, st, i, &v, vwhere) == 0) set_origin(st, i, vwhere);
         } else if (is_section(path)) {
             if (vn->type != YAML_MAPPING_NODE)
                 report(st, where, path, "is a section: expected a mapping of its keys");
@@ -585,7 +593,12 @@ static void load_file(Config *cfg, LoadState *st, const char *path) {
 // Applies one "key=value" override; value is read as YAML (so [a, b] is a list).
 static void apply_override(Config *cfg, LoadState *st, const char *text, const char *origin) {
     char where[600];
-    snprintf(where, sizeof where, "%s %s", origin, text);
+    // Messages quote the override; a long one (a path beyond any limit) is shortened.
+    size_t text_len = strlen(text);
+    if (text_len <= 200)
+        snprintf(where, sizeof where, "%s %s", origin, text);
+    else
+        snprintf(where, sizeof where, "%s %.160s... (%zu characters)", origin, text, text_len);
     const char *eq = strchr(text, '=');
     if (!eq || eq == text) {
         report(st, where, NULL, "expected key=value, for example train.lr=3e-4");
@@ -621,7 +634,7 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
         v.is_null = 1;
     } else
         node_to_value(&doc, root, &v);
-    if (assign(cfg, st, i, &v, where) == 0) str_copy(st->origin[i], CFG_PATH_LEN, where);
+    if (assign(cfg, st, i, &v, where) == 0) set_origin(st, i, where);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 }
@@ -722,13 +735,17 @@ int config_load(Config *cfg, const char *path, int n_overrides, char **overrides
     }
     if (st->n_errors == 0 && !cfg->data.shard_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->data.shard_dir)
-            report(st, "run.dir", NULL, "too long to derive data.shard_dir");
+            report(st, origin_of(st, "run.dir"), "run.dir",
+                   "%zu characters is too long to derive data.shard_dir (at most %zu; or set data.shard_dir)",
+                   strlen(cfg->run.dir), sizeof cfg->data.shard_dir - 9);
         else
             snprintf(cfg->data.shard_dir, sizeof cfg->data.shard_dir, "%s/shards", cfg->run.dir);
     }
     if (st->n_errors == 0 && !cfg->synth.out_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->synth.out_dir)
-            report(st, "run.dir", NULL, "too long to derive synth.out_dir");
+            report(st, origin_of(st, "run.dir"), "run.dir",
+                   "%zu characters is too long to derive synth.out_dir (at most %zu; or set synth.out_dir)",
+                   strlen(cfg->run.dir), sizeof cfg->data.shard_dir - 9);
         else
             snprintf(cfg->synth.out_dir, sizeof cfg->synth.out_dir, "%s/synth", cfg->run.dir);
     }

@@ -79,6 +79,7 @@ typedef struct {
     } checkpoint;
     struct {
         double bucket_mb;
+        double timeout_s; // watchdog: seconds without progress in a collective (0: off)
     } comm;
 } Config;
 

@@ -112,6 +112,7 @@ StepResult step_run(Stepper *st, int64_t step, LaneState *state, StepBatchFn nex
     DropoutConfig dc = {.p = st->dropout, .seed = st->seed, .step = (uint64_t)step};
     StepResult r;
     memset(&r, 0, sizeof r);
+    comm_set_step(step + 1); // as the log counts steps: named by the watchdog
     if (st->reproducible)
         compute_reproducible(st, &dc, state, next, ctx, &r.h);
     else

@@ -451,6 +451,7 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
         return EXIT_USAGE;
     }
     Config *cfg = &tr->cfg;
+    comm_set_timeout(cfg->comm.timeout_s);
     if (cfg->data.virtual_shards % tr->size != 0) {
         if (tr->rank == 0) {
             char divisors[256] = "";
@@ -481,8 +482,10 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
     }
     runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
     uint64_t fp = 0;
+    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
     if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
     comm_bcast(&fp, sizeof fp, 0);
+    comm_long_wait_end();
     dataset_open(&tr->ds, cfg, fp, tr->rank, tr->size);
     dataset_load_split(&tr->ds, SPLIT_TRAIN);
     dataset_load_split(&tr->ds, SPLIT_VALID);
