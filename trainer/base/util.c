@@ -4,6 +4,7 @@
 #endif
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -17,6 +18,63 @@
 
 static void default_abort(int status) {
     exit(status);
+}
+
+// ---------------------------------------------------------------- cleanup on errors
+
+#define MAX_CLEANUPS 16
+static struct {
+    char dir[1024], suffix[32];
+    int whole_dir, used;
+} g_cleanup[MAX_CLEANUPS];
+
+int remove_matching(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    size_t sl = suffix ? strlen(suffix) : 0;
+    struct dirent *e;
+    char path[1400];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        size_t nl = strlen(e->d_name);
+        if (suffix && (nl < sl || strcmp(e->d_name + nl - sl, suffix) != 0)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    if (!suffix) rmdir(dir);
+    return removed;
+}
+
+static void run_cleanups(void) {
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (g_cleanup[i].used) {
+            g_cleanup[i].used = 0;
+            remove_matching(g_cleanup[i].dir, g_cleanup[i].whole_dir ? NULL : g_cleanup[i].suffix);
+        }
+}
+
+void cleanup_register(const char *dir, const char *suffix) {
+    static int at_exit = 0;
+    if (!at_exit) at_exit = atexit(run_cleanups) == 0;
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (!g_cleanup[i].used) {
+            snprintf(g_cleanup[i].dir, sizeof g_cleanup[i].dir, "%s", dir);
+            snprintf(g_cleanup[i].suffix, sizeof g_cleanup[i].suffix, "%s", suffix ? suffix : "");
+            g_cleanup[i].whole_dir = suffix == NULL;
+            g_cleanup[i].used = 1;
+            return;
+        }
+    fatal("cleanup_register: more than %d at once (internal)", MAX_CLEANUPS);
+}
+
+void cleanup_unregister(const char *dir, const char *suffix) {
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (g_cleanup[i].used && strcmp(g_cleanup[i].dir, dir) == 0 &&
+            g_cleanup[i].whole_dir == (suffix == NULL) &&
+            strcmp(g_cleanup[i].suffix, suffix ? suffix : "") == 0)
+            g_cleanup[i].used = 0;
 }
 static abort_hook_fn g_abort_hook = default_abort;
 static char g_prefix[64] = "";
@@ -44,6 +102,7 @@ _Noreturn void fatal(const char *fmt, ...) {
     vmessage("error: ", fmt, ap);
     va_end(ap);
     fflush(stdout);
+    run_cleanups();
     g_abort_hook(EXIT_FATAL);
     exit(EXIT_FATAL);
 }
@@ -54,6 +113,7 @@ _Noreturn void fatal_status(int status, const char *fmt, ...) {
     vmessage("error: ", fmt, ap);
     va_end(ap);
     fflush(stdout);
+    run_cleanups();
     g_abort_hook(status);
     exit(status);
 }

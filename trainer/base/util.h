@@ -31,6 +31,15 @@ _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 _Noreturn void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// Temporary files that must not outlive an error: while registered, fatal() (before it ends
+// the process, also under MPI_Abort) and a normal exit remove every file directly in `dir`
+// whose name ends in `suffix`, or, with suffix NULL, every file in dir and dir itself. The
+// caller holds whatever lock makes those names its own. Unregister once the files are final.
+void cleanup_register(const char *dir, const char *suffix);
+void cleanup_unregister(const char *dir, const char *suffix);
+// Removes those files now (the same matching); returns how many were removed.
+int remove_matching(const char *dir, const char *suffix);
+
 // Checked allocation and I/O. On failure they call fatal() naming the call site and path.
 void *malloc_check(size_t size, const char *file, int line);
 void *calloc_check(size_t n, size_t size, const char *file, int line);

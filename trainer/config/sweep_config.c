@@ -20,7 +20,7 @@ typedef struct {
 static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...) {
-    char msg[1024];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -171,7 +171,7 @@ static int has_random(const SweepSpec *s);
 static void check_trial_count(Ctx *c, const SweepSpec *sp, yaml_node_t *at) {
     int64_t n = sweep_trial_count(sp);
     if (n >= 0 && n <= sp->max_trials) return;
-    char factors[512] = "";
+    char factors[1536] = "";
     size_t used = 0;
     for (int a = 0; a < sp->n_axes && used < sizeof factors; a++)
         if (sp->axes[a].kind == AX_GRID)

@@ -278,14 +278,11 @@ static void remove_tree_files(const char *dir) {
     rmdir(dir);
 }
 
-// A prepare that stops (a bad row under data.on_error=stop, an I/O error) must not leave its
-// temporary buckets, as large as the input, behind: they are removed at exit. Those of a run
-// that was killed or ended in MPI_Abort are removed by the next prepare, which holds the shard
-// directory's lock, so no other prepare is using them.
-static char g_tmp_dir_at_exit[CFG_PATH_LEN + 64];
-static void remove_tmp_dir_at_exit(void) {
-    if (g_tmp_dir_at_exit[0]) remove_tree_files(g_tmp_dir_at_exit);
-}
+// A prepare that stops (a bad row under data.on_error=stop, an I/O error such as a full disk)
+// must not leave its temporary buckets, as large as the input, or partial shards behind:
+// fatal() and exit remove them (cleanup_register). Those of a run that was killed are removed
+// by the next prepare, which holds the shard directory's lock, so no other prepare is using
+// them.
 static void remove_stale_tmp_dirs(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -295,8 +292,11 @@ static void remove_stale_tmp_dirs(const char *dir) {
         if (strncmp(e->d_name, ".prepare-", 9) != 0) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         remove_tree_files(path);
+        printf("data: removed %s, left by an earlier prepare that did not finish\n", path);
     }
     closedir(d);
+    int n = remove_matching(dir, ".shard.tmp");
+    if (n) printf("data: removed %d partial shard file%s (*.shard.tmp) of an earlier prepare\n", n, n > 1 ? "s" : "");
 }
 
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
@@ -325,9 +325,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     for (int c = 0; c < g.n_cat; c++) strtab_init(&g.cats[c]);
     snprintf(g.tmp_dir, sizeof g.tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
     remove_stale_tmp_dirs(dir);
-    static int at_exit_registered = 0;
-    if (!at_exit_registered) at_exit_registered = atexit(remove_tmp_dir_at_exit) == 0;
-    snprintf(g_tmp_dir_at_exit, sizeof g_tmp_dir_at_exit, "%s", g.tmp_dir);
+    cleanup_register(g.tmp_dir, NULL);
+    cleanup_register(dir, ".shard.tmp");
     if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
 
     Input in[N_SPLITS];
@@ -548,7 +547,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     if (meta_write(meta_path, &meta, err, sizeof err) != 0) fatal("%s", err);
 
     remove_tree_files(g.tmp_dir);
-    g_tmp_dir_at_exit[0] = 0;
+    cleanup_unregister(g.tmp_dir, NULL);
+    cleanup_unregister(dir, ".shard.tmp");
     report->seconds = now_seconds() - t0;
     report->rows = g.rows;
     report->bad_rows = g.bad.count;
