@@ -286,6 +286,19 @@ void str_copy(char *dst, size_t cap, const char *src) {
     memcpy(dst, src, n + 1);
 }
 
+void str_visible(char *dst, size_t cap, const char *src) {
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            dst[o++] = (char)*p;
+        else if (*p == '\r' || *p == '\n' || *p == '\t')
+            dst[o++] = '\\', dst[o++] = *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't';
+        else
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+    }
+    if (cap) dst[o < cap ? o : cap - 1] = 0;
+}
+
 char *str_dup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = xmalloc(n);

@@ -75,6 +75,8 @@ double wall_seconds(void); // time since the epoch, for logs
 // Strings.
 void str_copy(char *dst, size_t cap, const char *src); // always NUL-terminates; fatal on overflow
 char *str_dup(const char *s);
+// src with control characters made visible (\r, \t, \n, \xNN), truncated to fit dst.
+void str_visible(char *dst, size_t cap, const char *src);
 
 // A growable byte buffer for building text.
 typedef struct {

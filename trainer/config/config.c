@@ -69,6 +69,15 @@ static const KeySpec SCHEMA[] = {
      "bad CSV rows: stop at the first, or skip and count them"},
     {"data.max_bad_rows", K_INT, OFF(data.max_bad_rows), "1000000", 0, BIG, NULL,
      "with on_error=skip, stop anyway after this many bad rows"},
+    {"data.on_duplicate_time", K_ENUM, OFF(data.on_duplicate_time), "warn", 0, 0, "warn|stop",
+     "events of a user at the same time as the user's previous one (gap 0): warn with counts "
+     "when preparing, or stop"},
+    {"data.on_unsorted", K_ENUM, OFF(data.on_unsorted), "warn", 0, 0, "warn|stop",
+     "events earlier in time than the same user's previous row of the file (a negative gap; "
+     "events are sorted by time): warn with counts, or stop"},
+    {"data.on_split_overlap", K_ENUM, OFF(data.on_split_overlap), "warn", 0, 0, "warn|stop",
+     "a user id in more than one of train_path, valid_path, test_path (each file's rows stay "
+     "a separate user): warn with counts, or stop"},
     {"data.shard_dir", K_STR, OFF(data.shard_dir), "", 0, 0, NULL,
      "where prepared shards live; empty: <run.dir>/shards"},
     {"data.virtual_shards", K_INT, OFF(data.virtual_shards), "16", 1, 4096, NULL,
