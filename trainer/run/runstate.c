@@ -100,3 +100,38 @@ void runstate_prepare(const Config *cfg, const char *exp_path, int n_overrides, 
     for (int i = 0; i < n_overrides; i++) fprintf(f, "--set %s\n", overrides[i]);
     xfclose(f, path);
 }
+
+void runstate_segments(const char *run_dir, StrBuf *out, double *total_seconds) {
+    char path[CFG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/log.jsonl", run_dir);
+    *total_seconds = 0;
+    sb_append(out, "[", 1);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"event\":\"segment\",");
+        long long from, to;
+        double secs;
+        int status;
+        if (!p || sscanf(p, "\"event\":\"segment\",\"from_step\":%lld,\"to_step\":%lld,"
+                            "\"train_seconds\":%lf,\"exit\":%d",
+                         &from, &to, &secs, &status) != 4)
+            continue;
+        sb_appendf(out, "%s{\"from_step\":%lld,\"to_step\":%lld,\"train_seconds\":%.3f,\"exit\":%d}",
+                   n++ ? "," : "", from, to, secs, status);
+        *total_seconds += secs;
+    }
+    if (f) fclose(f);
+    sb_append(out, "]", 1);
+}
+
+void runstate_record_exit(int status, int64_t step, const char *checkpoint_path) {
+    const char *path = getenv("TRAINER_EXIT_FILE");
+    if (!path || !*path) return;
+    char text[CFG_PATH_LEN + 128], err[512];
+    int n = snprintf(text, sizeof text, "status %d\nstep %lld\ncheckpoint %s\n", status,
+                     (long long)step, checkpoint_path ? checkpoint_path : "");
+    if (write_file_atomic(path, text, (size_t)n, err, sizeof err) != 0)
+        warnf("TRAINER_EXIT_FILE: %s", err);
+}

@@ -266,15 +266,22 @@ static void log_validation(Trainer *tr, const Metrics *mt) {
     runlog_write(&tr->log, line);
 }
 
-static void write_final_metrics(Trainer *tr, const Metrics *mt, double seconds, double ev_per_s) {
-    char js[1024], text[2048], path[CFG_PATH_LEN + 32], err[512];
+// train_seconds: all segments of the run (starts and resumes, from log.jsonl), each listed in
+// train_segments; train_events_per_s: this segment's.
+static void write_final_metrics(Trainer *tr, const Metrics *mt, double ev_per_s) {
+    char js[1024], path[CFG_PATH_LEN + 32], err[512];
     metrics_json(js, sizeof js, mt);
-    snprintf(text, sizeof text,
-             "{\"step\":%lld,\"skipped_steps\":%lld,\"ranks\":%d,\"train_seconds\":%.3f,"
-             "\"train_events_per_s\":%.1f,\"valid\":{%s}}\n",
-             (long long)tr->step, (long long)tr->skipped, tr->size, seconds, ev_per_s, js);
+    StrBuf segments = {0}, text = {0};
+    double total = 0;
+    runstate_segments(tr->cfg.run.dir, &segments, &total);
+    sb_appendf(&text,
+               "{\"step\":%lld,\"skipped_steps\":%lld,\"ranks\":%d,\"train_seconds\":%.3f,"
+               "\"train_segments\":%s,\"train_events_per_s\":%.1f,\"valid\":{%s}}\n",
+               (long long)tr->step, (long long)tr->skipped, tr->size, total, segments.data, ev_per_s,
+               js);
     snprintf(path, sizeof path, "%s/metrics.json", tr->cfg.run.dir);
-    if (write_file_atomic(path, text, strlen(text), err, sizeof err) != 0) warnf("%s", err);
+    if (write_file_atomic(path, text.data, text.len, err, sizeof err) != 0) warnf("%s", err);
+    sb_free(&segments), sb_free(&text);
 }
 
 // ---------------------------------------------------------------- main loop
@@ -405,9 +412,22 @@ static int run_training(Trainer *tr) {
     // No rank leaves before rank 0 has its checkpoint on disk: with mpirun, the first rank
     // to exit with a non-zero status gets the others killed.
     comm_bcast(&status, sizeof status, 0);
+    if (tr->rank == 0) {
+        char line[256];
+        snprintf(line, sizeof line,
+                 "\"event\":\"segment\",\"from_step\":%lld,\"to_step\":%lld,"
+                 "\"train_seconds\":%.3f,\"exit\":%d",
+                 (long long)first_step, (long long)tr->step, train_s, status);
+        runlog_write(&tr->log, line);
+        runstate_record_exit(status, tr->step, ckpt_writer_last_path(tr->ckpt));
+        if (status == EXIT_PREEMPTED && tr->size > 1 && strcmp(comm_launcher(), "mpirun") == 0)
+            printf("note: mpirun now prints a block saying a process \"exited with non-zero status\" "
+                   "75: that is this planned stop (checkpoint written), not a failure\n");
+        fflush(stdout);
+    }
     if (tr->rank == 0 && status == EXIT_OK) {
         double ev_s = train_s > 0 ? (tr->events_seen - events_at_start) / train_s : 0;
-        write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
+        write_final_metrics(tr, &tr->last_valid, ev_s);
         printf("\ndone: %lld steps (%lld skipped) in %.1f s on %d rank%s; checkpoint %s\n",
                (long long)tr->step, (long long)tr->skipped, train_s, tr->size,
                tr->size > 1 ? "s" : "", ckpt_writer_last_path(tr->ckpt));
