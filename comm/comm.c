@@ -53,6 +53,8 @@ typedef struct {
 } WhereMsg;
 
 static MPI_Comm g_wd_comm = MPI_COMM_NULL;
+static WhereMsg *g_seen; // what each rank said (a query or an answer), during a firing
+static int *g_heard;
 static double g_timeout_s = COMM_DEFAULT_TIMEOUT_S;
 static int g_unwatched = 0;      // comm_long_wait_begin/end: the deadline is lifted
 static int64_t g_seq = 0, g_step = -1;
@@ -83,19 +85,40 @@ static WhereMsg where_now(void) {
     return m;
 }
 
-// Answers the queries of ranks whose deadline has passed; records what they said in seen[].
-static void answer_queries(WhereMsg *seen, int *heard) {
-    for (;;) {
+// Answers the queries of ranks whose deadline has passed, recording what they said (a query
+// carries the sender's own position). Returns how many there were.
+static int answer_queries(void) {
+    int n = 0;
+    for (;; n++) {
         int flag = 0;
         MPI_Status st;
         if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_QUERY, g_wd_comm, &flag, &st) != MPI_SUCCESS || !flag)
-            return;
-        WhereMsg q, me = where_now();
-        MPI_Recv(&q, sizeof q, MPI_BYTE, st.MPI_SOURCE, TAG_QUERY, g_wd_comm, MPI_STATUS_IGNORE);
-        if (seen) seen[st.MPI_SOURCE] = q, heard[st.MPI_SOURCE] = 1;
+            return n;
+        WhereMsg me = where_now();
+        MPI_Recv(&g_seen[st.MPI_SOURCE], sizeof me, MPI_BYTE, st.MPI_SOURCE, TAG_QUERY, g_wd_comm,
+                 MPI_STATUS_IGNORE);
+        g_heard[st.MPI_SOURCE] = 1;
         MPI_Request rq;
         MPI_Isend(&me, sizeof me, MPI_BYTE, st.MPI_SOURCE, TAG_REPLY, g_wd_comm, &rq);
         MPI_Request_free(&rq); // small: sent eagerly; the job ends soon anyway
+    }
+}
+
+// Polls for answers (and answers queries) for `seconds`.
+static void collect_answers(double seconds) {
+    double t0 = clock_s();
+    while (clock_s() - t0 < seconds) {
+        answer_queries();
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPLY, g_wd_comm, &flag, &st) == MPI_SUCCESS && flag) {
+            MPI_Recv(&g_seen[st.MPI_SOURCE], sizeof(WhereMsg), MPI_BYTE, st.MPI_SOURCE, TAG_REPLY,
+                     g_wd_comm, MPI_STATUS_IGNORE);
+            g_heard[st.MPI_SOURCE] = 1;
+        } else {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
@@ -109,10 +132,11 @@ static void append(char *out, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-// The deadline passed: find out who is where, say so, end the job.
-static _Noreturn void watchdog_fire(double stalled_s) {
-    WhereMsg *seen = xcalloc((size_t)g_size, sizeof *seen), me = where_now();
-    int *heard = xcalloc((size_t)g_size, sizeof *heard);
+// The deadline passed (or another waiting rank's did: `first` names it, else -1): find out
+// who is where, say so, end the job.
+static _Noreturn void watchdog_fire(double stalled_s, int first) {
+    WhereMsg *seen = g_seen, me = where_now();
+    int *heard = g_heard;
     for (int r = 0; r < g_size; r++) {
         if (r == g_rank) continue;
         MPI_Request rq;
@@ -120,20 +144,7 @@ static _Noreturn void watchdog_fire(double stalled_s) {
         MPI_Request_free(&rq);
     }
     // Grace for the answers: live ranks answer within milliseconds.
-    double grace = g_timeout_s < 2 ? g_timeout_s : 2, t0 = clock_s();
-    while (clock_s() - t0 < grace) {
-        answer_queries(seen, heard);
-        int flag = 0;
-        MPI_Status st;
-        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPLY, g_wd_comm, &flag, &st) == MPI_SUCCESS && flag) {
-            MPI_Recv(&seen[st.MPI_SOURCE], sizeof me, MPI_BYTE, st.MPI_SOURCE, TAG_REPLY,
-                     g_wd_comm, MPI_STATUS_IGNORE);
-            heard[st.MPI_SOURCE] = 1;
-        } else {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
+    collect_answers(g_timeout_s < 2 ? g_timeout_s : 2);
     char missing[512] = "", here[512] = "", elsewhere[1024] = "";
     for (int r = 0; r < g_size; r++) {
         if (r == g_rank) continue;
@@ -145,17 +156,20 @@ static _Noreturn void watchdog_fire(double stalled_s) {
             append(elsewhere, sizeof elsewhere, "; rank %d waits in %s (collective #%lld, step %lld)",
                    r, seen[r].what, (long long)seen[r].seq, (long long)seen[r].step);
     }
-    char step[48] = "before training";
+    char step[48] = "before training", why[64] = "";
     if (me.step >= 0) snprintf(step, sizeof step, "at step %lld", (long long)me.step);
+    if (first >= 0) snprintf(why, sizeof why, ", rank %d's deadline first", first);
     fprintf(stderr,
             "%serror: comm watchdog: no progress for %.1f s in %s (collective #%lld) %s "
-            "(comm.timeout_s=%g): rank%s %s never arrived (stopped, hung or unreachable)%s%s%s; "
+            "(comm.timeout_s=%g%s): rank%s %s never arrived (stopped, hung or unreachable)%s%s%s; "
             "ending the job with status %d\n",
-            log_prefix(), stalled_s, me.what, (long long)me.seq, step, g_timeout_s,
+            log_prefix(), stalled_s, me.what, (long long)me.seq, step, g_timeout_s, why,
             strchr(missing, ',') ? "s" : "", missing[0] ? missing : "(none: all answered)",
             here[0] ? "; waiting here too: " : "", here, elsewhere, EXIT_HUNG);
     fflush(stderr);
-    free(seen), free(heard);
+    // The other waiting ranks print their view within the grace period of this one: give
+    // them time to before the abort ends every process.
+    collect_answers(1.0);
     comm_abort(EXIT_HUNG);
 }
 
@@ -178,8 +192,14 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
         if (done == MPI_UNDEFINED) break; // all complete
         double now = clock_s();
         if (done > 0) last_progress = now;
-        if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress);
-        if ((polls & 63) == 0) answer_queries(NULL, NULL);
+        if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress, -1);
+        // Another rank's deadline passed: it asks where everyone is; this rank answers and,
+        // waiting too, reports at once (so every waiting rank prints before the abort).
+        if ((polls & 63) == 0 && answer_queries() > 0) {
+            int first = 0;
+            while (first < g_size && !g_heard[first]) first++;
+            watchdog_fire(now - last_progress, first);
+        }
         // Spin for the first millisecond (most waits are shorter), then yield the core.
         if (now - g_wait_start > 1e-3) {
             struct timespec ts = {0, now - g_wait_start > 0.1 ? 1000000 : 50000};
@@ -199,6 +219,8 @@ void comm_init(int *argc, char ***argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     check(MPI_Comm_dup(MPI_COMM_WORLD, &g_wd_comm), "comm dup");
+    g_seen = xcalloc((size_t)g_size, sizeof *g_seen);
+    g_heard = xcalloc((size_t)g_size, sizeof *g_heard);
     g_up = 1;
     if (g_size > 1) {
         char prefix[32];
@@ -230,6 +252,8 @@ void comm_finalize(void) {
     g_up = 0;
     set_abort_hook(NULL);
     MPI_Comm_free(&g_wd_comm);
+    free(g_seen), free(g_heard);
+    g_seen = NULL, g_heard = NULL;
     MPI_Finalize();
 }
 

@@ -13,7 +13,7 @@
 MNT=$WORK/full
 mkdir -p "$MNT"
 if ! mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then say "SKIP: cannot mount a tmpfs (needs root)"; exit 77; fi
-trap 'umount "$MNT" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'umount "$MNT" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 remount() { umount "$MNT" && mount -t tmpfs -o "size=$1" tmpfs "$MNT"; }
 leftovers() { find "$MNT" \( -name '.prepare-*' -o -name '*.tmp' \) 2>/dev/null | tr '\n' ' '; }
 write_small_exp exp.yaml

@@ -15,7 +15,7 @@ SAME=(train exp.yaml --set train.steps=100000000 --set log.every=1 --set checkpo
 "$TRAINER" "${SAME[@]}" > holder.out 2>&1 &
 JOB=$!
 holder=$JOB
-trap 'kill -9 $holder 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill -9 $holder 2>/dev/null || true; rm -rf "$WORK"' EXIT
 if ! wait_file "$WORK/run/checkpoints/step-00000005.ckpt" || ! kill -0 "$holder"; then
   show holder.out; fail "the first run did not start"; kill -9 "$holder" 2>/dev/null; finish
 fi

@@ -13,6 +13,18 @@ write_small_exp exp.yaml
 "$TRAINER" data prepare exp.yaml > prep.out 2>&1 || { cat prep.out; fail "data prepare"; finish; }
 LIMIT=40
 
+# Pid of MPI rank $2 among the descendants of $1 (the binary is trainer, or trainer_lsan
+# under the sanitizers); empty until it exists.
+rank_pid() {
+  local p
+  for p in $(descendants "$1"); do
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in trainer*) ;; *) continue ;; esac
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+      echo "$p"; return
+    fi
+  done
+}
+
 # stop_run NAME NP RANK TIMEOUT PAUSE: trains on NP ranks, SIGSTOPs RANK once step 5 is
 # logged; PAUSE > 0 sends SIGCONT after PAUSE seconds. Sets JOB_RC and TOOK (seconds from
 # the SIGSTOP to the end of the job).
@@ -39,7 +51,7 @@ left_over() { # trainer processes of this test still alive (by its private key f
   local e p
   for e in /proc/[0-9]*/environ; do
     p=${e#/proc/}; p=${p%/environ}
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = trainer ] || continue
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in trainer*) ;; *) continue ;; esac
     { tr '\0' '\n' < "$e"; } 2>/dev/null | grep -qxF "TRAINER_KEY_FILE=$TRAINER_KEY_FILE" && echo "$p"
   done
   return 0
@@ -56,7 +68,7 @@ check_hang() {
   for r in $(seq 0 $((np - 1))); do
     [ "$r" = "$victim" ] && continue
     others=$(seq 0 $((np - 1)) | { grep -vxE "$r|$victim" || true; } | paste -sd, | sed "s/,/, /g")
-    msg="^\[rank $r\] error: comm watchdog: no progress for [0-9.]+ s in [a-z ()]+ \(collective #[0-9]+\) at step [0-9]+ \(comm.timeout_s=2\): rank $victim never arrived"
+    msg="^\[rank $r\] error: comm watchdog: no progress for [0-9.]+ s in [a-z ()]+ \(collective #[0-9]+\) at step [0-9]+ \(comm.timeout_s=2(, rank [0-9]+'s deadline first)?\): rank $victim never arrived"
     [ -n "$others" ] && msg="$msg.*waiting here too: $others;"
     if grep -qE "$msg" "$name.out"; then
       pass "$name: rank $r says: $(grep -m1 "^\[rank $r\] error: comm watchdog" "$name.out" | grep -oE "no progress.*never arrived[^;]*(; waiting here too: [0-9, ]+)?")"
