@@ -2,6 +2,7 @@
 #include "comm.h"
 
 #include <mpi.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,9 +201,12 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
             while (first < g_size && !g_heard[first]) first++;
             watchdog_fire(now - last_progress, first);
         }
-        // Spin for the first millisecond (most waits are shorter), then yield the core.
-        if (now - g_wait_start > 1e-3) {
-            struct timespec ts = {0, now - g_wait_start > 0.1 ? 1000000 : 50000};
+        // Like Open MPI's own wait when cores are shared: poll, yielding the core between
+        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls.
+        if (now - g_wait_start < 0.05) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);
         }
     }
