@@ -9,6 +9,7 @@
 # FUZZ_BUILD_DIR: the clang build (default build-fuzz/ in the repo); the working corpora
 # grow in $FUZZ_BUILD_DIR/corpus/TARGET (kept between runs: a long campaign resumes).
 # FUZZ_JOBS: parallel fuzzing processes per target (default 1).
+# FUZZ_SKIP_BUILD=1: use the harnesses already built there (CTest's fuzz_build made them).
 # Exit: 0 no crash; 1 a crash (the input is saved, see the message); 77 no clang/libFuzzer
 # and none could be installed.
 set -euo pipefail
@@ -37,13 +38,15 @@ if ! have_libfuzzer; then
   fi
 fi
 
-# Build (incremental after the first time).
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  CC=clang cmake -S "$REPO" -B "$BUILD" -DTRAINER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$BUILD/configure.log" 2>&1 \
-    || { cat "$BUILD/configure.log"; exit 1; }
+# Build (incremental after the first time), unless told it is done.
+if [ -z "${FUZZ_SKIP_BUILD:-}" ] || [ ! -x "$BUILD/trainer" ]; then
+  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    CC=clang cmake -S "$REPO" -B "$BUILD" -DTRAINER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      > "$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log"; exit 1; }
+  fi
+  nice cmake --build "$BUILD" -j"${FUZZ_BUILD_JOBS:-2}" --target "${TARGETS[@]/#/fuzz_}" trainer \
+    > "$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log"; exit 1; }
 fi
-nice cmake --build "$BUILD" -j"${FUZZ_BUILD_JOBS:-2}" --target "${TARGETS[@]/#/fuzz_}" trainer > "$BUILD/build.log" 2>&1 \
-  || { tail -40 "$BUILD/build.log"; exit 1; }
 
 # Seed corpora from the repo (added to the working corpus; libFuzzer drops duplicates).
 seed() {
