@@ -11,8 +11,6 @@
 
 #include "util.h"
 
-#define MAX_REQ      256 // outstanding reductions of one step
-#define MAX_WAIT_REQ MAX_REQ
 
 static int g_rank = 0, g_size = 1, g_up = 0;
 static double g_wait = 0;
@@ -56,6 +54,13 @@ typedef struct {
 static MPI_Comm g_wd_comm = MPI_COMM_NULL;
 static WhereMsg *g_seen; // what each rank said (a query or an answer), during a firing
 static int *g_heard;
+static int *g_done_idx, g_done_cap; // MPI_Testsome's output, sized before any step
+
+static void reserve_wait(int n) {
+    if (n <= g_done_cap) return;
+    g_done_idx = xrealloc(g_done_idx, sizeof(int) * (size_t)n);
+    g_done_cap = n;
+}
 static double g_timeout_s = COMM_DEFAULT_TIMEOUT_S;
 static int g_unwatched = 0;      // comm_long_wait_begin/end: the deadline is lifted
 static int64_t g_seq = 0, g_step = -1;
@@ -185,11 +190,10 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
     g_what = what;
     g_wait_start = clock_s();
     double last_progress = g_wait_start;
-    int idx[MAX_WAIT_REQ];
-    if (n > MAX_WAIT_REQ) fatal("comm: %d requests in one wait", n);
+    reserve_wait(n); // a no-op after set-up: the reducer reserved its bucket count
     for (long polls = 0;; polls++) {
         int done = 0;
-        check(MPI_Testsome(n, req, &done, idx, MPI_STATUSES_IGNORE), what);
+        check(MPI_Testsome(n, req, &done, g_done_idx, MPI_STATUSES_IGNORE), what);
         if (done == MPI_UNDEFINED) break; // all complete
         double now = clock_s();
         if (done > 0) last_progress = now;
@@ -256,14 +260,21 @@ void comm_finalize(void) {
     g_up = 0;
     set_abort_hook(NULL);
     MPI_Comm_free(&g_wd_comm);
-    free(g_seen), free(g_heard);
-    g_seen = NULL, g_heard = NULL;
+    free(g_seen), free(g_heard), free(g_done_idx);
+    g_seen = NULL, g_heard = NULL, g_done_idx = NULL, g_done_cap = 0;
     MPI_Finalize();
 }
 
 _Noreturn void comm_abort(int status) {
     fflush(stdout);
     fflush(stderr);
+    // One rank has no one to abort: finalise and exit with the status, without the abort
+    // banner (and without the singleton's ORTE_ERROR_LOG noise that MPI_Abort prints).
+    if (g_up && g_size == 1) {
+        g_up = 0;
+        set_abort_hook(NULL);
+        MPI_Finalize();
+    }
     if (g_up) MPI_Abort(MPI_COMM_WORLD, status ? status : 1);
     exit(status);
 }
@@ -341,12 +352,11 @@ double comm_take_wait_seconds(void) {
 
 // ---------------------------------------------------------------- gradient reducer
 
-
 struct GradReducer {
     float *grads;
     int n_buckets, header_len;
     size_t *offsets, *counts;
-    MPI_Request req[MAX_REQ];
+    MPI_Request *req; // n_buckets + 1 (the header): every bucket may be in flight at once
     int n_req;
     MPI_Datatype header_type;
     MPI_Op header_op;
@@ -376,6 +386,8 @@ GradReducer *comm_reducer_create(float *grads, int n_buckets, const size_t *offs
     r->counts = xmalloc(sizeof(size_t) * (size_t)n_buckets);
     memcpy(r->offsets, offsets, sizeof(size_t) * (size_t)n_buckets);
     memcpy(r->counts, counts, sizeof(size_t) * (size_t)n_buckets);
+    r->req = xmalloc(sizeof(MPI_Request) * ((size_t)n_buckets + 1));
+    reserve_wait(n_buckets + 1);
     for (int i = 0; i < n_buckets; i++)
         if (counts[i] > (size_t)1 << 30) fatal("comm: bucket %d too large", i);
     g_header_len = header_len;
@@ -393,12 +405,13 @@ void comm_reducer_free(GradReducer *r) {
     }
     free(r->offsets);
     free(r->counts);
+    free(r->req);
     free(r);
 }
 
 void comm_reducer_start(GradReducer *r, int bucket) {
     if (bucket < 0 || bucket >= r->n_buckets) fatal("comm: no bucket %d", bucket);
-    if (r->n_req >= MAX_REQ - 1) fatal("comm: too many outstanding reductions");
+    if (r->n_req >= r->n_buckets) fatal("comm: bucket %d started twice in one step", bucket);
     if (g_size == 1 || r->counts[bucket] == 0) return;
     check(MPI_Iallreduce(MPI_IN_PLACE, r->grads + r->offsets[bucket], (int)r->counts[bucket],
                          MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]),
