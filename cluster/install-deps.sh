@@ -3,12 +3,14 @@
 # Debian/Ubuntu machine, and only what is missing. Safe to run again; no stdin needed.
 #
 #   bash cluster/install-deps.sh            # build + run + tests
+#   bash cluster/install-deps.sh --fuzz     # clang with libFuzzer, for tests/fuzz/run.sh
 #
 # Slurm (for the batch-path tests) is installed by cluster/slurm-local.sh when needed.
 set -euo pipefail
 
 PKGS=(gcc make libc6-dev cmake pkg-config
       libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev)
+if [ "${1:-}" = --fuzz ]; then PKGS=(clang); fi # Debian's clang carries libFuzzer's runtime
 
 missing=()
 for p in "${PKGS[@]}"; do

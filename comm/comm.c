@@ -2,12 +2,15 @@
 #include "comm.h"
 
 #include <mpi.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "util.h"
+
 
 static int g_rank = 0, g_size = 1, g_up = 0;
 static double g_wait = 0;
@@ -28,6 +31,194 @@ static void check(int rc, const char *what) {
     fatal("MPI %s failed: %s", what, msg);
 }
 
+// ---------------------------------------------------------------- watchdog
+//
+// Every collective is started non-blocking and waited for here, polling MPI_Testsome: the
+// main thread stays the only MPI caller (MPI_THREAD_FUNNELED), and the deadline applies to
+// exactly the time this rank is blocked. A wait that sees no request complete for
+// comm.timeout_s seconds fires: this rank asks every other rank, on a private communicator,
+// where it is; ranks inside a wait answer at once (also before their own deadline), a rank
+// that is stopped, hung in I/O or still computing does not. After a short grace period the
+// rank prints who never arrived, and at which step and collective, and aborts the job with
+// EXIT_HUNG. (A watchdog thread would need MPI_THREAD_MULTIPLE to call MPI_Abort, and would
+// know less: only the waiting thread knows which collective it waits in.)
+
+enum { TAG_QUERY = 7101, TAG_REPLY = 7102 };
+
+typedef struct {
+    int64_t seq, step;     // collective number (the same on every rank), training step
+    double waited_s;       // how long the sender has been waiting in it
+    char what[48];         // collective name
+} WhereMsg;
+
+static MPI_Comm g_wd_comm = MPI_COMM_NULL;
+static WhereMsg *g_seen; // what each rank said (a query or an answer), during a firing
+static int *g_heard;
+static int *g_done_idx, g_done_cap; // MPI_Testsome's output, sized before any step
+
+static void reserve_wait(int n) {
+    if (n <= g_done_cap) return;
+    g_done_idx = xrealloc(g_done_idx, sizeof(int) * (size_t)n);
+    g_done_cap = n;
+}
+static double g_timeout_s = COMM_DEFAULT_TIMEOUT_S;
+static int g_unwatched = 0;      // comm_long_wait_begin/end: the deadline is lifted
+static int64_t g_seq = 0, g_step = -1;
+static const char *g_what = "";
+static double g_wait_start = 0;
+
+void comm_set_timeout(double seconds) {
+    g_timeout_s = seconds > 0 ? seconds : 0;
+}
+double comm_timeout(void) {
+    return g_timeout_s;
+}
+void comm_set_step(int64_t step) {
+    g_step = step;
+}
+void comm_long_wait_begin(void) {
+    g_unwatched++;
+}
+void comm_long_wait_end(void) {
+    if (g_unwatched > 0) g_unwatched--;
+}
+
+static WhereMsg where_now(void) {
+    WhereMsg m;
+    memset(&m, 0, sizeof m);
+    m.seq = g_seq, m.step = g_step, m.waited_s = clock_s() - g_wait_start;
+    snprintf(m.what, sizeof m.what, "%s", g_what);
+    return m;
+}
+
+// Answers the queries of ranks whose deadline has passed, recording what they said (a query
+// carries the sender's own position). Returns how many there were.
+static int answer_queries(void) {
+    int n = 0;
+    for (;; n++) {
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_QUERY, g_wd_comm, &flag, &st) != MPI_SUCCESS || !flag)
+            return n;
+        WhereMsg me = where_now();
+        MPI_Recv(&g_seen[st.MPI_SOURCE], sizeof me, MPI_BYTE, st.MPI_SOURCE, TAG_QUERY, g_wd_comm,
+                 MPI_STATUS_IGNORE);
+        g_heard[st.MPI_SOURCE] = 1;
+        MPI_Request rq;
+        MPI_Isend(&me, sizeof me, MPI_BYTE, st.MPI_SOURCE, TAG_REPLY, g_wd_comm, &rq);
+        MPI_Request_free(&rq); // small: sent eagerly; the job ends soon anyway
+    }
+}
+
+// Polls for answers (and answers queries) for `seconds`.
+static void collect_answers(double seconds) {
+    double t0 = clock_s();
+    while (clock_s() - t0 < seconds) {
+        answer_queries();
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPLY, g_wd_comm, &flag, &st) == MPI_SUCCESS && flag) {
+            MPI_Recv(&g_seen[st.MPI_SOURCE], sizeof(WhereMsg), MPI_BYTE, st.MPI_SOURCE, TAG_REPLY,
+                     g_wd_comm, MPI_STATUS_IGNORE);
+            g_heard[st.MPI_SOURCE] = 1;
+        } else {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void append(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *out, size_t cap, const char *fmt, ...) {
+    size_t used = strlen(out);
+    if (used + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + used, cap - used, fmt, ap);
+    va_end(ap);
+}
+
+// The deadline passed (or another waiting rank's did: `first` names it, else -1): find out
+// who is where, say so, end the job.
+static _Noreturn void watchdog_fire(double stalled_s, int first) {
+    WhereMsg *seen = g_seen, me = where_now();
+    int *heard = g_heard;
+    for (int r = 0; r < g_size; r++) {
+        if (r == g_rank) continue;
+        MPI_Request rq;
+        MPI_Isend(&me, sizeof me, MPI_BYTE, r, TAG_QUERY, g_wd_comm, &rq);
+        MPI_Request_free(&rq);
+    }
+    // Grace for the answers: live ranks answer within milliseconds.
+    collect_answers(g_timeout_s < 2 ? g_timeout_s : 2);
+    char missing[512] = "", here[512] = "", elsewhere[1024] = "";
+    for (int r = 0; r < g_size; r++) {
+        if (r == g_rank) continue;
+        if (!heard[r])
+            append(missing, sizeof missing, "%s%d", missing[0] ? ", " : "", r);
+        else if (seen[r].seq == me.seq)
+            append(here, sizeof here, "%s%d", here[0] ? ", " : "", r);
+        else
+            append(elsewhere, sizeof elsewhere, "; rank %d waits in %s (collective #%lld, step %lld)",
+                   r, seen[r].what, (long long)seen[r].seq, (long long)seen[r].step);
+    }
+    char step[48] = "before training", why[64] = "";
+    if (me.step >= 0) snprintf(step, sizeof step, "at step %lld", (long long)me.step);
+    if (first >= 0) snprintf(why, sizeof why, ", rank %d's deadline first", first);
+    fprintf(stderr,
+            "%serror: comm watchdog: no progress for %.1f s in %s (collective #%lld) %s "
+            "(comm.timeout_s=%g%s): rank%s %s never arrived (stopped, hung or unreachable)%s%s%s; "
+            "ending the job with status %d\n",
+            log_prefix(), stalled_s, me.what, (long long)me.seq, step, g_timeout_s, why,
+            strchr(missing, ',') ? "s" : "", missing[0] ? missing : "(none: all answered)",
+            here[0] ? "; waiting here too: " : "", here, elsewhere, EXIT_HUNG);
+    fflush(stderr);
+    // The other waiting ranks print their view within the grace period of this one: give
+    // them time to before the abort ends every process.
+    collect_answers(1.0);
+    comm_abort(EXIT_HUNG);
+}
+
+// Waits for n requests of the collective `what`. Without a deadline where the watchdog is off.
+static void wait_all(MPI_Request *req, int n, const char *what) {
+    g_seq++;
+    if (n == 0) return;
+    if (g_timeout_s <= 0 || g_unwatched || g_size == 1) {
+        check(MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
+        return;
+    }
+    g_what = what;
+    g_wait_start = clock_s();
+    double last_progress = g_wait_start;
+    reserve_wait(n); // a no-op after set-up: the reducer reserved its bucket count
+    for (long polls = 0;; polls++) {
+        int done = 0;
+        check(MPI_Testsome(n, req, &done, g_done_idx, MPI_STATUSES_IGNORE), what);
+        if (done == MPI_UNDEFINED) break; // all complete
+        double now = clock_s();
+        if (done > 0) last_progress = now;
+        if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress, -1);
+        // Another rank's deadline passed: it asks where everyone is; this rank answers and,
+        // waiting too, reports at once (so every waiting rank prints before the abort).
+        if ((polls & 63) == 0 && answer_queries() > 0) {
+            int first = 0;
+            while (first < g_size && !g_heard[first]) first++;
+            watchdog_fire(now - last_progress, first);
+        }
+        // Like Open MPI's own wait when cores are shared: poll, yielding the core between
+        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls.
+        if (now - g_wait_start < 0.05) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    g_what = "";
+}
+
+// ---------------------------------------------------------------- set-up and collectives
+
 void comm_init(int *argc, char ***argv) {
     int provided;
     check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "init");
@@ -35,6 +226,9 @@ void comm_init(int *argc, char ***argv) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &g_wd_comm), "comm dup");
+    g_seen = xcalloc((size_t)g_size, sizeof *g_seen);
+    g_heard = xcalloc((size_t)g_size, sizeof *g_heard);
     g_up = 1;
     if (g_size > 1) {
         char prefix[32];
@@ -59,8 +253,15 @@ const char *comm_launcher(void) {
 
 void comm_finalize(void) {
     if (!g_up) return;
+    // A watched barrier first: MPI_Finalize would wait forever for a stopped rank.
+    MPI_Request rq;
+    check(MPI_Ibarrier(MPI_COMM_WORLD, &rq), "barrier");
+    wait_all(&rq, 1, "final barrier");
     g_up = 0;
     set_abort_hook(NULL);
+    MPI_Comm_free(&g_wd_comm);
+    free(g_seen), free(g_heard), free(g_done_idx);
+    g_seen = NULL, g_heard = NULL, g_done_idx = NULL, g_done_cap = 0;
     MPI_Finalize();
 }
 
@@ -80,54 +281,67 @@ _Noreturn void comm_abort(int status) {
 
 void comm_barrier(void) {
     double t = clock_s();
-    check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+    MPI_Request rq;
+    check(MPI_Ibarrier(MPI_COMM_WORLD, &rq), "barrier");
+    wait_all(&rq, 1, "barrier");
     g_wait += clock_s() - t;
 }
 
 void comm_bcast(void *buf, size_t bytes, int root) {
     char *p = buf;
-    while (bytes > 0) { // MPI counts are int: large buffers go in pieces
+    do { // MPI counts are int: large buffers go in pieces
         int n = bytes > (1u << 30) ? (1 << 30) : (int)bytes;
-        check(MPI_Bcast(p, n, MPI_BYTE, root, MPI_COMM_WORLD), "broadcast");
+        MPI_Request rq;
+        check(MPI_Ibcast(p, n, MPI_BYTE, root, MPI_COMM_WORLD, &rq), "broadcast");
+        wait_all(&rq, 1, "broadcast");
         p += n;
         bytes -= (size_t)n;
-    }
+    } while (bytes > 0);
 }
 
 int comm_all_equal_u64(uint64_t value) {
     uint64_t lo = value, hi = value;
-    check(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "allreduce");
-    check(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "allreduce");
+    MPI_Request rq[2];
+    check(MPI_Iallreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD, &rq[0]),
+          "allreduce");
+    check(MPI_Iallreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD, &rq[1]),
+          "allreduce");
+    wait_all(rq, 2, "config agreement (allreduce)");
     return lo == hi;
 }
 
-void comm_allreduce_sum_f64(double *x, int n) {
+static void allreduce(void *x, int n, MPI_Datatype type, MPI_Op op, const char *what) {
     double t = clock_s();
-    check(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+    MPI_Request rq;
+    check(MPI_Iallreduce(MPI_IN_PLACE, x, n, type, op, MPI_COMM_WORLD, &rq), what);
+    wait_all(&rq, 1, what);
     g_wait += clock_s() - t;
+}
+
+void comm_allreduce_sum_f64(double *x, int n) {
+    allreduce(x, n, MPI_DOUBLE, MPI_SUM, "allreduce (sum)");
 }
 
 void comm_allreduce_max_f64(double *x, int n) {
-    double t = clock_s();
-    check(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "allreduce");
-    g_wait += clock_s() - t;
+    allreduce(x, n, MPI_DOUBLE, MPI_MAX, "allreduce (max)");
 }
 
 void comm_allreduce_sum_i64(int64_t *x, size_t n) {
-    double t = clock_s();
-    while (n > 0) {
+    do {
         int k = n > (1u << 27) ? (1 << 27) : (int)n;
-        check(MPI_Allreduce(MPI_IN_PLACE, x, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "allreduce");
+        allreduce(x, k, MPI_INT64_T, MPI_SUM, "allreduce (exact sum)");
         x += k;
         n -= (size_t)k;
-    }
-    g_wait += clock_s() - t;
+    } while (n > 0);
 }
 
 void comm_gather_bytes(const void *in, size_t bytes, void *out, int root) {
     if (bytes > (1u << 30)) fatal("comm_gather_bytes: %zu bytes per rank is too large", bytes);
-    check(MPI_Gather(in, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD),
+    MPI_Request rq;
+    check(MPI_Igather(in, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD,
+                      &rq),
           "gather");
+    wait_all(&rq, 1, "gather");
 }
 
 double comm_take_wait_seconds(void) {
@@ -173,6 +387,7 @@ GradReducer *comm_reducer_create(float *grads, int n_buckets, const size_t *offs
     memcpy(r->offsets, offsets, sizeof(size_t) * (size_t)n_buckets);
     memcpy(r->counts, counts, sizeof(size_t) * (size_t)n_buckets);
     r->req = xmalloc(sizeof(MPI_Request) * ((size_t)n_buckets + 1));
+    reserve_wait(n_buckets + 1);
     for (int i = 0; i < n_buckets; i++)
         if (counts[i] > (size_t)1 << 30) fatal("comm: bucket %d too large", i);
     g_header_len = header_len;
@@ -216,7 +431,7 @@ void comm_reducer_finish(GradReducer *r, double *header) {
         check(MPI_Iallreduce(MPI_IN_PLACE, r->header, 1, r->header_type, r->header_op,
                              MPI_COMM_WORLD, &r->req[r->n_req++]),
               "iallreduce (header)");
-        check(MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE), "wait");
+        wait_all(r->req, r->n_req, "gradient allreduce");
         memcpy(header, r->header, sizeof(double) * (size_t)r->header_len);
     }
     r->n_req = 0;

@@ -5,9 +5,15 @@
 // start (non-blocking) as soon as backward has finished the layer they hold, plus a small
 // header reduced with every step (sums, then two MAX flags); reductions of metrics; abort.
 // Only the main thread calls into comm (MPI_THREAD_FUNNELED).
+//
+// Watchdog: every collective wait has a deadline of comm.timeout_s seconds without progress
+// (default COMM_DEFAULT_TIMEOUT_S, 0 = off). On expiry the waiting ranks print which ranks
+// never arrived, at which step and collective, and the job ends with EXIT_HUNG.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+
+#define COMM_DEFAULT_TIMEOUT_S 300.0
 
 void comm_init(int *argc, char ***argv); // also routes fatal() to MPI_Abort
 int comm_rank(void);
@@ -15,6 +21,14 @@ int comm_size(void);
 const char *comm_launcher(void); // "mpirun", "srun" or "singleton"
 void comm_finalize(void);
 _Noreturn void comm_abort(int status);
+
+void comm_set_timeout(double seconds); // 0: wait forever
+double comm_timeout(void);
+void comm_set_step(int64_t step); // named by the watchdog's message
+// Between begin and end, waits have no deadline: every rank waits while one does long local
+// work whose length has no bound (rank 0 preparing the data set).
+void comm_long_wait_begin(void);
+void comm_long_wait_end(void);
 
 void comm_barrier(void);
 void comm_bcast(void *buf, size_t bytes, int root);

@@ -5,6 +5,11 @@
 #   3. a 4-trial sweep over a job array (cluster/sweep.sbatch): all DONE, summary table
 #   4. preemption: `scancel --batch -s USR1` mid-run -> checkpoint, exit 75, requeue, resume,
 #      and the final parameters equal an uninterrupted run's, bit for bit
+#   5. scancel (SIGTERM to every process of the job, mpirun too): the ranks checkpoint; the
+#      script reports the trainer's 75 (not mpirun's 1), says where it stopped, explains Open
+#      MPI's non-zero-status block, does not requeue; the checkpoint is valid
+#   6. scontrol requeue (SIGTERM, then Slurm reruns the job): the rerun resumes from that
+#      checkpoint and finishes; metrics.json gives train_seconds over both segments
 # Skips (77) where it cannot run: not root, no mpirun, no Slurm and no apt-get.
 CMP=$(readlink -f "$2")
 . "$(dirname "$0")/../lib/lib.sh"
@@ -93,7 +98,7 @@ long=(--set train.steps=3000 --set checkpoint.every=1000)
 j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/pre" "${long[@]}")
 for _ in $(seq 300); do grep -q '"event":"step"' pre/log.jsonl 2>/dev/null && break; sleep 0.1; done
 scancel --batch -s USR1 "$j"
-if bash "$KIT" wait "$j" 240 && grep -q "checkpointed on a signal: requeueing" "lstm-train-$j.out" \
+if bash "$KIT" wait "$j" 240 && grep -qE "checkpointed on a signal at step [0-9]+: requeueing" "lstm-train-$j.out" \
    && grep -q "resume: continuing from" "lstm-train-$j.out"; then
   pass "USR1 -> checkpoint, exit 75, requeue, resume ($(grep -o 'checkpointing at step [0-9]*' "lstm-train-$j.out"))"
 else
@@ -104,5 +109,32 @@ if "$CMP" ref/checkpoints/step-00003000.ckpt pre/checkpoints/step-00003000.ckpt 
   pass "preempted + requeued run ends with the uninterrupted run's parameters, bit for bit"
 else
   cat cmp.out; fail "preempted run differs from the uninterrupted one"
+fi
+
+# 5 and 6: SIGTERM by scancel and by scontrol requeue.
+started() { for _ in $(seq 300); do grep -q '"event":"step"' "$1/log.jsonl" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/term" "${long[@]}")
+started term; sleep 1
+scancel "$j"
+bash "$KIT" wait "$j" 120 || true
+out="lstm-train-$j.out"
+k=$(sed -n 's/^checkpointed on SIGTERM at step \([0-9]*\) .*/\1/p' "$out")
+if grep -qE "^launcher exit status 1, trainer exit status 75 \(rank 0\)|^trainer exit status 75" "$out" && [ -n "$k" ] \
+   && grep -q "^note: status 75 is a planned stop" "$out" && ! grep -q "did not checkpoint" "$out" \
+   && ! grep -q "requeueing" "$out" && "$TRAINER" checkpoint inspect "$(printf 'term/checkpoints/step-%08d.ckpt' "$k")" > insp.out 2>&1; then
+  pass "scancel: $(grep -m1 -E '^(launcher|trainer) exit status' "$out" | cut -c1-80); checkpoint at step $k valid; not requeued"
+else
+  cat "$out"; ls term/checkpoints 2>/dev/null; fail "scancel (SIGTERM): status or message wrong"
+fi
+j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/rq" --set train.steps=1500 --set checkpoint.every=1000)
+started rq; sleep 1
+scontrol requeue "$j"
+out="lstm-train-$j.out"
+if bash "$KIT" wait "$j" 240 && grep -q "^checkpointed on SIGTERM at step" "$out" && grep -q "resume: continuing from" "$out" \
+   && grep -q "^validation: action_nll" "$out" \
+   && python3 -c "import json,sys; m=json.load(open('rq/metrics.json')); s=m['train_segments']; assert len(s)==2 and s[1]['from_step']==s[0]['to_step']>0 and s[0]['exit']==75 and s[1]['to_step']==1500 and abs(m['train_seconds']-sum(x['train_seconds'] for x in s))<0.01, m" 2> seg.err; then
+  pass "scontrol requeue: checkpoint on SIGTERM, rerun resumed and finished; metrics.json: $(python3 -c "import json; m=json.load(open('rq/metrics.json')); print('train_seconds', m['train_seconds'], 'segments', m['train_segments'])")"
+else
+  cat "$out" seg.err; fail "scontrol requeue: no resume to the end, or metrics.json segments wrong"
 fi
 finish

@@ -6,6 +6,7 @@
 
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,6 +20,63 @@
 
 static void default_abort(int status) {
     exit(status);
+}
+
+// ---------------------------------------------------------------- cleanup on errors
+
+#define MAX_CLEANUPS 16
+static struct {
+    char dir[1024], suffix[32];
+    int whole_dir, used;
+} g_cleanup[MAX_CLEANUPS];
+
+int remove_matching(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    size_t sl = suffix ? strlen(suffix) : 0;
+    struct dirent *e;
+    char path[1400];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        size_t nl = strlen(e->d_name);
+        if (suffix && (nl < sl || strcmp(e->d_name + nl - sl, suffix) != 0)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    if (!suffix) rmdir(dir);
+    return removed;
+}
+
+static void run_cleanups(void) {
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (g_cleanup[i].used) {
+            g_cleanup[i].used = 0;
+            remove_matching(g_cleanup[i].dir, g_cleanup[i].whole_dir ? NULL : g_cleanup[i].suffix);
+        }
+}
+
+void cleanup_register(const char *dir, const char *suffix) {
+    static int at_exit = 0;
+    if (!at_exit) at_exit = atexit(run_cleanups) == 0;
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (!g_cleanup[i].used) {
+            snprintf(g_cleanup[i].dir, sizeof g_cleanup[i].dir, "%s", dir);
+            snprintf(g_cleanup[i].suffix, sizeof g_cleanup[i].suffix, "%s", suffix ? suffix : "");
+            g_cleanup[i].whole_dir = suffix == NULL;
+            g_cleanup[i].used = 1;
+            return;
+        }
+    fatal("cleanup_register: more than %d at once (internal)", MAX_CLEANUPS);
+}
+
+void cleanup_unregister(const char *dir, const char *suffix) {
+    for (int i = 0; i < MAX_CLEANUPS; i++)
+        if (g_cleanup[i].used && strcmp(g_cleanup[i].dir, dir) == 0 &&
+            g_cleanup[i].whole_dir == (suffix == NULL) &&
+            strcmp(g_cleanup[i].suffix, suffix ? suffix : "") == 0)
+            g_cleanup[i].used = 0;
 }
 static abort_hook_fn g_abort_hook = default_abort;
 static char g_prefix[64] = "";
@@ -46,8 +104,20 @@ _Noreturn void fatal(const char *fmt, ...) {
     vmessage("error: ", fmt, ap);
     va_end(ap);
     fflush(stdout);
+    run_cleanups();
     g_abort_hook(EXIT_FATAL);
     exit(EXIT_FATAL);
+}
+
+_Noreturn void fatal_status(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error: ", fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    run_cleanups();
+    g_abort_hook(status);
+    exit(status);
 }
 
 void warnf(const char *fmt, ...) {
@@ -186,6 +256,19 @@ void str_copy(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
     if (n >= cap) fatal("string too long (%zu bytes, limit %zu): \"%.40s...\"", n, cap - 1, src);
     memcpy(dst, src, n + 1);
+}
+
+void str_visible(char *dst, size_t cap, const char *src) {
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            dst[o++] = (char)*p;
+        else if (*p == '\r' || *p == '\n' || *p == '\t')
+            dst[o++] = '\\', dst[o++] = *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't';
+        else
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+    }
+    if (cap) dst[o < cap ? o : cap - 1] = 0;
 }
 
 char *str_dup(const char *s) {

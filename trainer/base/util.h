@@ -16,6 +16,7 @@ enum {
     EXIT_FATAL = 1,      // bad input, I/O error, internal error
     EXIT_USAGE = 2,      // bad command line
     EXIT_NONFINITE = 3,  // training stopped on a non-finite loss/gradient (train.on_nonfinite=stop)
+    EXIT_HUNG = 4,       // comm watchdog: some rank never arrived at a collective (comm.timeout_s)
     EXIT_PREEMPTED = 75, // stopped by SIGTERM/SIGUSR1 after a checkpoint: requeue to resume
 };
 
@@ -26,7 +27,18 @@ void set_log_prefix(const char *prefix);
 const char *log_prefix(void);
 
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// The same with a documented exit status (EXIT_USAGE for a refusal the user can fix).
+_Noreturn void fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Temporary files that must not outlive an error: while registered, fatal() (before it ends
+// the process, also under MPI_Abort) and a normal exit remove every file directly in `dir`
+// whose name ends in `suffix`, or, with suffix NULL, every file in dir and dir itself. The
+// caller holds whatever lock makes those names its own. Unregister once the files are final.
+void cleanup_register(const char *dir, const char *suffix);
+void cleanup_unregister(const char *dir, const char *suffix);
+// Removes those files now (the same matching); returns how many were removed.
+int remove_matching(const char *dir, const char *suffix);
 
 // Checked allocation and I/O. On failure they call fatal() naming the call site and path.
 void *malloc_check(size_t size, const char *file, int line);
@@ -63,6 +75,8 @@ double wall_seconds(void); // time since the epoch, for logs
 // Strings.
 void str_copy(char *dst, size_t cap, const char *src); // always NUL-terminates; fatal on overflow
 char *str_dup(const char *s);
+// src with control characters made visible (\r, \t, \n, \xNN), truncated to fit dst.
+void str_visible(char *dst, size_t cap, const char *src);
 
 // A growable byte buffer for building text.
 typedef struct {

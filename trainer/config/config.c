@@ -69,6 +69,15 @@ static const KeySpec SCHEMA[] = {
      "bad CSV rows: stop at the first, or skip and count them"},
     {"data.max_bad_rows", K_INT, OFF(data.max_bad_rows), "1000000", 0, BIG, NULL,
      "with on_error=skip, stop anyway after this many bad rows"},
+    {"data.on_duplicate_time", K_ENUM, OFF(data.on_duplicate_time), "warn", 0, 0, "warn|stop",
+     "events of a user at the same time as the user's previous one (gap 0): warn with counts "
+     "when preparing, or stop"},
+    {"data.on_unsorted", K_ENUM, OFF(data.on_unsorted), "warn", 0, 0, "warn|stop",
+     "events earlier in time than the same user's previous row of the file (a negative gap; "
+     "events are sorted by time): warn with counts, or stop"},
+    {"data.on_split_overlap", K_ENUM, OFF(data.on_split_overlap), "warn", 0, 0, "warn|stop",
+     "a user id in more than one of train_path, valid_path, test_path (each file's rows stay "
+     "a separate user): warn with counts, or stop"},
     {"data.shard_dir", K_STR, OFF(data.shard_dir), "", 0, 0, NULL,
      "where prepared shards live; empty: <run.dir>/shards"},
     {"data.virtual_shards", K_INT, OFF(data.virtual_shards), "16", 1, 4096, NULL,
@@ -184,6 +193,9 @@ static const KeySpec SCHEMA[] = {
      "how per-user gradient norms are computed (same values; ghost is faster, README)"},
     {"privacy.min_group_size", K_INT, OFF(privacy.min_group_size), "10", 1, 1e9, NULL,
      "aggregates (per segment, per group) over fewer users are suppressed in outputs"},
+    {"comm.timeout_s", K_FLOAT, OFF(comm.timeout_s), "300", 0, 1e7, NULL,
+     "seconds a rank waits in a collective without progress before the job ends with status "
+     "4, naming the ranks that never arrived (0: wait forever)"},
 };
 #define N_KEYS ((int)ARRAY_LEN(SCHEMA))
 
@@ -531,6 +543,11 @@ static void where_of(char *buf, size_t cap, const char *file, yaml_mark_t m) {
     snprintf(buf, cap, "%s:%zu:%zu", file, m.line + 1, m.column + 1);
 }
 
+// Where key i was set, for later messages: a long --set text is kept shortened, never fatal.
+static void set_origin(LoadState *st, int i, const char *where) {
+    snprintf(st->origin[i], sizeof st->origin[i], "%s", where);
+}
+
 static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_node_t *map,
                          const char *prefix, const char *file) {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -562,7 +579,7 @@ static void load_mapping(Config *cfg, LoadState *st, yaml_document_t *doc, yaml_
             where_of(vwhere, sizeof vwhere, file, vn->start_mark);
             Value v;
             node_to_value(doc, vn, &v);
-            if (assign(cfg, st, i, &v, vwhere) == 0) str_copy(st->origin[i], CFG_PATH_LEN, vwhere);
+            if (assign(cfg, st, i, &v, vwhere) == 0) set_origin(st, i, vwhere);
         } else if (is_section(path)) {
             if (vn->type != YAML_MAPPING_NODE)
                 report(st, where, path, "is a section: expected a mapping of its keys");
@@ -620,7 +637,12 @@ static void load_file(Config *cfg, LoadState *st, const char *path) {
 // Applies one "key=value" override; value is read as YAML (so [a, b] is a list).
 static void apply_override(Config *cfg, LoadState *st, const char *text, const char *origin) {
     char where[600];
-    snprintf(where, sizeof where, "%s %s", origin, text);
+    // Messages quote the override; a long one (a path beyond any limit) is shortened.
+    size_t text_len = strlen(text);
+    if (text_len <= 200)
+        snprintf(where, sizeof where, "%s %s", origin, text);
+    else
+        snprintf(where, sizeof where, "%s %.160s... (%zu characters)", origin, text, text_len);
     const char *eq = strchr(text, '=');
     if (!eq || eq == text) {
         report(st, where, NULL, "expected key=value, for example train.lr=3e-4");
@@ -656,7 +678,7 @@ static void apply_override(Config *cfg, LoadState *st, const char *text, const c
         v.is_null = 1;
     } else
         node_to_value(&doc, root, &v);
-    if (assign(cfg, st, i, &v, where) == 0) str_copy(st->origin[i], CFG_PATH_LEN, where);
+    if (assign(cfg, st, i, &v, where) == 0) set_origin(st, i, where);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 }
@@ -768,13 +790,17 @@ int config_load(Config *cfg, const char *path, int n_overrides, char **overrides
     }
     if (st->n_errors == 0 && !cfg->data.shard_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->data.shard_dir)
-            report(st, "run.dir", NULL, "too long to derive data.shard_dir");
+            report(st, origin_of(st, "run.dir"), "run.dir",
+                   "%zu characters is too long to derive data.shard_dir (at most %zu; or set data.shard_dir)",
+                   strlen(cfg->run.dir), sizeof cfg->data.shard_dir - 9);
         else
             snprintf(cfg->data.shard_dir, sizeof cfg->data.shard_dir, "%s/shards", cfg->run.dir);
     }
     if (st->n_errors == 0 && !cfg->synth.out_dir[0]) {
         if (strlen(cfg->run.dir) + 8 >= sizeof cfg->synth.out_dir)
-            report(st, "run.dir", NULL, "too long to derive synth.out_dir");
+            report(st, origin_of(st, "run.dir"), "run.dir",
+                   "%zu characters is too long to derive synth.out_dir (at most %zu; or set synth.out_dir)",
+                   strlen(cfg->run.dir), sizeof cfg->data.shard_dir - 9);
         else
             snprintf(cfg->synth.out_dir, sizeof cfg->synth.out_dir, "%s/synth", cfg->run.dir);
     }

@@ -38,6 +38,9 @@ typedef struct {
         char numeric_transform[16]; // none | log1p
         char on_error[8];           // stop | skip
         int64_t max_bad_rows;
+        char on_duplicate_time[8]; // warn | stop (checked when the data is prepared)
+        char on_unsorted[8];       // warn | stop
+        char on_split_overlap[8];  // warn | stop
         char shard_dir[CFG_PATH_LEN];
         int64_t virtual_shards;
         char key_file[CFG_PATH_LEN];
@@ -81,6 +84,7 @@ typedef struct {
     } checkpoint;
     struct {
         double bucket_mb;
+        double timeout_s; // watchdog: seconds without progress in a collective (0: off)
     } comm;
     struct {
         int dp;

@@ -20,7 +20,7 @@ typedef struct {
 static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void err(Ctx *c, yaml_node_t *at, const char *fmt, ...) {
-    char msg[1024];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -164,12 +164,40 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
     sp->n_axes++;
 }
 
+static int has_random(const SweepSpec *s);
+
+// Refuses a sweep of more than max_trials trials, naming the count and its factors (the
+// count itself is checked for overflow: 32 axes of 64 values do not fit in 64 bits).
+static void check_trial_count(Ctx *c, const SweepSpec *sp, yaml_node_t *at) {
+    int64_t n = sweep_trial_count(sp);
+    if (n >= 0 && n <= sp->max_trials) return;
+    char factors[1536] = "";
+    size_t used = 0;
+    for (int a = 0; a < sp->n_axes && used < sizeof factors; a++)
+        if (sp->axes[a].kind == AX_GRID)
+            used += (size_t)snprintf(factors + used, sizeof factors - used, "%s%d (%s)",
+                                     used ? " x " : "", sp->axes[a].n_values, sp->axes[a].key);
+    if (has_random(sp) && used < sizeof factors)
+        snprintf(factors + used, sizeof factors - used, "%s%lld (trials)", used ? " x " : "",
+                 (long long)sp->trials);
+    char count[64];
+    if (n < 0)
+        snprintf(count, sizeof count, "more than %lld", (long long)INT64_MAX);
+    else
+        snprintf(count, sizeof count, "%lld", (long long)n);
+    err(c, at,
+        "the sweep defines %s trials (%s), more than max_trials=%lld: shrink the grid or "
+        "trials, or raise max_trials",
+        count, factors, (long long)sp->max_trials);
+}
+
 int sweep_spec_load(const char *path, SweepSpec *sp) {
     memset(sp, 0, sizeof *sp);
     snprintf(sp->path, sizeof sp->path, "%s", path);
     snprintf(sp->metric, sizeof sp->metric, "valid.action_nll");
     sp->trials = 1;
     sp->seed = 0;
+    sp->max_trials = SWEEP_DEFAULT_MAX_TRIALS;
     Ctx c = {path, 0, NULL};
     size_t size;
     char *text = read_file(path, &size);
@@ -191,6 +219,7 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
     c.doc = &doc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     int have_base = 0;
+    yaml_node_t *grid_node = NULL, *trials_node = NULL;
     if (!root || root->type != YAML_MAPPING_NODE)
         err(&c, root, "expected a mapping (base:, grid:, random:, ...)");
     for (yaml_node_pair_t *p =
@@ -237,23 +266,29 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
                 sp->maximize = 1;
             else
                 err(&c, v, "mode: expected min or max");
-        } else if (strcmp(name, "seed") == 0 || strcmp(name, "trials") == 0) {
+        } else if (strcmp(name, "seed") == 0 || strcmp(name, "trials") == 0 ||
+                   strcmp(name, "max_trials") == 0) {
             const char *s = scalar(v);
             char *end;
+            int positive = strcmp(name, "seed") != 0;
+            errno = 0;
             long long x = s ? strtoll(s, &end, 10) : -1;
-            if (!s || *end || x < (strcmp(name, "trials") == 0 ? 1 : 0) || x > 1000000)
-                err(&c, v, "%s: expected a %s integer", name,
-                    strcmp(name, "trials") == 0 ? "positive" : "non-negative");
+            if (!s || *end || errno || x < positive || x > 1000000)
+                err(&c, v, "%s: expected a %s integer up to 1000000", name,
+                    positive ? "positive" : "non-negative");
             else if (strcmp(name, "seed") == 0)
                 sp->seed = x;
+            else if (strcmp(name, "trials") == 0)
+                sp->trials = x, trials_node = v;
             else
-                sp->trials = x;
+                sp->max_trials = x;
         } else if (strcmp(name, "set") == 0 || strcmp(name, "grid") == 0 ||
                    strcmp(name, "random") == 0) {
             if (v->type != YAML_MAPPING_NODE) {
                 err(&c, v, "%s: expected a mapping of experiment keys", name);
                 continue;
             }
+            if (strcmp(name, "grid") == 0) grid_node = v;
             for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
                  q++) {
                 yaml_node_t *kk = yaml_document_get_node(&doc, q->key),
@@ -307,19 +342,22 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
                 sp->n_axes++;
             }
         } else {
-            static const char *known[] = {"base",   "metric", "mode", "seed",
-                                          "trials", "set",    "grid", "random"};
+            static const char *known[] = {"base", "metric", "mode",   "seed",      "trials",
+                                          "set",  "grid",   "random", "max_trials"};
             int best = -1;
             for (size_t i = 0; i < ARRAY_LEN(known); i++)
                 if (strncmp(name, known[i], 2) == 0) best = (int)i;
             if (best >= 0)
                 err(&c, k, "unknown key '%s' (did you mean '%s'?)", name, known[best]);
             else
-                err(&c, k, "unknown key '%s' (base, metric, mode, seed, trials, set, grid, random)",
+                err(&c, k,
+                    "unknown key '%s' (base, metric, mode, seed, trials, max_trials, set, grid, "
+                    "random)",
                     name);
         }
     }
     if (root && !have_base) err(&c, root, "missing base: the experiment the trials start from");
+    if (!c.errors) check_trial_count(&c, sp, grid_node ? grid_node : trials_node ? trials_node : root);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(text);
@@ -335,8 +373,10 @@ static int has_random(const SweepSpec *s) {
 int64_t sweep_trial_count(const SweepSpec *s) {
     int64_t n = 1;
     for (int a = 0; a < s->n_axes; a++)
-        if (s->axes[a].kind == AX_GRID) n *= s->axes[a].n_values;
-    return n * (has_random(s) ? s->trials : 1);
+        if (s->axes[a].kind == AX_GRID && __builtin_mul_overflow(n, (int64_t)s->axes[a].n_values, &n))
+            return -1;
+    if (has_random(s) && __builtin_mul_overflow(n, s->trials, &n)) return -1;
+    return n;
 }
 
 int sweep_trial_overrides(const SweepSpec *s, int64_t trial, char out[][256], int cap) {

@@ -5,6 +5,7 @@
 //   mode: min                   # or max
 //   seed: 7
 //   trials: 4                   # random samples per grid point (1 without random axes)
+//   max_trials: 10000           # refuse a sweep of more trials (the default)
 //   set:                        # fixed overrides of every trial
 //     train.steps: 300
 //   grid:                       # every combination
@@ -25,6 +26,7 @@
 #define SWEEP_MAX_AXES   32
 #define SWEEP_MAX_VALUES 64
 #define SWEEP_MAX_FIXED  64
+#define SWEEP_DEFAULT_MAX_TRIALS 10000
 
 typedef enum { AX_GRID, AX_CHOICE, AX_UNIFORM, AX_LOGUNIFORM, AX_INT } AxisKind;
 
@@ -40,7 +42,7 @@ typedef struct {
     char path[CFG_PATH_LEN], base[CFG_PATH_LEN]; // base resolved against the sweep file
     char metric[64];
     int maximize;
-    int64_t seed, trials;
+    int64_t seed, trials, max_trials;
     int n_fixed;
     char fixed[SWEEP_MAX_FIXED][256]; // "key=value"
     int n_axes;
@@ -49,7 +51,8 @@ typedef struct {
 
 // Returns 0, or -1 after printing every problem (one line each).
 int sweep_spec_load(const char *path, SweepSpec *out);
-// Trials the spec defines: product of grid sizes x trials (random) or x 1.
+// Trials the spec defines: product of grid sizes x trials (random) or x 1; -1 when that
+// overflows int64 (sweep_spec_load refuses any spec above max_trials).
 int64_t sweep_trial_count(const SweepSpec *s);
 // The overrides of trial i ("key=value"), grid axes then random axes; returns the count.
 int sweep_trial_overrides(const SweepSpec *s, int64_t trial, char out[][256], int cap);

@@ -20,7 +20,8 @@ struct CsvReader {
     long long line, row_line;
     char **fields;
     int n_fields;
-    char error[256];
+    int had_bom;
+    char error[256], encoding_error[256]; // a UTF-16/32 file: every csv_next reports it
 };
 
 CsvReader *csv_open(const char *path) {
@@ -34,9 +35,33 @@ CsvReader *csv_open(const char *path) {
     r->line = 1;
     // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first
     // column's name: without this, "user" would be missing from a header that shows it.
-    size_t n = fread(r->buf, 1, 3, f);
-    r->len = n == 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0 ? 0 : n;
+    size_t n = fread(r->buf, 1, 4, f);
+    const unsigned char *b = (const unsigned char *)r->buf;
+    r->had_bom = n >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0;
+    if (r->had_bom) memmove(r->buf, r->buf + 3, n - 3), n -= 3;
+    r->len = n;
+    // UTF-16 and UTF-32 (with a byte order mark, or without: NULs between ASCII letters) would
+    // read as one garbled column; name the encoding instead.
+    const char *enc = NULL;
+    if (n >= 4 && memcmp(b, "\xFF\xFE\0\0", 4) == 0)
+        enc = "UTF-32 (byte order mark FF FE 00 00)";
+    else if (n >= 4 && memcmp(b, "\0\0\xFE\xFF", 4) == 0)
+        enc = "UTF-32 (byte order mark 00 00 FE FF)";
+    else if (n >= 2 && b[0] == 0xFF && b[1] == 0xFE)
+        enc = "UTF-16 (little-endian byte order mark FF FE)";
+    else if (n >= 2 && b[0] == 0xFE && b[1] == 0xFF)
+        enc = "UTF-16 (big-endian byte order mark FE FF)";
+    else if (n >= 2 && memchr(b, 0, n))
+        enc = "UTF-16 or UTF-32 (NUL bytes in the header)";
+    if (enc)
+        snprintf(r->encoding_error, sizeof r->encoding_error,
+                 "file is %s; convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8 IN.csv > OUT.csv",
+                 enc);
     return r;
+}
+
+int csv_had_bom(const CsvReader *r) {
+    return r->had_bom;
 }
 
 void csv_close(CsvReader *r) {
@@ -159,6 +184,11 @@ static int quoted_fields_close(const char *p, const char *stop) {
 }
 
 int csv_next(CsvReader *r, char ***fields, int *n_fields) {
+    if (r->encoding_error[0]) {
+        r->row_line = 1;
+        snprintf(r->error, sizeof r->error, "%s", r->encoding_error);
+        return r->eof ? 0 : (r->eof = 1, -1); // said once; then the end
+    }
     for (;;) {
         r->error[0] = 0;
         long end = find_row_end(r);
@@ -180,6 +210,13 @@ int csv_next(CsvReader *r, char ***fields, int *n_fields) {
         r->line += ((size_t)end < r->len); // the terminating newline
         r->pos = (size_t)end + ((size_t)end < r->len ? 1 : 0);
         if (stop > row && stop[-1] == '\r') stop--;
+        if (stop > row && stop[-1] == '\r') {
+            // Otherwise the last field silently keeps an invisible "\r" ("like\r" is a new action).
+            snprintf(r->error, sizeof r->error,
+                     "line ends in \\r\\r\\n (CR CR LF, e.g. CRLF converted twice): fix the line "
+                     "ends, e.g. sed -i 's/\\r*$//' FILE");
+            return -1;
+        }
         *stop = 0;
         if (stop == row) continue; // blank line
         // Split in place, unescaping quoted fields.

@@ -2,7 +2,9 @@
 //
 // Reads the file in large blocks; memory is bounded by the longest row, not the file.
 // Fields point into the reader's buffer and stay valid until the next csv_next().
-// A UTF-8 byte order mark at the start of the file is skipped. A quote opens a quoted field
+// A UTF-8 byte order mark at the start of the file is skipped (csv_had_bom says so); a UTF-16
+// or UTF-32 file is refused by the first csv_next (-1, "file is UTF-16; convert it to UTF-8").
+// A line ending in CR CR LF is a malformed row (the message shows the \r). A quote opens a quoted field
 // only at the start of a field (elsewhere it is a literal character). A quoted row that spans
 // lines but is malformed (a stray quote that never closes, or that pairs with a later one)
 // costs its first line only: that line is the bad row, and reading goes on with the next.
@@ -17,4 +19,5 @@ CsvReader *csv_open(const char *path); // NULL with errno set
 int csv_next(CsvReader *r, char ***fields, int *n_fields);
 long long csv_line(const CsvReader *r); // 1-based line number where the last row started
 const char *csv_error(const CsvReader *r);
+int csv_had_bom(const CsvReader *r); // 1 if a UTF-8 byte order mark was skipped
 void csv_close(CsvReader *r);

@@ -38,16 +38,51 @@ static void ensure_synth(const Config *cfg) {
     if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
 }
 
+// The holder's name as written in a lock file ("" if none), first line only.
+static void lock_holder(int fd, char *out, size_t cap) {
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+}
+
 // Exclusive lock of a shard directory (created if missing): one preparer at a time, and
-// the synthetic CSVs it reads are generated under the same lock.
+// the synthetic CSVs it reads are generated under the same lock. The lock is an flock, so
+// the kernel releases a dead holder's; the file names the holder while it is held and is
+// emptied on release, so a name found there after taking the lock is that of a process that
+// died while preparing: its leftovers are removed by the prepare that follows.
 static int lock_shard_dir(const char *dir) {
     if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
-    char lock_path[CFG_PATH_LEN + 16];
+    char lock_path[CFG_PATH_LEN + 16], holder[256];
     snprintf(lock_path, sizeof lock_path, "%s/.lock", dir);
-    int fd = open(lock_path, O_RDWR | O_CREAT, 0644);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) fatal("%s: cannot open lock file (%s)", lock_path, strerror(errno));
-    if (flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+        lock_holder(fd, holder, sizeof holder);
+        printf("data: %s is being prepared by %s; waiting for it\n", dir,
+               holder[0] ? holder : "another process");
+        fflush(stdout);
+        if (flock(fd, LOCK_EX) != 0) fatal("%s: cannot lock (%s)", lock_path, strerror(errno));
+    }
+    lock_holder(fd, holder, sizeof holder);
+    if (holder[0])
+        printf("data: %s: taking over the lock of %s, which ended without releasing it; its "
+               "temporary files are removed\n",
+               lock_path, holder);
+    char host[128] = "?", text[256];
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(text, sizeof text, "pid %ld on host %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n)
+        warnf("%s: cannot write the holder's name (%s)", lock_path, strerror(errno));
     return fd;
+}
+
+static void unlock_shard_dir(int fd) {
+    // Emptied: the next holder finds no name, so nothing stale to report.
+    if (ftruncate(fd, 0) != 0) warnf("cannot clear the shard lock file (%s)", strerror(errno));
+    flock(fd, LOCK_UN);
+    close(fd);
 }
 
 uint64_t dataset_ensure_prepared(const Config *cfg) {
@@ -77,8 +112,7 @@ uint64_t dataset_ensure_prepared(const Config *cfg) {
         printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
                (unsigned long long)fp);
     }
-    flock(fd, LOCK_UN);
-    close(fd);
+    unlock_shard_dir(fd);
     return fp;
 }
 
@@ -182,5 +216,5 @@ void dataset_prepare(const Config *cfg) {
     uint64_t fp = data_fingerprint(cfg, &key);
     IngestReport rep;
     data_prepare(cfg, &key, fp, &rep);
-    close(fd);
+    unlock_shard_dir(fd);
 }

@@ -112,12 +112,27 @@ typedef struct {
     FILE **bucket;
     char tmp_dir[CFG_PATH_LEN + 64];
     StrTable actions, cats[CFG_LIST_MAX];
-    uint64_t rows, seq;
+    uint64_t rows;
     BadRows bad;
     Erasure erasure;                      // data.exclude_users
     uint64_t excluded_rows, consent_rows; // rows dropped by the list, by data.consent_col
     U64Set consent_users;                 // users with a row dropped for consent
+    const Input *inputs; // for messages: a record's seq names its input and line
+    // Users in two given splits: an open-addressing set of raw-id hashes (low 3 bits: the
+    // splits seen), only while reading given split files.
+    uint64_t *ids;
+    size_t ids_cap, ids_used;
+    uint64_t overlap_users, overlap_pair[4], overlap_first; // pair index: sum of the splits
+    // Order checks of pass 2a: counts and the earliest example (a seq).
+    uint64_t dup_events, dup_users, dup_first, unsorted_events, unsorted_users, unsorted_first;
+    uint64_t *scratch; // (seq, time bits) pairs of one user, sorted by seq
+    size_t scratch_cap;
 } Ingest;
+
+// A record's seq: its input's index and the line it starts on; increasing in reading order.
+#define SEQ_MAKE(input, line) (((uint64_t)(input) << 48) | (uint64_t)(line))
+#define SEQ_INPUT(seq)        ((int)((seq) >> 48))
+#define SEQ_LINE(seq)         ((long long)((seq) & ((1ULL << 48) - 1)))
 
 // A record in a bucket file: u64 user, u64 seq, f64 time, i32 split, i32 action (table id),
 // i32 cat[n_cat] (table ids), padding to 8, f64 num[n_num].
@@ -140,7 +155,41 @@ int user_split(const Config *cfg, const char *raw_id) {
                                                             : SPLIT_TRAIN;
 }
 
-static void read_input(Ingest *g, const Input *in) {
+// Records that the raw id with hash raw_hash has rows in `split` (given split files only).
+static void overlap_add(Ingest *g, uint64_t raw_hash, int split, uint64_t seq) {
+    if (2 * (g->ids_used + 1) > g->ids_cap) { // keep the load under one half
+        size_t old_cap = g->ids_cap;
+        uint64_t *old = g->ids;
+        g->ids_cap = old_cap ? old_cap * 2 : 1 << 12;
+        g->ids = xcalloc(g->ids_cap, sizeof(uint64_t));
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i]) {
+                size_t k = (size_t)mix64(old[i] >> 3) & (g->ids_cap - 1);
+                while (g->ids[k]) k = (k + 1) & (g->ids_cap - 1);
+                g->ids[k] = old[i];
+            }
+        free(old);
+    }
+    uint64_t id = raw_hash & ~7ULL ? raw_hash & ~7ULL : 8, bit = 1ULL << split;
+    size_t k = (size_t)mix64(id >> 3) & (g->ids_cap - 1);
+    while (g->ids[k] && (g->ids[k] & ~7ULL) != id) k = (k + 1) & (g->ids_cap - 1);
+    if (!g->ids[k]) {
+        g->ids[k] = id | bit;
+        g->ids_used++;
+        return;
+    }
+    uint64_t had = g->ids[k] & 7;
+    if (had & bit) return;
+    if (!(had & (had - 1))) { // was in one split: a new overlapping user
+        g->overlap_users++;
+        for (int s = 0; s < N_SPLITS; s++)
+            if (had >> s & 1) g->overlap_pair[s + split]++; // pair index: sum of the two splits
+        if (!g->overlap_first) g->overlap_first = seq;
+    }
+    g->ids[k] |= bit;
+}
+
+static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
     const Config *cfg = g->cfg;
     CsvReader *r = csv_open(in->path);
     if (!r) fatal("%s: %s: cannot open (%s)", in->key, in->path, strerror(errno));
@@ -149,6 +198,7 @@ static void read_input(Ingest *g, const Input *in) {
     int rc = csv_next(r, &f, &nf);
     if (rc == 0) fatal("%s:1: empty file (expected a header row)", in->path);
     if (rc < 0) fatal("%s:%lld: %s", in->path, csv_line(r), csv_error(r));
+    if (csv_had_bom(r)) printf("data: %s: UTF-8 byte order mark skipped\n", in->path);
     RowParser rp;
     row_parser_init(&rp, cfg, in->path, in->key, f, nf);
     unsigned char *rec = xcalloc(1, g->rec_bytes);
@@ -181,12 +231,13 @@ static void read_input(Ingest *g, const Input *in) {
             continue;
         }
         int split = in->split;
-        if (split >= 0)
+        if (split >= 0) {
+            if (n_inputs > 1) overlap_add(g, uh, split, SEQ_MAKE(index, line));
             uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
-        else
+        } else
             split = user_split(cfg, row.user);
         REC_USER(rec) = uh;
-        REC_SEQ(rec) = g->seq++;
+        REC_SEQ(rec) = SEQ_MAKE(index, line);
         REC_TIME(rec) = row.time;
         REC_SPLIT(rec) = split;
         int a = strtab_intern(&g->actions, row.action, strlen(row.action));
@@ -299,14 +350,11 @@ static void remove_tree_files(const char *dir) {
     rmdir(dir);
 }
 
-// A prepare that stops (a bad row under data.on_error=stop, an I/O error) must not leave its
-// temporary buckets, as large as the input, behind: they are removed at exit. Those of a run
-// that was killed or ended in MPI_Abort are removed by the next prepare, which holds the shard
-// directory's lock, so no other prepare is using them.
-static char g_tmp_dir_at_exit[CFG_PATH_LEN + 64];
-static void remove_tmp_dir_at_exit(void) {
-    if (g_tmp_dir_at_exit[0]) remove_tree_files(g_tmp_dir_at_exit);
-}
+// A prepare that stops (a bad row under data.on_error=stop, an I/O error such as a full disk)
+// must not leave its temporary buckets, as large as the input, or partial shards behind:
+// fatal() and exit remove them (cleanup_register). Those of a run that was killed are removed
+// by the next prepare, which holds the shard directory's lock, so no other prepare is using
+// them.
 static void remove_stale_tmp_dirs(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -316,8 +364,87 @@ static void remove_stale_tmp_dirs(const char *dir) {
         if (strncmp(e->d_name, ".prepare-", 9) != 0) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         remove_tree_files(path);
+        printf("data: removed %s, left by an earlier prepare that did not finish\n", path);
     }
     closedir(d);
+    int n = remove_matching(dir, ".shard.tmp");
+    if (n) printf("data: removed %d partial shard file%s (*.shard.tmp) of an earlier prepare\n", n, n > 1 ? "s" : "");
+}
+
+static int by_seq(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : (x[0] > y[0]);
+}
+
+// Pass 2a, one user's records [i, j), sorted by (time, seq): events at the same time as the
+// previous one, and events earlier than the user's previous row in the file.
+static void check_order(Ingest *g, const unsigned char *recs, size_t i, size_t j) {
+    const size_t rb = g->rec_bytes;
+    uint64_t dups = 0, descents = 0;
+    for (size_t k = i + 1; k < j; k++) {
+        const unsigned char *a = recs + (k - 1) * rb, *b = recs + k * rb;
+        if (REC_TIME(a) == REC_TIME(b)) {
+            dups++;
+            if (!g->dup_first || REC_SEQ(b) < g->dup_first) g->dup_first = REC_SEQ(b);
+        }
+        descents += REC_SEQ(b) < REC_SEQ(a);
+    }
+    if (dups) g->dup_events += dups, g->dup_users++;
+    if (!descents) return; // file order is time order
+    size_t n = j - i;
+    if (2 * n > g->scratch_cap) {
+        g->scratch_cap = 4 * n;
+        g->scratch = xrealloc(g->scratch, sizeof(uint64_t) * g->scratch_cap);
+    }
+    for (size_t k = 0; k < n; k++) {
+        const unsigned char *r = recs + (i + k) * rb;
+        g->scratch[2 * k] = REC_SEQ(r);
+        memcpy(&g->scratch[2 * k + 1], &REC_TIME(r), sizeof(double));
+    }
+    qsort(g->scratch, n, 2 * sizeof(uint64_t), by_seq);
+    uint64_t negative = 0;
+    for (size_t k = 1; k < n; k++) {
+        double t0, t1;
+        memcpy(&t0, &g->scratch[2 * k - 1], sizeof t0);
+        memcpy(&t1, &g->scratch[2 * k + 1], sizeof t1);
+        if (t1 < t0) {
+            negative++;
+            if (!g->unsorted_first || g->scratch[2 * k] < g->unsorted_first)
+                g->unsorted_first = g->scratch[2 * k];
+        }
+    }
+    if (negative) g->unsorted_events += negative, g->unsorted_users++;
+}
+
+// A finding of the checks above: a warning, or the end under `key`=stop.
+static void order_finding(const Ingest *g, const char *key, const char *policy, uint64_t events,
+                          uint64_t users, uint64_t first, const char *what) {
+    if (!events) return;
+    const Input *in = &g->inputs[SEQ_INPUT(first)];
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%llu event%s of %llu user%s %s (first: %s:%lld)",
+             (unsigned long long)events, events > 1 ? "s" : "", (unsigned long long)users,
+             users > 1 ? "s" : "", what, in->path, SEQ_LINE(first));
+    if (strcmp(policy, "stop") == 0) fatal("%s (%s=stop; warn keeps them)", msg, key);
+    warnf("data: %s (%s=warn; stop refuses such data)", msg, key);
+}
+
+static void report_overlap(const Ingest *g) {
+    if (!g->overlap_users) return;
+    const Input *in = &g->inputs[SEQ_INPUT(g->overlap_first)];
+    char msg[1024];
+    snprintf(msg, sizeof msg,
+             "%llu user id%s appear in more than one split (train+valid %llu, train+test %llu, "
+             "valid+test %llu; first: %s:%lld); each file's rows are trained or scored as a "
+             "separate user",
+             (unsigned long long)g->overlap_users, g->overlap_users > 1 ? "s" : "",
+             (unsigned long long)g->overlap_pair[SPLIT_TRAIN + SPLIT_VALID],
+             (unsigned long long)g->overlap_pair[SPLIT_TRAIN + SPLIT_TEST],
+             (unsigned long long)g->overlap_pair[SPLIT_VALID + SPLIT_TEST], in->path,
+             SEQ_LINE(g->overlap_first));
+    if (strcmp(g->cfg->data.on_split_overlap, "stop") == 0)
+        fatal("%s (data.on_split_overlap=stop)", msg);
+    warnf("data: %s (data.on_split_overlap=warn; stop refuses such data)", msg);
 }
 
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
@@ -347,9 +474,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     for (int c = 0; c < g.n_cat; c++) strtab_init(&g.cats[c]);
     snprintf(g.tmp_dir, sizeof g.tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
     remove_stale_tmp_dirs(dir);
-    static int at_exit_registered = 0;
-    if (!at_exit_registered) at_exit_registered = atexit(remove_tmp_dir_at_exit) == 0;
-    snprintf(g_tmp_dir_at_exit, sizeof g_tmp_dir_at_exit, "%s", g.tmp_dir);
+    cleanup_register(g.tmp_dir, NULL);
+    cleanup_register(dir, ".shard.tmp");
     if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
 
     Input in[N_SPLITS];
@@ -370,7 +496,10 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
         g.bucket[b] = xfopen(path, "wb");
         setvbuf(g.bucket[b], NULL, _IOFBF, 1 << 16);
     }
-    for (int i = 0; i < n_in; i++) read_input(&g, &in[i]);
+    g.inputs = in;
+    for (int i = 0; i < n_in; i++) read_input(&g, &in[i], i, n_in);
+    report_overlap(&g);
+    free(g.ids);
     for (int b = 0; b < g.n_buckets; b++) {
         char path[CFG_PATH_LEN + 96];
         bucket_path(&g, b, "", path, sizeof path);
@@ -416,6 +545,7 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
             unsigned char *first = recs + i * g.rec_bytes;
             int split = REC_SPLIT(first);
             uint32_t n = (uint32_t)(j - i);
+            check_order(&g, recs, i, j);
             if (n < (uint32_t)cfg->data.min_events) {
                 meta.split[split].dropped_users++;
             } else {
@@ -449,6 +579,13 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
         unlink(path);
         free(recs);
     }
+    free(g.scratch);
+    order_finding(&g, "data.on_duplicate_time", cfg->data.on_duplicate_time, g.dup_events,
+                  g.dup_users, g.dup_first, "share their time with the same user's previous event");
+    order_finding(&g, "data.on_unsorted", cfg->data.on_unsorted, g.unsorted_events,
+                  g.unsorted_users, g.unsorted_first,
+                  "are earlier than the same user's previous row in the file (negative gaps; "
+                  "sorted by time)");
     if (meta.split[SPLIT_TRAIN].users == 0)
         fatal("no training users with at least data.min_events=%lld events in the input",
               (long long)cfg->data.min_events);
@@ -570,7 +707,8 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     if (meta_write(meta_path, &meta, err, sizeof err) != 0) fatal("%s", err);
 
     remove_tree_files(g.tmp_dir);
-    g_tmp_dir_at_exit[0] = 0;
+    cleanup_unregister(g.tmp_dir, NULL);
+    cleanup_unregister(dir, ".shard.tmp");
     report->seconds = now_seconds() - t0;
     report->rows = g.rows;
     report->bad_rows = g.bad.count;

@@ -27,7 +27,11 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
     p->log1p = strcmp(cfg->data.numeric_transform, "log1p") == 0;
     p->unit_seconds = config_time_unit_seconds(cfg);
     StrBuf names = {0};
-    for (int i = 0; i < n_header; i++) sb_appendf(&names, "%s%s", i ? ", " : "", header[i]);
+    for (int i = 0; i < n_header; i++) {
+        char name[256];
+        str_visible(name, sizeof name, header[i]);
+        sb_appendf(&names, "%s%s", i ? ", " : "", name);
+    }
     struct {
         const char *name, *key;
         int *dst;
@@ -133,7 +137,9 @@ int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t 
     return 0;
 }
 
-void bad_row_report(BadRows *b, const char *path, long long line, const char *why) {
+void bad_row_report(BadRows *b, const char *path, long long line, const char *why_raw) {
+    char why[1024]; // a field's "\r" or NUL shows as such, not as nothing
+    str_visible(why, sizeof why, why_raw);
     if (strcmp(b->cfg->data.on_error, "stop") == 0)
         fatal("%s:%lld: %s (data.on_error=stop; set it to skip to count and skip bad rows)", path,
               line, why);

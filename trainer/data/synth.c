@@ -511,6 +511,10 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     Model model;
     model_build(&model);
     CsvOut out[3];
+    // A full disk or any error leaves no *.csv.tmp (of any of the three files) behind.
+    int stale = remove_matching(dir, ".csv.tmp");
+    if (stale) printf("synth: removed %d partial *.csv.tmp file(s) of an earlier run\n", stale);
+    cleanup_register(dir, ".csv.tmp");
     for (int k = 0; k < 3; k++) {
         out[k].fd = -1;
         csv_open(&out[k], dir, SPLIT_FILES[k]);
@@ -579,6 +583,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
         if (rename(out[k].tmp_path, out[k].final_path) != 0)
             fatal("%s: rename to %s failed (%s)", out[k].tmp_path, out[k].final_path,
                   strerror(errno));
+    cleanup_unregister(dir, ".csv.tmp");
     if (fsync_dir_of(out[0].final_path) != 0)
         fatal("%s: fsync of directory failed (%s)", dir, strerror(errno));
 

@@ -6,7 +6,8 @@
 
 #include "mathfn.h"
 
-#if defined(MODEL_REAL_DOUBLE) || defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
+#if defined(MODEL_REAL_DOUBLE) || defined(__SANITIZE_ADDRESS__) || defined(TRAINER_NO_CLONES) || \
+    !defined(__x86_64__)
 #define CLONES
 #else
 // One body, compiled for AVX-512, AVX2 and baseline x86-64; picked at load time. (GCC 12

@@ -28,12 +28,14 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         return EXIT_USAGE;
     }
     const Config *cfg = &sc->cfg;
+    comm_set_timeout(cfg->comm.timeout_s);
     if (!req->checkpoint)
         fatal("trainer %s: --checkpoint FILE|RUNDIR is required", req->command);
     // Rank 0 finds the checkpoint and prepares the data; every rank parses the same bytes.
     uint64_t fp = 0;
     int64_t size = 0;
     unsigned char *buf = NULL;
+    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
     if (sc->rank == 0) {
         char err[1024];
         size_t n;
@@ -44,6 +46,7 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         fp = dataset_ensure_prepared(cfg);
     }
     comm_bcast(&fp, sizeof fp, 0);
+    comm_long_wait_end();
     comm_bcast(&size, sizeof size, 0);
     comm_bcast(sc->ckpt_path, sizeof sc->ckpt_path, 0);
     if (sc->rank != 0) buf = xmalloc((size_t)size);

@@ -237,6 +237,7 @@ StepResult step_run(Stepper *st, int64_t step, LaneState *state, StepBatchFn nex
     DropoutConfig dc = {.p = st->dropout, .seed = st->seed, .step = (uint64_t)step};
     StepResult r;
     memset(&r, 0, sizeof r);
+    comm_set_step(step + 1); // as the log counts steps: named by the watchdog
     if (st->dp)
         compute_dp(st, &dc, step, &r.h);
     else if (st->reproducible)

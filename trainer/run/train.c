@@ -277,15 +277,22 @@ static void log_validation(Trainer *tr, const Metrics *mt) {
     runlog_write(&tr->log, line);
 }
 
-static void write_final_metrics(Trainer *tr, const Metrics *mt, double seconds, double ev_per_s) {
-    char js[1024], text[2048], path[CFG_PATH_LEN + 32], err[512];
+// train_seconds: all segments of the run (starts and resumes, from log.jsonl), each listed in
+// train_segments; train_events_per_s: this segment's.
+static void write_final_metrics(Trainer *tr, const Metrics *mt, double ev_per_s) {
+    char js[1024], path[CFG_PATH_LEN + 32], err[512];
     metrics_json(js, sizeof js, mt);
-    snprintf(text, sizeof text,
-             "{\"step\":%lld,\"skipped_steps\":%lld,\"ranks\":%d,\"train_seconds\":%.3f,"
-             "\"train_events_per_s\":%.1f,\"valid\":{%s}}\n",
-             (long long)tr->step, (long long)tr->skipped, tr->size, seconds, ev_per_s, js);
+    StrBuf segments = {0}, text = {0};
+    double total = 0;
+    runstate_segments(tr->cfg.run.dir, &segments, &total);
+    sb_appendf(&text,
+               "{\"step\":%lld,\"skipped_steps\":%lld,\"ranks\":%d,\"train_seconds\":%.3f,"
+               "\"train_segments\":%s,\"train_events_per_s\":%.1f,\"valid\":{%s}}\n",
+               (long long)tr->step, (long long)tr->skipped, tr->size, total, segments.data, ev_per_s,
+               js);
     snprintf(path, sizeof path, "%s/metrics.json", tr->cfg.run.dir);
-    if (write_file_atomic(path, text, strlen(text), err, sizeof err) != 0) warnf("%s", err);
+    if (write_file_atomic(path, text.data, text.len, err, sizeof err) != 0) warnf("%s", err);
+    sb_free(&segments), sb_free(&text);
 }
 
 // ---------------------------------------------------------------- main loop
@@ -357,7 +364,7 @@ static void log_progress(Trainer *tr, Progress *pg, const StepResult *r) {
 static void report_done(Trainer *tr, const Progress *pg, double train_s) {
     const Config *cfg = &tr->cfg;
     double ev_s = train_s > 0 ? (tr->events_seen - pg->events_at_start) / train_s : 0;
-    write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
+    write_final_metrics(tr, &tr->last_valid, ev_s);
     printf("\ndone: %lld steps (%lld skipped) in %.1f s on %d rank%s; checkpoint %s\n",
            (long long)tr->step, (long long)tr->skipped, train_s, tr->size, tr->size > 1 ? "s" : "",
            ckpt_writer_last_path(tr->ckpt));
@@ -392,6 +399,22 @@ static void report_done(Trainer *tr, const Progress *pg, double train_s) {
 // After the loop: the final validation and checkpoint (status EXIT_OK), the wait for the
 // writer, and the status every rank agrees on. No rank leaves before rank 0 has its
 // checkpoint on disk: with mpirun, the first rank to exit non-zero gets the others killed.
+// Rank 0, every end through the loop: the segment in log.jsonl (metrics.json sums them), the
+// status for the batch script ($TRAINER_EXIT_FILE), and what mpirun's banner about a 75 means.
+static void record_segment(Trainer *tr, const Progress *pg, double train_s, int status) {
+    char line[256];
+    snprintf(line, sizeof line,
+             "\"event\":\"segment\",\"from_step\":%lld,\"to_step\":%lld,"
+             "\"train_seconds\":%.3f,\"exit\":%d",
+             (long long)pg->first_step, (long long)tr->step, train_s, status);
+    runlog_write(&tr->log, line);
+    runstate_record_exit(status, tr->step, ckpt_writer_last_path(tr->ckpt));
+    if (status == EXIT_PREEMPTED && tr->size > 1 && strcmp(comm_launcher(), "mpirun") == 0)
+        printf("note: mpirun now prints a block saying a process \"exited with non-zero status\" "
+               "75: that is this planned stop (checkpoint written), not a failure\n");
+    fflush(stdout);
+}
+
 static int finish_training(Trainer *tr, int status, const Progress *pg) {
     double train_s = now_seconds() - pg->t_start;
     if (status == EXIT_OK) {
@@ -409,6 +432,7 @@ static int finish_training(Trainer *tr, int status, const Progress *pg) {
         status = EXIT_FATAL;
     }
     comm_bcast(&status, sizeof status, 0);
+    if (tr->rank == 0) record_segment(tr, pg, train_s, status);
     if (tr->rank == 0 && status == EXIT_OK) report_done(tr, pg, train_s);
     return status;
 }
@@ -489,6 +513,7 @@ static int setup_config(Trainer *tr, const TrainArgs *args) {
     comm_allreduce_max_f64(&bad, 1);
     if (bad) return EXIT_USAGE;
     const Config *cfg = &tr->cfg;
+    comm_set_timeout(cfg->comm.timeout_s);
     if (cfg->data.virtual_shards % tr->size != 0) {
         if (tr->rank == 0) {
             char divisors[256] = "";
@@ -515,8 +540,10 @@ static int setup_config(Trainer *tr, const TrainArgs *args) {
 static void setup_data(Trainer *tr) {
     const Config *cfg = &tr->cfg;
     uint64_t fp = 0;
+    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
     if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
     comm_bcast(&fp, sizeof fp, 0);
+    comm_long_wait_end();
     dataset_open(&tr->ds, cfg, fp, tr->rank, tr->size);
     dataset_load_split(&tr->ds, SPLIT_TRAIN);
     dataset_load_split(&tr->ds, SPLIT_VALID);
