@@ -16,3 +16,5 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_serve(int argc, char **argv);

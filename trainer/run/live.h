@@ -1,0 +1,57 @@
+// live.h: the live scorer behind `trainer serve`: every user's LSTM state in memory, events
+// scored as they arrive with the scoring core of surprise.h, micro-batched across users so
+// the cell runs as one GEMM over up to max_batch lanes (T = 1), not a GEMV per event.
+//
+// Users are keyed by their keyed hash (raw ids are never stored) in an open-addressing table
+// over one flat arena of fixed-size records: hash, last event time, event count, the
+// UserScore with its ring, (h, c) of every layer and the head outputs y after the last event
+// (what the next event is scored against). An event of a user already waiting in the batch
+// is not added (live_push returns 0): the caller flushes first, so each user's events are
+// scored in arrival order and a batch holds a user at most once.
+//
+// Snapshot (--state): "LSTMSRVS", u32 version, u32 record bytes, u64 model id (hash of the
+// parameters and the score settings), u64 users, u64 events, the records, u64 checksum of
+// everything before it. Written to PATH.tmp, fsynced, renamed over PATH, directory fsynced,
+// so a crash at any point leaves the previous snapshot whole. TRAINER_FAULT_SNAPSHOT=kill:N
+// (tests) kills the process with SIGKILL after N bytes of a snapshot.
+#pragma once
+#include <stdint.h>
+
+#include "batch.h"
+#include "scoring.h"
+#include "surprise.h"
+
+typedef struct {
+    uint64_t hash;
+    double last_time;
+    int64_t n_events;
+    UserScore us;
+} LiveUser; // followed in its record by the ring, then h, c (L*H each) and y (O) as floats
+
+typedef struct LiveScorer LiveScorer;
+
+// What one scored event yields (ev is NULL for a user's first event: nothing predicted it).
+typedef struct {
+    const LiveUser *user;
+    int64_t event;           // index of the event within the user's history
+    const EventSurprise *ev; // NULL for the first event
+    const real *y;           // head outputs after this event: the next event's prediction
+    double arrival;          // now_seconds() when the row was read
+    const uint8_t *record;   // the event (shards.h layout)
+} LiveResult;
+typedef void (*LiveEmit)(void *ctx, const LiveResult *r);
+
+LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *sp, int max_batch);
+void live_close(LiveScorer *ls);
+// Queues one event of user `hash`; returns 1, or 0 (nothing queued) when the user already has
+// an event in the batch or the batch is full: flush, then push again; -1 (nothing queued) if
+// the event is older than the user's last one.
+int live_push(LiveScorer *ls, uint64_t hash, const uint8_t *record, double arrival);
+int live_pending(const LiveScorer *ls);
+// Runs the batch through the model and calls emit for each event, in arrival order.
+void live_flush(LiveScorer *ls, LiveEmit emit, void *ctx);
+long long live_users(const LiveScorer *ls);
+long long live_events(const LiveScorer *ls);
+// 0, or -1 with the reason in err (read: also a snapshot of another model or settings).
+int live_snapshot_write(const LiveScorer *ls, const char *path, char *err, size_t cap);
+int live_snapshot_read(LiveScorer *ls, const char *path, char *err, size_t cap);

@@ -1,0 +1,145 @@
+// surprise.c: see surprise.h. Everything in double, from the float head outputs.
+#include "surprise.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *const PART_NAMES[N_PARTS] = {"action", "timing", "engagement"};
+
+#define LOG_SQRT_2PI 0.9189385332046727
+
+SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma) {
+    SurpriseParams p = {s->n_actions, s->engagement, lc->loggap_mean, lc->loggap_std,
+                        lc->gap_offset, eng_sigma > 0 ? eng_sigma : 1.0};
+    return p;
+}
+
+void surprise_event(const SurpriseParams *p, const real *y, int action, real loggap, real eng,
+                    EventSurprise *out) {
+    const int K = p->K;
+    // Action: -log softmax and the entropy of the prediction.
+    double mx = y[0];
+    for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
+    double z = 0, ey = 0;
+    for (int k = 0; k < K; k++) {
+        double e = exp((double)y[k] - mx);
+        z += e, ey += e * ((double)y[k] - mx);
+    }
+    double logz = log(z);
+    out->s[PART_ACTION] = logz - ((double)y[action] - mx);
+    out->x[PART_ACTION] = out->s[PART_ACTION] - (logz - ey / z);
+    // Timing: x = log(gap + delta) ~ N(mu, sd), scored on that log scale (unit-free; a gap
+    // 20 times shorter than predicted is as surprising as one 20 times longer).
+    double mu = p->loggap_mean + p->loggap_std * (double)y[K];
+    double log_sd = log(p->loggap_std) + (double)y[K + 1];
+    double u = ((double)loggap - mu) / exp(log_sd);
+    out->s[PART_TIMING] = log_sd + 0.5 * u * u + LOG_SQRT_2PI;
+    out->x[PART_TIMING] = 0.5 * (u * u - 1.0);
+    // Engagement: the standardised residual.
+    if (p->engagement) {
+        double r = ((double)eng - (double)y[K + 2]) / p->eng_sigma;
+        out->s[PART_ENGAGEMENT] = 0.5 * r * r + log(p->eng_sigma) + LOG_SQRT_2PI;
+        out->x[PART_ENGAGEMENT] = 0.5 * (r * r - 1.0);
+    } else {
+        out->s[PART_ENGAGEMENT] = out->x[PART_ENGAGEMENT] = 0;
+    }
+    out->excess = out->x[0] + out->x[1] + out->x[2];
+}
+
+ScoreSpec score_spec_from(const Config *cfg) {
+    ScoreSpec s = {strcmp(cfg->score.statistic, "mean") == 0 ? STAT_MEAN : STAT_WINDOW,
+                   (int)cfg->score.window};
+    return s;
+}
+
+void user_score_reset(UserScore *u) {
+    memset(u, 0, sizeof *u);
+    for (int i = 0; i < SCORE_TOP; i++) u->top[i] = -1, u->top_x[i] = -INFINITY;
+}
+
+static double total(const double *x) {
+    return x[0] + x[1] + x[2];
+}
+
+// Inserts (event, x) into the top list if it belongs there (ties: the earlier event stays).
+static void top_insert(UserScore *u, int64_t event, double x) {
+    int i = SCORE_TOP;
+    while (i > 0 && x > u->top_x[i - 1]) i--;
+    if (i == SCORE_TOP) return;
+    for (int j = SCORE_TOP - 1; j > i; j--) u->top[j] = u->top[j - 1], u->top_x[j] = u->top_x[j - 1];
+    u->top[i] = event, u->top_x[i] = x;
+}
+
+// The peak window is entries [first, first + len) of the ring in event order.
+static void set_peak(UserScore *u, const RingEntry *ring, int cap, int64_t first, int len) {
+    memset(u->peak_parts, 0, sizeof u->peak_parts);
+    for (int i = 0; i < SCORE_TOP; i++) u->top[i] = -1, u->top_x[i] = -INFINITY;
+    for (int k = 0; k < len; k++) {
+        const RingEntry *e = &ring[(first + k) % cap];
+        for (int p = 0; p < N_PARTS; p++) u->peak_parts[p] += e->x[p];
+        top_insert(u, e->event, total(e->x));
+    }
+    u->peak_start = ring[first % cap].event;
+    u->peak_end = ring[(first + len - 1) % cap].event;
+}
+
+void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
+                    int64_t event) {
+    if (spec->statistic == STAT_MEAN) {
+        for (int p = 0; p < N_PARTS; p++) u->sum[p] += ev->x[p], u->peak_parts[p] = u->sum[p];
+        if (u->n == 0) u->peak_start = event;
+        u->peak_end = event;
+        top_insert(u, event, ev->excess);
+        u->n++;
+        u->score = total(u->sum) / (double)u->n;
+        return;
+    }
+    const int W = spec->window;
+    RingEntry *slot = &ring[u->n % W];
+    memcpy(slot->x, ev->x, sizeof slot->x);
+    slot->event = event;
+    u->n++;
+    // The window's sum is recomputed from the ring every event (W adds, in event order), so
+    // it never drifts and serve and score add the same numbers in the same order.
+    int len = u->n < W ? (int)u->n : W;
+    int64_t first = u->n - len;
+    double sum = 0;
+    for (int k = 0; k < len; k++) sum += total(ring[(first + k) % W].x);
+    double mean = sum / len;
+    if (u->n <= W || mean > u->score) {
+        u->score = mean;
+        set_peak(u, ring, W, first, len);
+    }
+}
+
+int user_score_reason(const UserScore *u) {
+    int best = 0;
+    for (int p = 1; p < N_PARTS; p++)
+        if (u->peak_parts[p] > u->peak_parts[best]) best = p;
+    return best;
+}
+
+void user_score_top_text(const UserScore *u, char *out, size_t cap) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < SCORE_TOP && u->top[i] >= 0 && len + 24 < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? " " : "", (long long)u->top[i]);
+}
+
+static int by_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double calibrate_threshold(double *scores, long long n, double rate) {
+    if (n <= 0) return INFINITY;
+    qsort(scores, (size_t)n, sizeof(double), by_double);
+    long long k = (long long)ceil((1.0 - rate) * (double)n - 1e-9); // users at or below
+    if (k <= 0) return -INFINITY;
+    if (k > n) k = n;
+    return scores[k - 1];
+}
