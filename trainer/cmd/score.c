@@ -59,7 +59,7 @@ static void on_user(void *ctx, const ShardUser *u, const Shard *sh, const UserSc
     double len = (double)(us->peak_end - us->peak_start + 1);
     fprintf(s->users.f, "%016llx,%.9g,%d,%s,%lld,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g\n",
             (unsigned long long)u->user_hash, us->score, flagged,
-            PART_NAMES[user_score_reason(us)], (long long)us->peak_start,
+            user_score_reason_text(us), (long long)us->peak_start,
             (long long)us->peak_end, top, u->n_events, us->peak_parts[0] / len,
             us->peak_parts[1] / len, us->peak_parts[2] / len, baseline_score(s->cal, f));
     s->n_users++, s->n_flagged += flagged;
@@ -73,7 +73,7 @@ static void write_summary(const char *dir, const Scorer *sc, const CliArgs *args
                args->input ? args->input : SPLIT_NAMES[sc->split], sc->ckpt_path,
                (long long)sc->ck.d.step);
     sb_appendf(&js, "  \"statistic\": \"%s\",\n  \"window\": %d,\n",
-               spec->statistic == STAT_MEAN ? "mean" : "window", spec->window);
+               STAT_NAMES[spec->statistic], spec->window);
     sb_appendf(&js,
                "  \"calibration\": {\"split\": \"valid\", \"users\": %lld, \"events\": %.0f, "
                "\"flag_rate\": %.6g, \"threshold\": %.9g, \"engagement_sigma\": %.6g},\n",

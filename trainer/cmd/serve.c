@@ -95,7 +95,7 @@ static void emit(void *ctx, const LiveResult *r) {
         p = put_str(p, "},\"excess\":"), p = put_num(p, r->ev->excess, 6);
         p = put_str(p, ",\"score\":"), p = put_num(p, us->score, 9);
         p = put_str(p, us->score > o->cal->threshold ? ",\"flagged\":true" : ",\"flagged\":false");
-        p = put_str(p, ",\"reason\":\""), p = put_str(p, PART_NAMES[user_score_reason(us)]);
+        p = put_str(p, ",\"reason\":\""), p = put_str(p, user_score_reason_text(us));
         p = put_str(p, "\",\"peak\":["), p = put_int(p, us->peak_start);
         *p++ = ',', p = put_int(p, us->peak_end), *p++ = ']';
     } else {
@@ -296,8 +296,10 @@ static void serve_loop(int fd, Reader *rd, LiveScorer *ls, Out *o, Snapshots *sn
             uint64_t user;
             if (read_row(rd, p, &user)) {
                 int rc = live_push(ls, user, rd->record, now);
-                if (rc == 0) {
+                if (rc == 0) { // the user is in the batch already, or it is full
                     flush_batch(ls, o);
+                    if (sn->snapshot_every > 0 && sn->since_snapshot >= sn->snapshot_every)
+                        snapshot(ls, sn);
                     rc = live_push(ls, user, rd->record, now);
                 }
                 if (rc < 0) skip_row(rd, "%s", "time before the user's previous event");

@@ -155,9 +155,10 @@ static const KeySpec SCHEMA[] = {
 
     {"score.window", K_INT, OFF(score.window), "16", 1, 1 << 20, NULL,
      "events per window of the irregularity score (trainer score, trainer serve)"},
-    {"score.statistic", K_ENUM, OFF(score.statistic), "window", 0, 0, "window|mean",
-     "per-user irregularity: window = the largest mean excess surprisal over score.window "
-     "consecutive events; mean = over the whole history"},
+    {"score.statistic", K_ENUM, OFF(score.statistic), "zwindow", 0, 0, "zwindow|window|mean",
+     "per-user irregularity (run/surprise.h): zwindow = the most extreme window of one part's "
+     "excess surprisal in its own standard deviations, corrected for the number of windows; "
+     "window = the largest mean total excess over a window; mean = over the whole history"},
     {"score.flag_rate", K_FLOAT, OFF(score.flag_rate), "0.01", 0, 1, NULL,
      "share of validation users above the flag threshold (the score quantile 1 - rate)"},
 

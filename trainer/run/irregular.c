@@ -12,7 +12,7 @@ typedef struct {
     const ScoreSpec *spec;
     const SurpriseParams *sp;
     UserScore *lane;  // (lanes)
-    RingEntry *rings; // (lanes, window)
+    RingEntry *rings; // (lanes, score_ring_len)
     IrregularEvent on_event;
     IrregularUser on_user;
     void *ctx;
@@ -32,7 +32,7 @@ static void pass_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchB
         EventSurprise ev;
         surprise_event(ps->sp, sc->model->act.y + (size_t)r * O, bb->tgt_action[r],
                        bb->tgt_loggap[r], bb->tgt_eng[r], &ev);
-        user_score_add(us, ps->rings + (size_t)lane * ps->spec->window, ps->spec, &ev, event);
+        user_score_add(us, ps->rings + (size_t)lane * score_ring_len(ps->spec), ps->spec, &ev, event);
         if (ps->on_event) ps->on_event(ps->ctx, u, sh, event, &ev, us);
         if (event == (int64_t)u->n_events - 1 && ps->on_user) ps->on_user(ps->ctx, u, sh, us);
     }
@@ -43,7 +43,7 @@ void irregular_pass(Scorer *sc, const Dataset *ds, int split, const ScoreSpec *s
                     void *ctx) {
     PassState ps = {spec, sp, NULL, NULL, on_event, on_user, ctx};
     ps.lane = xcalloc((size_t)sc->lanes, sizeof(UserScore));
-    ps.rings = xcalloc((size_t)sc->lanes * (size_t)spec->window, sizeof(RingEntry));
+    ps.rings = xcalloc((size_t)sc->lanes * (size_t)score_ring_len(spec), sizeof(RingEntry));
     scorer_pass_on(sc, ds ? ds : &sc->ds, ds ? split : sc->split, 0, NULL, pass_visit, &ps);
     free(ps.lane);
     free(ps.rings);

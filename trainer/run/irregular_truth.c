@@ -119,8 +119,11 @@ static Scored *read_users(const char *path, const TruthRow *truth, long long n_t
             continue;
         }
         int reason = 0;
-        for (int p = 0; p < N_PARTS; p++)
-            if (strcmp(f[3], PART_NAMES[p]) == 0) reason = p;
+        for (int p = 0; p < N_PARTS; p++) {
+            size_t len = strlen(PART_NAMES[p]);
+            if (strncmp(f[3], PART_NAMES[p], len) == 0 && (f[3][len] == 0 || f[3][len] == '-'))
+                reason = p;
+        }
         if (n == cap) out = xrealloc(out, sizeof(Scored) * (size_t)(cap = cap ? 2 * cap : 1024));
         out[n++] = (Scored){t->kind, atoi(f[2]), reason, t->start, atoll(f[5]), strtod(f[1], NULL),
                             strtod(f[11], NULL)};
@@ -129,6 +132,13 @@ static Scored *read_users(const char *path, const TruthRow *truth, long long n_t
     *n_out = n;
     if (!out) warnf("%s: no user of it is in the truth file", path);
     return out;
+}
+
+// A JSON number, or null for NaN (a kind with no users, no flagged users).
+static const char *jnum(double v, char *buf) {
+    if (isnan(v)) return "null";
+    snprintf(buf, 32, "%.6f", v);
+    return buf;
 }
 
 static int by_score_desc(const void *a, const void *b) {
@@ -186,12 +196,13 @@ int irregular_truth_report(const char *users_csv, const char *truth_csv, const C
                 reasons[u[i].reason]++;
             }
         const char *name = all ? "all" : IRREGULAR_KIND_NAMES[k];
+        char b1[32], b2[32], b3[32];
         sb_appendf(json,
-                   "%s\"%s\": {\"users\": %lld, \"auroc\": %.6f, \"baseline_auroc\": %.6f, "
-                   "\"peak_reaches_start\": %.6f, \"reasons\": {\"action\": %lld, \"timing\": %lld, "
+                   "%s\"%s\": {\"users\": %lld, \"auroc\": %s, \"baseline_auroc\": %s, "
+                   "\"peak_reaches_start\": %s, \"reasons\": {\"action\": %lld, \"timing\": %lld, "
                    "\"engagement\": %lld}}",
-                   k ? ", " : "", name, np, auc[0], auc[1], np ? (double)reach / np : NAN,
-                   reasons[0], reasons[1], reasons[2]);
+                   k ? ", " : "", name, np, jnum(auc[0], b1), jnum(auc[1], b2),
+                   jnum(np ? (double)reach / np : NAN, b3), reasons[0], reasons[1], reasons[2]);
         printf("  %-9s %6lld %10.4f %10.4f %10.3f  %lld/%lld/%lld\n", name, np, auc[0], auc[1],
                np ? (double)reach / np : NAN, reasons[0], reasons[1], reasons[2]);
     }
@@ -201,12 +212,14 @@ int irregular_truth_report(const char *users_csv, const char *truth_csv, const C
     double prec_b = top_precision(u, n, k_top, 1, &hits_b);
     for (long long i = 0; i < n; i++)
         if (u[i].flagged) flagged++, hit_f += u[i].kind != IRR_NONE;
+    char b[5][32];
     sb_appendf(json,
-               "}, \"top_share\": %.6g, \"top_users\": %lld, \"precision_top\": %.6f, "
-               "\"recall_top\": %.6f, \"baseline_precision_top\": %.6f, \"flagged\": %lld, "
-               "\"precision_flagged\": %.6f, \"recall_flagged\": %.6f}",
-               rate, k_top, prec_m, n_irr ? (double)hits_m / n_irr : NAN, prec_b, flagged,
-               flagged ? (double)hit_f / flagged : NAN, n_irr ? (double)hit_f / n_irr : NAN);
+               "}, \"top_share\": %.6g, \"top_users\": %lld, \"precision_top\": %s, "
+               "\"recall_top\": %s, \"baseline_precision_top\": %s, \"flagged\": %lld, "
+               "\"precision_flagged\": %s, \"recall_flagged\": %s}",
+               rate, k_top, jnum(prec_m, b[0]), jnum(n_irr ? (double)hits_m / n_irr : NAN, b[1]),
+               jnum(prec_b, b[2]), flagged, jnum(flagged ? (double)hit_f / flagged : NAN, b[3]),
+               jnum(n_irr ? (double)hit_f / n_irr : NAN, b[4]));
     printf("  top %.3g%% (%lld users): precision %.4f (baseline %.4f); flagged by the threshold "
            "%lld, precision %.4f, recall %.4f\n",
            100 * rate, k_top, prec_m, prec_b, flagged, flagged ? (double)hit_f / flagged : NAN,

@@ -59,7 +59,7 @@ LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *s
     ls->max_batch = max_batch, ls->L = shape.layers, ls->H = shape.hidden;
     ls->O = model_outputs(&shape);
     ls->ring_off = (sizeof(LiveUser) + 15) / 16 * 16;
-    ls->h_off = ls->ring_off + sizeof(RingEntry) * (size_t)spec->window;
+    ls->h_off = ls->ring_off + sizeof(RingEntry) * (size_t)score_ring_len(spec);
     ls->c_off = ls->h_off + sizeof(real) * (size_t)(ls->L * ls->H);
     ls->y_off = ls->c_off + sizeof(real) * (size_t)(ls->L * ls->H);
     ls->rec_bytes = (ls->y_off + sizeof(real) * (size_t)ls->O + 15) / 16 * 16;
@@ -206,13 +206,22 @@ typedef struct {
     uint64_t model_id, n_users, n_events;
 } SnapHeader;
 
-// Writes all of buf, honouring TRAINER_FAULT_SNAPSHOT=kill:N (N bytes into the file).
+// TRAINER_FAULT_SNAPSHOT=kill:N[:K]: SIGKILL after N bytes of the K-th snapshot (default 1).
+static long long g_kill_at = -1;
+
+static void fault_arm(void) {
+    static int snapshots = 0;
+    const char *f = getenv("TRAINER_FAULT_SNAPSHOT");
+    snapshots++;
+    g_kill_at = -1;
+    if (!f || strncmp(f, "kill:", 5) != 0) return;
+    const char *k = strchr(f + 5, ':');
+    if ((k ? atoi(k + 1) : 1) == snapshots) g_kill_at = atoll(f + 5);
+}
+
+// Writes all of buf (dying where the armed fault says).
 static int write_all(int fd, const void *buf, size_t len, size_t *written) {
-    static long long kill_at = -2;
-    if (kill_at == -2) {
-        const char *f = getenv("TRAINER_FAULT_SNAPSHOT");
-        kill_at = f && strncmp(f, "kill:", 5) == 0 ? atoll(f + 5) : -1;
-    }
+    const long long kill_at = g_kill_at;
     const char *p = buf;
     while (len > 0) {
         size_t chunk = len;
@@ -229,6 +238,7 @@ static int write_all(int fd, const void *buf, size_t len, size_t *written) {
 int live_snapshot_write(const LiveScorer *ls, const char *path, char *err, size_t cap) {
     char tmp[CFG_PATH_LEN + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fault_arm();
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
         snprintf(err, cap, "%s: cannot create (%s)", tmp, strerror(errno));

@@ -12,8 +12,8 @@
 // Snapshot (--state): "LSTMSRVS", u32 version, u32 record bytes, u64 model id (hash of the
 // parameters and the score settings), u64 users, u64 events, the records, u64 checksum of
 // everything before it. Written to PATH.tmp, fsynced, renamed over PATH, directory fsynced,
-// so a crash at any point leaves the previous snapshot whole. TRAINER_FAULT_SNAPSHOT=kill:N
-// (tests) kills the process with SIGKILL after N bytes of a snapshot.
+// so a crash at any point leaves the previous snapshot whole. TRAINER_FAULT_SNAPSHOT=kill:N[:K]
+// (tests) kills the process with SIGKILL after N bytes of the K-th snapshot (default: first).
 #pragma once
 #include <stdint.h>
 

@@ -9,6 +9,7 @@
 #include "util.h"
 
 const char *const PART_NAMES[N_PARTS] = {"action", "timing", "engagement"};
+const char *const STAT_NAMES[3] = {"zwindow", "window", "mean"};
 
 #define LOG_SQRT_2PI 0.9189385332046727
 
@@ -24,14 +25,16 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
     // Action: -log softmax and the entropy of the prediction.
     double mx = y[0];
     for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
-    double z = 0, ey = 0;
+    double z = 0, ey = 0, ey2 = 0; // sums of e, e (y - mx), e (y - mx)^2
     for (int k = 0; k < K; k++) {
-        double e = exp((double)y[k] - mx);
-        z += e, ey += e * ((double)y[k] - mx);
+        double d = (double)y[k] - mx, e = exp(d);
+        z += e, ey += e * d, ey2 += e * d * d;
     }
     double logz = log(z);
     out->s[PART_ACTION] = logz - ((double)y[action] - mx);
     out->x[PART_ACTION] = out->s[PART_ACTION] - (logz - ey / z);
+    // Var[-log p(a)] = Var[y_a] under p.
+    out->v[PART_ACTION] = fmax(ey2 / z - (ey / z) * (ey / z), 1e-6);
     // Timing: x = log(gap + delta) ~ N(mu, sd), scored on that log scale (unit-free; a gap
     // 20 times shorter than predicted is as surprising as one 20 times longer).
     double mu = p->loggap_mean + p->loggap_std * (double)y[K];
@@ -39,20 +42,23 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
     double u = ((double)loggap - mu) / exp(log_sd);
     out->s[PART_TIMING] = log_sd + 0.5 * u * u + LOG_SQRT_2PI;
     out->x[PART_TIMING] = 0.5 * (u * u - 1.0);
+    out->v[PART_TIMING] = 0.5;
     // Engagement: the standardised residual.
     if (p->engagement) {
         double r = ((double)eng - (double)y[K + 2]) / p->eng_sigma;
         out->s[PART_ENGAGEMENT] = 0.5 * r * r + log(p->eng_sigma) + LOG_SQRT_2PI;
         out->x[PART_ENGAGEMENT] = 0.5 * (r * r - 1.0);
+        out->v[PART_ENGAGEMENT] = 0.5;
     } else {
-        out->s[PART_ENGAGEMENT] = out->x[PART_ENGAGEMENT] = 0;
+        out->s[PART_ENGAGEMENT] = out->x[PART_ENGAGEMENT] = out->v[PART_ENGAGEMENT] = 0;
     }
     out->excess = out->x[0] + out->x[1] + out->x[2];
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {strcmp(cfg->score.statistic, "mean") == 0 ? STAT_MEAN : STAT_WINDOW,
-                   (int)cfg->score.window};
+    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window};
+    for (int k = 0; k < 3; k++)
+        if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
     return s;
 }
 
@@ -74,17 +80,54 @@ static void top_insert(UserScore *u, int64_t event, double x) {
     u->top[i] = event, u->top_x[i] = x;
 }
 
-// The peak window is entries [first, first + len) of the ring in event order.
-static void set_peak(UserScore *u, const RingEntry *ring, int cap, int64_t first, int len) {
+// The peak window is entries [first, first + len) of the ring in event order; its top events
+// by |x| of `part` (-1: of the total excess).
+static void set_peak(UserScore *u, const RingEntry *ring, int cap, int64_t first, int len,
+                     int part) {
     memset(u->peak_parts, 0, sizeof u->peak_parts);
     for (int i = 0; i < SCORE_TOP; i++) u->top[i] = -1, u->top_x[i] = -INFINITY;
     for (int k = 0; k < len; k++) {
         const RingEntry *e = &ring[(first + k) % cap];
         for (int p = 0; p < N_PARTS; p++) u->peak_parts[p] += e->x[p];
-        top_insert(u, e->event, total(e->x));
+        double t = (double)e->x[0] + e->x[1] + e->x[2];
+        top_insert(u, e->event, part < 0 ? t : fabs(e->x[part]));
     }
     u->peak_start = ring[first % cap].event;
     u->peak_end = ring[(first + len - 1) % cap].event;
+}
+
+// log(2 Phi(-z)) for z >= 0: the two-sided tail of a standard normal, without underflow.
+static double log_two_sided_tail(double z) {
+    if (z < 8) return log(erfc(z / 1.4142135623730951));
+    return -0.5 * z * z - log(z) - 0.2257913526447274; // log(2 / sqrt(2 pi)), asymptotic
+}
+
+// The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
+static void zwindow_add(UserScore *u, RingEntry *ring, int W, int engagement) {
+    const int cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
+    double m = 0;
+    for (int k = 0; k < 3; k++) {
+        const int w = scales[k], len = u->n < w ? (int)u->n : w;
+        const int64_t first = u->n - len;
+        m += N_PARTS * (u->n > w ? (double)u->n / w : 1.0);
+        if (u->n > w && k > 0 && w == scales[k - 1]) continue; // same window as the last scale
+        double sx[N_PARTS] = {0}, sv[N_PARTS] = {0};
+        for (int j = 0; j < len; j++) {
+            const RingEntry *e = &ring[(first + j) % cap];
+            for (int p = 0; p < N_PARTS; p++) sx[p] += e->x[p];
+            sv[PART_ACTION] += e->v_action;
+        }
+        sv[PART_TIMING] = 0.5 * len, sv[PART_ENGAGEMENT] = engagement ? 0.5 * len : 0;
+        for (int p = 0; p < N_PARTS; p++) {
+            double z = sv[p] > 0 ? sx[p] / sqrt(sv[p]) : 0;
+            // Every window seen so far competes (while n < w, the history so far is one).
+            if ((u->n == 1 && k == 0 && p == 0) || fabs(z) > fabs(u->peak_z)) {
+                u->peak_z = z, u->peak_part = p;
+                set_peak(u, ring, cap, first, len, p);
+            }
+        }
+    }
+    u->score = -log(m) - log_two_sided_tail(fabs(u->peak_z));
 }
 
 void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
@@ -98,29 +141,45 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
         u->score = total(u->sum) / (double)u->n;
         return;
     }
-    const int W = spec->window;
-    RingEntry *slot = &ring[u->n % W];
-    memcpy(slot->x, ev->x, sizeof slot->x);
+    const int W = spec->window, cap = score_ring_len(spec);
+    RingEntry *slot = &ring[u->n % cap];
+    for (int p = 0; p < N_PARTS; p++) slot->x[p] = (float)ev->x[p];
+    slot->v_action = (float)ev->v[PART_ACTION];
     slot->event = event;
     u->n++;
+    if (spec->statistic == STAT_ZWINDOW) {
+        zwindow_add(u, ring, W, ev->v[PART_ENGAGEMENT] > 0);
+        return;
+    }
     // The window's sum is recomputed from the ring every event (W adds, in event order), so
     // it never drifts and serve and score add the same numbers in the same order.
     int len = u->n < W ? (int)u->n : W;
     int64_t first = u->n - len;
     double sum = 0;
-    for (int k = 0; k < len; k++) sum += total(ring[(first + k) % W].x);
+    for (int k = 0; k < len; k++) {
+        const float *x = ring[(first + k) % cap].x;
+        sum += (double)x[0] + x[1] + x[2];
+    }
     double mean = sum / len;
     if (u->n <= W || mean > u->score) {
         u->score = mean;
-        set_peak(u, ring, W, first, len);
+        set_peak(u, ring, cap, first, len, -1);
     }
 }
 
 int user_score_reason(const UserScore *u) {
+    if (u->peak_part >= 0 && u->peak_z != 0) return u->peak_part;
     int best = 0;
     for (int p = 1; p < N_PARTS; p++)
         if (u->peak_parts[p] > u->peak_parts[best]) best = p;
     return best;
+}
+
+const char *user_score_reason_text(const UserScore *u) {
+    static const char *const REGULAR[N_PARTS] = {"action-regular", "timing-regular",
+                                                 "engagement-regular"};
+    int p = user_score_reason(u);
+    return u->peak_parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }
 
 void user_score_top_text(const UserScore *u, char *out, size_t cap) {

@@ -16,13 +16,27 @@
 // and free of the time unit. (Timing: excess = sd z + (z^2 - 1)/2 with z the standardised
 // log-gap, so gaps far shorter than predicted count as well as far longer ones.)
 //
-// Per user, over the excesses x_1..x_n of its scored events (statistic `window`, W events):
-//   n <  W: score = mean(x_1..x_n), the peak window is all of them;
-//   n >= W: score = max over j of mean(x_j..x_{j+W-1}), the peak window is the first argmax.
-// (`mean`: the mean over the whole history.) The reason is the part with the largest excess
-// sum in the peak window, and its top events (largest excess) are named by event index. The
-// running score after each event is the same function of the events so far, so serve's last
-// value for a user equals score's (UserScore is the accumulator both use).
+// Under the model each part's excess has mean 0 and a variance it also knows: the variance of
+// -log p(a) under p for the action, 1/2 for timing and engagement (Gaussian on their scales).
+//
+// Per user, over the events scored so far (n of them), with windows of w events (the last
+// min(n, w) while n < w), one of (score.statistic; W = score.window):
+//   zwindow  for each window of w = W/4, W and 4W events and each part, Z = sum(x) /
+//            sqrt(sum(v)), the part's excess in units of its own standard deviation;
+//            two-sided, so behaviour far MORE regular than the model expects (a bot's
+//            clockwork gaps) counts as well as surprise; short windows catch a short spree,
+//            long ones a sustained bot. The score is the largest |Z| as a log-evidence
+//            corrected for how many windows were looked at, -log(m * 2 Phi(-|Z|)),
+//            m = 3 sum_w max(1, n / w): a long history has more windows to be unlucky in, and
+//            this keeps normal users' scores from growing with length (README, "Irregular
+//            activity", has the measurement).
+//   window   max over windows of mean(x), the total excess (one-sided);
+//   mean     mean(x) over the whole history.
+// The peak window is the (first) window of the maximum; the reason is its part (zwindow; for
+// the others, the part with the largest excess sum there), "-regular" appended when that part
+// was below its expectation, and its top events are those with the largest |x| of that part.
+// The running score after each event is the same function of the events so far, so serve's
+// last value for a user equals score's (UserScore is the accumulator both use).
 #pragma once
 #include <stdint.h>
 
@@ -41,6 +55,7 @@ typedef struct {
 typedef struct {
     double s[N_PARTS]; // surprisal, nats
     double x[N_PARTS]; // excess over the expected surprisal
+    double v[N_PARTS]; // the excess's variance under the model
     double excess;     // sum of x
 } EventSurprise;
 
@@ -50,7 +65,8 @@ SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double
 void surprise_event(const SurpriseParams *p, const real *y, int action, real loggap, real eng,
                     EventSurprise *out);
 
-enum { STAT_WINDOW, STAT_MEAN };
+enum { STAT_ZWINDOW, STAT_WINDOW, STAT_MEAN };
+extern const char *const STAT_NAMES[3]; // "zwindow", "window", "mean"
 enum { SCORE_TOP = 3 };
 typedef struct {
     int statistic, window;
@@ -58,15 +74,22 @@ typedef struct {
 ScoreSpec score_spec_from(const Config *cfg);
 
 typedef struct {
-    double x[N_PARTS];
+    float x[N_PARTS]; // excess per part (float: 4W of them per user, in serve's memory)
+    float v_action;   // the action part's variance (timing's and engagement's are 1/2)
     int64_t event;
 } RingEntry;
+// Entries of the ring a user's UserScore needs: 4W.
+static inline int score_ring_len(const ScoreSpec *s) {
+    return 4 * s->window;
+}
 
 // The running irregularity of one user; ring: spec.window entries of caller memory (the
 // accumulator is plain data: serve snapshots it as bytes, with the ring after it).
 typedef struct {
     int64_t n;                  // events scored
     double score;               // running score (valid when n > 0)
+    double peak_z;              // zwindow: the signed Z of the peak window's part
+    int peak_part;              // zwindow: that part
     double peak_parts[N_PARTS]; // excess sums per part over the peak window
     int64_t peak_start, peak_end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
@@ -78,6 +101,8 @@ void user_score_reset(UserScore *u);
 void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
                     int64_t event);
 int user_score_reason(const UserScore *u); // the dominant part of the peak window
+// "timing", or "timing-regular" when that part was below its expectation there.
+const char *user_score_reason_text(const UserScore *u);
 // "12 15 18": the top events of the peak window.
 void user_score_top_text(const UserScore *u, char *out, size_t cap);
 
