@@ -5,7 +5,7 @@
 For a few users of made-up model outputs y (K actions, mu, log sigma, engagement; values
 exactly representable in float32, as the model's are) and made-up next events it computes,
 per event, the surprisal parts, their excess and the action part's variance, and, per user,
-the zwindow score after every event with its peak window (scales W/4, W, 4W; the ring holds
+the zwindow evidence of both sides after every event, the (uncalibrated) score and its peak window (scales W/4, W, 4W; the ring holds
 float32 excesses, as the C code does). Pure Python (no numpy); deterministic.
 
 usage: python3 tests/make_irregular_fixture.py > tests/fixtures/irregular.txt
@@ -40,17 +40,18 @@ def parts(y, action, loggap, eng):
     return [s_a, s_t, s_e], [s_a - ent, 0.5 * (u * u - 1), 0.5 * (r * r - 1)], max(var_a, 1e-6)
 
 
-def log_tail(z):  # log(2 Phi(-z))
+def log_upper_tail(z):  # log Phi(-z)
     if z < 8:
-        return math.log(math.erfc(z / math.sqrt(2)))
-    return -0.5 * z * z - math.log(z) + math.log(2 / math.sqrt(2 * math.pi))
+        return math.log(0.5 * math.erfc(z / math.sqrt(2)))
+    return -0.5 * z * z - math.log(z) - LOG_SQRT_2PI
 
 
 def zwindow(hist):
-    """hist: list of (x[3] float32, v_action float32, event). Returns the score, peak, after
-    every event, by brute force over every window every scale has seen."""
+    """hist: list of (x[3] float32, v_action float32, event). Returns, after every event, the
+    raw evidence of both sides (surprise: largest Z; regularity: largest -Z over every window
+    each scale has seen), the score (uncalibrated: the larger) and that side's peak window."""
     scales = [max(W // 4, 1), W, 4 * W]
-    out, best = [], None  # best: (|z|, z, part, first, len)
+    out, best = [], [None] * 2  # per side: (value, z, part, first, len)
     for n in range(1, len(hist) + 1):
         m = 0.0
         for k, w in enumerate(scales):
@@ -62,11 +63,14 @@ def zwindow(hist):
                 sx = sum(e[0][p] for e in win)
                 sv = sum(e[1] for e in win) if p == 0 else 0.5 * ln
                 z = sx / math.sqrt(sv)
-                if (n == 1 and k == 0 and p == 0) or abs(z) > best[0]:
-                    best = (abs(z), z, p, first, ln)
-        score = -math.log(m) - log_tail(best[0])
-        first, ln = best[3], best[4]
-        out.append((score, hist[first][2], hist[first + ln - 1][2], best[2]))
+                for side in (0, 1):
+                    v = -z if side else z
+                    if (n == 1 and k == 0 and p == 0) or v > best[side][0]:
+                        best[side] = (v, z, p, first, ln)
+        ev = [-math.log(m) - log_upper_tail(best[c][0]) for c in range(2)]
+        c = 0 if ev[0] >= ev[1] else 1
+        first, ln = best[c][3], best[c][4]
+        out.append((ev, max(ev), hist[first][2], hist[first + ln - 1][2], best[c][2]))
     return out
 
 
@@ -92,9 +96,9 @@ def main():
             rows.append((y, action, loggap, eng, s, x, v))
         scores = zwindow(hist)
         print(f"user {user} {n}")
-        for (y, action, loggap, eng, s, x, v), (score, ps, pe, part) in zip(rows, scores):
+        for (y, action, loggap, eng, s, x, v), (ev, score, ps, pe, part) in zip(rows, scores):
             print("event " + " ".join(repr(t) for t in y) + f" {action} {loggap!r} {eng!r} " +
-                  " ".join(repr(t) for t in s + x) + f" {v!r} {score!r} {ps} {pe} {part}")
+                  " ".join(repr(t) for t in s + x + [v] + ev) + f" {score!r} {ps} {pe} {part}")
 
 
 main()

@@ -1,7 +1,8 @@
 // test_irregular.c: the scoring core of `trainer score` / `trainer serve` (run/surprise.h)
 // against an independent float64 reference (tests/make_irregular_fixture.py writes
 // tests/fixtures/irregular.txt): per event the surprisal parts, their excess and the action
-// part's variance; per user the zwindow score after every event and its peak window. Also the
+// part's variance; per user the zwindow evidence of both sides after every event, the score
+// and its peak window. Also the
 // calibrated threshold (share above it), the AUROC with ties, and the window/mean statistics
 // on a hand-made sequence.
 #include <math.h>
@@ -25,7 +26,7 @@ static void check_fixture(const char *path) {
     if (!f) return;
     char line[8192];
     SurpriseParams sp = {0};
-    ScoreSpec spec = {STAT_ZWINDOW, 0};
+    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, 0};
     UserScore us;
     RingEntry *ring = NULL;
     int events = 0, users = 0;
@@ -46,7 +47,7 @@ static void check_fixture(const char *path) {
             int action = (int)strtol(p, &end, 10);
             p = end;
             double want[16];
-            for (int k = 0; k < 10; k++) want[k] = strtod(p, &end), p = end;
+            for (int k = 0; k < 12; k++) want[k] = strtod(p, &end), p = end;
             int peak_start = (int)strtol(p, &end, 10), peak_end = (int)strtol(end, &end, 10);
             int part = (int)strtol(end, &end, 10);
             EventSurprise ev;
@@ -61,13 +62,17 @@ static void check_fixture(const char *path) {
             CHECK(close_rel(ev.v[0], want[8], 1e-9), "event %d: v_action %.12g, reference %.12g",
                   events, ev.v[0], want[8]);
             user_score_add(&us, ring, &spec, &ev, (int64_t)us.n + 1);
-            CHECK(close_rel(us.score, want[9], 1e-9), "event %d: score %.12g, reference %.12g",
-                  events, us.score, want[9]);
-            CHECK(us.peak_start == peak_start && us.peak_end == peak_end && us.peak_part == part,
+            for (int side = 0; side < N_CHANNELS; side++)
+                CHECK(close_rel(us.evidence[side], want[9 + side], 1e-9),
+                      "event %d: evidence[%d] %.12g, reference %.12g", events, side,
+                      us.evidence[side], want[9 + side]);
+            CHECK(close_rel(us.score, want[11], 1e-9), "event %d: score %.12g, reference %.12g",
+                  events, us.score, want[11]);
+            CHECK(us.peak.start == peak_start && us.peak.end == peak_end && us.peak.part == part,
                   "event %d: peak [%lld, %lld] part %d, reference [%d, %d] part %d", events,
-                  (long long)us.peak_start, (long long)us.peak_end, us.peak_part, peak_start,
+                  (long long)us.peak.start, (long long)us.peak.end, us.peak.part, peak_start,
                   peak_end, part);
-            worst_score = fmax(worst_score, fabs(us.score - want[9]));
+            worst_score = fmax(worst_score, fabs(us.score - want[11]));
             events++;
         }
     }
@@ -81,7 +86,7 @@ static void check_fixture(const char *path) {
 static void check_statistics(void) {
     // window (W = 2, total excess) and mean on x = 1, 3, -1, 5 (all in the action part).
     const double xs[4] = {1, 3, -1, 5};
-    ScoreSpec win = {STAT_WINDOW, 2}, mean = {STAT_MEAN, 2};
+    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, 0}, mean = {STAT_MEAN, 2, {NULL}, 0};
     RingEntry ring[8];
     UserScore a, b;
     user_score_reset(&a), user_score_reset(&b);
@@ -93,10 +98,10 @@ static void check_statistics(void) {
         CHECK(a.score == want_win[i], "window: after %d events %g, want %g", i + 1, a.score, want_win[i]);
         CHECK(b.score == want_mean[i], "mean: after %d events %g, want %g", i + 1, b.score, want_mean[i]);
     }
-    CHECK(a.peak_start == 1 && a.peak_end == 2, "window: peak [%lld, %lld], want [1, 2] (the first max)",
-          (long long)a.peak_start, (long long)a.peak_end);
-    CHECK(a.top[0] == 2 && a.top[1] == 1, "window: top events %lld %lld, want 2 1", (long long)a.top[0],
-          (long long)a.top[1]);
+    CHECK(a.peak.start == 1 && a.peak.end == 2, "window: peak [%lld, %lld], want [1, 2] (the first max)",
+          (long long)a.peak.start, (long long)a.peak.end);
+    CHECK(a.peak.top[0] == 2 && a.peak.top[1] == 1, "window: top events %lld %lld, want 2 1",
+          (long long)a.peak.top[0], (long long)a.peak.top[1]);
 }
 
 static void check_threshold_auroc(void) {

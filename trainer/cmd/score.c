@@ -56,12 +56,12 @@ static void on_user(void *ctx, const ShardUser *u, const Shard *sh, const UserSc
     int flagged = us->score > s->cal->threshold;
     char top[96];
     user_score_top_text(us, top, sizeof top);
-    double len = (double)(us->peak_end - us->peak_start + 1);
+    double len = (double)(us->peak.end - us->peak.start + 1);
     fprintf(s->users.f, "%016llx,%.9g,%d,%s,%lld,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g\n",
             (unsigned long long)u->user_hash, us->score, flagged,
-            user_score_reason_text(us), (long long)us->peak_start,
-            (long long)us->peak_end, top, u->n_events, us->peak_parts[0] / len,
-            us->peak_parts[1] / len, us->peak_parts[2] / len, baseline_score(s->cal, f));
+            user_score_reason_text(us), (long long)us->peak.start,
+            (long long)us->peak.end, top, u->n_events, us->peak.parts[0] / len,
+            us->peak.parts[1] / len, us->peak.parts[2] / len, baseline_score(s->cal, f));
     s->n_users++, s->n_flagged += flagged;
 }
 
@@ -166,6 +166,7 @@ int cmd_score(int argc, char **argv) {
                s.n_users > 0 ? 100 * s.n_flagged / s.n_users : 0);
         sb_free(&tj);
     }
+    calibration_free(&cal);
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;

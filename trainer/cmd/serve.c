@@ -96,8 +96,8 @@ static void emit(void *ctx, const LiveResult *r) {
         p = put_str(p, ",\"score\":"), p = put_num(p, us->score, 9);
         p = put_str(p, us->score > o->cal->threshold ? ",\"flagged\":true" : ",\"flagged\":false");
         p = put_str(p, ",\"reason\":\""), p = put_str(p, user_score_reason_text(us));
-        p = put_str(p, "\",\"peak\":["), p = put_int(p, us->peak_start);
-        *p++ = ',', p = put_int(p, us->peak_end), *p++ = ']';
+        p = put_str(p, "\",\"peak\":["), p = put_int(p, us->peak.start);
+        *p++ = ',', p = put_int(p, us->peak.end), *p++ = ']';
     } else {
         p = put_str(p, "\",\"surprisal\":null,\"excess\":null,\"score\":null,\"flagged\":false,"
                        "\"reason\":null,\"peak\":null");
@@ -415,6 +415,7 @@ int cmd_serve(int argc, char **argv) {
     free(rd.record), free(o.order), free(o.line), free(o.arrivals), free(o.lat_bins);
     if (fd > 0) close(fd);
     live_close(ls);
+    calibration_free(&cal);
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;

@@ -54,14 +54,20 @@ void irregular_pass(Scorer *sc, const Dataset *ds, int split, const ScoreSpec *s
 typedef struct {
     const FeatureSpec *fs;
     int window;
-    double *scores; // this rank's validation users
+    double *scores, *ev[N_CHANNELS]; // this rank's validation users: score, evidence
     long long n, cap;
     double f_sum[BASE_N_FEATURES], f_sq[BASE_N_FEATURES], events;
 } CalibState;
 
 static void calib_user(void *ctx, const ShardUser *u, const Shard *sh, const UserScore *us) {
     CalibState *cs = ctx;
-    if (cs->n == cs->cap) cs->scores = xrealloc(cs->scores, sizeof(double) * (size_t)(cs->cap = cs->cap ? 2 * cs->cap : 1024));
+    if (cs->n == cs->cap) {
+        cs->cap = cs->cap ? 2 * cs->cap : 1024;
+        cs->scores = xrealloc(cs->scores, sizeof(double) * (size_t)cs->cap);
+        for (int k = 0; k < N_CHANNELS; k++)
+            cs->ev[k] = xrealloc(cs->ev[k], sizeof(double) * (size_t)cs->cap);
+    }
+    for (int k = 0; k < N_CHANNELS; k++) cs->ev[k][cs->n] = us->evidence[k];
     cs->scores[cs->n++] = us->score;
     cs->events += (double)us->n;
     double f[BASE_N_FEATURES];
@@ -79,7 +85,8 @@ static double *gather_scores(const double *mine, long long n, long long *total) 
     comm_allreduce_sum_i64(&all_n, 1);
     *total = all_n;
     double *pad = xcalloc((size_t)max_n + 1, sizeof(double));
-    for (long long i = 0; i < (long long)max_n; i++) pad[i] = i < n ? mine[i] : NAN;
+    // NAN pads; a user's own -inf evidence (a side never seen) is kept as the lowest value.
+    for (long long i = 0; i <= (long long)max_n; i++) pad[i] = i < n ? fmax(mine[i], -1e300) : NAN;
     double *all = rank == 0 ? xmalloc(sizeof(double) * ((size_t)max_n + 1) * (size_t)size) : NULL;
     comm_gather_bytes(pad, sizeof(double) * ((size_t)max_n + 1), all, 0);
     free(pad);
@@ -90,7 +97,55 @@ static double *gather_scores(const double *mine, long long n, long long *total) 
     return all;
 }
 
-void irregular_calibrate(Scorer *sc, const ScoreSpec *spec, double flag_rate, Calibration *cal) {
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// zwindow: every rank gets both sides' sorted evidence; rank 0 returns the users' calibrated
+// scores (in *scores, n_all of them) for the threshold.
+static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, double **scores,
+                           long long *n_all) {
+    double *all[N_CHANNELS];
+    for (int k = 0; k < N_CHANNELS; k++) all[k] = gather_scores(cs->ev[k], cs->n, n_all);
+    for (int k = 0; k < N_CHANNELS; k++) {
+        cal->evidence[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
+        if (comm_rank() == 0) memcpy(cal->evidence[k], all[k], sizeof(double) * (size_t)*n_all);
+        comm_bcast(cal->evidence[k], sizeof(double) * (size_t)*n_all, 0);
+        qsort(cal->evidence[k], (size_t)*n_all, sizeof(double), by_value);
+        spec->cal[k] = cal->evidence[k];
+    }
+    spec->n_cal = *n_all;
+    *scores = NULL;
+    if (comm_rank() == 0) {
+        // Each validation user's score as it will be computed from now on.
+        *scores = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
+        for (long long i = 0; i < *n_all; i++) {
+            UserScore u;
+            user_score_reset(&u);
+            double best = -INFINITY;
+            for (int k = 0; k < N_CHANNELS; k++) {
+                long long lo = 0, hi = *n_all;
+                while (lo < hi) {
+                    long long mid = (lo + hi) / 2;
+                    if (cal->evidence[k][mid] < all[k][i]) lo = mid + 1;
+                    else hi = mid;
+                }
+                double sc = lo == *n_all ? log((double)(*n_all + 1)) + fmax(0, all[k][i] - cal->evidence[k][*n_all - 1])
+                                         : -log((double)(1 + *n_all - lo) / (double)(*n_all + 1));
+                best = fmax(best, sc);
+            }
+            (*scores)[i] = best;
+        }
+    }
+    for (int k = 0; k < N_CHANNELS; k++) free(all[k]);
+}
+
+void calibration_free(Calibration *cal) {
+    for (int k = 0; k < N_CHANNELS; k++) free(cal->evidence[k]), cal->evidence[k] = NULL;
+}
+
+void irregular_calibrate(Scorer *sc, ScoreSpec *spec, double flag_rate, Calibration *cal) {
     memset(cal, 0, sizeof *cal);
     Dataset valid;
     scorer_open_split(sc, &valid, SPLIT_VALID);
@@ -101,7 +156,7 @@ void irregular_calibrate(Scorer *sc, const ScoreSpec *spec, double flag_rate, Ca
     cal->eng_sigma = sums.n_targets > 0 && sums.eng_se > 0 ? sqrt(2 * sums.eng_se / sums.n_targets) : 1;
     SurpriseParams sp = surprise_params(&sc->model->shape, &sc->lc, cal->eng_sigma);
     FeatureSpec fs = feature_spec(&sc->ds.meta);
-    CalibState cs = {&fs, spec->window, NULL, 0, 0, {0}, {0}, 0};
+    CalibState cs = {&fs, spec->window, NULL, {NULL}, 0, 0, {0}, {0}, 0};
     irregular_pass(sc, &valid, SPLIT_VALID, spec, &sp, NULL, calib_user, &cs);
     double red[2 * BASE_N_FEATURES + 1];
     memcpy(red, cs.f_sum, sizeof cs.f_sum);
@@ -109,11 +164,17 @@ void irregular_calibrate(Scorer *sc, const ScoreSpec *spec, double flag_rate, Ca
     red[2 * BASE_N_FEATURES] = cs.events;
     comm_allreduce_sum_f64(red, 2 * BASE_N_FEATURES + 1);
     long long n_all = 0;
-    double *all = gather_scores(cs.scores, cs.n, &n_all);
+    double *all;
+    spec->n_cal = 0;
+    if (spec->statistic == STAT_ZWINDOW)
+        share_evidence(&cs, spec, cal, &all, &n_all);
+    else
+        all = gather_scores(cs.scores, cs.n, &n_all);
     double thr = sc->rank == 0 ? calibrate_threshold(all, n_all, flag_rate) : 0;
     comm_bcast(&thr, sizeof thr, 0);
     free(all);
     free(cs.scores);
+    for (int k = 0; k < N_CHANNELS; k++) free(cs.ev[k]);
     dataset_free(&valid);
     cal->threshold = thr, cal->flag_rate = flag_rate, cal->n_users = n_all;
     cal->valid_events = red[2 * BASE_N_FEATURES];

@@ -27,6 +27,7 @@ typedef struct {
     long long n_users;   // validation users scored
     double valid_events; // their scored events
     double base_mean[BASE_N_FEATURES], base_sd[BASE_N_FEATURES];
+    double *evidence[N_CHANNELS]; // zwindow: the validation users' evidence, sorted (n_users)
 } Calibration;
 
 typedef void (*IrregularEvent)(void *ctx, const ShardUser *u, const Shard *sh, int64_t event,
@@ -37,8 +38,10 @@ typedef void (*IrregularUser)(void *ctx, const ShardUser *u, const Shard *sh, co
 void irregular_pass(Scorer *sc, const Dataset *ds, int split, const ScoreSpec *spec,
                     const SurpriseParams *sp, IrregularEvent on_event, IrregularUser on_user,
                     void *ctx);
-// Collective. Loads the validation split, runs the two passes; fills *cal on every rank.
-void irregular_calibrate(Scorer *sc, const ScoreSpec *spec, double flag_rate, Calibration *cal);
+// Collective. Loads the validation split, runs the two passes; fills *cal on every rank and
+// points spec->cal at its evidence (zwindow), so scores are calibrated from then on.
+void irregular_calibrate(Scorer *sc, ScoreSpec *spec, double flag_rate, Calibration *cal);
+void calibration_free(Calibration *cal);
 
 // The baseline's features of one user (BASE_N_FEATURES values) and its score given the
 // validation statistics.

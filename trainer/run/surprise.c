@@ -56,61 +56,77 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window};
+    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window, {NULL}, 0};
     for (int k = 0; k < 3; k++)
         if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
     return s;
 }
 
-void user_score_reset(UserScore *u) {
-    memset(u, 0, sizeof *u);
-    for (int i = 0; i < SCORE_TOP; i++) u->top[i] = -1, u->top_x[i] = -INFINITY;
+static void peak_reset(Peak *pk) {
+    memset(pk, 0, sizeof *pk);
+    for (int i = 0; i < SCORE_TOP; i++) pk->top[i] = -1, pk->top_x[i] = -INFINITY;
 }
 
-static double total(const double *x) {
-    return x[0] + x[1] + x[2];
+void user_score_reset(UserScore *u) {
+    memset(u, 0, sizeof *u);
+    for (int c = 0; c < N_CHANNELS; c++) peak_reset(&u->side[c]), u->evidence[c] = -INFINITY;
+    peak_reset(&u->peak);
 }
 
 // Inserts (event, x) into the top list if it belongs there (ties: the earlier event stays).
-static void top_insert(UserScore *u, int64_t event, double x) {
+static void top_insert(Peak *pk, int64_t event, double x) {
     int i = SCORE_TOP;
-    while (i > 0 && x > u->top_x[i - 1]) i--;
+    while (i > 0 && x > pk->top_x[i - 1]) i--;
     if (i == SCORE_TOP) return;
-    for (int j = SCORE_TOP - 1; j > i; j--) u->top[j] = u->top[j - 1], u->top_x[j] = u->top_x[j - 1];
-    u->top[i] = event, u->top_x[i] = x;
+    for (int j = SCORE_TOP - 1; j > i; j--) pk->top[j] = pk->top[j - 1], pk->top_x[j] = pk->top_x[j - 1];
+    pk->top[i] = event, pk->top_x[i] = x;
 }
 
-// The peak window is entries [first, first + len) of the ring in event order; its top events
-// by |x| of `part` (-1: of the total excess).
-static void set_peak(UserScore *u, const RingEntry *ring, int cap, int64_t first, int len,
-                     int part) {
-    memset(u->peak_parts, 0, sizeof u->peak_parts);
-    for (int i = 0; i < SCORE_TOP; i++) u->top[i] = -1, u->top_x[i] = -INFINITY;
+// The window is entries [first, first + len) of the ring in event order; its top events by
+// |x| of `part` (-1: by the total excess).
+static void set_peak(Peak *pk, const RingEntry *ring, int cap, int64_t first, int len, int part,
+                     double z) {
+    peak_reset(pk);
+    pk->z = z, pk->part = part < 0 ? 0 : part;
     for (int k = 0; k < len; k++) {
         const RingEntry *e = &ring[(first + k) % cap];
-        for (int p = 0; p < N_PARTS; p++) u->peak_parts[p] += e->x[p];
+        for (int p = 0; p < N_PARTS; p++) pk->parts[p] += e->x[p];
         double t = (double)e->x[0] + e->x[1] + e->x[2];
-        top_insert(u, e->event, part < 0 ? t : fabs(e->x[part]));
+        top_insert(pk, e->event, part < 0 ? t : fabs(e->x[part]));
     }
-    u->peak_start = ring[first % cap].event;
-    u->peak_end = ring[(first + len - 1) % cap].event;
+    pk->start = ring[first % cap].event;
+    pk->end = ring[(first + len - 1) % cap].event;
 }
 
-// log(2 Phi(-z)) for z >= 0: the two-sided tail of a standard normal, without underflow.
-static double log_two_sided_tail(double z) {
-    if (z < 8) return log(erfc(z / 1.4142135623730951));
-    return -0.5 * z * z - log(z) - 0.2257913526447274; // log(2 / sqrt(2 pi)), asymptotic
+// log Phi(-z): the upper tail of a standard normal, without underflow.
+static double log_upper_tail(double z) {
+    if (z < 8) return log(0.5 * erfc(z / 1.4142135623730951));
+    return -0.5 * z * z - log(z) - 0.9189385332046727; // asymptotic: phi(z) / z
+}
+
+// -log((1 + k) / (n + 1)), k of the sorted cal[0..n) at or above e.
+static double calibrated(const double *cal, long long n, double e) {
+    long long lo = 0, hi = n; // first index with cal >= e
+    while (lo < hi) {
+        long long mid = (lo + hi) / 2;
+        if (cal[mid] < e) lo = mid + 1;
+        else hi = mid;
+    }
+    // Beyond every validation user the rank says nothing more: the evidence past the largest
+    // one orders those users (continuously: at lo == n both forms give log(n + 1)).
+    if (lo == n && n > 0) return log((double)(n + 1)) + fmax(0, e - cal[n - 1]);
+    return -log((double)(1 + n - lo) / (double)(n + 1));
 }
 
 // The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
-static void zwindow_add(UserScore *u, RingEntry *ring, int W, int engagement) {
-    const int cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
+static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, int engagement) {
+    const int W = spec->window, cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
     double m = 0;
     for (int k = 0; k < 3; k++) {
         const int w = scales[k], len = u->n < w ? (int)u->n : w;
         const int64_t first = u->n - len;
         m += N_PARTS * (u->n > w ? (double)u->n / w : 1.0);
-        if (u->n > w && k > 0 && w == scales[k - 1]) continue; // same window as the last scale
+        if (k > 0 && w == scales[k - 1]) continue; // the same windows as the last scale
         double sx[N_PARTS] = {0}, sv[N_PARTS] = {0};
         for (int j = 0; j < len; j++) {
             const RingEntry *e = &ring[(first + j) % cap];
@@ -119,26 +135,39 @@ static void zwindow_add(UserScore *u, RingEntry *ring, int W, int engagement) {
         }
         sv[PART_TIMING] = 0.5 * len, sv[PART_ENGAGEMENT] = engagement ? 0.5 * len : 0;
         for (int p = 0; p < N_PARTS; p++) {
-            double z = sv[p] > 0 ? sx[p] / sqrt(sv[p]) : 0;
+            if (sv[p] <= 0) continue;
+            double z = sx[p] / sqrt(sv[p]);
             // Every window seen so far competes (while n < w, the history so far is one).
-            if ((u->n == 1 && k == 0 && p == 0) || fabs(z) > fabs(u->peak_z)) {
-                u->peak_z = z, u->peak_part = p;
-                set_peak(u, ring, cap, first, len, p);
+            for (int side = 0; side < 2; side++) {
+                Peak *pk = &u->side[side];
+                double v = side ? -z : z;
+                if ((u->n == 1 && k == 0 && p == 0) || v > (side ? -pk->z : pk->z))
+                    set_peak(pk, ring, cap, first, len, p, z);
             }
         }
     }
-    u->score = -log(m) - log_two_sided_tail(fabs(u->peak_z));
+    double best = -INFINITY;
+    for (int c = 0; c < N_CHANNELS; c++) {
+        double v = c ? -u->side[c].z : u->side[c].z;
+        u->evidence[c] = -log(m) - log_upper_tail(v);
+        double sc = spec->n_cal > 0 ? calibrated(spec->cal[c], spec->n_cal, u->evidence[c])
+                                    : u->evidence[c];
+        if (sc > best) best = sc, u->peak = u->side[c];
+    }
+    u->score = best;
 }
 
 void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
                     int64_t event) {
+    Peak *pk = &u->side[0];
     if (spec->statistic == STAT_MEAN) {
-        for (int p = 0; p < N_PARTS; p++) u->sum[p] += ev->x[p], u->peak_parts[p] = u->sum[p];
-        if (u->n == 0) u->peak_start = event;
-        u->peak_end = event;
-        top_insert(u, event, ev->excess);
+        for (int p = 0; p < N_PARTS; p++) u->sum[p] += ev->x[p], pk->parts[p] = u->sum[p];
+        if (u->n == 0) pk->start = event;
+        pk->end = event;
+        top_insert(pk, event, ev->excess);
         u->n++;
-        u->score = total(u->sum) / (double)u->n;
+        u->score = (u->sum[0] + u->sum[1] + u->sum[2]) / (double)u->n;
+        u->peak = *pk;
         return;
     }
     const int W = spec->window, cap = score_ring_len(spec);
@@ -148,7 +177,7 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
     slot->event = event;
     u->n++;
     if (spec->statistic == STAT_ZWINDOW) {
-        zwindow_add(u, ring, W, ev->v[PART_ENGAGEMENT] > 0);
+        zwindow_add(u, ring, spec, ev->v[PART_ENGAGEMENT] > 0);
         return;
     }
     // The window's sum is recomputed from the ring every event (W adds, in event order), so
@@ -163,15 +192,16 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
     double mean = sum / len;
     if (u->n <= W || mean > u->score) {
         u->score = mean;
-        set_peak(u, ring, cap, first, len, -1);
+        set_peak(pk, ring, cap, first, len, -1, 0);
+        u->peak = *pk;
     }
 }
 
 int user_score_reason(const UserScore *u) {
-    if (u->peak_part >= 0 && u->peak_z != 0) return u->peak_part;
+    if (u->peak.z != 0) return u->peak.part;
     int best = 0;
     for (int p = 1; p < N_PARTS; p++)
-        if (u->peak_parts[p] > u->peak_parts[best]) best = p;
+        if (u->peak.parts[p] > u->peak.parts[best]) best = p;
     return best;
 }
 
@@ -179,14 +209,15 @@ const char *user_score_reason_text(const UserScore *u) {
     static const char *const REGULAR[N_PARTS] = {"action-regular", "timing-regular",
                                                  "engagement-regular"};
     int p = user_score_reason(u);
-    return u->peak_parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
+    return u->peak.parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }
 
 void user_score_top_text(const UserScore *u, char *out, size_t cap) {
     size_t len = 0;
     out[0] = 0;
-    for (int i = 0; i < SCORE_TOP && u->top[i] >= 0 && len + 24 < cap; i++)
-        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? " " : "", (long long)u->top[i]);
+    for (int i = 0; i < SCORE_TOP && u->peak.top[i] >= 0 && len + 24 < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? " " : "",
+                                (long long)u->peak.top[i]);
 }
 
 static int by_double(const void *a, const void *b) {

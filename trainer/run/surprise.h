@@ -44,6 +44,7 @@
 #include "model.h"
 
 enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
+enum { N_CHANNELS = 2 }; // zwindow: surprise, regularity
 extern const char *const PART_NAMES[N_PARTS]; // "action", "timing", "engagement"
 
 typedef struct {
@@ -70,6 +71,10 @@ extern const char *const STAT_NAMES[3]; // "zwindow", "window", "mean"
 enum { SCORE_TOP = 3 };
 typedef struct {
     int statistic, window;
+    // zwindow: the validation users' evidence per channel, sorted ascending (n_cal = 0: none
+    // yet, the score is the raw evidence).
+    const double *cal[N_CHANNELS];
+    long long n_cal;
 } ScoreSpec;
 ScoreSpec score_spec_from(const Config *cfg);
 
@@ -83,18 +88,33 @@ static inline int score_ring_len(const ScoreSpec *s) {
     return 4 * s->window;
 }
 
-// The running irregularity of one user; ring: spec.window entries of caller memory (the
-// accumulator is plain data: serve snapshots it as bytes, with the ring after it).
+// A window where a statistic peaked: its Z (zwindow) and part, the excess sums per part, its
+// first and last event and its top events.
 typedef struct {
-    int64_t n;                  // events scored
-    double score;               // running score (valid when n > 0)
-    double peak_z;              // zwindow: the signed Z of the peak window's part
-    int peak_part;              // zwindow: that part
-    double peak_parts[N_PARTS]; // excess sums per part over the peak window
-    int64_t peak_start, peak_end;
+    double z;
+    int part;
+    double parts[N_PARTS];
+    int64_t start, end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
     double top_x[SCORE_TOP];
-    double sum[N_PARTS]; // statistic mean: running sums
+} Peak;
+
+// The running irregularity of one user; ring: score_ring_len entries of caller memory (the
+// accumulator is plain data: serve snapshots it as bytes, with the ring after it).
+// zwindow keeps 2 sides (channels): 0 surprise, the largest Z of any part; 1 regularity, the
+// largest -Z. Each side's evidence -log(m Phi(-z)) is turned into a calibrated score
+// -log((1 + k) / (n + 1)), k of the n validation users having at least that evidence on that
+// side (ScoreSpec.cal; the raw evidence while calibrating; beyond the largest, log(n + 1) plus
+// the evidence past it), so the two sides, whose tails differ (surprise's are heavy), are on
+// one scale. The user's score is the larger side's. (Measured against one channel per part
+// and side: that flags more normal users at 1%; README.)
+typedef struct {
+    int64_t n;            // events scored
+    double score;         // running score (valid when n > 0)
+    double evidence[N_CHANNELS]; // zwindow: raw evidence per channel
+    Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
+    Peak peak;            // the side the score comes from
+    double sum[N_PARTS];  // statistic mean: running sums
 } UserScore;
 
 void user_score_reset(UserScore *u);
