@@ -26,7 +26,7 @@ static void check_fixture(const char *path) {
     if (!f) return;
     char line[8192];
     SurpriseParams sp = {0};
-    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, 0};
+    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, {NULL}, {0}, 0};
     UserScore us;
     RingEntry *ring = NULL;
     int events = 0, users = 0;
@@ -86,7 +86,8 @@ static void check_fixture(const char *path) {
 static void check_statistics(void) {
     // window (W = 2, total excess) and mean on x = 1, 3, -1, 5 (all in the action part).
     const double xs[4] = {1, 3, -1, 5};
-    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, 0}, mean = {STAT_MEAN, 2, {NULL}, 0};
+    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, {NULL}, {0}, 0},
+              mean = {STAT_MEAN, 2, {NULL}, {NULL}, {0}, 0};
     RingEntry ring[8];
     UserScore a, b;
     user_score_reset(&a), user_score_reset(&b);
@@ -112,6 +113,22 @@ static void check_threshold_auroc(void) {
     CHECK(calibrate_threshold(s, 100, 0) == 100, "rate 0: nobody above the threshold");
     CHECK(calibrate_threshold(s, 100, 1) == -INFINITY, "rate 1: everybody above");
     CHECK(calibrate_threshold(s, 0, 0.1) == INFINITY, "no users: +inf");
+    // Calibrated scores: -log((1 + k) / (n + 1)), k at or above, continuous between knots.
+    double ten[10], ke[12], kk[12];
+    for (int i = 0; i < 10; i++) ten[i] = i + 1;
+    int nk = score_knots(ten, 10, ke, kk);
+    CHECK(nk == 11 && ke[10] == 10 + SCORE_KNOT_NATS && kk[10] == 0 && kk[0] == 10,
+          "knots of 1..10: %d knots", nk);
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 5) + log(7.0 / 11)) < 1e-12, "k(5) = 6");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 5.5) + log(6.5 / 11)) < 1e-12, "k(5.5) = 5.5");
+    CHECK(score_calibrated(ke, kk, nk, 10, 0) == 0, "below every user: k = n, score 0");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 11) - (log(11.0) + 11 - 10 - SCORE_KNOT_NATS)) < 1e-12,
+          "beyond the last knot: log(n + 1) + the evidence past it");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 10 + SCORE_KNOT_NATS - 1e-9) - log(11.0)) < 1e-6,
+          "continuous at the last knot");
+    double tied[3] = {1, 1, 2};
+    nk = score_knots(tied, 3, ke, kk);
+    CHECK(nk == 3 && kk[0] == 3 && kk[1] == 1, "ties: knots (1, 3), (2, 1), got %d knots", nk);
     double pos[2] = {4, 3}, neg[3] = {3, 1, 2};
     double auc = auroc(pos, 2, neg, 3);
     CHECK(fabs(auc - 5.5 / 6) < 1e-12, "auroc %g, want %g (a tie counts one half)", auc, 5.5 / 6);

@@ -39,7 +39,7 @@ typedef struct {
     char *line; // one output line
     double *arrivals; // of the batch being written
     int n_arrivals;
-    long long *lat_bins, lat_over, lat_n;
+    long long *lat_bins, lat_over, lat_n, batches;
     double lat_max;
 } Out;
 
@@ -130,6 +130,7 @@ static void emit(void *ctx, const LiveResult *r) {
 static void flush_batch(LiveScorer *ls, Out *o) {
     if (live_pending(ls) == 0) return;
     o->n_arrivals = 0;
+    o->batches++;
     live_flush(ls, emit, o);
     if (fflush(stdout) != 0) fatal("serve: writing stdout failed (%s)", strerror(errno));
     double now = now_seconds();
@@ -255,29 +256,36 @@ static void snapshot(const LiveScorer *ls, Snapshots *sn) {
     sn->since_snapshot = 0;
 }
 
+// Every --snapshot-every events: every queued event is scored first, so the state is whole.
+static void maybe_snapshot(LiveScorer *ls, Out *o, Snapshots *sn) {
+    if (!sn->state || sn->snapshot_every <= 0 || sn->since_snapshot < sn->snapshot_every) return;
+    while (live_pending(ls) > 0) flush_batch(ls, o);
+    snapshot(ls, sn);
+}
+
 // Reads stdin (or --input) until end of input or a stop signal; scores as it goes.
 static void serve_loop(int fd, Reader *rd, LiveScorer *ls, Out *o, Snapshots *sn,
                        double max_delay) {
     size_t cap = 1 << 20, len = 0;
     char *buf = xmalloc(cap + 2);
     int eof = 0;
-    double oldest = 0; // arrival of the oldest event waiting
     while (!eof && !signals_stop_requested()) {
         int timeout = -1;
+        // Events wait up to max_delay for more to share their batch; once that is up, what
+        // input is already there still joins (poll with no wait), then the batch goes.
         if (live_pending(ls) > 0) {
-            double left = oldest + max_delay - now_seconds();
-            if (left <= 0) {
-                flush_batch(ls, o);
-                if (sn->snapshot_every > 0 && sn->since_snapshot >= sn->snapshot_every) snapshot(ls, sn);
-                continue;
-            }
-            timeout = (int)ceil(left * 1000);
+            double left = live_oldest(ls) + max_delay - now_seconds();
+            timeout = left > 0 ? (int)ceil(left * 1000) : 0;
         }
         struct pollfd pfd = {fd, POLLIN, 0};
         int pr = poll(&pfd, 1, timeout);
         if (pr < 0 && errno == EINTR) continue;
         if (pr < 0) fatal("serve: poll failed (%s)", strerror(errno));
-        if (pr == 0) continue; // the oldest event's delay is up: flushed above
+        if (pr == 0) { // no input before the oldest event's delay is up
+            flush_batch(ls, o);
+            maybe_snapshot(ls, o, sn);
+            continue;
+        }
         if (len == cap) buf = xrealloc(buf, (cap *= 2) + 2);
         ssize_t got = read(fd, buf + len, cap - len);
         if (got < 0 && errno == EINTR) continue;
@@ -296,43 +304,39 @@ static void serve_loop(int fd, Reader *rd, LiveScorer *ls, Out *o, Snapshots *sn
             uint64_t user;
             if (read_row(rd, p, &user)) {
                 int rc = live_push(ls, user, rd->record, now);
-                if (rc == 0) { // the user is in the batch already, or it is full
-                    flush_batch(ls, o);
-                    if (sn->snapshot_every > 0 && sn->since_snapshot >= sn->snapshot_every)
-                        snapshot(ls, sn);
-                    rc = live_push(ls, user, rd->record, now);
-                }
                 if (rc < 0) skip_row(rd, "%s", "time before the user's previous event");
-                if (rc > 0 && live_pending(ls) == 1) oldest = now;
                 if (rc > 0) sn->since_snapshot++;
+                if (live_batch_full(ls)) flush_batch(ls, o);
+                maybe_snapshot(ls, o, sn);
             }
             p = nl + 1;
         }
         len = (size_t)(buf + len - p);
         memmove(buf, p, len);
-        if (max_delay <= 0 || eof) flush_batch(ls, o);
-        if (sn->snapshot_every > 0 && sn->since_snapshot >= sn->snapshot_every && live_pending(ls) == 0)
-            snapshot(ls, sn);
+        if (max_delay <= 0 || eof)
+            while (live_pending(ls) > 0) flush_batch(ls, o);
+        maybe_snapshot(ls, o, sn);
     }
-    flush_batch(ls, o);
+    while (live_pending(ls) > 0) flush_batch(ls, o);
     free(buf);
 }
 
 static void write_stats(const char *path, const Out *o, const Reader *rd, const LiveScorer *ls,
-                        double secs, long long batches, int max_batch, double max_delay_ms) {
+                        double secs, int max_batch, double max_delay_ms) {
     StrBuf js = {0};
     sb_appendf(&js,
                "{\"rows\": %lld, \"skipped\": %lld, \"events\": %lld, \"users\": %lld, "
                "\"seconds\": %.6f, \"events_per_second\": %.1f, \"max_batch\": %d, "
+               "\"batches\": %lld, \"mean_batch\": %.2f, "
                "\"max_delay_ms\": %g, \"latency_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": "
                "%.3f}}\n",
                rd->rows, rd->skipped, o->lat_n, live_users(ls), secs,
-               secs > 0 ? (double)o->lat_n / secs : 0, max_batch, max_delay_ms,
+               secs > 0 ? (double)o->lat_n / secs : 0, max_batch, o->batches,
+               o->batches ? (double)o->lat_n / (double)o->batches : 0, max_delay_ms,
                1e3 * lat_quantile(o, 0.5), 1e3 * lat_quantile(o, 0.99), 1e3 * o->lat_max);
     char err[512];
     if (write_file_atomic(path, js.data, js.len, err, sizeof err) != 0) fatal("%s", err);
     sb_free(&js);
-    (void)batches;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -410,7 +414,7 @@ int cmd_serve(int argc, char **argv) {
             rd.rows, rd.skipped, o.lat_n, live_users(ls), secs, secs > 0 ? o.lat_n / secs : 0,
             1e3 * lat_quantile(&o, 0.5), 1e3 * lat_quantile(&o, 0.99), 1e3 * o.lat_max,
             sig ? "; stopped by a signal" : "", sn.state ? "; state saved" : "");
-    if (stats) write_stats(stats, &o, &rd, ls, secs, 0, max_batch, max_delay_ms);
+    if (stats) write_stats(stats, &o, &rd, ls, secs, max_batch, max_delay_ms);
     for (uint32_t v = 0; v <= sc.ds.meta.n_cat; v++) strtab_free(&rd.vt[v]);
     free(rd.record), free(o.order), free(o.line), free(o.arrivals), free(o.lat_bins);
     if (fd > 0) close(fd);

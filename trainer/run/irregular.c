@@ -109,11 +109,15 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
     double *all[N_CHANNELS];
     for (int k = 0; k < N_CHANNELS; k++) all[k] = gather_scores(cs->ev[k], cs->n, n_all);
     for (int k = 0; k < N_CHANNELS; k++) {
-        cal->evidence[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
-        if (comm_rank() == 0) memcpy(cal->evidence[k], all[k], sizeof(double) * (size_t)*n_all);
-        comm_bcast(cal->evidence[k], sizeof(double) * (size_t)*n_all, 0);
-        qsort(cal->evidence[k], (size_t)*n_all, sizeof(double), by_value);
-        spec->cal[k] = cal->evidence[k];
+        double *sorted = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
+        if (comm_rank() == 0) memcpy(sorted, all[k], sizeof(double) * (size_t)*n_all);
+        comm_bcast(sorted, sizeof(double) * (size_t)*n_all, 0);
+        qsort(sorted, (size_t)*n_all, sizeof(double), by_value);
+        cal->knot_e[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
+        cal->knot_k[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
+        spec->n_knots[k] = score_knots(sorted, *n_all, cal->knot_e[k], cal->knot_k[k]);
+        spec->cal[k] = cal->knot_e[k], spec->cal_count[k] = cal->knot_k[k];
+        free(sorted);
     }
     spec->n_cal = *n_all;
     *scores = NULL;
@@ -121,20 +125,10 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         // Each validation user's score as it will be computed from now on.
         *scores = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
         for (long long i = 0; i < *n_all; i++) {
-            UserScore u;
-            user_score_reset(&u);
             double best = -INFINITY;
-            for (int k = 0; k < N_CHANNELS; k++) {
-                long long lo = 0, hi = *n_all;
-                while (lo < hi) {
-                    long long mid = (lo + hi) / 2;
-                    if (cal->evidence[k][mid] < all[k][i]) lo = mid + 1;
-                    else hi = mid;
-                }
-                double sc = lo == *n_all ? log((double)(*n_all + 1)) + fmax(0, all[k][i] - cal->evidence[k][*n_all - 1])
-                                         : -log((double)(1 + *n_all - lo) / (double)(*n_all + 1));
-                best = fmax(best, sc);
-            }
+            for (int k = 0; k < N_CHANNELS; k++)
+                best = fmax(best, score_calibrated(spec->cal[k], spec->cal_count[k],
+                                                   spec->n_knots[k], *n_all, all[k][i]));
             (*scores)[i] = best;
         }
     }
@@ -142,7 +136,10 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
 }
 
 void calibration_free(Calibration *cal) {
-    for (int k = 0; k < N_CHANNELS; k++) free(cal->evidence[k]), cal->evidence[k] = NULL;
+    for (int k = 0; k < N_CHANNELS; k++) {
+        free(cal->knot_e[k]), free(cal->knot_k[k]);
+        cal->knot_e[k] = cal->knot_k[k] = NULL;
+    }
 }
 
 void irregular_calibrate(Scorer *sc, ScoreSpec *spec, double flag_rate, Calibration *cal) {

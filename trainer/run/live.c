@@ -33,6 +33,11 @@ struct LiveScorer {
     int32_t *pend_user;
     uint8_t *pend_event; // (max_batch, event_bytes)
     double *pend_arrival;
+    // events waiting for a later batch, in arrival order
+    int n_wait, cap_wait;
+    int32_t *wait_user;
+    uint8_t *wait_event;
+    double *wait_arrival;
     size_t event_bytes;
     LaneState st;
     BatchBuf bb;
@@ -82,7 +87,7 @@ LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *s
 void live_close(LiveScorer *ls) {
     model_free(ls->model);
     free(ls->arena), free(ls->table), free(ls->pend_user), free(ls->pend_event);
-    free(ls->pend_arrival);
+    free(ls->pend_arrival), free(ls->wait_user), free(ls->wait_event), free(ls->wait_arrival);
     lane_state_free(&ls->st);
     batchbuf_free(&ls->bb);
     free(ls);
@@ -114,24 +119,81 @@ static long long find_or_add(LiveScorer *ls, uint64_t hash) {
     long long i = ls->n_users++;
     LiveUser *u = rec_at(ls, i);
     memset(u, 0, ls->rec_bytes);
-    u->hash = hash, u->last_time = NAN;
+    u->hash = hash, u->last_time = u->queued_time = NAN;
     user_score_reset(&u->us);
     ls->table[s] = (int32_t)i;
     if ((size_t)ls->n_users * 2 > ls->n_slots) table_grow(ls);
     return i;
 }
 
-int live_push(LiveScorer *ls, uint64_t hash, const uint8_t *record, double arrival) {
-    if (ls->n_pend == ls->max_batch) return 0;
-    long long i = find_or_add(ls, hash);
-    for (int k = 0; k < ls->n_pend; k++)
-        if (ls->pend_user[k] == i) return 0;
-    const LiveUser *u = rec_at(ls, i);
-    if (u->n_events > 0 && ev_time(record) < u->last_time) return -1;
-    ls->pend_user[ls->n_pend] = (int32_t)i;
+static void to_batch(LiveScorer *ls, int32_t i, const uint8_t *record, double arrival) {
+    ls->pend_user[ls->n_pend] = i;
     memcpy(ls->pend_event + (size_t)ls->n_pend * ls->event_bytes, record, ls->event_bytes);
     ls->pend_arrival[ls->n_pend++] = arrival;
+    rec_at(ls, i)->in_batch = 1;
+}
+
+static void to_wait(LiveScorer *ls, int32_t i, const uint8_t *record, double arrival) {
+    if (ls->n_wait == ls->cap_wait) {
+        ls->cap_wait = ls->cap_wait ? 2 * ls->cap_wait : 256;
+        ls->wait_user = xrealloc(ls->wait_user, sizeof(int32_t) * (size_t)ls->cap_wait);
+        ls->wait_event = xrealloc(ls->wait_event, ls->event_bytes * (size_t)ls->cap_wait);
+        ls->wait_arrival = xrealloc(ls->wait_arrival, sizeof(double) * (size_t)ls->cap_wait);
+    }
+    ls->wait_user[ls->n_wait] = i;
+    memcpy(ls->wait_event + (size_t)ls->n_wait * ls->event_bytes, record, ls->event_bytes);
+    ls->wait_arrival[ls->n_wait++] = arrival;
+}
+
+int live_push(LiveScorer *ls, uint64_t hash, const uint8_t *record, double arrival) {
+    long long i = find_or_add(ls, hash);
+    LiveUser *u = rec_at(ls, i);
+    if (!isnan(u->queued_time) && ev_time(record) < u->queued_time) return -1;
+    u->queued_time = ev_time(record);
+    u->queued++;
+    // A user already queued waits behind its own events: its order is arrival order.
+    if (u->queued > 1 || ls->n_pend == ls->max_batch)
+        to_wait(ls, (int32_t)i, record, arrival);
+    else
+        to_batch(ls, (int32_t)i, record, arrival);
     return 1;
+}
+
+int live_waiting(const LiveScorer *ls) {
+    return ls->n_wait;
+}
+int live_batch_full(const LiveScorer *ls) {
+    // Many waiting (one user flooding): score them rather than let the queue grow.
+    return ls->n_pend == ls->max_batch || ls->n_wait >= 16 * ls->max_batch;
+}
+double live_oldest(const LiveScorer *ls) {
+    double t = INFINITY;
+    if (ls->n_pend) t = ls->pend_arrival[0];
+    if (ls->n_wait && ls->wait_arrival[0] < t) t = ls->wait_arrival[0];
+    return t;
+}
+
+// After a batch: waiting events move into the next one, in order, one per user.
+static void refill(LiveScorer *ls) {
+    int kept = 0;
+    for (int k = 0; k < ls->n_wait; k++) {
+        int32_t i = ls->wait_user[k];
+        const uint8_t *e = ls->wait_event + (size_t)k * ls->event_bytes;
+        LiveUser *u = rec_at(ls, i);
+        if (!u->in_batch && ls->n_pend < ls->max_batch && !u->stay) {
+            to_batch(ls, i, e, ls->wait_arrival[k]);
+        } else {
+            u->stay = 1; // later events of this user stay behind this one
+            if (kept != k) {
+                ls->wait_user[kept] = i;
+                memmove(ls->wait_event + (size_t)kept * ls->event_bytes, e, ls->event_bytes);
+                ls->wait_arrival[kept] = ls->wait_arrival[k];
+            }
+            kept++;
+        }
+    }
+    ls->n_wait = kept;
+    for (int k = 0; k < ls->n_wait; k++) rec_at(ls, ls->wait_user[k])->stay = 0;
 }
 
 int live_pending(const LiveScorer *ls) {
@@ -191,10 +253,12 @@ void live_flush(LiveScorer *ls, LiveEmit emit, void *ctx) {
         LiveResult r = {u, u->n_events, scored[k] ? &ev[k] : NULL, rec_real(u, ls->y_off),
                         ls->pend_arrival[k], e};
         u->n_events++;
+        u->queued--, u->in_batch = 0;
         ls->n_events++;
         if (emit) emit(ctx, &r);
     }
     ls->n_pend = 0;
+    refill(ls);
     free(ev), free(scored);
 }
 

@@ -5,9 +5,9 @@
 // Users are keyed by their keyed hash (raw ids are never stored) in an open-addressing table
 // over one flat arena of fixed-size records: hash, last event time, event count, the
 // UserScore with its ring, (h, c) of every layer and the head outputs y after the last event
-// (what the next event is scored against). An event of a user already waiting in the batch
-// is not added (live_push returns 0): the caller flushes first, so each user's events are
-// scored in arrival order and a batch holds a user at most once.
+// (what the next event is scored against). A batch holds a user at most once: an event of a
+// user already in it waits (in arrival order) for a later batch, which other users' events
+// keep filling meanwhile, so every user's events are scored in arrival order.
 //
 // Snapshot (--state): "LSTMSRVS", u32 version, u32 record bytes, u64 model id (hash of the
 // parameters and the score settings), u64 users, u64 events, the records, u64 checksum of
@@ -23,8 +23,11 @@
 
 typedef struct {
     uint64_t hash;
-    double last_time;
+    double last_time;   // of the last event scored
+    double queued_time; // of the last event queued (last_time when none is)
     int64_t n_events;
+    int32_t queued, in_batch; // events queued (batch and waiting); 1 if one is in the batch
+    int32_t stay, pad;        // refill's mark: this user's waiting events stay behind
     UserScore us;
 } LiveUser; // followed in its record by the ring, then h, c (L*H each) and y (O) as floats
 
@@ -43,12 +46,15 @@ typedef void (*LiveEmit)(void *ctx, const LiveResult *r);
 
 LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *sp, int max_batch);
 void live_close(LiveScorer *ls);
-// Queues one event of user `hash`; returns 1, or 0 (nothing queued) when the user already has
-// an event in the batch or the batch is full: flush, then push again; -1 (nothing queued) if
-// the event is older than the user's last one.
+// Queues one event of user `hash`: into the batch, or to wait if the user is in it already;
+// returns 1, or -1 (nothing queued) if the event is older than the user's last one.
 int live_push(LiveScorer *ls, uint64_t hash, const uint8_t *record, double arrival);
-int live_pending(const LiveScorer *ls);
-// Runs the batch through the model and calls emit for each event, in arrival order.
+int live_pending(const LiveScorer *ls); // events in the batch
+int live_waiting(const LiveScorer *ls); // events waiting for a later batch
+int live_batch_full(const LiveScorer *ls);
+double live_oldest(const LiveScorer *ls); // arrival of the oldest event queued (batch or waiting)
+// Runs the batch through the model and calls emit for each of its events, then moves waiting
+// events into the next batch (flush again until live_pending and live_waiting are 0).
 void live_flush(LiveScorer *ls, LiveEmit emit, void *ctx);
 long long live_users(const LiveScorer *ls);
 long long live_events(const LiveScorer *ls);

@@ -56,7 +56,7 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window, {NULL}, 0};
+    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window, {NULL}, {NULL}, {0}, 0};
     for (int k = 0; k < 3; k++)
         if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
     return s;
@@ -104,18 +104,38 @@ static double log_upper_tail(double z) {
     return -0.5 * z * z - log(z) - 0.9189385332046727; // asymptotic: phi(z) / z
 }
 
-// -log((1 + k) / (n + 1)), k of the sorted cal[0..n) at or above e.
-static double calibrated(const double *cal, long long n, double e) {
-    long long lo = 0, hi = n; // first index with cal >= e
-    while (lo < hi) {
-        long long mid = (lo + hi) / 2;
-        if (cal[mid] < e) lo = mid + 1;
-        else hi = mid;
+int score_knots(const double *sorted, long long n, double *knot_e, double *knot_k) {
+    if (n == 0) return 0;
+    int m = 0;
+    knot_e[m] = sorted[n - 1] + SCORE_KNOT_NATS, knot_k[m++] = 0; // descending for now
+    for (long long i = n - 1; i >= 0; i--) {
+        if (i > 0 && sorted[i - 1] == sorted[i]) continue; // ties: the lowest index counts all
+        if (m == 1 || sorted[i] <= knot_e[m - 1] - SCORE_KNOT_NATS || i == 0)
+            knot_e[m] = sorted[i], knot_k[m++] = (double)(n - i);
     }
-    // Beyond every validation user the rank says nothing more: the evidence past the largest
-    // one orders those users (continuously: at lo == n both forms give log(n + 1)).
-    if (lo == n && n > 0) return log((double)(n + 1)) + fmax(0, e - cal[n - 1]);
-    return -log((double)(1 + n - lo) / (double)(n + 1));
+    for (int a = 0, b = m - 1; a < b; a++, b--) { // ascending
+        double te = knot_e[a], tk = knot_k[a];
+        knot_e[a] = knot_e[b], knot_k[a] = knot_k[b], knot_e[b] = te, knot_k[b] = tk;
+    }
+    return m;
+}
+
+double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
+                        double e) {
+    if (n_knots == 0) return e;
+    if (e >= knot_e[n_knots - 1]) return log((double)(n + 1)) + (e - knot_e[n_knots - 1]);
+    double k = (double)n;
+    if (e > knot_e[0]) {
+        int lo = 0, hi = n_knots - 1; // knot_e[lo] < e <= knot_e[hi]
+        while (hi - lo > 1) {
+            int mid = (lo + hi) / 2;
+            if (knot_e[mid] < e) lo = mid;
+            else hi = mid;
+        }
+        double t = (e - knot_e[lo]) / (knot_e[hi] - knot_e[lo]);
+        k = knot_k[lo] + t * (knot_k[hi] - knot_k[lo]);
+    }
+    return -log((1.0 + k) / (double)(n + 1));
 }
 
 // The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
@@ -150,7 +170,8 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
     for (int c = 0; c < N_CHANNELS; c++) {
         double v = c ? -u->side[c].z : u->side[c].z;
         u->evidence[c] = -log(m) - log_upper_tail(v);
-        double sc = spec->n_cal > 0 ? calibrated(spec->cal[c], spec->n_cal, u->evidence[c])
+        double sc = spec->n_cal > 0 ? score_calibrated(spec->cal[c], spec->cal_count[c],
+                                                       spec->n_knots[c], spec->n_cal, u->evidence[c])
                                     : u->evidence[c];
         if (sc > best) best = sc, u->peak = u->side[c];
     }

@@ -71,9 +71,10 @@ extern const char *const STAT_NAMES[3]; // "zwindow", "window", "mean"
 enum { SCORE_TOP = 3 };
 typedef struct {
     int statistic, window;
-    // zwindow: the validation users' evidence per channel, sorted ascending (n_cal = 0: none
+    // zwindow: knots of the validation users' evidence per side (score_knots; n_cal = 0: none
     // yet, the score is the raw evidence).
-    const double *cal[N_CHANNELS];
+    const double *cal[N_CHANNELS], *cal_count[N_CHANNELS];
+    int n_knots[N_CHANNELS];
     long long n_cal;
 } ScoreSpec;
 ScoreSpec score_spec_from(const Config *cfg);
@@ -104,9 +105,8 @@ typedef struct {
 // zwindow keeps 2 sides (channels): 0 surprise, the largest Z of any part; 1 regularity, the
 // largest -Z. Each side's evidence -log(m Phi(-z)) is turned into a calibrated score
 // -log((1 + k) / (n + 1)), k of the n validation users having at least that evidence on that
-// side (ScoreSpec.cal; the raw evidence while calibrating; beyond the largest, log(n + 1) plus
-// the evidence past it), so the two sides, whose tails differ (surprise's are heavy), are on
-// one scale. The user's score is the larger side's. (Measured against one channel per part
+// side (score_calibrated; ScoreSpec.cal; the raw evidence while calibrating), so the two
+// sides, whose tails differ (surprise's are heavy), are on one scale. The user's score is the larger side's. (Measured against one channel per part
 // and side: that flags more normal users at 1%; README.)
 typedef struct {
     int64_t n;            // events scored
@@ -125,6 +125,18 @@ int user_score_reason(const UserScore *u); // the dominant part of the peak wind
 const char *user_score_reason_text(const UserScore *u);
 // "12 15 18": the top events of the peak window.
 void user_score_top_text(const UserScore *u, char *out, size_t cap);
+
+// A side's calibration from the sorted evidence of n validation users: knots (e, k), k the
+// users at or above e, at least SCORE_KNOT_NATS apart, the last (max + SCORE_KNOT_NATS, 0);
+// knot_e, knot_k need n + 1 entries. Returns the number of knots.
+#define SCORE_KNOT_NATS 0.05
+int score_knots(const double *sorted, long long n, double *knot_e, double *knot_k);
+// The calibrated score of evidence e: -log((1 + k(e)) / (n + 1)), k interpolated linearly
+// between knots (continuous, and no steeper than the knots' spacing allows: float-level
+// differences in e, serve's batches against score's, stay that small); beyond the last knot
+// log(n + 1) plus the evidence past it; below the first, k = n.
+double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
+                        double e);
 
 // The flag threshold: the (1 - rate) quantile of the validation users' scores, so that a
 // share `rate` of them lies strictly above it (sorts scores in place). n = 0: +inf.
