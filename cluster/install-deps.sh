@@ -8,7 +8,8 @@
 set -euo pipefail
 
 PKGS=(gcc make libc6-dev cmake pkg-config
-      libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev)
+      libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
+      python3)  # python3: the irregular-activity and serve tests compare outputs with it
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -29,7 +29,10 @@ static void check_fixture(const char *path) {
     ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, {NULL}, {0}, 0};
     UserScore us;
     RingEntry *ring = NULL;
-    int events = 0, users = 0;
+    int events = 0, users = 0, last_n = 0;
+    static float last_y[256 * 16], last_g[256], last_e[256];
+    static int32_t last_a[256];
+    double last_score = 0;
     double worst_s = 0, worst_score = 0;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "params ", 7) == 0) {
@@ -39,6 +42,7 @@ static void check_fixture(const char *path) {
             ring = xcalloc((size_t)score_ring_len(&spec), sizeof(RingEntry));
         } else if (strncmp(line, "user ", 5) == 0) {
             user_score_reset(&us);
+            last_n = 0;
             users++;
         } else if (strncmp(line, "event ", 6) == 0) {
             char *p = line + 6, *end;
@@ -52,6 +56,11 @@ static void check_fixture(const char *path) {
             int part = (int)strtol(end, &end, 10);
             EventSurprise ev;
             surprise_event(&sp, y, action, (float)want[0], (float)want[1], &ev);
+            if (last_n < 256) {
+                memcpy(last_y + (size_t)last_n * (sp.K + 3), y, sizeof(float) * (size_t)(sp.K + 3));
+                last_a[last_n] = action, last_g[last_n] = (float)want[0], last_e[last_n] = (float)want[1];
+                last_n++;
+            }
             for (int q = 0; q < 3; q++) {
                 CHECK(close_rel(ev.s[q], want[2 + q], 1e-9), "event %d: s[%d] %.12g, reference %.12g",
                       events, q, ev.s[q], want[2 + q]);
@@ -73,11 +82,15 @@ static void check_fixture(const char *path) {
                   (long long)us.peak.start, (long long)us.peak.end, us.peak.part, peak_start,
                   peak_end, part);
             worst_score = fmax(worst_score, fabs(us.score - want[11]));
+            last_score = us.score;
             events++;
         }
     }
     fclose(f);
     free(ring);
+    CHECK(last_n > 0 && close_rel(surprise_window_score(&sp, &spec, last_n, last_y, sp.K + 3, last_a,
+                                                        last_g, last_e), last_score, 1e-9),
+          "surprise_window_score of the last user differs from the running score");
     printf("  %d users, %d events: largest difference %.3g (parts), %.3g (score)\n", users,
            events, worst_s, worst_score);
     CHECK(events > 100, "fixture has only %d events", events);

@@ -27,9 +27,20 @@ python3 "$(dirname "$0")/../serve_compare.py" "$OUT/serve-file.jsonl" "$OUT/scor
 python3 - "$OUT/score/summary.json" "$OUT/serve-file.json" <<'PY'
 import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-print(f"throughput: score {a['events_per_second']:.0f} events/s, serve {b['events_per_second']:.0f} "
+print(f"throughput (wall clock): score {a['events_per_second']:.0f} events/s, serve {b['events_per_second']:.0f} "
       f"events/s: serve / score = {b['events_per_second'] / a['events_per_second']:.2f}")
 PY
+# The same in CPU time (robust on a shared machine): each command's user+sys seconds on the
+# stream less those of the same command on one user's events (set-up, calibration).
+cpu() { /usr/bin/time -f "%U %S" -o "$OUT/cpu.txt" "$@" > /dev/null 2>&1; awk '{ print $1 + $2 }' "$OUT/cpu.txt"; }
+(head -1 "$OUT/stream.csv"; tail -n +2 "$OUT/stream.csv" | awk -F, 'NR == 1 { u = $1 } $1 == u') > "$OUT/one.csv"
+c_score=$(cpu "$TRAINER" score "$EXP" --checkpoint "$CK" --input "$OUT/stream.csv" --output "$OUT/score-cpu")
+c_score0=$(cpu "$TRAINER" score "$EXP" --checkpoint "$CK" --input "$OUT/one.csv" --output "$OUT/score-cpu0")
+c_serve=$(cpu sh -c "'$TRAINER' serve '$EXP' --checkpoint '$CK' < '$OUT/stream.csv'")
+c_serve0=$(cpu sh -c "'$TRAINER' serve '$EXP' --checkpoint '$CK' < '$OUT/one.csv'")
+awk -v n="$rows" -v a="$c_score" -v a0="$c_score0" -v b="$c_serve" -v b0="$c_serve0" 'BEGIN {
+  sa = n / (a - a0); sb = n / (b - b0)
+  printf "throughput (CPU time less set-up): score %.0f events/s (%.2f - %.2f s), serve %.0f events/s (%.2f - %.2f s): serve / score = %.2f\n", sa, a, a0, sb, b, b0, sb / sa }' 
 rm -f "$OUT/in.fifo" && mkfifo "$OUT/in.fifo"
 "$TRAINER" serve "$EXP" --checkpoint "$CK" --max-delay-ms 5 --input "$OUT/in.fifo" --stats "$OUT/serve-paced.json" > "$OUT/serve-paced.jsonl" 2> "$OUT/serve-paced.err" &
 pid=$!

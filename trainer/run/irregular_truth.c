@@ -20,7 +20,7 @@ typedef struct {
 
 typedef struct {
     int kind, flagged, reason;
-    long long start, peak_end;
+    long long start, peak_end, n_events;
     double score, base;
 } Scored;
 
@@ -125,8 +125,8 @@ static Scored *read_users(const char *path, const TruthRow *truth, long long n_t
                 reason = p;
         }
         if (n == cap) out = xrealloc(out, sizeof(Scored) * (size_t)(cap = cap ? 2 * cap : 1024));
-        out[n++] = (Scored){t->kind, atoi(f[2]), reason, t->start, atoll(f[5]), strtod(f[1], NULL),
-                            strtod(f[11], NULL)};
+        out[n++] = (Scored){t->kind, atoi(f[2]), reason, t->start, atoll(f[5]), atoll(f[7]),
+                            strtod(f[1], NULL), strtod(f[11], NULL)};
     }
     free(text);
     *n_out = n;
@@ -157,6 +157,63 @@ static double top_precision(const Scored *u, long long n, long long k, int basel
     for (long long i = 0; i < k && i < n; i++) *hits += pairs[2 * i + 1] > 0;
     free(pairs);
     return k > 0 ? (double)*hits / (double)k : NAN;
+}
+
+static int by_pair(const void *a, const void *b) {
+    const double *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+// Ranks (1..n, ties averaged) of v[2 i] into v[2 i + 1]'s slot order: Spearman's helper.
+static void ranks(const double *v, long long n, double *rank) {
+    double *pairs = xmalloc(sizeof(double) * 2 * (size_t)n);
+    for (long long i = 0; i < n; i++) pairs[2 * i] = v[i], pairs[2 * i + 1] = (double)i;
+    qsort(pairs, (size_t)n, 2 * sizeof(double), by_pair);
+    for (long long i = 0; i < n;) {
+        long long j = i;
+        while (j < n && pairs[2 * j] == pairs[2 * i]) j++;
+        for (long long k = i; k < j; k++) rank[(long long)pairs[2 * k + 1]] = 0.5 * (double)(i + j + 1);
+        i = j;
+    }
+    free(pairs);
+}
+
+// Length robustness among the normal users: Spearman correlation of score and history length,
+// and the share flagged among the shorter and the longer half.
+static void length_report(const Scored *u, long long n, StrBuf *json) {
+    double *sc = xmalloc(sizeof(double) * (size_t)(n + 1)), *len = xmalloc(sizeof(double) * (size_t)(n + 1));
+    long long m = 0;
+    for (long long i = 0; i < n; i++)
+        if (u[i].kind == IRR_NONE) sc[m] = u[i].score, len[m++] = (double)u[i].n_events;
+    if (m < 4) {
+        free(sc), free(len);
+        return;
+    }
+    double *rs = xmalloc(sizeof(double) * (size_t)m), *rl = xmalloc(sizeof(double) * (size_t)m);
+    ranks(sc, m, rs), ranks(len, m, rl);
+    double mean = 0.5 * (double)(m + 1), sxy = 0, sxx = 0, syy = 0;
+    for (long long i = 0; i < m; i++)
+        sxy += (rs[i] - mean) * (rl[i] - mean), sxx += (rs[i] - mean) * (rs[i] - mean),
+            syy += (rl[i] - mean) * (rl[i] - mean);
+    double rho = sxy / sqrt(sxx * syy);
+    double *sorted = xmalloc(sizeof(double) * (size_t)m);
+    memcpy(sorted, len, sizeof(double) * (size_t)m);
+    qsort(sorted, (size_t)m, sizeof(double), by_double);
+    double median = sorted[m / 2];
+    long long nf[2] = {0}, nt[2] = {0};
+    for (long long i = 0, j = 0; i < n; i++)
+        if (u[i].kind == IRR_NONE) {
+            int h = len[j++] >= median;
+            nt[h]++, nf[h] += u[i].flagged;
+        }
+    sb_appendf(json, ", \"normal_length\": {\"spearman_score_vs_events\": %.4f, \"median_events\": %.0f, "
+               "\"flagged_share_shorter\": %.5f, \"flagged_share_longer\": %.5f}",
+               rho, median, nt[0] ? (double)nf[0] / nt[0] : 0, nt[1] ? (double)nf[1] / nt[1] : 0);
+    printf("  normal users: Spearman(score, events) %.3f; flagged %.2f%% of the shorter half, "
+           "%.2f%% of the longer (median %.0f events)\n",
+           rho, 100.0 * (nt[0] ? (double)nf[0] / nt[0] : 0), 100.0 * (nt[1] ? (double)nf[1] / nt[1] : 0),
+           median);
+    free(sc), free(len), free(rs), free(rl), free(sorted);
 }
 
 int irregular_truth_report(const char *users_csv, const char *truth_csv, const Config *cfg,
@@ -216,7 +273,7 @@ int irregular_truth_report(const char *users_csv, const char *truth_csv, const C
     sb_appendf(json,
                "}, \"top_share\": %.6g, \"top_users\": %lld, \"precision_top\": %s, "
                "\"recall_top\": %s, \"baseline_precision_top\": %s, \"flagged\": %lld, "
-               "\"precision_flagged\": %s, \"recall_flagged\": %s}",
+               "\"precision_flagged\": %s, \"recall_flagged\": %s",
                rate, k_top, jnum(prec_m, b[0]), jnum(n_irr ? (double)hits_m / n_irr : NAN, b[1]),
                jnum(prec_b, b[2]), flagged, jnum(flagged ? (double)hit_f / flagged : NAN, b[3]),
                jnum(n_irr ? (double)hit_f / n_irr : NAN, b[4]));
@@ -224,6 +281,8 @@ int irregular_truth_report(const char *users_csv, const char *truth_csv, const C
            "%lld, precision %.4f, recall %.4f\n",
            100 * rate, k_top, prec_m, prec_b, flagged, flagged ? (double)hit_f / flagged : NAN,
            n_irr ? (double)hit_f / n_irr : NAN);
+    length_report(u, n, json);
+    sb_append(json, "}", 1);
     free(pos), free(neg), free(u);
     return 0;
 }

@@ -241,6 +241,20 @@ void user_score_top_text(const UserScore *u, char *out, size_t cap) {
                                 (long long)u->peak.top[i]);
 }
 
+double surprise_window_score(const SurpriseParams *sp, const ScoreSpec *spec, int n, const real *y,
+                             int O, const int32_t *action, const real *loggap, const real *eng) {
+    RingEntry *ring = xcalloc((size_t)score_ring_len(spec), sizeof(RingEntry));
+    UserScore u;
+    user_score_reset(&u);
+    for (int i = 0; i < n; i++) {
+        EventSurprise ev;
+        surprise_event(sp, y + (size_t)i * O, action[i], loggap[i], eng[i], &ev);
+        user_score_add(&u, ring, spec, &ev, i + 1);
+    }
+    free(ring);
+    return n > 0 ? u.score : 0;
+}
+
 static int by_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

@@ -126,6 +126,12 @@ const char *user_score_reason_text(const UserScore *u);
 // "12 15 18": the top events of the peak window.
 void user_score_top_text(const UserScore *u, char *out, size_t cap);
 
+// The irregularity of a stretch of one user's events as a function of the model's outputs
+// (for `explain --target irregularity`): y (n, O) the head outputs before each event, action,
+// loggap, eng (n) the events' values as targets; the score after the n events.
+double surprise_window_score(const SurpriseParams *sp, const ScoreSpec *spec, int n, const real *y,
+                             int O, const int32_t *action, const real *loggap, const real *eng);
+
 // A side's calibration from the sorted evidence of n validation users: knots (e, k), k the
 // users at or above e, at least SCORE_KNOT_NATS apart, the last (max + SCORE_KNOT_NATS, 0);
 // knot_e, knot_k need n + 1 entries. Returns the number of knots.
