@@ -2,17 +2,18 @@
 # serve_throughput.sh: `trainer serve` against `trainer score` on the same events (README,
 # "Irregular activity"). A benchmark, not a test.
 #
-#   bash tests/bench/serve_throughput.sh build/trainer configs/irregular.yaml runs/irregular [RATE]
+#   bash tests/bench/serve_throughput.sh build/trainer configs/irregular.yaml runs/irregular [RATE [ROWS]]
 #
 # 1. The experiment's test users, their events in time order (users interleaved, as a live
 #    stream), scored by `score --input` (events/s of its pass over users) and fed through
 #    `serve` from a file as fast as it reads (events/s from the first row to the last line);
 #    the final per-user scores compared (serve_compare.py).
-# 2. Latency: the same stream paced at RATE rows/s (default 20000) into a FIFO, --max-delay-ms 5:
-#    p50 / p99 / max from a row's read to its line being written.
+# 2. Latency: the same stream (its first ROWS rows; 0: all) paced at RATE rows/s (default
+#    20000) into a FIFO, --max-delay-ms 5: p50 / p99 / max from a row's read to its line
+#    being written. (A rate the server cannot keep up with measures its queue instead.)
 # Results in out/bench/serve/. One OpenBLAS thread; set OPENBLAS_CORETYPE to name the kernels.
 set -euo pipefail
-TRAINER=$(readlink -f "$1") EXP=$2 CK=$3 RATE=${4:-20000}
+TRAINER=$(readlink -f "$1") EXP=$2 CK=$3 RATE=${4:-20000} PACED_ROWS=${5:-0}
 OUT=out/bench/serve
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
@@ -44,9 +45,11 @@ awk -v n="$rows" -v a="$c_score" -v a0="$c_score0" -v b="$c_serve" -v b0="$c_ser
 rm -f "$OUT/in.fifo" && mkfifo "$OUT/in.fifo"
 "$TRAINER" serve "$EXP" --checkpoint "$CK" --max-delay-ms 5 --input "$OUT/in.fifo" --stats "$OUT/serve-paced.json" > "$OUT/serve-paced.jsonl" 2> "$OUT/serve-paced.err" &
 pid=$!
-python3 - "$OUT/stream.csv" "$OUT/in.fifo" "$RATE" <<'PY'
+python3 - "$OUT/stream.csv" "$OUT/in.fifo" "$RATE" "$PACED_ROWS" <<'PY'
 import sys, time
 lines = open(sys.argv[1]).read().splitlines(True)
+if int(sys.argv[4]) > 0:
+    lines = lines[:1 + int(sys.argv[4])]
 rate, out = float(sys.argv[3]), open(sys.argv[2], "w")
 out.write(lines[0]); out.flush()
 t0, chunk = time.monotonic(), max(1, int(rate / 1000))  # a write every millisecond
@@ -59,4 +62,10 @@ out.close()
 PY
 wait $pid
 tail -1 "$OUT/serve-paced.err"
-python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); l=s["latency_ms"]; print(f"paced at '"$RATE"' rows/s, --max-delay-ms 5: latency p50 {l["p50"]:.2f} ms, p99 {l["p99"]:.2f} ms, max {l["max"]:.2f} ms over {s["events"]} events")' "$OUT/serve-paced.json"
+python3 - "$OUT/serve-paced.json" "$RATE" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+l = s["latency_ms"]
+print(f"paced at {sys.argv[2]} rows/s, --max-delay-ms 5: latency p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms, "
+      f"max {l['max']:.2f} ms over {s['events']} events (mean batch {s['mean_batch']:.1f})")
+PY

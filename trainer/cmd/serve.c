@@ -71,6 +71,19 @@ static char *put_str(char *p, const char *s) {
     return p + n;
 }
 
+// A value from the data (an action name) inside a JSON string: " \ and control bytes escaped
+// (the line buffer allows 6 bytes per byte of the longest name).
+static char *put_escaped(char *p, const char *s) {
+    static const char HEX[] = "0123456789abcdef";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') *p++ = '\\', *p++ = (char)c;
+        else if (c < 0x20) *p++ = '\\', *p++ = 'u', *p++ = '0', *p++ = '0', *p++ = HEX[c >> 4], *p++ = HEX[c & 15];
+        else *p++ = (char)c;
+    }
+    return p;
+}
+
 static char *put_int(char *p, long long v) {
     return put_num(p, (double)v, 0);
 }
@@ -86,7 +99,7 @@ static void emit(void *ctx, const LiveResult *r) {
     for (int i = 15; i >= 0; i--) *p++ = HEX[(r->user->hash >> (4 * i)) & 15];
     p = put_str(p, "\",\"event\":"), p = put_int(p, r->event);
     p = put_str(p, ",\"time\":"), p = put_num(p, ev_time(r->record), 3);
-    p = put_str(p, ",\"action\":\""), p = put_str(p, o->meta->vocab[0][ev_action(r->record)]);
+    p = put_str(p, ",\"action\":\""), p = put_escaped(p, o->meta->vocab[0][ev_action(r->record)]);
     if (r->ev) {
         const UserScore *us = &r->user->us;
         p = put_str(p, "\",\"surprisal\":{\"action\":"), p = put_num(p, r->ev->s[PART_ACTION], 6);
@@ -114,7 +127,7 @@ static void emit(void *ctx, const LiveResult *r) {
     p = put_str(p, ",\"next\":[");
     for (int i = 0; i < o->top && i < K; i++) {
         p = put_str(p, i ? ",{\"action\":\"" : "{\"action\":\"");
-        p = put_str(p, o->meta->vocab[0][o->order[i]]);
+        p = put_escaped(p, o->meta->vocab[0][o->order[i]]);
         p = put_str(p, "\",\"p\":"), p = put_num(p, exp(y[o->order[i]] - mx) / z, 4), *p++ = '}';
     }
     double mu = lc->loggap_mean + lc->loggap_std * y[K], sd = lc->loggap_std * exp(y[K + 1]);
@@ -395,7 +408,7 @@ int cmd_serve(int argc, char **argv) {
     o.order = xmalloc(sizeof(int) * (size_t)o.K);
     size_t longest = 0;
     for (int k = 0; k < o.K; k++) longest = fmax(longest, strlen(sc.ds.meta.vocab[0][k]));
-    o.line = xmalloc(1024 + (size_t)(o.top + 1) * (longest + 64));
+    o.line = xmalloc(1024 + (size_t)(o.top + 1) * (6 * longest + 64));
     o.arrivals = xmalloc(sizeof(double) * (size_t)max_batch);
     o.lat_bins = xcalloc(LAT_BINS, sizeof(long long));
     fflush(stdout);

@@ -153,7 +153,7 @@ static const KeySpec SCHEMA[] = {
     {"eval.batch_size", K_INT, OFF(eval.batch_size), "64", 1, 1 << 20, NULL,
      "lanes per rank when evaluating"},
 
-    {"score.window", K_INT, OFF(score.window), "16", 1, 1 << 20, NULL,
+    {"score.window", K_INT, OFF(score.window), "8", 1, 1 << 20, NULL,
      "events per window of the irregularity score (trainer score, trainer serve)"},
     {"score.statistic", K_ENUM, OFF(score.statistic), "zwindow", 0, 0, "zwindow|window|mean",
      "per-user irregularity (run/surprise.h): zwindow = the most extreme window of one part's "
