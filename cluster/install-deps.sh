@@ -9,7 +9,8 @@
 set -euo pipefail
 
 PKGS=(gcc make libc6-dev cmake pkg-config
-      libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev)
+      libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
+      python3)  # python3: tests compare outputs with it
 if [ "${1:-}" = --fuzz ]; then PKGS=(clang); fi # Debian's clang carries libFuzzer's runtime
 
 missing=()

@@ -1,6 +1,7 @@
 // cli.c: see cli.h.
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,39 @@ static int parse_nonneg(const char *command, const char *opt, const char *s) {
     return (int)v;
 }
 
+static void add_extra(CliArgs *out, const char *arg, const char *val) {
+    if (out->n_extra == 16) {
+        fprintf(stderr, "error: too many options\n");
+        exit(EXIT_USAGE);
+    }
+    // The name is the argument up to '=' (kept in argv, which outlives the parse).
+    static char names[16][64];
+    snprintf(names[out->n_extra], sizeof names[0], "%.*s", (int)strcspn(arg, "="), arg);
+    out->extra_name[out->n_extra] = names[out->n_extra];
+    out->extra_val[out->n_extra++] = val;
+}
+
+const char *cli_get(const CliArgs *args, const char *opt) {
+    const char *v = NULL;
+    for (int i = 0; i < args->n_extra; i++)
+        if (strcmp(args->extra_name[i], opt) == 0) v = args->extra_val[i];
+    return v;
+}
+
+double cli_get_number(const CliArgs *args, const char *command, const char *opt, double min,
+                      double max, double def) {
+    const char *s = cli_get(args, opt);
+    if (!s) return def;
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min && v <= max)) {
+        fprintf(stderr, "error: trainer %s: %s expects a number in [%g, %g], got \"%s\"\n",
+                command, opt, min, max, s);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
 void cli_parse(int argc, char **argv, const char *command, const char *allowed, int need_exp,
                CliArgs *out) {
     memset(out, 0, sizeof *out);
@@ -41,12 +75,15 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                     fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
                 exit(EXIT_USAGE);
             }
-            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;
+            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0 ||
+                          strcmp(opt, "--events") == 0;
             if (is_flag) {
                 if (strcmp(opt, "--resume") == 0)
                     out->resume = 1;
-                else
+                else if (strcmp(opt, "--docs") == 0)
                     out->docs = 1;
+                else
+                    add_extra(out, a, "");
                 continue;
             }
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -74,6 +111,8 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 out->trial = parse_nonneg(command, opt, val);
             else if (strcmp(opt, "--top") == 0)
                 out->top = parse_nonneg(command, opt, val), out->top_given = 1;
+            else
+                add_extra(out, a, val);
             continue;
         }
         if (!out->exp_path) {

@@ -17,7 +17,17 @@ typedef struct {
     int top;                // --top N
     int top_given;          // --top was on the command line
     int docs;               // --docs
+    // Any other accepted option (a command's own: --flag-rate, --max-batch, ...), in order;
+    // a flag without a value (--events) has the value "".
+    int n_extra;
+    const char *extra_name[16], *extra_val[16];
 } CliArgs;
+
+// The value of a command's own option (the last one given), or NULL if absent.
+const char *cli_get(const CliArgs *args, const char *opt);
+// The same as a number in [min, max] (def when absent); exits 2 naming the option otherwise.
+double cli_get_number(const CliArgs *args, const char *command, const char *opt, double min,
+                      double max, double def);
 
 // Parses argv (after the subcommand words). allowed is a space-separated list of the
 // options this command accepts ("--set --checkpoint"). Exits 2 with one line on misuse.

@@ -17,3 +17,5 @@ int cmd_sweep(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_serve(int argc, char **argv);

@@ -18,6 +18,14 @@ static const Command commands[] = {
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
      "\tnext action (top N, default 3), time and engagement per user (default output\n"
      "\t./predictions.csv)\n"},
+    {"score", cmd_score,
+     "score EXP.yaml --checkpoint FILE|RUNDIR [--split S | --input F.csv] --output DIR\n"
+     "      [--events] [--flag-rate R] [--truth truth.csv]\tirregular users: scores, flags, "
+     "reasons\n"},
+    {"serve", cmd_serve,
+     "serve EXP.yaml --checkpoint FILE|RUNDIR [--state FILE] [--max-batch N] [--max-delay-ms D]\n"
+     "      [--snapshot-every N] [--input FIFO] < events.csv > scores.jsonl\tlive scores, one "
+     "JSON line per event\n"},
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
      "data prepare EXP.yaml\t(re)build the experiment's shards\n"

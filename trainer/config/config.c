@@ -105,6 +105,11 @@ static const KeySpec SCHEMA[] = {
      "share of synthetic users written to valid.csv"},
     {"synth.test_frac", K_FLOAT, OFF(synth.test_frac), "0.1", 0.01, 0.5, NULL,
      "share of synthetic users written to test.csv"},
+    {"synth.irregular_frac", K_FLOAT, OFF(synth.irregular_frac), "0", 0, 0.5, NULL,
+     "share of synthetic users made irregular part-way (labelled in truth.csv; excluded from "
+     "the best achievable losses)"},
+    {"synth.irregular_kinds", K_LIST, OFF(synth.irregular_kinds), "[]", 0, 0, NULL,
+     "kinds of irregular users, drawn uniformly: bot, burst, takeover, spree; empty: all four"},
 
     {"model.hidden", K_INT, OFF(model.hidden), "64", 1, 16384, NULL, "LSTM width H"},
     {"model.layers", K_INT, OFF(model.layers), "1", 1, 8, NULL, "stacked LSTM layers L"},
@@ -161,6 +166,15 @@ static const KeySpec SCHEMA[] = {
     {"eval.top_k", K_INT, OFF(eval.top_k), "5", 1, 1000, NULL, "k of the top-k accuracy"},
     {"eval.batch_size", K_INT, OFF(eval.batch_size), "64", 1, 1 << 20, NULL,
      "lanes per rank when evaluating"},
+
+    {"score.window", K_INT, OFF(score.window), "8", 1, 1 << 20, NULL,
+     "events per window of the irregularity score (trainer score, trainer serve)"},
+    {"score.statistic", K_ENUM, OFF(score.statistic), "zwindow", 0, 0, "zwindow|window|mean",
+     "per-user irregularity (run/surprise.h): zwindow = the most extreme window of one part's "
+     "excess surprisal in its own standard deviations, corrected for the number of windows; "
+     "window = the largest mean total excess over a window; mean = over the whole history"},
+    {"score.flag_rate", K_FLOAT, OFF(score.flag_rate), "0.01", 0, 1, NULL,
+     "share of validation users above the flag threshold (the score quantile 1 - rate)"},
 
     {"log.every", K_INT, OFF(log.every), "20", 1, BIG, NULL, "log progress every N steps"},
 
@@ -708,6 +722,12 @@ static void check_rules(Config *c, LoadState *st) {
     RULE(c->synth.min_events <= c->synth.max_events, "synth.min_events",
          "%lld is larger than synth.max_events (%lld)", (long long)c->synth.min_events,
          (long long)c->synth.max_events);
+    for (int i = 0; i < c->synth.irregular_kinds.n; i++) {
+        const char *k = c->synth.irregular_kinds.item[i];
+        RULE(strcmp(k, "bot") == 0 || strcmp(k, "burst") == 0 || strcmp(k, "takeover") == 0 ||
+                 strcmp(k, "spree") == 0,
+             "synth.irregular_kinds", "\"%s\" is not one of bot, burst, takeover, spree", k);
+    }
     RULE(c->data.valid_frac + c->data.test_frac < 0.9, "data.valid_frac",
          "data.valid_frac + data.test_frac must leave at least 10%% of users for training");
     if (strcmp(c->data.source, "csv") == 0) {

@@ -52,6 +52,8 @@ typedef struct {
         char out_dir[CFG_PATH_LEN];
         int64_t users, min_events, max_events, seed;
         double valid_frac, test_frac;
+        double irregular_frac;    // share of users made irregular (data/synth_irregular.h)
+        StrList irregular_kinds; // bot | burst | takeover | spree; empty: all
     } synth;
     struct {
         int64_t hidden, layers, action_embed, cat_embed;
@@ -74,6 +76,11 @@ typedef struct {
     struct {
         int64_t every, top_k, batch_size;
     } eval;
+    struct {
+        int64_t window;      // events per window of the irregularity score
+        char statistic[16];  // window | mean
+        double flag_rate;    // share of validation users flagged
+    } score;
     struct {
         int64_t every;
     } log;

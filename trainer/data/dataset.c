@@ -20,7 +20,13 @@ static uint64_t synth_settings_hash(const Config *cfg) {
     const int64_t v[] = {cfg->synth.users, cfg->synth.min_events, cfg->synth.max_events,
                          cfg->synth.seed};
     const double f[] = {cfg->synth.valid_frac, cfg->synth.test_frac};
-    return hash_bytes(v, sizeof v, hash_bytes(f, sizeof f, 0x5e7));
+    uint64_t h = hash_bytes(v, sizeof v, hash_bytes(f, sizeof f, 0x5e7));
+    // Irregular users (synth_irregular.h) only when asked for: other settings keep their hash.
+    if (cfg->synth.irregular_frac > 0) {
+        h = hash_bytes(&cfg->synth.irregular_frac, sizeof(double), h);
+        h = hash_bytes(&cfg->synth.irregular_kinds, sizeof(StrList), h);
+    }
+    return h;
 }
 
 static void ensure_synth(const Config *cfg) {

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "synth_irregular.h"
 #include "util.h"
 
 enum { N_SEG = 5, N_ACT = 6, N_CONTENT = 4, N_BUCKET = 3 };
@@ -369,6 +370,32 @@ static void draw_content_eng(const Model *m, Rng *r, int s, Event *ev) {
     ev->eng_milli = milli < 1 ? 1 : milli;
 }
 
+// Draws event i (>= 1) of a user of segment s after prev: the process above, or what its
+// irregular plan (synth_irregular.h) does instead. Returns 1 if the event is irregular.
+static int draw_next(const Model *m, Rng *r, int s, const Event *prev, IrregularPlan *plan,
+                     long long i, Prediction *pred, Event *next) {
+    IrregularStep ir;
+    int irregular = synth_irregular_step(plan, i, s, &ir);
+    int seg = ir.segment >= 0 ? ir.segment : s;
+    predict_next(m, prev, pred);
+    next->action = draw_index(r, pred->p_action[seg], N_ACT);
+    double gap_s = exp(pred->gap_mu[seg] + GAP_SIGMA[seg] * rng_normal(r));
+    // |z| <= 8.6 for 53-bit uniforms, so gap_s < 1e10 s always; the check keeps
+    // an impossible value from overflowing the time instead of trusting that.
+    if (!(gap_s < 1e10)) fatal("synth: internal: gap %g s out of range", gap_s);
+    if (ir.action >= 0) next->action = ir.action;
+    if (ir.gap_s > 0) gap_s = ir.gap_s;
+    int64_t gap_ms = llround(gap_s * 1000.0);
+    next->t_ms = prev->t_ms + (gap_ms < 1 ? 1 : gap_ms);
+    draw_content_eng(m, r, seg, next);
+    if (ir.content >= 0) next->content = ir.content;
+    if (ir.log_eng_shift != 0) {
+        int64_t milli = llround((double)next->eng_milli * exp(ir.log_eng_shift));
+        next->eng_milli = milli < 1 ? 1 : milli;
+    }
+    return irregular;
+}
+
 // ---------------------------------------------------------------- output
 
 // One CSV being written: a big buffer flushed with write(2) to "<final>.tmp".
@@ -529,6 +556,8 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (left_valid + left_test > n_users) left_test = n_users - left_valid;
     Rng split_rng = rng_make(seed, 0);
     Prediction pred;
+    TruthFile truth;
+    truth_begin(&truth);
 
     for (long long u = 0; u < n_users; u++) {
         // Sequential selection: exact split sizes, every assignment equally likely.
@@ -557,19 +586,15 @@ void synth_generate(const Config *cfg, SynthReport *report) {
         Belief belief;
         belief_start(&model, &belief, &prev);
 
+        IrregularPlan plan; // irregular users are labelled in truth.csv, not scored below
+        synth_irregular_plan(cfg, (uint64_t)u, n_ev, &plan);
+        truth_add(&truth, user_id, SEG_NAMES[s], &plan);
         for (long long i = 1; i < n_ev; i++) {
-            predict_next(&model, &prev, &pred);
-            next.action = draw_index(&r, pred.p_action[s], N_ACT);
-            double gap_s = exp(pred.gap_mu[s] + GAP_SIGMA[s] * rng_normal(&r));
-            // |z| <= 8.6 for 53-bit uniforms, so gap_s < 1e10 s always; the check keeps
-            // an impossible value from overflowing the time instead of trusting that.
-            if (!(gap_s < 1e10)) fatal("synth: internal: gap %g s out of range", gap_s);
-            int64_t gap_ms = llround(gap_s * 1000.0);
-            next.t_ms = prev.t_ms + (gap_ms < 1 ? 1 : gap_ms);
-            draw_content_eng(&model, &r, s, &next);
+            draw_next(&model, &r, s, &prev, &plan, i, &pred, &next);
             csv_row(&out[split], user_id, (size_t)id_len, &next);
-            score_and_update(&model, &belief, &pred, &prev, &next, &bayes[split],
-                             &prior_mix[split]);
+            if (plan.kind == IRR_NONE)
+                score_and_update(&model, &belief, &pred, &prev, &next, &bayes[split],
+                                 &prior_mix[split]);
             prev = next;
         }
         bayes[split].n_users++;
@@ -586,6 +611,8 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     cleanup_unregister(dir, ".csv.tmp");
     if (fsync_dir_of(out[0].final_path) != 0)
         fatal("%s: fsync of directory failed (%s)", dir, strerror(errno));
+
+    truth_write(&truth, dir);
 
     SynthReport prior_report;
     for (int k = 0; k < 3; k++) {
@@ -614,6 +641,12 @@ void synth_generate(const Config *cfg, SynthReport *report) {
            "time_nll %.4f (prior mixture %.4f) action_acc %.4f\n",
            v->action_nll, prior_report.split[1].action_nll, log((double)N_ACT), v->time_nll,
            prior_report.split[1].time_nll, v->action_acc);
+    if (cfg->synth.irregular_frac > 0) {
+        printf("synth: irregular users (truth.csv; not in the best losses)");
+        for (int k = 1; k < IRR_N_KINDS; k++)
+            printf(" %s %lld", IRREGULAR_KIND_NAMES[k], truth.users[k]);
+        printf("\n");
+    }
     printf("synth: %.2f s, %.3g events/s\n", secs, secs > 0 ? (double)total / secs : 0.0);
     fflush(stdout);
 }
@@ -719,6 +752,9 @@ int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStat
     }
     Model model;
     model_build(&model);
+    uint64_t *irregular_ids; // users truth.csv marks irregular are not scored, as in best.txt
+    long long n_irregular = truth_irregular_ids(csv_path, &irregular_ids);
+    int skip_user = 0;
     Tally t_bayes = {0}, t_prior = {0};
     Belief belief;
     Prediction pred;
@@ -766,6 +802,7 @@ int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStat
             memcpy(user, field[0], ulen);
             user_len = ulen;
             belief_start(&model, &belief, &ev);
+            skip_user = truth_ids_contain(irregular_ids, n_irregular, user, ulen);
             t_bayes.n_users++;
             t_prior.n_users++;
         } else {
@@ -774,8 +811,10 @@ int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStat
                 rc = -1;
                 break;
             }
-            predict_next(&model, &prev, &pred);
-            score_and_update(&model, &belief, &pred, &prev, &ev, &t_bayes, &t_prior);
+            if (!skip_user) {
+                predict_next(&model, &prev, &pred);
+                score_and_update(&model, &belief, &pred, &prev, &ev, &t_bayes, &t_prior);
+            }
         }
         t_bayes.n_events++;
         t_prior.n_events++;
@@ -783,6 +822,7 @@ int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStat
         if (nl == end) break;
     }
     free(text);
+    free(irregular_ids);
     if (rc != 0) return -1;
     if (bayes) tally_to_stats(&t_bayes, bayes);
     if (prior_mix) tally_to_stats(&t_prior, prior_mix);

@@ -30,6 +30,10 @@ static inline double norm_num(const FeatureSpec *fs, int k, double x) {
     return ((fs->log1p ? log1p(x) : x) - fs->num_mean[k]) / fs->num_std[k];
 }
 
+double feature_norm_num(const FeatureSpec *fs, int k, double x) {
+    return norm_num(fs, k, x);
+}
+
 void batchbuf_init(BatchBuf *bb, int max_lanes, int window, int n_cat, int n_dense) {
     memset(bb, 0, sizeof *bb);
     size_t TB = (size_t)max_lanes * (size_t)window;
@@ -67,20 +71,16 @@ static void begin_batch(BatchBuf *bb, int lanes) {
     bb->n_targets = 0;
 }
 
-// Position (t, lane) of the batch gets input event `pos` of user u and its target pos + 1
-// (none if pos is the user's last event).
-static void fill_position(BatchBuf *bb, const FeatureSpec *fs, const Shard *sh, const ShardUser *u,
-                          int pos, int t, int lane, int lanes) {
-    const size_t r = (size_t)t * lanes + lane, eb = sh->hdr.event_bytes;
-    const uint8_t *e = sh->events + (u->first_event + (uint64_t)pos) * eb, *nx = e + eb;
+void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, double prev_time,
+                      size_t r) {
     bb->action[r] = ev_action(e);
     for (int c = 0; c < fs->n_cat; c++) bb->cat[r * fs->n_cat + c] = ev_cat(e, c);
     real *d = bb->dense + r * (size_t)bb->n_dense;
     for (int k = 0; k < fs->n_num; k++) d[k] = (real)norm_num(fs, k, ev_num(e, fs->n_cat, k));
     d += fs->n_num;
     const double t_e = ev_time(e);
-    if (pos > 0) {
-        double gap = t_e - ev_time(e - eb);
+    if (!isnan(prev_time)) { // the user has a previous event
+        double gap = t_e - prev_time;
         d[0] = (real)((log(gap + fs->gap_offset) - fs->loggap_mean) / fs->loggap_std);
         d[1] = 0;
     } else {
@@ -95,7 +95,17 @@ static void fill_position(BatchBuf *bb, const FeatureSpec *fs, const Shard *sh, 
         d[4] = (real)sin(6.283185307179586 * dow / 7.0),
         d[5] = (real)cos(6.283185307179586 * dow / 7.0);
     }
-    bb->keep[r] = pos > 0;
+    bb->keep[r] = !isnan(prev_time);
+}
+
+// Position (t, lane) of the batch gets input event `pos` of user u and its target pos + 1
+// (none if pos is the user's last event).
+static void fill_position(BatchBuf *bb, const FeatureSpec *fs, const Shard *sh, const ShardUser *u,
+                          int pos, int t, int lane, int lanes) {
+    const size_t r = (size_t)t * lanes + lane, eb = sh->hdr.event_bytes;
+    const uint8_t *e = sh->events + (u->first_event + (uint64_t)pos) * eb, *nx = e + eb;
+    batch_fill_input(bb, fs, e, pos > 0 ? ev_time(e - eb) : NAN, r);
+    const double t_e = ev_time(e);
     if (pos + 1 >= (int)u->n_events) {
         bb->tgt_action[r] = -1, bb->tgt_loggap[r] = 0, bb->tgt_eng[r] = 0;
         return;

@@ -51,6 +51,13 @@ typedef struct {
 } BatchBuf;
 
 void batchbuf_init(BatchBuf *bb, int max_lanes, int window, int n_cat, int n_dense);
+// The inputs of slot r (= t * lanes + lane) from one event record (shards.h layout);
+// prev_time: the user's previous event time, NAN for its first event (state reset).
+// Targets are not touched. Shared by the batch streams and `trainer serve`.
+void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *event, double prev_time,
+                      size_t r);
+// A numeric column's value as the model sees it (transform, train-set normalisation).
+double feature_norm_num(const FeatureSpec *fs, int k, double x);
 void batchbuf_free(BatchBuf *bb);
 
 // One user's window (DP-SGD: a lane holds one user only): local shard, user index, first

@@ -97,12 +97,22 @@ const ShardUser *scorer_slot_user(const EvalStream *es, const BatchBuf *bb, int 
 }
 
 void scorer_pass(Scorer *sc, int include_last, LossSums *sums, ScorerVisit visit, void *ctx) {
+    scorer_pass_on(sc, &sc->ds, sc->split, include_last, sums, visit, ctx);
+}
+
+void scorer_open_split(Scorer *sc, Dataset *ds, int split) {
+    dataset_open_scoring(ds, &sc->cfg, sc->ds.meta.fingerprint, sc->rank, sc->size);
+    dataset_load_split(ds, split);
+}
+
+void scorer_pass_on(Scorer *sc, const Dataset *ds, int split, int include_last, LossSums *sums,
+                    ScorerVisit visit, void *ctx) {
     const ModelShape *s = &sc->model->shape;
     LaneState st = lane_state_alloc(s, sc->lanes);
     BatchBuf bb;
     batchbuf_init(&bb, sc->lanes, s->window, s->n_cat, s->n_dense);
     EvalStream es;
-    eval_stream_init(&es, &sc->ds, sc->split, sc->lanes, include_last);
+    eval_stream_init(&es, ds, split, sc->lanes, include_last);
     // Every user starts with keep = 0, so whatever the state holds is never read.
     while (eval_stream_next(&es, &bb)) {
         model_forward(sc->model, &bb.view, &st, &sc->lc, NULL, sums, 0);

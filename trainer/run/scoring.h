@@ -53,6 +53,11 @@ typedef void (*ScorerVisit)(void *ctx, Scorer *sc, const EvalStream *es, const B
 // which has no target); adds loss sums to *sums when sums != NULL (local: the caller reduces);
 // calls visit (when not NULL) after each window. Allocates its buffers once per pass.
 void scorer_pass(Scorer *sc, int include_last, LossSums *sums, ScorerVisit visit, void *ctx);
+// The same over another split of the experiment's prepared data (calibration on validation
+// users, also when the pass proper reads --input): scorer_open_split loads this rank's share.
+void scorer_open_split(Scorer *sc, Dataset *ds, int split);
+void scorer_pass_on(Scorer *sc, const Dataset *ds, int split, int include_last, LossSums *sums,
+                    ScorerVisit visit, void *ctx);
 
 // Per-user CSV rows, written by every rank to FINAL.partR, joined by rank 0 into FINAL
 // (atomically) in the order of their first field, so the file is the same on any number of

@@ -1,0 +1,164 @@
+// test_irregular.c: the scoring core of `trainer score` / `trainer serve` (run/surprise.h)
+// against an independent float64 reference (tests/tools/make_irregular_fixture.py writes
+// tests/fixtures/irregular.txt): per event the surprisal parts, their excess and the action
+// part's variance; per user the zwindow evidence of both sides after every event, the score
+// and its peak window. Also the
+// calibrated threshold (share above it), the AUROC with ties, and the window/mean statistics
+// on a hand-made sequence.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "irregular_truth.h"
+#include "surprise.h"
+#include "util.h"
+
+#include "check.h"
+
+static int close_rel(double a, double b, double tol) {
+    return fabs(a - b) <= tol * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+static void check_fixture(const char *path) {
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return;
+    char line[8192];
+    SurpriseParams sp = {0};
+    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, {NULL}, {0}, 0};
+    UserScore us;
+    RingEntry *ring = NULL;
+    int events = 0, users = 0, last_n = 0;
+    static float last_y[256 * 16], last_g[256], last_e[256];
+    static int32_t last_a[256];
+    double last_score = 0;
+    double worst_s = 0, worst_score = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "params ", 7) == 0) {
+            sscanf(line + 7, "%d %d %lf %lf %lf %lf", &sp.K, &spec.window, &sp.loggap_mean,
+                   &sp.loggap_std, &sp.gap_offset, &sp.eng_sigma);
+            sp.engagement = 1;
+            ring = xcalloc((size_t)score_ring_len(&spec), sizeof(RingEntry));
+        } else if (strncmp(line, "user ", 5) == 0) {
+            user_score_reset(&us);
+            last_n = 0;
+            users++;
+        } else if (strncmp(line, "event ", 6) == 0) {
+            char *p = line + 6, *end;
+            float y[16];
+            for (int k = 0; k < sp.K + 3; k++) y[k] = (float)strtod(p, &end), p = end;
+            int action = (int)strtol(p, &end, 10);
+            p = end;
+            double want[16];
+            for (int k = 0; k < 12; k++) want[k] = strtod(p, &end), p = end;
+            int peak_start = (int)strtol(p, &end, 10), peak_end = (int)strtol(end, &end, 10);
+            int part = (int)strtol(end, &end, 10);
+            EventSurprise ev;
+            surprise_event(&sp, y, action, (float)want[0], (float)want[1], &ev);
+            if (last_n < 256) {
+                memcpy(last_y + (size_t)last_n * (sp.K + 3), y, sizeof(float) * (size_t)(sp.K + 3));
+                last_a[last_n] = action, last_g[last_n] = (float)want[0], last_e[last_n] = (float)want[1];
+                last_n++;
+            }
+            for (int q = 0; q < 3; q++) {
+                CHECK(close_rel(ev.s[q], want[2 + q], 1e-9), "event %d: s[%d] %.12g, reference %.12g",
+                      events, q, ev.s[q], want[2 + q]);
+                CHECK(close_rel(ev.x[q], want[5 + q], 1e-9), "event %d: x[%d] %.12g, reference %.12g",
+                      events, q, ev.x[q], want[5 + q]);
+                worst_s = fmax(worst_s, fabs(ev.s[q] - want[2 + q]));
+            }
+            CHECK(close_rel(ev.v[0], want[8], 1e-9), "event %d: v_action %.12g, reference %.12g",
+                  events, ev.v[0], want[8]);
+            user_score_add(&us, ring, &spec, &ev, (int64_t)us.n + 1);
+            for (int side = 0; side < N_CHANNELS; side++)
+                CHECK(close_rel(us.evidence[side], want[9 + side], 1e-9),
+                      "event %d: evidence[%d] %.12g, reference %.12g", events, side,
+                      us.evidence[side], want[9 + side]);
+            CHECK(close_rel(us.score, want[11], 1e-9), "event %d: score %.12g, reference %.12g",
+                  events, us.score, want[11]);
+            CHECK(us.peak.start == peak_start && us.peak.end == peak_end && us.peak.part == part,
+                  "event %d: peak [%lld, %lld] part %d, reference [%d, %d] part %d", events,
+                  (long long)us.peak.start, (long long)us.peak.end, us.peak.part, peak_start,
+                  peak_end, part);
+            worst_score = fmax(worst_score, fabs(us.score - want[11]));
+            last_score = us.score;
+            events++;
+        }
+    }
+    fclose(f);
+    free(ring);
+    CHECK(last_n > 0 && close_rel(surprise_window_score(&sp, &spec, last_n, last_y, sp.K + 3, last_a,
+                                                        last_g, last_e), last_score, 1e-9),
+          "surprise_window_score of the last user differs from the running score");
+    printf("  %d users, %d events: largest difference %.3g (parts), %.3g (score)\n", users,
+           events, worst_s, worst_score);
+    CHECK(events > 100, "fixture has only %d events", events);
+}
+
+static void check_statistics(void) {
+    // window (W = 2, total excess) and mean on x = 1, 3, -1, 5 (all in the action part).
+    const double xs[4] = {1, 3, -1, 5};
+    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, {NULL}, {0}, 0},
+              mean = {STAT_MEAN, 2, {NULL}, {NULL}, {0}, 0};
+    RingEntry ring[8];
+    UserScore a, b;
+    user_score_reset(&a), user_score_reset(&b);
+    const double want_win[4] = {1, 2, 2, 2}, want_mean[4] = {1, 2, 1, 2};
+    for (int i = 0; i < 4; i++) {
+        EventSurprise ev = {{0}, {xs[i], 0, 0}, {1, 0.5, 0.5}, xs[i]};
+        user_score_add(&a, ring, &win, &ev, i + 1);
+        user_score_add(&b, ring + 4, &mean, &ev, i + 1);
+        CHECK(a.score == want_win[i], "window: after %d events %g, want %g", i + 1, a.score, want_win[i]);
+        CHECK(b.score == want_mean[i], "mean: after %d events %g, want %g", i + 1, b.score, want_mean[i]);
+    }
+    CHECK(a.peak.start == 1 && a.peak.end == 2, "window: peak [%lld, %lld], want [1, 2] (the first max)",
+          (long long)a.peak.start, (long long)a.peak.end);
+    CHECK(a.peak.top[0] == 2 && a.peak.top[1] == 1, "window: top events %lld %lld, want 2 1",
+          (long long)a.peak.top[0], (long long)a.peak.top[1]);
+}
+
+static void check_threshold_auroc(void) {
+    double s[100];
+    for (int i = 0; i < 100; i++) s[i] = 100 - i; // 100 .. 1, unsorted order
+    double t = calibrate_threshold(s, 100, 0.05);
+    CHECK(t == 95, "threshold at 5%% of 1..100: %g, want 95 (5 users above)", t);
+    CHECK(calibrate_threshold(s, 100, 0) == 100, "rate 0: nobody above the threshold");
+    CHECK(calibrate_threshold(s, 100, 1) == -INFINITY, "rate 1: everybody above");
+    CHECK(calibrate_threshold(s, 0, 0.1) == INFINITY, "no users: +inf");
+    // Calibrated scores: -log((1 + k) / (n + 1)), k at or above, continuous between knots.
+    double ten[10], ke[12], kk[12];
+    for (int i = 0; i < 10; i++) ten[i] = i + 1;
+    int nk = score_knots(ten, 10, ke, kk);
+    CHECK(nk == 11 && ke[10] == 10 + SCORE_KNOT_NATS && kk[10] == 0 && kk[0] == 10,
+          "knots of 1..10: %d knots", nk);
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 5) + log(7.0 / 11)) < 1e-12, "k(5) = 6");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 5.5) + log(6.5 / 11)) < 1e-12, "k(5.5) = 5.5");
+    CHECK(score_calibrated(ke, kk, nk, 10, 0) == 0, "below every user: k = n, score 0");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 11) - (log(11.0) + 11 - 10 - SCORE_KNOT_NATS)) < 1e-12,
+          "beyond the last knot: log(n + 1) + the evidence past it");
+    CHECK(fabs(score_calibrated(ke, kk, nk, 10, 10 + SCORE_KNOT_NATS - 1e-9) - log(11.0)) < 1e-6,
+          "continuous at the last knot");
+    double tied[3] = {1, 1, 2};
+    nk = score_knots(tied, 3, ke, kk);
+    CHECK(nk == 3 && kk[0] == 3 && kk[1] == 1, "ties: knots (1, 3), (2, 1), got %d knots", nk);
+    double pos[2] = {4, 3}, neg[3] = {3, 1, 2};
+    double auc = auroc(pos, 2, neg, 3);
+    CHECK(fabs(auc - 5.5 / 6) < 1e-12, "auroc %g, want %g (a tie counts one half)", auc, 5.5 / 6);
+    CHECK(isnan(auroc(pos, 0, neg, 3)), "auroc without positives is NaN");
+}
+
+int main(int argc, char **argv) {
+    printf("scoring core against the float64 reference (%s)\n", argc > 1 ? argv[1] : "?");
+    if (argc > 1) check_fixture(argv[1]);
+    printf("window and mean statistics\n");
+    check_statistics();
+    printf("threshold calibration and AUROC\n");
+    check_threshold_auroc();
+    if (g_failures) {
+        printf("test_irregular: %d check(s) FAILED\n", g_failures);
+        return 1;
+    }
+    printf("test_irregular: ok\n");
+    return 0;
+}

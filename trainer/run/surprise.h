@@ -1,0 +1,149 @@
+// surprise.h: THE scoring core of irregular activity, shared by `trainer score` (a pass over
+// users) and `trainer serve` (events as they arrive): per-event surprisal in parts, the
+// per-user irregularity score with its peak window and reason, and the calibration of the
+// flag threshold from validation users.
+//
+// Per event i >= 1 of a user, from the model's head outputs y after event i-1 (one row of
+// act.y, O = K + 2 + E) and event i's targets (as the batcher builds them):
+//   action      s_a = -log p(a_i)                         expected: H(p) (entropy)
+//   timing      s_t = -log f(gap_i), the log-normal density of the gap per time unit (as
+//               eval's time NLL)                          expected: E[-log f] = mu + log sd + 1/2 + log sqrt(2 pi)
+//   engagement  z = (e_i - e_hat) / sigma_e, the residual of the normalised engagement
+//               standardised by its RMS on validation users;  s_e = z^2/2 + log sigma_e +
+//               log sqrt(2 pi)                            expected: 1/2 + log sigma_e + log sqrt(2 pi)
+//   (categorical columns are inputs only, not predicted: they have no part)
+// excess = sum over parts of (s - expected): 0 on average for events the model describes well,
+// and free of the time unit. (Timing: excess = sd z + (z^2 - 1)/2 with z the standardised
+// log-gap, so gaps far shorter than predicted count as well as far longer ones.)
+//
+// Under the model each part's excess has mean 0 and a variance it also knows: the variance of
+// -log p(a) under p for the action, 1/2 for timing and engagement (Gaussian on their scales).
+//
+// Per user, over the events scored so far (n of them), with windows of w events (the last
+// min(n, w) while n < w), one of (score.statistic; W = score.window):
+//   zwindow  for each window of w = W/4, W and 4W events and each part, Z = sum(x) /
+//            sqrt(sum(v)), the part's excess in units of its own standard deviation;
+//            two-sided, so behaviour far MORE regular than the model expects (a bot's
+//            clockwork gaps) counts as well as surprise; short windows catch a short spree,
+//            long ones a sustained bot. The score is the largest |Z| as a log-evidence
+//            corrected for how many windows were looked at, -log(m * 2 Phi(-|Z|)),
+//            m = 3 sum_w max(1, n / w): a long history has more windows to be unlucky in, and
+//            this keeps normal users' scores from growing with length (README, "Irregular
+//            activity", has the measurement).
+//   window   max over windows of mean(x), the total excess (one-sided);
+//   mean     mean(x) over the whole history.
+// The peak window is the (first) window of the maximum; the reason is its part (zwindow; for
+// the others, the part with the largest excess sum there), "-regular" appended when that part
+// was below its expectation, and its top events are those with the largest |x| of that part.
+// The running score after each event is the same function of the events so far, so serve's
+// last value for a user equals score's (UserScore is the accumulator both use).
+#pragma once
+#include <stdint.h>
+
+#include "config.h"
+#include "model.h"
+
+enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
+enum { N_CHANNELS = 2 }; // zwindow: surprise, regularity
+extern const char *const PART_NAMES[N_PARTS]; // "action", "timing", "engagement"
+
+typedef struct {
+    int K, engagement;
+    double loggap_mean, loggap_std, gap_offset;
+    double eng_sigma; // RMS residual of normalised engagement on validation users (1: unknown)
+} SurpriseParams;
+
+typedef struct {
+    double s[N_PARTS]; // surprisal, nats
+    double x[N_PARTS]; // excess over the expected surprisal
+    double v[N_PARTS]; // the excess's variance under the model
+    double excess;     // sum of x
+} EventSurprise;
+
+SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma);
+// y: the head outputs (O) before the event; action, loggap = log(gap + delta), eng = normalised
+// engagement: the event's values as the batcher's targets hold them.
+void surprise_event(const SurpriseParams *p, const real *y, int action, real loggap, real eng,
+                    EventSurprise *out);
+
+enum { STAT_ZWINDOW, STAT_WINDOW, STAT_MEAN };
+extern const char *const STAT_NAMES[3]; // "zwindow", "window", "mean"
+enum { SCORE_TOP = 3 };
+typedef struct {
+    int statistic, window;
+    // zwindow: knots of the validation users' evidence per side (score_knots; n_cal = 0: none
+    // yet, the score is the raw evidence).
+    const double *cal[N_CHANNELS], *cal_count[N_CHANNELS];
+    int n_knots[N_CHANNELS];
+    long long n_cal;
+} ScoreSpec;
+ScoreSpec score_spec_from(const Config *cfg);
+
+typedef struct {
+    float x[N_PARTS]; // excess per part (float: 4W of them per user, in serve's memory)
+    float v_action;   // the action part's variance (timing's and engagement's are 1/2)
+    int64_t event;
+} RingEntry;
+// Entries of the ring a user's UserScore needs: 4W.
+static inline int score_ring_len(const ScoreSpec *s) {
+    return 4 * s->window;
+}
+
+// A window where a statistic peaked: its Z (zwindow) and part, the excess sums per part, its
+// first and last event and its top events.
+typedef struct {
+    double z;
+    int part;
+    double parts[N_PARTS];
+    int64_t start, end;
+    int64_t top[SCORE_TOP]; // event indices, -1: none
+    double top_x[SCORE_TOP];
+} Peak;
+
+// The running irregularity of one user; ring: score_ring_len entries of caller memory (the
+// accumulator is plain data: serve snapshots it as bytes, with the ring after it).
+// zwindow keeps 2 sides (channels): 0 surprise, the largest Z of any part; 1 regularity, the
+// largest -Z. Each side's evidence -log(m Phi(-z)) is turned into a calibrated score
+// -log((1 + k) / (n + 1)), k of the n validation users having at least that evidence on that
+// side (score_calibrated; ScoreSpec.cal; the raw evidence while calibrating), so the two
+// sides, whose tails differ (surprise's are heavy), are on one scale. The user's score is the larger side's. (Measured against one channel per part
+// and side: that flags more normal users at 1%; README.)
+typedef struct {
+    int64_t n;            // events scored
+    double score;         // running score (valid when n > 0)
+    double evidence[N_CHANNELS]; // zwindow: raw evidence per channel
+    Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
+    Peak peak;            // the side the score comes from
+    double sum[N_PARTS];  // statistic mean: running sums
+} UserScore;
+
+void user_score_reset(UserScore *u);
+void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
+                    int64_t event);
+int user_score_reason(const UserScore *u); // the dominant part of the peak window
+// "timing", or "timing-regular" when that part was below its expectation there.
+const char *user_score_reason_text(const UserScore *u);
+// "12 15 18": the top events of the peak window.
+void user_score_top_text(const UserScore *u, char *out, size_t cap);
+
+// The irregularity of a stretch of one user's events as a function of the model's outputs
+// (for `explain --target irregularity`): y (n, O) the head outputs before each event, action,
+// loggap, eng (n) the events' values as targets; the score after the n events.
+double surprise_window_score(const SurpriseParams *sp, const ScoreSpec *spec, int n, const real *y,
+                             int O, const int32_t *action, const real *loggap, const real *eng);
+
+// A side's calibration from the sorted evidence of n validation users: knots (e, k), k the
+// users at or above e, at least SCORE_KNOT_NATS apart, the last (max + SCORE_KNOT_NATS, 0);
+// knot_e, knot_k need n + 1 entries. Returns the number of knots.
+#define SCORE_KNOT_NATS 0.05
+int score_knots(const double *sorted, long long n, double *knot_e, double *knot_k);
+// The calibrated score of evidence e: -log((1 + k(e)) / (n + 1)), k interpolated linearly
+// between knots (continuous, and no steeper than the knots' spacing allows: float-level
+// differences in e, serve's batches against score's, stay that small); beyond the last knot
+// log(n + 1) plus the evidence past it; below the first, k = n.
+double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
+                        double e);
+
+// The flag threshold: the (1 - rate) quantile of the validation users' scores, so that a
+// share `rate` of them lies strictly above it (sorts scores in place). n = 0: +inf.
+double calibrate_threshold(double *scores, long long n, double rate);
