@@ -26,6 +26,7 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                CliArgs *out) {
     memset(out, 0, sizeof *out);
     out->trial = -1;
+    out->restarts = -1;
     out->overrides = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -41,10 +42,13 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                     fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
                 exit(EXIT_USAGE);
             }
-            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;
+            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0 ||
+                          strcmp(opt, "--force") == 0;
             if (is_flag) {
                 if (strcmp(opt, "--resume") == 0)
                     out->resume = 1;
+                else if (strcmp(opt, "--force") == 0)
+                    out->force = 1;
                 else
                     out->docs = 1;
                 continue;
@@ -74,6 +78,16 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 out->trial = parse_nonneg(command, opt, val);
             else if (strcmp(opt, "--top") == 0)
                 out->top = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--restarts") == 0)
+                out->restarts = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--k") == 0)
+                out->k = val;
+            else if (strcmp(opt, "--features") == 0)
+                out->features = val;
+            else if (strcmp(opt, "--embedding") == 0)
+                out->embedding = val;
+            else if (strcmp(opt, "--segments") == 0)
+                out->segments = val;
             continue;
         }
         if (!out->exp_path) {

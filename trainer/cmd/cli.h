@@ -16,6 +16,13 @@ typedef struct {
     int trial;              // --trial i (sweeps), -1 when absent
     int top;                // --top N
     int docs;               // --docs
+    // segment / predict --segments
+    const char *k;          // --k K|auto
+    const char *features;   // --features model|handmade
+    const char *embedding;  // --embedding last|mean|last+mean
+    const char *segments;   // --segments DIR (predict)
+    int restarts;           // --restarts N, -1 when absent
+    int force;              // --force: replace results already in --output
 } CliArgs;
 
 // Parses argv (after the subcommand words). allowed is a space-separated list of the

@@ -16,10 +16,16 @@ static const Command commands[] = {
      "F.json]\n\tscore a split or any CSV in the experiment's format\n"},
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-     "\tnext action, time and engagement per user\n"},
+     "\tnext action, time and engagement per user\n"
+     "predict ... --segments DIR\talso each user's segment (of `trainer segment`)\n"},
+    {"segment", cmd_segment,
+     "segment EXP.yaml --checkpoint FILE|RUNDIR --output DIR [--split S | --input F.csv]\n"
+     "        [--k K|auto] [--features model|handmade] [--embedding mean|last|last+mean]\n"
+     "        [--restarts N] [--force]\tuser segments from the trained model (k-means)\n"},
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
-     "data prepare EXP.yaml\t(re)build the experiment's shards\n"},
+     "data prepare EXP.yaml\t(re)build the experiment's shards\n"
+     "data hash-ids EXP.yaml < ids.txt\tprint id,user_hash per raw id (the way back to your users)\n"},
     {"checkpoint", cmd_checkpoint,
      "checkpoint inspect FILE|RUNDIR\tmetadata and per-tensor statistics\n"},
     {"sweep", cmd_sweep,

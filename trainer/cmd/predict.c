@@ -69,7 +69,7 @@ int cmd_predict(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "predict", "--set --checkpoint --input --output --top", 1, &args);
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, SPLIT_TEST, 1};
+                        args.checkpoint, args.input, SPLIT_TEST, 1, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {

@@ -158,12 +158,10 @@ static void read_input(Ingest *g, const Input *in) {
         for (int k = 0; k < g->n_num; k++) num[k] = row.num[k];
         // The raw id is hashed here and goes no further. With given split files, a user is
         // (file, id): the public sets number their users per file.
-        uint64_t uh = userkey_hash_id(g->key, row.user, strlen(row.user));
+        uint64_t uh = userkey_split_hash(userkey_hash_id(g->key, row.user, strlen(row.user)),
+                                         in->split);
         int split = in->split;
-        if (split >= 0)
-            uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
-        else
-            split = user_split(cfg, row.user);
+        if (split < 0) split = user_split(cfg, row.user);
         REC_USER(rec) = uh;
         REC_SEQ(rec) = g->seq++;
         REC_TIME(rec) = row.time;

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "synth_truth.h"
 #include "util.h"
 
 enum { N_SEG = 5, N_ACT = 6, N_CONTENT = 4, N_BUCKET = 3 };
@@ -339,6 +340,13 @@ static void score_and_update(const Model *m, Belief *b, const Prediction *pred, 
     log_normalise(b->log_post, N_SEG);
 }
 
+// The MAP segment of a posterior (the lowest index on ties).
+static int map_segment(const Belief *b) {
+    int best = 0;
+    for (int s = 1; s < N_SEG; s++) best = b->log_post[s] > b->log_post[best] ? s : best;
+    return best;
+}
+
 static void tally_to_stats(const Tally *t, SynthSplitStats *out) {
     double n = (double)t->n_targets;
     out->action_nll = t->n_targets ? t->sum_action_nll / n : NAN;
@@ -525,6 +533,8 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (left_valid + left_test > n_users) left_test = n_users - left_valid;
     Rng split_rng = rng_make(seed, 0);
     Prediction pred;
+    SynthTruthOut truth;
+    synth_truth_open(&truth, dir);
 
     for (long long u = 0; u < n_users; u++) {
         // Sequential selection: exact split sizes, every assignment equally likely.
@@ -568,6 +578,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
                              &prior_mix[split]);
             prev = next;
         }
+        synth_truth_row(&truth, user_id, SEG_NAMES[s], SEG_NAMES[map_segment(&belief)]);
         bayes[split].n_users++;
         bayes[split].n_events += n_ev;
         prior_mix[split].n_users++;
@@ -582,6 +593,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (fsync_dir_of(out[0].final_path) != 0)
         fatal("%s: fsync of directory failed (%s)", dir, strerror(errno));
 
+    double segment_acc = synth_truth_finish(&truth); // before best.txt, which marks a whole set
     SynthReport prior_report;
     for (int k = 0; k < 3; k++) {
         tally_to_stats(&bayes[k], &report->split[k]);
@@ -589,6 +601,9 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     }
     StrBuf text = {0};
     format_report(report, &prior_report, &text);
+    sb_appendf(&text, "# bayes_segment_acc %.6f users %lld (truth.csv: MAP segment after the whole "
+                      "history == true segment)\n",
+               segment_acc, n_users);
     char err[512];
     if (write_file_atomic(best_path, text.data, text.len, err, sizeof err) != 0) fatal("%s", err);
     sb_free(&text);
@@ -609,6 +624,9 @@ void synth_generate(const Config *cfg, SynthReport *report) {
            "time_nll %.4f (prior mixture %.4f) action_acc %.4f\n",
            v->action_nll, prior_report.split[1].action_nll, log((double)N_ACT), v->time_nll,
            prior_report.split[1].time_nll, v->action_acc);
+    printf("synth: segment recovered by the Bayes posterior (truth.csv bayes_segment) for %.4f "
+           "of users\n",
+           segment_acc);
     printf("synth: %.2f s, %.3g events/s\n", secs, secs > 0 ? (double)total / secs : 0.0);
     fflush(stdout);
 }

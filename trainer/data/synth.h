@@ -3,7 +3,8 @@
 // `trainer data synth EXP.yaml` writes train.csv, valid.csv and test.csv into synth.out_dir
 // (columns user,time,action,content,engagement; time in epoch seconds) and best.txt: the
 // best achievable next-action NLL and next-gap NLL per split, computed from the generator's
-// own Bayes-optimal predictive distributions (the yardstick training is measured against).
+// own Bayes-optimal predictive distributions (the yardstick training is measured against),
+// and truth.csv: each user's segment and the Bayes posterior's guess (see synth_truth.h).
 #pragma once
 #include "config.h"
 
