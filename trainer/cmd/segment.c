@@ -103,7 +103,8 @@ static int output_dir_ok(const char *dir, int force, int rank) {
     return !bad;
 }
 
-static void store_user(void *ctx, int32_t user, const ShardUser *u, const Shard *sh, const float *vec) {
+static void store_user(void *ctx, int32_t user, const ShardUser *u, const Shard *sh,
+                       const float *vec, int slot) {
     Users *us = ctx;
     us->ids[user] = u->user_hash;
     us->n_events[user] = (double)u->n_events;

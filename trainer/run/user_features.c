@@ -53,7 +53,7 @@ void model_embedder_visit(ModelEmbedder *e, const Model *m, const EvalStream *es
             for (int j = 0; j < H; j++) vec[mean_off + j] = (float)(acc[mean_off + j] / n);
         if (e->embedding != EMB_MEAN)
             for (int j = 0; j < H; j++) vec[j] = (float)h[j];
-        done(ctx, bb->slot_user[r], u, sh, vec);
+        done(ctx, bb->slot_user[r], u, sh, vec, r);
     }
     free(vec);
 }

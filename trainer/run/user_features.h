@@ -35,9 +35,10 @@ typedef struct {
 
 void model_embedder_init(ModelEmbedder *e, const ModelShape *s, int lanes, int embedding);
 void model_embedder_free(ModelEmbedder *e);
-// Called once a user's vector is complete: user = rank-local index of the EvalStream.
+// Called once a user's vector is complete: user = rank-local index of the EvalStream, slot =
+// the (t, b) slot of its last event in the window.
 typedef void (*EmbedDone)(void *ctx, int32_t user, const ShardUser *u, const Shard *sh,
-                          const float *vec);
+                          const float *vec, int slot);
 // Folds the window just run through the model (its top-layer states in m->act) into the
 // lanes' accumulators; calls done for every user whose last event was in this window.
 void model_embedder_visit(ModelEmbedder *e, const Model *m, const EvalStream *es,
