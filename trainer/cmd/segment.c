@@ -332,19 +332,24 @@ static void cluster(const SegmentOptions *o, const float *x, const Users *us, in
 typedef struct {
     double *mean, *std; // (dim) standardisation
     float *x;           // (n, dim) standardised
-    int dim;
+    int dim, owned;     // owned: x is a copy (else the raw features, standardised in place)
 } FeatureSet;
 
-static void feature_set(FeatureSet *f, const float *raw, int64_t n, int dim) {
-    f->dim = dim;
+// Standardises raw in place, or a copy of it when the raw values are still needed.
+static void feature_set(FeatureSet *f, float *raw, int64_t n, int dim, int copy) {
+    f->dim = dim, f->owned = copy;
     f->mean = xmalloc(sizeof(double) * (size_t)dim), f->std = xmalloc(sizeof(double) * (size_t)dim);
-    f->x = xmalloc(sizeof(float) * (size_t)(n * dim + 1));
-    memcpy(f->x, raw, sizeof(float) * (size_t)(n * dim));
+    f->x = raw;
+    if (copy) {
+        f->x = xmalloc(sizeof(float) * (size_t)(n * dim + 1));
+        memcpy(f->x, raw, sizeof(float) * (size_t)(n * dim));
+    }
     kmeans_standardize(f->x, n, dim, f->mean, f->std);
 }
 
 static void feature_set_free(FeatureSet *f) {
-    free(f->mean), free(f->std), free(f->x);
+    free(f->mean), free(f->std);
+    if (f->owned) free(f->x);
 }
 
 // Checks that there are enough users for K; prints why not (rank 0).
@@ -407,8 +412,8 @@ static int run_segment(Scorer *sc, const SegmentOptions *o, const CliArgs *a) {
     double t_embed = now_seconds() - t0;
     t0 = now_seconds();
     FeatureSet model, hand;
-    feature_set(&model, us.model, us.n, us.emb.dim);
-    feature_set(&hand, us.hand, us.n, us.hs.dim);
+    feature_set(&model, us.model, us.n, us.emb.dim, 0);
+    feature_set(&hand, us.hand, us.n, us.hs.dim, 1); // the raw values make the profiles
     const FeatureSet *mine = o->use_model ? &model : &hand, *other = o->use_model ? &hand : &model;
     int32_t *labels = xmalloc(sizeof(int32_t) * (size_t)(us.n + 1));
     double *dist2 = xmalloc(sizeof(double) * (size_t)(us.n + 1));
