@@ -12,6 +12,26 @@
 
 enum { N_DISTINGUISH = 5, N_PEAK_HOURS = 3 };
 
+// s as the body of a JSON string (quotes, backslashes and control characters escaped) in one
+// of a few rotating buffers, so several can appear in one format call.
+static const char *js(const char *s) {
+    static char bufs[4][512];
+    static int next = 0;
+    char *out = bufs[next++ % 4];
+    size_t n = 0;
+    for (; *s && n + 7 < sizeof bufs[0]; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            out[n++] = '\\', out[n++] = (char)c;
+        else if (c < 0x20)
+            n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
+        else
+            out[n++] = (char)c;
+    }
+    out[n] = 0;
+    return out;
+}
+
 void profiles_compute(Profiles *p, const HandmadeSpec *hs, const float *hand,
                       const double *n_events, const int32_t *labels, int64_t n, int k,
                       const double *pop_mean, const double *pop_std) {
@@ -95,7 +115,7 @@ static void json_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, i
                p->events[q] / (double)(p->sizes[q] ? p->sizes[q] : 1));
     sb_appendf(sb, "     \"action_mix\": {");
     for (int a = 0; a < hs->n_actions; a++)
-        sb_appendf(sb, "%s\"%s\": %.4f", a ? ", " : "", strchr(hs->names[hs->off_action + a], '=') + 1,
+        sb_appendf(sb, "%s\"%s\": %.4f", a ? ", " : "", js(strchr(hs->names[hs->off_action + a], '=') + 1),
                    p->event_mean[q * dim + hs->off_action + a]);
     sb_appendf(sb, "},\n");
     if (hs->calendar) {
@@ -114,7 +134,7 @@ static void json_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, i
         char name[64];
         snprintf(name, sizeof name, "%s", hs->names[hs->off_num + 2 * k]);
         name[strlen(name) - 5] = 0; // "_mean"
-        sb_appendf(sb, ", \"typical_%s\": %.6g", name, typical_num(p, q, k));
+        sb_appendf(sb, ", \"typical_%s\": %.6g", js(name), typical_num(p, q, k));
     }
     int top[N_DISTINGUISH];
     distinguishing(p, q, top, N_DISTINGUISH < dim ? N_DISTINGUISH : dim);
@@ -122,7 +142,7 @@ static void json_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, i
     for (int i = 0; i < N_DISTINGUISH && i < dim; i++)
         sb_appendf(sb, "%s{\"feature\": \"%s\", \"segment_mean\": %.4g, \"population_mean\": %.4g, "
                        "\"effect_sd\": %.3f}",
-                   i ? ", " : "", hs->names[top[i]], p->user_mean[q * dim + top[i]],
+                   i ? ", " : "", js(hs->names[top[i]]), p->user_mean[q * dim + top[i]],
                    p->pop_mean[top[i]], effect(p, q, top[i]));
     sb_appendf(sb, "]");
     if (run->has_truth) {
@@ -140,8 +160,8 @@ static void json_write(const Profiles *p, const ProfileRun *run, const char *pat
     sb_appendf(&sb, "{\"k\": %d, \"k_rule\": \"%s\", \"features\": \"%s\", \"embedding\": \"%s\", "
                     "\"users\": %lld, \"of\": \"%s\",\n \"checkpoint\": \"%s\", \"checkpoint_step\": %lld, "
                     "\"time_unit\": \"%s\",\n",
-               p->k, run->k_rule, run->features, run->embedding, (long long)run->n_users, run->what,
-               run->ckpt_path, (long long)run->step, run->time_unit);
+               p->k, run->k_rule, run->features, run->embedding, (long long)run->n_users,
+               js(run->what), js(run->ckpt_path), (long long)run->step, run->time_unit);
     if (run->has_truth)
         sb_appendf(&sb, " \"ari\": {\"%s\": %.4f, \"%s\": %.4f, \"bayes_ceiling\": %.4f, \"users\": %lld},\n",
                    run->features, run->ari, run->other_features, run->ari_other, run->ari_bayes,
@@ -207,12 +227,12 @@ static void md_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, int
 
 static void md_write(const Profiles *p, const ProfileRun *run, const char *path) {
     StrBuf sb = {0};
-    sb_appendf(&sb, "# Segments\n\n%d segments (%s) of %lld users of %s, clustered on %s features%s%s, "
+    int model = strcmp(run->features, "model") == 0;
+    sb_appendf(&sb, "# Segments\n\n%d segments (K %s) of %lld users of %s, clustered on %s features%s%s%s, "
                     "with %s (step %lld).\n",
                p->k, run->k_rule, (long long)run->n_users, run->what, run->features,
-               strcmp(run->features, "model") == 0 ? " " : "",
-               strcmp(run->features, "model") == 0 ? run->embedding : "", run->ckpt_path,
-               (long long)run->step);
+               model ? " (embedding " : "", model ? run->embedding : "", model ? ")" : "",
+               run->ckpt_path, (long long)run->step);
     if (run->has_truth)
         sb_appendf(&sb, "\nAgreement with the generator's true segments (adjusted Rand index, %lld users): "
                         "%s features %.3f, %s features %.3f, Bayes ceiling %.3f.\n",
