@@ -5,7 +5,8 @@
 //   2. Planted Gaussian blobs (5 blobs in 8 dimensions, well separated): k-means++ and Lloyd
 //      recover them (ARI 1, centroids within 0.2 of the planted means), on this rank's share
 //      of the points (point i on rank i % size); standardisation gives mean 0, std 1.
-//   3. Fewer distinct points than K: no crash, no NaN, an empty cluster reported as such.
+//   3. Fewer distinct points than K: no crash, no NaN, an empty cluster reported as such; a
+//      cluster emptied by Lloyd is re-seeded with the farthest point and the groups recovered.
 //   4. Silhouette: near 1 for the blobs, lower for a wrong K.
 // Prints "digest <hex>" of the labels (by point id), distances and centroids: the test
 // script runs this under mpirun -np 1, 2 and 4 and requires the same digest.
@@ -161,6 +162,35 @@ static void test_degenerate(int rank, int size) {
     kmeans_result_free(&res);
 }
 
+static void test_reseed(int rank, int size) {
+    // 1-D points: 20 near 0, 20 near 10. Started from centroids 0 and 100, every point goes to
+    // the first; the second, empty, is re-seeded with the farthest point, and Lloyd then
+    // separates the two groups.
+    float x[40];
+    uint64_t ids[40];
+    int truth[40];
+    int64_t n = 0;
+    for (int i = 0; i < 40; i++) {
+        if (i % size != rank) continue;
+        x[n] = (float)((i < 20 ? 0.0 : 10.0) + 0.01 * (i % 7)), truth[n] = i >= 20;
+        ids[n++] = mix64((uint64_t)i);
+    }
+    const double init[2] = {0.0, 100.0};
+    KmeansConfig kc = {.k = 2, .dim = 1, .restarts = 1, .max_iter = 20, .seed = 1, .init = init};
+    int32_t labels[40];
+    double dist2[40];
+    KmeansResult res;
+    kmeans_fit(x, ids, n, &kc, labels, dist2, &res);
+    int64_t table[4] = {0};
+    for (int64_t i = 0; i < n; i++) table[labels[i] * 2 + truth[i]]++;
+    comm_allreduce_sum_i64(table, 4);
+    CHECK(res.reseeded == 1 && res.converged && adjusted_rand_index(table, 2, 2) == 1.0 &&
+              res.sizes[0] == 20 && res.sizes[1] == 20,
+          "reseed: %d re-seeded, converged %d, sizes %lld/%lld", res.reseeded, res.converged,
+          (long long)res.sizes[0], (long long)res.sizes[1]);
+    kmeans_result_free(&res);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     int rank = comm_rank(), size = comm_size();
@@ -170,6 +200,7 @@ int main(int argc, char **argv) {
     }
     uint64_t digest = test_blobs(rank, size);
     test_degenerate(rank, size);
+    test_reseed(rank, size);
     double fails = g_failures;
     comm_allreduce_max_f64(&fails, 1);
     if (rank == 0) printf("digest %016llx\n%s\n", (unsigned long long)digest, fails ? "FAILED" : "all checks passed");

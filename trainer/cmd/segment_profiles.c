@@ -107,6 +107,14 @@ static double typical_num(const Profiles *p, int q, int k) {
     return p->hs->log1p ? expm1(m) : m;
 }
 
+// The name of numeric column k (its "_mean" feature without the suffix) into buf.
+static const char *num_name(const HandmadeSpec *hs, int k, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", hs->names[hs->off_num + 2 * k]);
+    size_t n = strlen(buf);
+    if (n >= 5) buf[n - 5] = 0;
+    return buf;
+}
+
 static void json_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, int q) {
     const HandmadeSpec *hs = p->hs;
     const int dim = p->dim;
@@ -132,9 +140,8 @@ static void json_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, i
                p->user_mean[q * dim + hs->off_gap + 1]);
     for (int k = 0; k < hs->n_num; k++) {
         char name[64];
-        snprintf(name, sizeof name, "%s", hs->names[hs->off_num + 2 * k]);
-        name[strlen(name) - 5] = 0; // "_mean"
-        sb_appendf(sb, ", \"typical_%s\": %.6g", js(name), typical_num(p, q, k));
+        sb_appendf(sb, ", \"typical_%s\": %.6g", js(num_name(hs, k, name, sizeof name)),
+                   typical_num(p, q, k));
     }
     int top[N_DISTINGUISH];
     distinguishing(p, q, top, N_DISTINGUISH < dim ? N_DISTINGUISH : dim);
@@ -196,8 +203,11 @@ static void md_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, int
     sb_appendf(sb, "- events per user: %.1f\n- actions: ", p->events[q] / (double)(p->sizes[q] ? p->sizes[q] : 1));
     top_mix(sb, p, q, hs->off_action, hs->n_actions);
     for (int c = 0; c < hs->n_cat; c++) {
-        sb_appendf(sb, "\n- %.*s: ", (int)(strchr(hs->names[hs->off_cat[c]], '=') - hs->names[hs->off_cat[c]]),
-                   hs->names[hs->off_cat[c]]);
+        char col[64];
+        snprintf(col, sizeof col, "%s", hs->names[hs->off_cat[c]]);
+        char *eq = strchr(col, '=');
+        if (eq) *eq = 0;
+        sb_appendf(sb, "\n- %s: ", col);
         top_mix(sb, p, q, hs->off_cat[c], hs->cat_vocab[c]);
     }
     if (hs->calendar) {
@@ -209,9 +219,10 @@ static void md_segment(StrBuf *sb, const Profiles *p, const ProfileRun *run, int
                           p->event_mean[q * p->dim + hs->off_weekday + 6]));
     }
     sb_appendf(sb, "\n- typical gap between events: %.4g %s", typical_gap(p, q), run->time_unit);
-    for (int k = 0; k < hs->n_num; k++)
-        sb_appendf(sb, "\n- typical %.*s: %.4g", (int)strlen(hs->names[hs->off_num + 2 * k]) - 5,
-                   hs->names[hs->off_num + 2 * k], typical_num(p, q, k));
+    for (int k = 0; k < hs->n_num; k++) {
+        char name[64];
+        sb_appendf(sb, "\n- typical %s: %.4g", num_name(hs, k, name, sizeof name), typical_num(p, q, k));
+    }
     int top[N_DISTINGUISH], n_top = N_DISTINGUISH < p->dim ? N_DISTINGUISH : p->dim;
     distinguishing(p, q, top, n_top);
     sb_appendf(sb, "\n- most distinguishing (segment mean vs everyone, in standard deviations): ");

@@ -192,7 +192,10 @@ static int update(Km *km, const int32_t *labels, double *dist2, double *keys) {
 static double fit_once(Km *km, const KmeansConfig *kc, int restart, int32_t *labels,
                        double *dist2, double *keys, int *iterations, int *converged,
                        int *reseeded) {
-    seed_centroids(km, kc->seed, restart, dist2, keys);
+    if (kc->init)
+        memcpy(km->c, kc->init, sizeof(double) * (size_t)(km->k * km->dim));
+    else
+        seed_centroids(km, kc->seed, restart, dist2, keys);
     for (int64_t i = 0; i < km->n; i++) labels[i] = -1;
     double inertia;
     assign(km, labels, dist2, &inertia);

@@ -25,6 +25,8 @@ typedef struct {
     int restarts; // >= 1
     int max_iter; // Lloyd iterations per restart
     uint64_t seed;
+    const double *init; // (k, dim) start every restart from these centroids instead of seeding
+                        // (NULL: k-means++)
 } KmeansConfig;
 
 typedef struct {
