@@ -14,6 +14,9 @@
 #      input without users, results already in --output (and --force replaces them),
 #      centroids.pb of another checkpoint or corrupt for predict, empty lines for hash-ids.
 . "$(dirname "$0")/lib.sh"
+# A fixed key: user hashes (and so the k-means draws) are the same in every run, so the ARI
+# checks below see the same numbers every time (they vary by a few hundredths with the key).
+export TRAINER_USER_KEY=00112233445566778899aabbccddeeff
 write_small_exp exp.yaml
 sed -i -e 's/users: 200/users: 600/' -e 's/steps: 20/steps: 300/' -e 's/hidden: 16/hidden: 24/' exp.yaml
 run() { local n=$1; shift; mpirun_limit 200 "$n" "$TRAINER" "$@"; }
@@ -54,10 +57,10 @@ else
 fi
 ari() { awk -v w="$2" '$1 == w && $2 == "features" { print $3 }' "$1"; }
 m=$(ari seg1.out model); h=$(ari seg1.out handmade); c=$(awk '/Bayes ceiling/ { print $3 }' seg1.out)
-if [ -n "$m" ] && [ -n "$h" ] && [ -n "$c" ] && awk -v m="$m" -v h="$h" -v c="$c" 'BEGIN { exit !(m > h + 0.1 && m >= 0.5 * c && c > 0.9) }'; then
+if [ -n "$m" ] && [ -n "$h" ] && [ -n "$c" ] && awk -v m="$m" -v h="$h" -v c="$c" 'BEGIN { exit !(m > h + 0.05 && m >= 0.8 * c && c > 0.9) }'; then
   pass "ARI: model features $m > handmade $h; Bayes ceiling $c"
 else
-  cat seg1.out; fail "ARI: model $m, handmade $h, ceiling $c (want model > handmade + 0.1, >= 0.5 ceiling)"
+  cat seg1.out; fail "ARI: model $m, handmade $h, ceiling $c (want model > handmade + 0.05, >= 0.8 ceiling)"
 fi
 run 1 segment exp.yaml --checkpoint "$WORK/run" --output "$WORK/seg_hand" --features handmade > hand.out 2>&1 \
   || { cat hand.out; fail "segment --features handmade failed"; }
