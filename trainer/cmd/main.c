@@ -12,11 +12,12 @@ static const Command commands[] = {
     {"train", cmd_train,
      "train EXP.yaml [--resume]\ttrain (run under mpirun/srun for P ranks)\n"},
     {"eval", cmd_eval,
-     "eval EXP.yaml --checkpoint FILE|RUNDIR [--split valid|test] [--input F.csv] [--output "
-     "F.json]\n\tscore a split or any CSV in the experiment's format\n"},
+     "eval EXP.yaml --checkpoint FILE|RUNDIR [--split train|valid|test] [--input F.csv] "
+     "[--output F.json]\n\tscore a split (default: test) or any CSV in the experiment's format\n"},
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-     "\tnext action, time and engagement per user\n"
+     "\tnext action (top N, default 3), time and engagement per user (default output\n"
+     "\t./predictions.csv)\n"
      "predict ... --segments DIR\talso each user's segment (of `trainer segment`)\n"},
     {"segment", cmd_segment,
      "segment EXP.yaml --checkpoint FILE|RUNDIR --output DIR [--split S | --input F.csv]\n"
