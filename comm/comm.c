@@ -335,6 +335,47 @@ void comm_allreduce_sum_i64(int64_t *x, size_t n) {
     } while (n > 0);
 }
 
+void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total) {
+    double t = clock_s();
+    if (bytes > (size_t)1 << 30) fatal("comm_allgatherv_bytes: %zu bytes from one rank", bytes);
+    int n = (int)bytes, *counts = xmalloc(sizeof(int) * (size_t)g_size);
+    int *displs = xmalloc(sizeof(int) * (size_t)g_size);
+    check(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD), "allgather");
+    size_t sum = 0;
+    for (int r = 0; r < g_size; r++) {
+        if (sum + (size_t)counts[r] > (size_t)1 << 30)
+            fatal("comm_allgatherv_bytes: more than 1 GiB in all");
+        displs[r] = (int)sum;
+        sum += (size_t)counts[r];
+    }
+    char *out = xmalloc(sum ? sum : 1);
+    check(MPI_Allgatherv(in, n, MPI_BYTE, out, counts, displs, MPI_BYTE, MPI_COMM_WORLD),
+          "allgatherv");
+    free(counts);
+    free(displs);
+    *total = sum;
+    g_wait += clock_s() - t;
+    return out;
+}
+
+int comm_argmin_rank(double key, uint64_t tie) {
+    struct {
+        double key;
+        uint64_t tie;
+    } mine = {key, tie}, *all = xmalloc(sizeof mine * (size_t)g_size);
+    double t = clock_s();
+    check(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
+                        MPI_COMM_WORLD),
+          "allgather");
+    g_wait += clock_s() - t;
+    int best = 0;
+    for (int r = 1; r < g_size; r++)
+        if (all[r].key < all[best].key || (all[r].key == all[best].key && all[r].tie < all[best].tie))
+            best = r;
+    free(all);
+    return best;
+}
+
 void comm_gather_bytes(const void *in, size_t bytes, void *out, int root) {
     if (bytes > (1u << 30)) fatal("comm_gather_bytes: %zu bytes per rank is too large", bytes);
     MPI_Request rq;

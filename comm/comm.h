@@ -39,6 +39,13 @@ void comm_allreduce_max_f64(double *x, int n);
 void comm_allreduce_sum_i64(int64_t *x, size_t n);
 // Gathers `bytes` from every rank into out (size * bytes, rank order) on root.
 void comm_gather_bytes(const void *in, size_t bytes, void *out, int root);
+// Every rank's `bytes` (any length, also 0) concatenated in rank order, on every rank: a
+// malloc'd buffer (the caller frees it) and its length in *total.
+void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total);
+// The rank holding the smallest (key, tie) pair over all ranks (key compared first, then
+// tie; then the lower rank), the same answer on every rank. A rank with nothing to offer
+// passes key = +INFINITY.
+int comm_argmin_rank(double key, uint64_t tie);
 
 // Bucketed, non-blocking gradient allreduce (sum, in place) over one float buffer.
 typedef struct GradReducer GradReducer;

@@ -1,7 +1,7 @@
 # irregular.sh: `trainer score` finds the irregular users the generator plants.
 #
 #   generator: synth.irregular_frac plants bot, burst, takeover and spree users, listed in
-#       truth.csv (user,segment,irregular,irregular_start); the normal users' rows are the same
+#       truth.csv (user,segment,bayes_segment,irregular,irregular_start); the normal users' rows are the same
 #       bytes as without them; best.txt leaves the irregular users out (re-scored from the CSV
 #       with truth.csv, see test_synth); a bad kind is a config error (exit 2).
 #   detection: on a small synthetic set, every kind's AUROC (model score, planted users of the
@@ -29,24 +29,24 @@ say "generator: planted users and truth.csv"
 "$TRAINER" data synth irr.yaml > synth-irr.txt
 "$TRAINER" data synth clean.yaml > synth-clean.txt
 T=$WORK/synth-0.12/truth.csv
-if [ "$(head -1 "$T")" = "user,segment,irregular,irregular_start" ] && [ "$(wc -l < "$T")" -eq 901 ]; then
+if [ "$(head -1 "$T")" = "user,segment,bayes_segment,irregular,irregular_start" ] && [ "$(wc -l < "$T")" -eq 901 ]; then
   pass "truth.csv: header and one row per user"
 else fail "truth.csv: $(head -1 "$T"), $(wc -l < "$T") lines"; fi
 for k in bot burst takeover spree; do
-  n=$(awk -F, -v k=$k '$3 == k' "$T" | wc -l)
+  n=$(awk -F, -v k=$k '$4 == k' "$T" | wc -l)
   if [ "$n" -ge 10 ]; then pass "$n $k users planted"; else fail "only $n $k users"; fi
 done
-bad_start=$(awk -F, 'NR > 1 && $3 != "" && ($4 == "" || $4 < 1)' "$T" | wc -l)
+bad_start=$(awk -F, 'NR > 1 && $4 != "" && ($5 == "" || $5 < 1)' "$T" | wc -l)
 [ "$bad_start" -eq 0 ] && pass "every planted user has a start index" || fail "$bad_start planted users without a start"
 # The normal users' rows are the same bytes with and without planted users.
-awk -F, 'NR > 1 && $3 == "" { print $1 }' "$T" | sort > normal.txt
+awk -F, 'NR > 1 && $4 == "" { print $1 }' "$T" | sort > normal.txt
 for s in train valid test; do
   join -t, normal.txt <(tail -n +2 "$WORK/synth-0.12/$s.csv" | sort -t, -k1,1 -s) > a.txt
   join -t, normal.txt <(tail -n +2 "$WORK/synth-0/$s.csv" | sort -t, -k1,1 -s) > b.txt
   if cmp -s a.txt b.txt && [ -s a.txt ]; then pass "$s: normal users' rows unchanged by the planted ones"
   else fail "$s: normal users' rows differ"; fi
 done
-if [ "$(awk -F, 'NR > 1 && $3 != ""' "$WORK/synth-0/truth.csv" | wc -l)" -eq 0 ]; then pass "irregular_frac 0 plants nobody"
+if [ "$(awk -F, 'NR > 1 && $4 != ""' "$WORK/synth-0/truth.csv" | wc -l)" -eq 0 ]; then pass "irregular_frac 0 plants nobody"
 else fail "irregular_frac 0 planted users"; fi
 grep -q "irregular users (truth.csv; not in the best losses)" synth-irr.txt && pass "synth reports the planted users" \
   || fail "synth does not report the planted users"

@@ -60,6 +60,7 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                CliArgs *out) {
     memset(out, 0, sizeof *out);
     out->trial = -1;
+    out->restarts = -1;
     out->overrides = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -76,10 +77,12 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 exit(EXIT_USAGE);
             }
             int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0 ||
-                          strcmp(opt, "--events") == 0;
+                          strcmp(opt, "--events") == 0 || strcmp(opt, "--force") == 0;
             if (is_flag) {
                 if (strcmp(opt, "--resume") == 0)
                     out->resume = 1;
+                else if (strcmp(opt, "--force") == 0)
+                    out->force = 1;
                 else if (strcmp(opt, "--docs") == 0)
                     out->docs = 1;
                 else
@@ -111,6 +114,16 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 out->trial = parse_nonneg(command, opt, val);
             else if (strcmp(opt, "--top") == 0)
                 out->top = parse_nonneg(command, opt, val), out->top_given = 1;
+            else if (strcmp(opt, "--restarts") == 0)
+                out->restarts = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--k") == 0)
+                out->k = val;
+            else if (strcmp(opt, "--features") == 0)
+                out->features = val;
+            else if (strcmp(opt, "--embedding") == 0)
+                out->embedding = val;
+            else if (strcmp(opt, "--segments") == 0)
+                out->segments = val;
             else
                 add_extra(out, a, val);
             continue;

@@ -21,6 +21,13 @@ typedef struct {
     // a flag without a value (--events) has the value "".
     int n_extra;
     const char *extra_name[16], *extra_val[16];
+    // segment / predict --segments
+    const char *k;          // --k K|auto
+    const char *features;   // --features model|handmade
+    const char *embedding;  // --embedding last|mean|last+mean
+    const char *segments;   // --segments DIR (predict)
+    int restarts;           // --restarts N, -1 when absent
+    int force;              // --force: replace results already in --output
 } CliArgs;
 
 // The value of a command's own option (the last one given), or NULL if absent.

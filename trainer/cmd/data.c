@@ -1,4 +1,11 @@
-// data.c: `trainer data synth|prepare EXP.yaml`.
+// data.c: `trainer data synth|prepare|hash-ids EXP.yaml`.
+//
+// hash-ids reads raw user ids from stdin, one a line, and prints `id,user_hash` with the
+// experiment's key: the data owner's way back from outputs keyed by user hash (segments,
+// predictions, ...) to their own users. It is the only place a raw id and its hash appear
+// together. With --split S the hash is that of S's users in the experiment's prepared shards
+// (given split files mix the split into the hash, see userkey.h); without it, that of
+// `--input` files and of one-file experiments.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,14 +13,65 @@
 #include "cli.h"
 #include "dataset.h"
 #include "erasure_verify.h"
+#include "userkey.h"
+
+// An id as one CSV field: quoted when it holds a comma, a quote or a CR.
+static void put_csv_field(const char *s, size_t n) {
+    if (!memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\r', n)) {
+        fwrite(s, 1, n, stdout);
+        return;
+    }
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') putchar('"');
+        putchar(s[i]);
+    }
+    putchar('"');
+}
+
+static int hash_ids(const Config *cfg, int split) {
+    UserKey key;
+    userkey_load(cfg, &key);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long long n = 0, line_no = 0;
+    printf("id,user_hash\n");
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        line_no++;
+        if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
+        if (len > 0 && line[len - 1] == '\r') line[--len] = 0;
+        if (len == 0 || memchr(line, 0, (size_t)len)) {
+            fflush(stdout);
+            fprintf(stderr, "error: stdin:%lld: %s (one raw user id a line)\n", line_no,
+                    len == 0 ? "empty line" : "NUL byte in the id");
+            free(line);
+            return EXIT_USAGE;
+        }
+        uint64_t h = userkey_split_hash(userkey_hash_id(&key, line, (size_t)len), split);
+        put_csv_field(line, (size_t)len);
+        printf(",%016llx\n", (unsigned long long)h);
+        n++;
+    }
+    free(line);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "error: stdout: write failed\n");
+        return EXIT_FATAL;
+    }
+    fprintf(stderr, "hash-ids: %lld ids hashed with the key from %s\n", n, key.source);
+    return EXIT_OK;
+}
 
 int cmd_data(int argc, char **argv) {
     const char *usage =
         "usage: trainer data synth EXP.yaml [--set key=value]...\n"
         "       trainer data prepare EXP.yaml [--set key=value]...\n"
+        "       trainer data hash-ids EXP.yaml [--split S] < ids.txt\n"
         "       trainer data verify-excluded EXP.yaml --checkpoint FILE|RUNDIR --ids FILE\n";
     const int verify = argc >= 1 && strcmp(argv[0], "verify-excluded") == 0;
-    if (argc < 1 || (strcmp(argv[0], "synth") != 0 && strcmp(argv[0], "prepare") != 0 && !verify)) {
+    const int hashing = argc >= 1 && strcmp(argv[0], "hash-ids") == 0;
+    if (argc < 1 ||
+        (strcmp(argv[0], "synth") != 0 && strcmp(argv[0], "prepare") != 0 && !verify && !hashing)) {
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
@@ -32,7 +90,8 @@ int cmd_data(int argc, char **argv) {
     CliArgs args;
     char what[32];
     snprintf(what, sizeof what, "data %s", argv[0]);
-    cli_parse(n_rest, rest, what, verify ? "--set --checkpoint" : "--set", 1, &args);
+    cli_parse(n_rest, rest, what,
+              verify ? "--set --checkpoint" : hashing ? "--set --split" : "--set", 1, &args);
     free(rest);
     if (verify && (!ids || !args.checkpoint)) {
         fprintf(stderr, "error: trainer data verify-excluded: --checkpoint and --ids are "
@@ -44,6 +103,9 @@ int cmd_data(int argc, char **argv) {
     cli_load_config(&args, &cfg);
     free(args.overrides);
     if (verify) return erasure_verify(&cfg, args.checkpoint, ids);
+    if (hashing)
+        return hash_ids(&cfg,
+                        args.split ? userkey_hash_split(&cfg, split_from_name(args.split)) : -1);
     if (strcmp(argv[0], "synth") == 0)
         dataset_synth(&cfg);
     else

@@ -35,7 +35,7 @@ int cmd_eval(int argc, char **argv) {
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     if (split < 0) split = SPLIT_TEST;
     ScoreRequest req = {"eval", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split, 2};
+                        args.checkpoint, args.input, split, 2, 0};
     if (!args.checkpoint) {
         fprintf(stderr, "error: trainer eval: --checkpoint FILE|RUNDIR is required\n");
         free(args.overrides);

@@ -17,7 +17,12 @@ static const Command commands[] = {
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
      "\tnext action (top N, default 3), time and engagement per user (default output\n"
-     "\t./predictions.csv)\n"},
+     "\t./predictions.csv)\n"
+     "predict ... --segments DIR\talso each user's segment (of `trainer segment`)\n"},
+    {"segment", cmd_segment,
+     "segment EXP.yaml --checkpoint FILE|RUNDIR --output DIR [--split S | --input F.csv]\n"
+     "        [--k K|auto] [--features model|handmade] [--embedding mean|last|last+mean]\n"
+     "        [--restarts N] [--force]\tuser segments from the trained model (k-means)\n"},
     {"score", cmd_score,
      "score EXP.yaml --checkpoint FILE|RUNDIR [--split S | --input F.csv] --output DIR\n"
      "      [--events] [--flag-rate R] [--truth truth.csv]\tirregular users: scores, flags, "
@@ -29,6 +34,7 @@ static const Command commands[] = {
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
      "data prepare EXP.yaml\t(re)build the experiment's shards\n"
+     "data hash-ids EXP.yaml < ids.txt\tprint id,user_hash per raw id (the way back to your users)\n"
      "data verify-excluded EXP.yaml --checkpoint RUNDIR --ids FILE\tprove no listed user "
      "was trained on\n"},
     {"audit", cmd_audit,

@@ -8,13 +8,29 @@
 #include <string.h>
 
 #include "cli.h"
+#include "comm.h"
+#include "kmeans.h"
 #include "scoring.h"
+#include "segment_model.h"
+#include "user_features.h"
 #include "util.h"
+
+// --segments DIR: the segmentation applied to every user (see segment.c).
+typedef struct {
+    SegmentModel sm;
+    int use_model;
+    ModelEmbedder emb;
+    HandmadeSpec hs;
+    float *vec;        // (dim) scratch
+    int32_t *slot_seg; // (T * B) segment of the user whose last event is at the slot
+    double *slot_dist; // (T * B) its distance to the centroid
+} Segmenter;
 
 typedef struct {
     UserRows rows;
     int top;
     int *order; // (K) scratch for the top-N selection
+    Segmenter *seg;
 } Predict;
 
 static double denorm_num(const DataMeta *m, int k, double y) {
@@ -58,15 +74,83 @@ static void predict_visit(void *ctx, Scorer *sc, const EvalStream *es, const Bat
             fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
         fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
         if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
+        if (p->seg) fprintf(f, ",%d,%.6f", p->seg->slot_seg[r], p->seg->slot_dist[r]);
         fprintf(f, "\n");
     }
 }
 
+// The user's vector (model or handmade), standardised as when fitted, to its nearest centroid.
+static void segment_user(void *ctx, int32_t user, const ShardUser *u, const Shard *sh,
+                         const float *vec, int slot) {
+    Segmenter *g = ctx;
+    const int dim = g->sm.dim;
+    if (!g->use_model) {
+        handmade_user(&g->hs, sh, u, g->vec);
+        vec = g->vec;
+    }
+    float *z = g->vec;
+    for (int j = 0; j < dim; j++)
+        z[j] = g->sm.std[j] > 0 ? (float)((vec[j] - g->sm.mean[j]) / g->sm.std[j]) : 0.0f;
+    double d2;
+    g->slot_seg[slot] = kmeans_nearest(z, g->sm.centroids, g->sm.k, dim, &d2);
+    g->slot_dist[slot] = sqrt(d2);
+}
+
+static void predict_with_segments(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *bb) {
+    Predict *p = ctx;
+    model_embedder_visit(&p->seg->emb, sc->model, es, bb, segment_user, p->seg);
+    predict_visit(ctx, sc, es, bb);
+}
+
+// Reads DIR/centroids.pb and checks it belongs to this checkpoint and data. Returns 0, or -1
+// after a message (rank 0) naming both files.
+static int segmenter_open(Segmenter *g, const char *dir, const Scorer *sc) {
+    memset(g, 0, sizeof *g);
+    char path[CFG_PATH_LEN + 32], err[1400];
+    snprintf(path, sizeof path, "%s/centroids.pb", dir);
+    int bad = segment_model_read(path, &g->sm, err, sizeof err) != 0;
+    g->use_model = !bad && strcmp(g->sm.features, "model") == 0;
+    int embedding = bad ? 0 : embedding_from_name(g->sm.embedding);
+    if (!bad && g->sm.params_hash != segment_params_hash(sc->ck.params, sc->ck.d.n_params)) {
+        snprintf(err, sizeof err, "%s: was made from %s (step %lld), not from %s (step %lld): run "
+                 "trainer segment with this checkpoint", path, g->sm.ckpt_path,
+                 (long long)g->sm.step, sc->ckpt_path, (long long)sc->ck.d.step);
+        bad = 1;
+    }
+    if (!bad) {
+        model_embedder_init(&g->emb, &sc->model->shape, sc->lanes, embedding < 0 ? 0 : embedding);
+        handmade_init(&g->hs, &sc->ds.meta);
+        int want = g->use_model ? g->emb.dim : g->hs.dim;
+        if (embedding < 0 || g->sm.dim != want || g->sm.data_hash != sc->ck.d.data_hash) {
+            snprintf(err, sizeof err, "%s: its features (%s, %d values) do not match %s", path,
+                     g->sm.features, g->sm.dim, sc->ckpt_path);
+            bad = 1;
+        }
+    }
+    if (bad) {
+        if (sc->rank == 0) fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    const size_t TB = (size_t)sc->lanes * (size_t)sc->model->shape.window;
+    g->vec = xmalloc(sizeof(float) * (size_t)g->sm.dim);
+    g->slot_seg = xcalloc(TB, sizeof(int32_t));
+    g->slot_dist = xcalloc(TB, sizeof(double));
+    return 0;
+}
+
+static void segmenter_free(Segmenter *g) {
+    model_embedder_free(&g->emb);
+    handmade_free(&g->hs);
+    segment_model_free(&g->sm);
+    free(g->vec), free(g->slot_seg), free(g->slot_dist);
+}
+
 int cmd_predict(int argc, char **argv) {
     CliArgs args;
-    cli_parse(argc, argv, "predict", "--set --checkpoint --input --output --top", 1, &args);
+    cli_parse(argc, argv, "predict", "--set --checkpoint --input --output --top --segments", 1,
+              &args);
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, SPLIT_TEST, 1};
+                        args.checkpoint, args.input, SPLIT_TEST, 1, 0};
     if (!args.checkpoint) {
         fprintf(stderr, "error: trainer predict: --checkpoint FILE|RUNDIR is required\n");
         free(args.overrides);
@@ -94,21 +178,35 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Predict p = {.top = args.top_given ? args.top : (n_known < 3 ? n_known : 3)};
+    Segmenter seg;
+    if (args.segments) {
+        double bad = segmenter_open(&seg, args.segments, &sc) != 0;
+        comm_allreduce_max_f64(&bad, 1);
+        if (bad) {
+            segmenter_free(&seg);
+            scorer_close(&sc);
+            free(args.overrides);
+            return EXIT_USAGE;
+        }
+        p.seg = &seg;
+    }
     p.order = xmalloc(sizeof(int) * (size_t)s->n_actions);
     const char *final = args.output ? args.output : "predictions.csv";
     user_rows_open(&p.rows, final, sc.rank, sc.size);
-    scorer_pass(&sc, 1, NULL, predict_visit, &p);
+    scorer_pass(&sc, 1, NULL, p.seg ? predict_with_segments : predict_visit, &p);
     free(p.order);
     StrBuf header = {0};
     sb_appendf(&header, "user_hash,n_events,last_time,predicted_time");
     for (int i = 1; i <= p.top; i++) sb_appendf(&header, ",action_%d,p_%d", i, i);
-    sb_appendf(&header, ",gap_median,gap_p10,gap_p90%s\n", s->engagement ? ",engagement" : "");
+    sb_appendf(&header, ",gap_median,gap_p10,gap_p90%s%s\n", s->engagement ? ",engagement" : "",
+               p.seg ? ",segment,segment_distance" : "");
     long long users = user_rows_join(&p.rows, header.data);
     sb_free(&header);
     if (sc.rank == 0)
         printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped) -> %s "
                "(users named by keyed hash; times in %s)\n",
                users, args.input, sc.input_rows, sc.input_bad, final, sc.cfg.data.time_unit);
+    if (p.seg) segmenter_free(&seg);
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;

@@ -12,6 +12,7 @@
 #include "hash.h"
 #include "ingest.h"
 #include "synth.h"
+#include "synth_truth.h"
 #include "userkey.h"
 #include "util.h"
 
@@ -35,7 +36,10 @@ static void ensure_synth(const Config *cfg) {
     snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(cfg));
     SynthReport rep;
     char *have = read_file(path, NULL);
-    int fresh = have && strcmp(have, want) == 0 && synth_read_report(cfg->synth.out_dir, &rep) == 0;
+    char truth_path[CFG_PATH_LEN + 32];
+    snprintf(truth_path, sizeof truth_path, "%s/%s", cfg->synth.out_dir, SYNTH_TRUTH_FILE);
+    int fresh = have && strcmp(have, want) == 0 &&
+                synth_read_report(cfg->synth.out_dir, &rep) == 0 && path_exists(truth_path);
     free(have);
     if (fresh) return;
     printf("data: generating synthetic users into %s\n", cfg->synth.out_dir);

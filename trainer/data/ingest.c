@@ -233,7 +233,7 @@ static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
         int split = in->split;
         if (split >= 0) {
             if (n_inputs > 1) overlap_add(g, uh, split, SEQ_MAKE(index, line));
-            uh = mix64(uh + (uint64_t)split * 0x9e3779b97f4a7c15ULL);
+            uh = userkey_split_hash(uh, split);
         } else
             split = user_split(cfg, row.user);
         REC_USER(rec) = uh;

@@ -85,7 +85,7 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
     erasure_free(&erasure);
     for (uint32_t v = 0; v <= meta->n_cat; v++) strtab_free(&vt[v]);
     *n_bad = (long long)bad.count;
-    qsort(ev, n, sizeof(Ev), by_user_time);
+    if (n > 1) qsort(ev, n, sizeof(Ev), by_user_time); // ev is NULL for a file without rows
     const int C = (int)meta->n_cat, N = (int)meta->n_num;
     const uint32_t eb = shard_event_bytes(C, N);
     memset(out, 0, sizeof *out);

@@ -69,6 +69,7 @@
 
 #include "hash.h"
 #include "synth_irregular.h"
+#include "synth_truth.h"
 #include "util.h"
 
 enum { N_SEG = 5, N_ACT = 6, N_CONTENT = 4, N_BUCKET = 3 };
@@ -340,6 +341,13 @@ static void score_and_update(const Model *m, Belief *b, const Prediction *pred, 
     log_normalise(b->log_post, N_SEG);
 }
 
+// The MAP segment of a posterior (the lowest index on ties).
+static int map_segment(const Belief *b) {
+    int best = 0;
+    for (int s = 1; s < N_SEG; s++) best = b->log_post[s] > b->log_post[best] ? s : best;
+    return best;
+}
+
 static void tally_to_stats(const Tally *t, SynthSplitStats *out) {
     double n = (double)t->n_targets;
     out->action_nll = t->n_targets ? t->sum_action_nll / n : NAN;
@@ -556,8 +564,9 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (left_valid + left_test > n_users) left_test = n_users - left_valid;
     Rng split_rng = rng_make(seed, 0);
     Prediction pred;
-    TruthFile truth;
-    truth_begin(&truth);
+    SynthTruthOut truth;
+    synth_truth_open(&truth, dir);
+    long long irregular_users[IRR_N_KINDS] = {0};
 
     for (long long u = 0; u < n_users; u++) {
         // Sequential selection: exact split sizes, every assignment equally likely.
@@ -588,7 +597,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
 
         IrregularPlan plan; // irregular users are labelled in truth.csv, not scored below
         synth_irregular_plan(cfg, (uint64_t)u, n_ev, &plan);
-        truth_add(&truth, user_id, SEG_NAMES[s], &plan);
+        irregular_users[plan.kind]++;
         for (long long i = 1; i < n_ev; i++) {
             draw_next(&model, &r, s, &prev, &plan, i, &pred, &next);
             csv_row(&out[split], user_id, (size_t)id_len, &next);
@@ -597,6 +606,8 @@ void synth_generate(const Config *cfg, SynthReport *report) {
                                  &prior_mix[split]);
             prev = next;
         }
+        synth_truth_row(&truth, user_id, SEG_NAMES[s], SEG_NAMES[map_segment(&belief)],
+                        plan.kind == IRR_NONE ? "" : IRREGULAR_KIND_NAMES[plan.kind], plan.start);
         bayes[split].n_users++;
         bayes[split].n_events += n_ev;
         prior_mix[split].n_users++;
@@ -612,8 +623,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (fsync_dir_of(out[0].final_path) != 0)
         fatal("%s: fsync of directory failed (%s)", dir, strerror(errno));
 
-    truth_write(&truth, dir);
-
+    double segment_acc = synth_truth_finish(&truth); // before best.txt, which marks a whole set
     SynthReport prior_report;
     for (int k = 0; k < 3; k++) {
         tally_to_stats(&bayes[k], &report->split[k]);
@@ -621,6 +631,9 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     }
     StrBuf text = {0};
     format_report(report, &prior_report, &text);
+    sb_appendf(&text, "# bayes_segment_acc %.6f users %lld (truth.csv: MAP segment after the whole "
+                      "history == true segment)\n",
+               segment_acc, n_users);
     char err[512];
     if (write_file_atomic(best_path, text.data, text.len, err, sizeof err) != 0) fatal("%s", err);
     sb_free(&text);
@@ -641,10 +654,13 @@ void synth_generate(const Config *cfg, SynthReport *report) {
            "time_nll %.4f (prior mixture %.4f) action_acc %.4f\n",
            v->action_nll, prior_report.split[1].action_nll, log((double)N_ACT), v->time_nll,
            prior_report.split[1].time_nll, v->action_acc);
+    printf("synth: segment recovered by the Bayes posterior (truth.csv bayes_segment) for %.4f "
+           "of users\n",
+           segment_acc);
     if (cfg->synth.irregular_frac > 0) {
         printf("synth: irregular users (truth.csv; not in the best losses)");
         for (int k = 1; k < IRR_N_KINDS; k++)
-            printf(" %s %lld", IRREGULAR_KIND_NAMES[k], truth.users[k]);
+            printf(" %s %lld", IRREGULAR_KIND_NAMES[k], irregular_users[k]);
         printf("\n");
     }
     printf("synth: %.2f s, %.3g events/s\n", secs, secs > 0 ? (double)total / secs : 0.0);

@@ -4,8 +4,9 @@
 // (columns user,time,action,content,engagement; time in epoch seconds) and best.txt: the
 // best achievable next-action NLL and next-gap NLL per split, computed from the generator's
 // own Bayes-optimal predictive distributions (the yardstick training is measured against),
-// and truth.csv (user,segment,irregular,irregular_start: the planted irregular users of
-// synth.irregular_frac, see synth_irregular.h; they are left out of best.txt).
+// and truth.csv: each user's segment, the Bayes posterior's guess (see synth_truth.h) and
+// the planted irregular users of synth.irregular_frac (synth_irregular.h; they are left out
+// of best.txt).
 #pragma once
 #include "config.h"
 

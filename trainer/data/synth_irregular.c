@@ -77,27 +77,6 @@ int synth_irregular_step(IrregularPlan *p, long long i, int segment, IrregularSt
 
 // ---------------------------------------------------------------- truth.csv
 
-void truth_begin(TruthFile *t) {
-    memset(t, 0, sizeof *t);
-    sb_appendf(&t->text, "user,segment,irregular,irregular_start\n");
-}
-
-void truth_add(TruthFile *t, const char *user_id, const char *segment, const IrregularPlan *p) {
-    t->users[p->kind]++;
-    if (p->kind == IRR_NONE)
-        sb_appendf(&t->text, "%s,%s,,\n", user_id, segment);
-    else
-        sb_appendf(&t->text, "%s,%s,%s,%lld\n", user_id, segment, IRREGULAR_KIND_NAMES[p->kind],
-                   p->start);
-}
-
-void truth_write(TruthFile *t, const char *dir) {
-    char path[CFG_PATH_LEN + 32], err[512];
-    snprintf(path, sizeof path, "%s/truth.csv", dir);
-    if (write_file_atomic(path, t->text.data, t->text.len, err, sizeof err) != 0) fatal("%s", err);
-    sb_free(&t->text);
-}
-
 static int by_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -115,8 +94,10 @@ long long truth_irregular_ids(const char *csv_path, uint64_t **out) {
     char *save = NULL;
     strtok_r(text, "\n", &save); // header
     for (char *line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        // user,segment,bayes_segment,irregular,irregular_start (synth_truth.h)
         char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
-        if (!c2 || c2[1] == ',' || c2[1] == 0) continue; // a normal user (or not a row)
+        char *c3 = c2 ? strchr(c2 + 1, ',') : NULL;
+        if (!c3 || c3[1] == ',' || c3[1] == 0) continue; // a normal user (or not a row)
         if (n == cap) *out = xrealloc(*out, sizeof(uint64_t) * (size_t)(cap = cap ? 2 * cap : 64));
         (*out)[n++] = hash_bytes(line, (size_t)(c1 - line), 0x7275);
     }

@@ -14,7 +14,7 @@
 //             around 20 s (sigma 0.7), engagement 12 times the user's usual (log + 2.5)
 // The user's event count stays n. Irregular users are left out of the best achievable
 // losses (best.txt, synth_score_csv) and listed in truth.csv:
-//   user,segment,irregular,irregular_start     (irregular: empty or the kind; start: the index
+//   user,segment,bayes_segment,irregular,irregular_start (irregular: empty or the kind; start: the index
 //                                               of the first irregular event, empty if none)
 #pragma once
 #include <stdint.h>
@@ -46,15 +46,6 @@ void synth_irregular_plan(const Config *cfg, uint64_t u, long long n_events, Irr
 // Fills *st for event i (1 <= i < n) of a user of segment `segment`; returns 1 if event i
 // is irregular, else 0 (and *st says "nothing").
 int synth_irregular_step(IrregularPlan *p, long long i, int segment, IrregularStep *st);
-
-// truth.csv rows, collected while generating and written (atomically) at the end.
-typedef struct {
-    StrBuf text;
-    long long users[IRR_N_KINDS];
-} TruthFile;
-void truth_begin(TruthFile *t);
-void truth_add(TruthFile *t, const char *user_id, const char *segment, const IrregularPlan *p);
-void truth_write(TruthFile *t, const char *dir); // fatal() on I/O errors; frees the text
 
 // The raw ids truth.csv (next to csv_path) marks irregular, as sorted 64-bit hashes of the id
 // (not the user key's hash: this is the generator's own bookkeeping). Returns the count (0 if

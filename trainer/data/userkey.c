@@ -97,3 +97,12 @@ void userkey_load(const Config *cfg, UserKey *out) {
 uint64_t userkey_hash_id(const UserKey *k, const char *raw_id, size_t len) {
     return siphash24(k->key, raw_id, len);
 }
+
+uint64_t userkey_split_hash(uint64_t id_hash, int split) {
+    return split >= 0 ? mix64(id_hash + (uint64_t)split * 0x9e3779b97f4a7c15ULL) : id_hash;
+}
+
+int userkey_hash_split(const Config *cfg, int split) {
+    int by_file = strcmp(cfg->data.source, "synth") == 0 || cfg->data.train_path[0] != 0;
+    return by_file ? split : -1;
+}

@@ -18,3 +18,10 @@ typedef struct {
 
 void userkey_load(const Config *cfg, UserKey *out); // fatal() on any problem
 uint64_t userkey_hash_id(const UserKey *k, const char *raw_id, size_t len);
+// The user hash prepared shards (and every output keyed by them) carry: with given split
+// files (synthetic data, data.train_path/valid_path/test_path) a user is (file, id), so the
+// id's hash is mixed with the split; with one file split by user (data.path) and for
+// `--input` files it is the id's hash itself (split = -1).
+uint64_t userkey_split_hash(uint64_t id_hash, int split);
+// The split argument of userkey_split_hash for users of `split` in this experiment's shards.
+int userkey_hash_split(const Config *cfg, int split);

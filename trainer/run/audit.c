@@ -159,8 +159,13 @@ static void reference_nll(Scorer *sc, const char *reference, double **ref, size_
 
 int audit_privacy_main(const char *exp, int n_overrides, char **overrides, const char *checkpoint,
                        const char *reference, const char *output, int *argc, char ***argv) {
-    ScoreRequest req = {"audit privacy", exp, n_overrides, overrides, checkpoint, NULL,
-                        SPLIT_TRAIN, 2};
+    ScoreRequest req = {.command = "audit privacy",
+                        .exp_path = exp,
+                        .n_overrides = n_overrides,
+                        .overrides = overrides,
+                        .checkpoint = checkpoint,
+                        .split = SPLIT_TRAIN,
+                        .min_events = 2};
     Scorer sc;
     int rc = scorer_open(&sc, &req, argc, argv);
     if (rc != EXIT_OK) return rc;

@@ -62,28 +62,29 @@ static TruthRow *read_truth(const char *path, const Config *cfg, long long *n_ou
     char *save = NULL, *line = strtok_r(text, "\n", &save); // header
     while ((line = strtok_r(NULL, "\n", &save))) {
         line_no++;
-        char *f[4];
+        char *f[5];
         int nf = 0;
-        for (char *p = line; nf < 4; p++) {
+        for (char *p = line; nf < 5; p++) {
             f[nf++] = p;
             p = strchr(p, ',');
             if (!p) break;
             *p = 0;
         }
-        if (nf != 4) {
-            warnf("%s:%lld: expected user,segment,irregular,irregular_start", path, line_no);
+        if (nf != 5) {
+            warnf("%s:%lld: expected user,segment,bayes_segment,irregular,irregular_start", path,
+                  line_no);
             continue;
         }
         int kind = IRR_NONE;
         for (int k = 1; k < IRR_N_KINDS; k++)
-            if (strcmp(f[2], IRREGULAR_KIND_NAMES[k]) == 0) kind = k;
+            if (strcmp(f[3], IRREGULAR_KIND_NAMES[k]) == 0) kind = k;
         // The user's hash as --input (and serve) name it, and as the shards of given split
         // files do (ingest.c: mixed with the split), so every output can be matched.
         if (n + 4 > cap) rows = xrealloc(rows, sizeof(TruthRow) * (size_t)(cap = cap ? 2 * cap : 1024));
         uint64_t h = userkey_hash_id(&key, f[0], strlen(f[0]));
-        rows[n++] = (TruthRow){h, kind, atoll(f[3])};
-        for (uint64_t split = 0; split < 3; split++)
-            rows[n++] = (TruthRow){mix64(h + split * 0x9e3779b97f4a7c15ULL), kind, atoll(f[3])};
+        rows[n++] = (TruthRow){h, kind, atoll(f[4])};
+        for (int split = 0; split < 3; split++)
+            rows[n++] = (TruthRow){userkey_split_hash(h, split), kind, atoll(f[4])};
     }
     free(text);
     qsort(rows, (size_t)n, sizeof(TruthRow), by_hash);

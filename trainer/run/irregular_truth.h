@@ -1,5 +1,5 @@
 // irregular_truth.h: how well `trainer score` found the irregular users a truth file names
-// (the generator's truth.csv: user,segment,irregular,irregular_start, raw ids hashed here with
+// (the generator's truth.csv: user,segment,bayes_segment,irregular,irregular_start, raw ids hashed here with
 // the experiment's user key), next to the hand-made baseline of the same run.
 //
 // Per kind: AUROC of the model's score and of the baseline's, the kind's users against the

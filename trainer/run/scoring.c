@@ -11,6 +11,18 @@
 #include "setup.h"
 #include "util.h"
 
+// A checkpoint that cannot be used: fatal, or (bad_checkpoint_is_usage) one message naming
+// both files, everything freed and comm finalised on every rank, EXIT_USAGE.
+static int refuse(Scorer *sc, const ScoreRequest *req, const char *why) {
+    if (!req->bad_checkpoint_is_usage) fatal("%s", why);
+    if (sc->rank == 0)
+        fprintf(stderr, "%serror: %s (experiment %s)\n", log_prefix(), why, req->exp_path);
+    checkpoint_free(&sc->ck);
+    dataset_free(&sc->ds);
+    comm_finalize();
+    return EXIT_USAGE;
+}
+
 // comm up, config resolved on every rank, data prepared, checkpoint read and checked;
 // with --input, the file is this rank's slice of users as split `split`.
 int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
@@ -36,24 +48,31 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
     int64_t size = 0;
     unsigned char *buf = NULL;
     comm_long_wait_begin(); // rank 0 may prepare the data for a long time
+    char err[1024] = "";
     if (sc->rank == 0) {
-        char err[1024];
-        size_t n;
+        size_t n = 0;
         if (checkpoint_resolve(req->checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, &buf, &n,
-                               err, sizeof err) != 0)
-            fatal("%s", err);
-        size = (int64_t)n;
-        fp = dataset_ensure_prepared(cfg);
+                               err, sizeof err) != 0) {
+            if (!req->bad_checkpoint_is_usage) fatal("%s", err);
+            size = -1; // refused below, on every rank
+        } else {
+            size = (int64_t)n;
+            fp = dataset_ensure_prepared(cfg);
+        }
     }
     comm_bcast(&fp, sizeof fp, 0);
     comm_long_wait_end();
     comm_bcast(&size, sizeof size, 0);
     comm_bcast(sc->ckpt_path, sizeof sc->ckpt_path, 0);
+    if (size < 0) return refuse(sc, req, err);
     if (sc->rank != 0) buf = xmalloc((size_t)size);
     comm_bcast(buf, (size_t)size, 0);
-    char err[1024];
-    if (checkpoint_parse(buf, (size_t)size, &sc->ck, err, sizeof err) != 0)
-        fatal("%s: %s", sc->ckpt_path, err);
+    char why[1024];
+    if (checkpoint_parse(buf, (size_t)size, &sc->ck, why, sizeof why) != 0) {
+        free(buf);
+        snprintf(err, sizeof err, "%s: %s", sc->ckpt_path, why);
+        return refuse(sc, req, err);
+    }
     free(buf);
     if (req->input) {
         // One pseudo-shard per rank holding its slice of the file's users.
@@ -69,14 +88,19 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         dataset_open_scoring(&sc->ds, cfg, fp, sc->rank, sc->size);
         dataset_load_split(&sc->ds, split);
     }
-    if (sc->ck.d.data_hash != dataset_content_hash(&sc->ds.meta))
-        fatal("%s: was trained on other data than this experiment's (its vocabularies and "
-              "statistics differ): score it with the experiment it was trained with",
-              sc->ckpt_path);
+    if (sc->ck.d.data_hash != dataset_content_hash(&sc->ds.meta)) {
+        snprintf(err, sizeof err,
+                 "%s: was trained on other data than this experiment's (its vocabularies and "
+                 "statistics differ): score it with the experiment it was trained with",
+                 sc->ckpt_path);
+        return refuse(sc, req, err);
+    }
     sc->lanes = (int)cfg->eval.batch_size;
     ModelShape shape = model_shape_from(cfg, &sc->ds.meta, sc->lanes);
-    if (model_shape_check(&sc->ck.d.shape, &shape, err, sizeof err) != 0)
-        fatal("%s: %s", sc->ckpt_path, err);
+    if (model_shape_check(&sc->ck.d.shape, &shape, why, sizeof why) != 0) {
+        snprintf(err, sizeof err, "%s: %s", sc->ckpt_path, why);
+        return refuse(sc, req, err);
+    }
     sc->model = model_create(&shape);
     memcpy(sc->model->params, sc->ck.params, sizeof(float) * sc->model->n_params);
     sc->lc = loss_config_from(cfg, &sc->ds.meta);

@@ -26,6 +26,10 @@ typedef struct {
     const char *input;      // a CSV in the experiment's format instead of a split, or NULL
     int split;              // the split to read (--input: the split its users stand for)
     int min_events;         // users with fewer events are left out of --input
+    // A checkpoint that cannot be used (unreadable, corrupt, of another model or other
+    // data): 0: fatal (exit 1); 1: every rank returns EXIT_USAGE from scorer_open, after
+    // one message naming the checkpoint and the experiment.
+    int bad_checkpoint_is_usage;
 } ScoreRequest;
 
 typedef struct {
@@ -40,7 +44,8 @@ typedef struct {
 } Scorer;
 
 // Brings comm up (argc/argv for MPI) and opens everything; returns EXIT_OK, or EXIT_USAGE
-// after a config error (comm is then finalised). Other errors are fatal.
+// after a config error (or a bad checkpoint, see above; comm is then finalised). Other
+// errors are fatal.
 int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv);
 void scorer_close(Scorer *sc); // frees everything and finalises comm
 
