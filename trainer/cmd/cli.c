@@ -22,6 +22,15 @@ static int parse_nonneg(const char *command, const char *opt, const char *s) {
     return (int)v;
 }
 
+static int parse_positive(const char *command, const char *opt, const char *s) {
+    int v = parse_nonneg(command, opt, s);
+    if (v < 1) {
+        fprintf(stderr, "error: trainer %s: %s must be at least 1, got \"%s\"\n", command, opt, s);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
 void cli_parse(int argc, char **argv, const char *command, const char *allowed, int need_exp,
                CliArgs *out) {
     memset(out, 0, sizeof *out);
@@ -41,12 +50,13 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                     fprintf(stderr, "error: trainer %s: unknown option '%s'\n", command, opt);
                 exit(EXIT_USAGE);
             }
-            int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0;
-            if (is_flag) {
-                if (strcmp(opt, "--resume") == 0)
-                    out->resume = 1;
-                else
-                    out->docs = 1;
+            int *flag = strcmp(opt, "--resume") == 0    ? &out->resume
+                        : strcmp(opt, "--docs") == 0    ? &out->docs
+                        : strcmp(opt, "--explain") == 0 ? &out->explain
+                        : strcmp(opt, "--sanity") == 0  ? &out->sanity
+                                                        : NULL;
+            if (flag) {
+                *flag = 1;
                 continue;
             }
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -74,6 +84,18 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 out->trial = parse_nonneg(command, opt, val);
             else if (strcmp(opt, "--top") == 0)
                 out->top = parse_nonneg(command, opt, val);
+            else if (strcmp(opt, "--target") == 0)
+                out->target = val;
+            else if (strcmp(opt, "--steps") == 0)
+                out->steps = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--max-steps") == 0)
+                out->max_steps = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--window") == 0)
+                out->window = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--per-user") == 0)
+                out->per_user = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--users") == 0)
+                out->users = parse_positive(command, opt, val);
             continue;
         }
         if (!out->exp_path) {

@@ -16,6 +16,12 @@ typedef struct {
     int trial;              // --trial i (sweeps), -1 when absent
     int top;                // --top N
     int docs;               // --docs
+    // explain / predict --explain
+    const char *target;     // --target predicted|action:NAME|gap
+    int steps, max_steps;   // --steps M, --max-steps M (0: absent)
+    int window, per_user;   // --window N, --per-user N (0: absent)
+    long long users;        // --users N (0: every user)
+    int explain, sanity;    // --explain, --sanity
 } CliArgs;
 
 // Parses argv (after the subcommand words). allowed is a space-separated list of the

@@ -11,6 +11,7 @@ typedef struct {
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);

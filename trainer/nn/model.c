@@ -264,12 +264,12 @@ LaneState lane_state_slice(const ModelShape *s, const LaneState *st, int first) 
 // ---------------------------------------------------------------- forward
 
 // x0 (T, B, I0): rows [action_emb[action] | cat_emb[c][cat] ... | dense].
-static void input_forward(Model *m, const Batch *b) {
+void model_input_rows(const Model *m, const Batch *b, real *x0) {
     const ModelShape *s = &m->shape;
     const int TB = b->window * b->lanes, I0 = model_input_width(s), Ea = s->action_embed;
     const int Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
     for (int r = 0; r < TB; r++) {
-        real *x = m->act.x0 + (size_t)r * I0;
+        real *x = x0 + (size_t)r * I0;
         int a = b->action[r];
         if (a < 0 || a >= s->n_actions)
             fatal("model: action id %d out of range 0..%d", a, s->n_actions - 1);
@@ -488,8 +488,8 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
               b->window, s->max_lanes, s->window);
     const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
     a->dropout_on = dc && dc->p > 0 && s->layers > 1;
-    a->folded = m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
-    if (!a->folded) input_forward(m, b);
+    a->folded = !m->input_given && m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
+    if (!a->folded && !m->input_given) model_input_rows(m, b, a->x0);
     for (int l = 0; l < s->layers; l++) {
         if (l > 0 && a->dropout_on) dropout_forward(m, b, l, dc);
         lstm_layer_forward(m, b, l, state);
@@ -615,8 +615,9 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
         for (int r = 0; r < TB; r++)
             memcpy(a->d_dense + (size_t)r * D, dX + (size_t)r * I0 + (I0 - D),
                    sizeof(real) * (size_t)D);
-    // Embeddings: scatter-add the input gradient rows.
-    for (int r = 0; r < TB; r++) {
+    // Embeddings: scatter-add the input gradient rows (unless the inputs were not rows of
+    // the embeddings, see input_given).
+    for (int r = 0; r < TB && !m->input_given; r++) {
         const real *d = dX + (size_t)r * I0;
         real *ga = m->g.action_emb + (size_t)b->action[r] * Ea;
         for (int j = 0; j < Ea; j++) ga[j] += d[j];
