@@ -70,17 +70,21 @@ static void options_from(const CliArgs *a, ExplainOptions *o) {
 }
 
 static void report(Scorer *sc, Explainer *ex, const CliArgs *args, double wall, long long n) {
-    double sum[2] = {ex->seconds, (double)(ex->at->lane_steps)}, mx[2] = {ex->seconds, wall};
-    comm_allreduce_sum_f64(sum, 2);
-    comm_allreduce_max_f64(mx, 2);
+    double lanes = (double)ex->at->lane_steps + (ex->at_random ? (double)ex->at_random->lane_steps : 0);
+    double sum[3] = {ex->seconds, ex->cpu_seconds, lanes}, mx = wall;
+    comm_allreduce_sum_f64(sum, 3);
+    comm_allreduce_max_f64(&mx, 1);
     if (sc->rank != 0) return;
     const char *what = args->input ? args->input : SPLIT_NAMES[sc->split];
     printf("explain %s with %s (step %lld) on %d rank%s: %lld predictions in %.2f s\n", what,
-           sc->ckpt_path, (long long)sc->ck.d.step, sc->size, sc->size > 1 ? "s" : "", n, mx[1]);
-    printf("  explained targets/s: %.1f (all ranks; %.1f per rank-second of explaining); "
-           "path points x time steps forward+backward: %.3g/s per rank\n",
-           mx[1] > 0 ? n / mx[1] : 0, sum[0] > 0 ? n / sum[0] : 0,
-           sum[0] > 0 ? sum[1] / sum[0] : 0);
+           sc->ckpt_path, (long long)sc->ck.d.step, sc->size, sc->size > 1 ? "s" : "", n, mx);
+    // Path points x time steps, each one forward and one backward: the unit of training's
+    // events/s. Per CPU-second too, since the wall clock of a shared machine says little.
+    printf("  explained targets/s: %.1f (wall, all ranks); per rank: %.1f per second explaining, "
+           "%.1f per CPU-second\n",
+           mx > 0 ? n / mx : 0, sum[0] > 0 ? n / sum[0] : 0, sum[1] > 0 ? n / sum[1] : 0);
+    printf("  path points x time steps (forward+backward): %.3g per CPU-second%s\n",
+           sum[1] > 0 ? sum[2] / sum[1] : 0, ex->at_random ? " (sanity doubles the work)" : "");
 }
 
 int cmd_explain(int argc, char **argv) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm.h"
 #include "hash.h"
@@ -209,10 +210,16 @@ static int capture(Explainer *ex, ExplainTarget *t, const BatchBuf *bb, int r, i
     return 1;
 }
 
+static double thread_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void process_ready(Explainer *ex) {
     const int n = ex->n_ready;
     if (n == 0) return;
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = thread_cpu_seconds();
     AttrItem **items = xmalloc(sizeof(AttrItem *) * (size_t)n);
     AttrResult **rnd = xmalloc(sizeof(AttrResult *) * (size_t)n);
     for (int i = 0; i < n; i++) items[i] = &ex->ready[i]->item, rnd[i] = &ex->ready[i]->random_res;
@@ -224,6 +231,7 @@ static void process_ready(Explainer *ex) {
                                                     items[i]->n * ex->fg.n_groups);
     }
     ex->seconds += now_seconds() - t0;
+    ex->cpu_seconds += thread_cpu_seconds() - c0;
     ex->n_explained += n;
     for (int i = 0; i < n; i++) {
         ex->done(ex->ctx, ex, ex->ready[i]);

@@ -61,7 +61,8 @@ struct Explainer {
     int n_ready, max_items;
     ExplainDone done;
     void *ctx;
-    double seconds;        // spent explaining (this rank)
+    double seconds;        // spent explaining (this rank), wall clock
+    double cpu_seconds;    // ... and CPU time of the explaining thread (shared machines)
     long long n_explained; // targets (this rank)
 };
 

@@ -330,7 +330,7 @@ static void summary_md(StrBuf *sb, const Acc *a, const Figures *fi, const Summar
     if (a->n_rho)
         sb_appendf(sb, "## Sanity (trained vs randomly initialised model)\n\nSpearman rank "
                        "correlation of |attributions| per target: mean %.3f, median %.3f over %d "
-                       "targets (near 0: the explanations depend on what the model learned).\n",
+                       "targets (1 would mean explanations that ignore what the model learned).\n",
                    fi->rho_mean, fi->rho_med, a->n_rho);
 }
 
