@@ -530,6 +530,7 @@ static void add_column_sums(real *out, const real *x, int M, int N) {
 static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *Gt) {
     const int B = b->lanes, H4 = 4 * m->shape.hidden, C = m->shape.n_cat;
     real *gb = m->g.bias[l];
+    if (m->input_grad_only) return;
     for (int lane = 0; lane < B; lane++) {
         const real *d = Gt + (size_t)lane * H4;
         for (int j = 0; j < H4; j++) gb[j] += d[j];
@@ -570,12 +571,14 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
-    gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
-    if (folded) {
-        folded_input_backward(m, b, G); // also the embeddings' gradients
-    } else {
-        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
-        gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+    if (!m->input_grad_only) { // (explanations need only the input gradient below)
+        gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
+        if (folded) {
+            folded_input_backward(m, b, G); // also the embeddings' gradients
+        } else {
+            const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+            gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+        }
     }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
@@ -589,8 +592,10 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int L = s->layers, I0 = model_input_width(s);
     // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
     const real *htop = a->hout[L - 1];
-    gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
-    add_column_sums(m->g.b_head, a->dy, TB, O);
+    if (!m->input_grad_only) {
+        gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
+        add_column_sums(m->g.b_head, a->dy, TB, O);
+    }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
     real *dH = a->dbuf[0], *dX = a->dbuf[1];
     gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);

@@ -156,6 +156,10 @@ typedef struct {
     // embeddings of b->action and b->cat (which it then ignores); it never folds. Backward
     // leaves d f / d x0 in act.dx0 and adds nothing to the embeddings' gradients.
     int input_given;
+    // 1: backward computes gradients with respect to activations and inputs only (act.dx0),
+    // skipping the weight-gradient GEMMs: m->grads is left untouched (explanations; with
+    // input_given, since folded embeddings get their input gradient from those GEMMs).
+    int input_grad_only;
     int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
 } Model;
 

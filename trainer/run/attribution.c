@@ -95,7 +95,7 @@ Attributor *attributor_create(const ModelShape *s, const float *params, const Fe
     sh.max_lanes = lanes, sh.window = window;
     at->m = model_create(&sh);
     for (size_t i = 0; i < at->m->n_params; i++) at->m->params[i] = (real)params[i];
-    at->m->input_given = 1;
+    at->m->input_given = 1, at->m->input_grad_only = 1;
     at->fg = fg, at->kind = kind;
     at->loggap_mean = loggap_mean, at->loggap_std = loggap_std;
     at->steps = steps, at->max_steps = max_steps > steps ? max_steps : steps;
@@ -153,18 +153,19 @@ static double target_value(const Attributor *at, const real *y, int cls, real *d
     return (double)y[cls] - lse;
 }
 
-// Fills x0, keep and the carried state of nl lanes for a window of T steps.
-static void build_lanes(Attributor *at, const Lane *ln, int nl, int T) {
+// Fills x0, keep and the carried state of nl lanes for a window of T steps, in a batch of
+// nb >= nl lanes (the rest: padding, reset at every step).
+static void build_lanes(Attributor *at, const Lane *ln, int nl, int nb, int T) {
     Model *m = at->m;
     const ModelShape *s = &m->shape;
     const int I0 = model_input_width(s), H = s->hidden;
     const real *base = at->base_row;
-    for (int k = 0; k < nl; k++) {
-        const Lane *l = &ln[k];
+    for (int k = 0; k < nb; k++) {
+        const Lane *l = k < nl ? &ln[k] : NULL;
         for (int t = 0; t < T; t++) {
-            real *x = m->act.x0 + ((size_t)t * nl + k) * I0;
-            at->keep[(size_t)t * nl + k] = t < l->n && (t > 0 || l->it->carried);
-            if (t >= l->n) {
+            real *x = m->act.x0 + ((size_t)t * nb + k) * I0;
+            at->keep[(size_t)t * nb + k] = l && t < l->n && (t > 0 || l->it->carried);
+            if (!l || t >= l->n) {
                 memset(x, 0, sizeof(real) * (size_t)I0);
                 continue;
             }
@@ -175,7 +176,7 @@ static void build_lanes(Attributor *at, const Lane *ln, int nl, int T) {
                 for (int j = 0; j < I0; j++)
                     x[j] = (real)((double)base[j] + l->alpha * ((double)src[j] - (double)base[j]));
         }
-        for (int L = 0; L < s->layers; L++) {
+        for (int L = 0; L < s->layers && l; L++) {
             memcpy(at->st.h[L] + (size_t)k * H, l->it->h0 + (size_t)L * H, sizeof(real) * H);
             memcpy(at->st.c[L] + (size_t)k * H, l->it->c0 + (size_t)L * H, sizeof(real) * H);
         }
@@ -183,35 +184,36 @@ static void build_lanes(Attributor *at, const Lane *ln, int nl, int T) {
 }
 
 // Forward over nl lanes; with grad, backward from d f / d y and the weighted input
-// gradients added to each lane's gsum.
+// gradients added to each lane's gsum. The batch is padded to a multiple of 8 lanes, where
+// the recurrent GEMM has its fast kernel (nn/kernels/rgemm.h).
 static void run_lanes(Attributor *at, const Lane *ln, int nl, int grad) {
     Model *m = at->m;
     const ModelShape *s = &m->shape;
     const int I0 = model_input_width(s), O = model_outputs(s);
+    const int nb = (nl + 7) / 8 * 8 <= s->max_lanes ? (nl + 7) / 8 * 8 : nl;
     int T = 1;
     for (int k = 0; k < nl; k++) T = ln[k].n > T ? ln[k].n : T;
-    build_lanes(at, ln, nl, T);
-    Batch b = {.lanes = nl, .window = T, .action = at->zeros, .cat = at->zeros + (size_t)nl * T,
+    build_lanes(at, ln, nl, nb, T);
+    Batch b = {.lanes = nb, .window = T, .action = at->zeros, .cat = at->zeros + (size_t)nb * T,
                .keep = at->keep};
     model_forward(m, &b, &at->st, NULL, NULL, NULL, 0);
-    if (grad) memset(m->act.dy, 0, sizeof(real) * (size_t)T * nl * O);
+    if (grad) memset(m->act.dy, 0, sizeof(real) * (size_t)T * nb * O);
     for (int k = 0; k < nl; k++) {
-        const size_t r = (size_t)(ln[k].n - 1) * nl + k;
+        const size_t r = (size_t)(ln[k].n - 1) * nb + k;
         double f = target_value(at, m->act.y + r * O, ln[k].it->cls,
                                 grad ? m->act.dy + r * O : NULL);
         if (ln[k].f) *ln[k].f = f;
     }
     if (!grad) return;
-    memset(m->grads, 0, sizeof(real) * m->n_params); // weight gradients: computed, unused
-    model_backward(m, &b, NULL);
-    const real *dx = m->act.dx0; // (T, nl, I0)
+    at->lane_steps += (int64_t)nl * T;
+    model_backward(m, &b, NULL); // input gradients only (input_grad_only)
+    const real *dx = m->act.dx0; // (T, nb, I0)
     for (int k = 0; k < nl; k++)
         for (int t = 0; t < ln[k].n; t++) {
-            const real *d = dx + ((size_t)t * nl + k) * I0;
+            const real *d = dx + ((size_t)t * nb + k) * I0;
             double *g = ln[k].gsum + (size_t)t * I0;
             for (int j = 0; j < I0; j++) g[j] += ln[k].weight * (double)d[j];
         }
-    at->lane_steps += (int64_t)nl * T;
 }
 
 // Runs a list of lanes in batches of at most the model's lanes.

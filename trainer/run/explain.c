@@ -97,7 +97,7 @@ static Attributor *make_attributor(Explainer *ex, const float *params) {
     const ModelShape *s = &ex->sc->model->shape;
     const int m = ex->opt.steps;
     int items = 256 / (m + 1) > 1 ? 256 / (m + 1) : 1;
-    int lanes = m + 1 <= 256 ? items * (m + 1) : 256;
+    int lanes = m + 1 <= 256 ? (items * (m + 1) + 7) / 8 * 8 : 256; // see run_lanes
     ex->max_items = items;
     return attributor_create(s, params, &ex->fg, ex->opt.kind, ex->sc->lc.loggap_mean,
                              ex->sc->lc.loggap_std, m, ex->opt.max_steps, lanes, ex->opt.window,
