@@ -5,8 +5,9 @@
 // each layer's W_ih, W_hh, bias, the head), the dense input path, every loss term, dropout
 // between layers, state carried into the window, lane resets inside the window, padded
 // positions without targets, and the explanations' path (input_given + input_grad_only:
-// d f / d x0 backpropagated from a given dy, weight gradients untouched). Prints the normalised error |a - n| / (|a| + |n|) per tensor
-// (norms over the tensor) and fails above 1e-6.
+// d f / d x0 backpropagated from a given dy, weight gradients untouched). Prints the
+// normalised error |a - n| / (|a| + |n|) per tensor (norms over the tensor) and fails above
+// 1e-6.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

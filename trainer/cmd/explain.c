@@ -9,6 +9,7 @@
 //                    the completeness error and steps, the deletion check, the sanity check
 //   DIR/summary.json, DIR/summary.md   (run/explain_summary.h)
 // The files are the same on any number of ranks (rows sorted by user hash).
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,11 @@ int cmd_explain(int argc, char **argv) {
               1, &args);
     ExplainOptions o;
     options_from(&args, &o);
-    if (!args.output || (args.split && args.input)) {
+    if (!args.output || (args.split && args.input) || strlen(args.output) > CFG_PATH_LEN - 32) {
         fprintf(stderr, "error: trainer explain: %s\n",
-                args.output ? "give --split or --input, not both" : "--output DIR is required");
+                !args.output  ? "--output DIR is required"
+                : args.input ? "give --split or --input, not both"
+                             : "--output: the path is too long");
         exit(EXIT_USAGE);
     }
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
@@ -114,7 +117,7 @@ int cmd_explain(int argc, char **argv) {
         return rc;
     }
     if (sc.rank == 0 && mkdir_p(args.output) != 0)
-        fatal("trainer explain: cannot create %s", args.output);
+        fatal("trainer explain: cannot create %s (%s)", args.output, strerror(errno));
     comm_barrier();
     Outputs out;
     char path[CFG_PATH_LEN + 32];

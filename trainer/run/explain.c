@@ -72,6 +72,9 @@ static uint64_t select_threshold(Scorer *sc, long long N) {
     if (N <= 0) return UINT64_MAX;
     size_t n_local = 0;
     for (int s = 0; s < sc->ds.n_shards; s++) n_local += sc->ds.shards[sc->split][s].hdr.n_users;
+    int64_t total = (int64_t)n_local;
+    comm_allreduce_sum_i64(&total, 1);
+    if (N >= total) return UINT64_MAX; // every user
     uint64_t *mine = xmalloc(sizeof(uint64_t) * (n_local + 1));
     size_t k = 0;
     for (int s = 0; s < sc->ds.n_shards; s++) {

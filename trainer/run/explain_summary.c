@@ -166,12 +166,28 @@ static void num(StrBuf *sb, double v) {
         sb_appendf(sb, "null");
 }
 
+// A JSON string member's value (quotes, backslashes and control characters escaped).
+static void json_str(StrBuf *sb, const char *s) {
+    sb_appendf(sb, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sb_appendf(sb, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            sb_appendf(sb, "\\u%04x", (unsigned char)*s);
+        else
+            sb_append(sb, s, 1);
+    }
+    sb_appendf(sb, "\"");
+}
+
 static void json_groups(StrBuf *sb, const Acc *a, const FeatureGroups *fg, const double *v) {
     double tot = 0;
     for (int g = 0; g < a->G; g++) tot += v[g];
     sb_appendf(sb, "{");
     for (int g = 0; g < a->G; g++) {
-        sb_appendf(sb, "%s\"%s\":", g ? "," : "", fg->name[g]);
+        sb_appendf(sb, "%s", g ? "," : "");
+        json_str(sb, fg->name[g]);
+        sb_appendf(sb, ":");
         num(sb, share(v[g], tot));
     }
     sb_appendf(sb, "}");
@@ -186,6 +202,12 @@ typedef struct {
 
 static void figures(Acc *a, Figures *fi) {
     memset(fi, 0, sizeof *fi);
+    for (int i = 1; i < a->n_steps; i++) // steps used, ascending
+        for (int j = i; j > 0 && a->steps_v[j - 1] > a->steps_v[j]; j--) {
+            int v = a->steps_v[j], c = a->steps_n[j];
+            a->steps_v[j] = a->steps_v[j - 1], a->steps_n[j] = a->steps_n[j - 1];
+            a->steps_v[j - 1] = v, a->steps_n[j - 1] = c;
+        }
     int n = a->n_targets;
     qsort(a->err, (size_t)n, sizeof(double), by_double);
     for (int i = 0; i < n; i++) fi->err_mean += a->err[i] / n, fi->within += a->err[i] <= ATTR_TOLERANCE;
@@ -214,16 +236,20 @@ static void figures(Acc *a, Figures *fi) {
 
 static void summary_json(StrBuf *sb, const Acc *a, const Figures *fi, const SummaryInfo *in) {
     const FeatureGroups *fg = in->fg;
-    sb_appendf(sb, "{\"targets\":%d,\"target\":\"%s\",\"source\":\"%s\",\"steps\":%d,"
-                   "\"max_steps\":%d,\"window\":%d,",
-               a->n_targets, in->target, in->source, in->steps, in->max_steps, in->window);
+    sb_appendf(sb, "{\"targets\":%d,\"target\":", a->n_targets);
+    json_str(sb, in->target);
+    sb_appendf(sb, ",\"source\":");
+    json_str(sb, in->source);
+    sb_appendf(sb, ",\"steps\":%d,\"max_steps\":%d,\"window\":%d,", in->steps, in->max_steps,
+               in->window);
     sb_appendf(sb, "\"baseline\":\"embedding mean over known values; 0 for every dense feature\",");
     sb_appendf(sb, "\"group_shares\":");
     json_groups(sb, a, fg, a->group);
     sb_appendf(sb, ",\"by_predicted_action\":{");
     for (int p = 0; p < a->n_pred; p++) {
-        sb_appendf(sb, "%s\"%s\":{\"targets\":%d,\"group_shares\":", p ? "," : "", a->pred_name[p],
-                   a->pred_count[p]);
+        sb_appendf(sb, "%s", p ? "," : "");
+        json_str(sb, a->pred_name[p]);
+        sb_appendf(sb, ":{\"targets\":%d,\"group_shares\":", a->pred_count[p]);
         json_groups(sb, a, fg, a->pred_group + (size_t)p * a->G);
         sb_appendf(sb, "}");
     }
@@ -235,8 +261,9 @@ static void summary_json(StrBuf *sb, const Acc *a, const Figures *fi, const Summ
     sb_appendf(sb, "],\"top_cells\":[");
     for (int k = 0; k < fi->n_top; k++) {
         int c = fi->top_cell[k];
-        sb_appendf(sb, "%s{\"offset\":%d,\"group\":\"%s\",\"share\":", k ? "," : "", c / a->G + 1,
-                   fg->name[c % a->G]);
+        sb_appendf(sb, "%s{\"offset\":%d,\"group\":", k ? "," : "", c / a->G + 1);
+        json_str(sb, fg->name[c % a->G]);
+        sb_appendf(sb, ",\"share\":");
         num(sb, share(a->cell[c], fi->cell_total));
         sb_appendf(sb, "}");
     }
