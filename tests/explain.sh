@@ -90,6 +90,12 @@ if mpirun_limit 200 2 "$TRAINER" predict exp.yaml $SET --checkpoint run --input 
     || fail "predict --explain: $bad rows without three reasons"
   last=$(awk -F'"' 'NR > 1 && $2 ~ /^last event: /' pred.csv | wc -l)
   say "  reason_1 is the last event's action for $last of $users users"
+  # 1 rank: the same users, predictions and reasons (percentages aside: they are rounded).
+  mpirun_limit 200 1 "$TRAINER" predict exp.yaml $SET --checkpoint run --input "$WORK/synth/test.csv" \
+    --output pred1.csv --explain > pred1.out 2>&1 || { cat pred1.out; fail "predict --explain on 1 rank failed"; }
+  strip() { awk -F'"' '{ print $1 "|" $2 "|" $4 "|" $6 }' "$1" | sed 's/ ([-0-9]*%)//g' | cut -d, -f1,2,5,7,9; }
+  [ "$(strip pred.csv)" = "$(strip pred1.csv)" ] && pass "predict --explain: 2 ranks == 1 rank" \
+    || { diff <(strip pred.csv) <(strip pred1.csv) | head -5; fail "predict --explain differs between 1 and 2 ranks"; }
 else
   cat pred.out; fail "predict --explain failed"
 fi
