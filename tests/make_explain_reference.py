@@ -172,7 +172,7 @@ def main():
         cls = max(range(K), key=lambda k: y[k])
         attr, fx, fb = explain(w, x, base, keep0, h0, c0, kind, cls)
         total = sum(sum(r) for r in attr)
-        rel = abs(total - (fx - fb)) / max(abs(fx - fb), 1e-3)
+        rel = abs(total - (fx - fb)) / max(abs(fx - fb), 1e-2)
         p = "case%d." % case
         put(p + "setup", [kind, keep0, cls])
         put(p + "action", action)
