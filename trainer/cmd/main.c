@@ -16,13 +16,13 @@ static const Command commands[] = {
      "F.json]\n\tscore a split or any CSV in the experiment's format\n"},
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-     "  [--explain [--target T] [--steps M]]\tnext action, time and engagement per user "
-     "(--explain: and the three strongest reasons)\n"},
+     "  [--explain [--target T] [--steps M]]\tnext action, time and engagement per user; "
+     "why\n"},
     {"explain", cmd_explain,
      "explain EXP.yaml --checkpoint FILE|RUNDIR (--split S | --input F.csv) --output DIR\n"
      "  [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]\n"
-     "  [--max-steps M] [--window N] [--sanity]\twhy the model predicts what it predicts "
-     "(integrated gradients per past event and feature group)\n"},
+     "  [--max-steps M] [--window N] [--sanity]\twhy: attributions per past event and "
+     "feature group\n"},
     {"data", cmd_data,
      "data synth EXP.yaml\twrite the synthetic users' CSVs (and best losses)\n"
      "data prepare EXP.yaml\t(re)build the experiment's shards\n"},

@@ -48,7 +48,7 @@ typedef struct {
     int n_groups;
     char name[ATTR_MAX_GROUPS][CFG_NAME_LEN + 8];
     int n_cols;                   // I0
-    int col_group[1024];          // group of each input column
+    int col_group[8192];          // group of each input column
     int action_group, gap_group;  // indices of "action" and "gap"
     int tod_group, dow_group;     // -1 without calendar features
     int cat_group[CFG_LIST_MAX];  // of categorical column c
