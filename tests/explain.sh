@@ -1,5 +1,6 @@
 # explain.sh: `trainer explain` and `predict --explain` end to end on synthetic users.
 #
+#   0. each explained window reproduces the prediction of the scoring pass (state capture);
 #   1. planted truth: the generator's next action depends on the previous action
 #      (ACT_TRANS), so for action targets the (offset 1, action) cell is the largest; the next
 #      gap depends on the hour of the last event (GAP_RHYTHM), so for gap targets the
@@ -36,6 +37,11 @@ if mpirun_limit 200 1 "$TRAINER" explain exp.yaml $SET --checkpoint run --split 
   ge "$d" 0.70 && pass "deletion check: $d" || fail "deletion check: top beats random in only $d"
   r=$(num act1/summary.json spearman_mean)
   ge 0.9 "$r" && pass "sanity: Spearman trained vs random init $r" || fail "sanity: Spearman $r"
+  # The window rebuilt from the scoring pass (events + the carried state) gives the model's
+  # own prediction: exp(f(x)) of the explained log p = p_predicted of the scoring pass.
+  off=$(awk -F, 'NR > 1 { d = exp($6) - $5; d = d < 0 ? -d : d; if (d > 2e-5) n++ } END { print n + 0 }' act1/targets.csv)
+  [ "$off" -eq 0 ] && pass "f(x) of every window == the scoring pass's prediction" \
+    || fail "$off windows do not reproduce the scoring pass's prediction"
   n=$(($(wc -l < act1/targets.csv) - 1))
   [ "$n" -eq "$(num act1/summary.json targets)" ] && [ "$n" -gt 50 ] && pass "$n targets" || fail "targets: $n"
   for f in events.csv targets.csv summary.json summary.md; do [ -s "act1/$f" ] || fail "act1/$f missing"; done
