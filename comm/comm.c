@@ -67,6 +67,13 @@ void comm_finalize(void) {
 _Noreturn void comm_abort(int status) {
     fflush(stdout);
     fflush(stderr);
+    // One rank has no one to abort: finalise and exit with the status, without the abort
+    // banner (and without the singleton's ORTE_ERROR_LOG noise that MPI_Abort prints).
+    if (g_up && g_size == 1) {
+        g_up = 0;
+        set_abort_hook(NULL);
+        MPI_Finalize();
+    }
     if (g_up) MPI_Abort(MPI_COMM_WORLD, status ? status : 1);
     exit(status);
 }
@@ -131,13 +138,11 @@ double comm_take_wait_seconds(void) {
 
 // ---------------------------------------------------------------- gradient reducer
 
-#define MAX_REQ 256
-
 struct GradReducer {
     float *grads;
     int n_buckets, header_len;
     size_t *offsets, *counts;
-    MPI_Request req[MAX_REQ];
+    MPI_Request *req; // n_buckets + 1 (the header): every bucket may be in flight at once
     int n_req;
     MPI_Datatype header_type;
     MPI_Op header_op;
@@ -167,6 +172,7 @@ GradReducer *comm_reducer_create(float *grads, int n_buckets, const size_t *offs
     r->counts = xmalloc(sizeof(size_t) * (size_t)n_buckets);
     memcpy(r->offsets, offsets, sizeof(size_t) * (size_t)n_buckets);
     memcpy(r->counts, counts, sizeof(size_t) * (size_t)n_buckets);
+    r->req = xmalloc(sizeof(MPI_Request) * ((size_t)n_buckets + 1));
     for (int i = 0; i < n_buckets; i++)
         if (counts[i] > (size_t)1 << 30) fatal("comm: bucket %d too large", i);
     g_header_len = header_len;
@@ -184,12 +190,13 @@ void comm_reducer_free(GradReducer *r) {
     }
     free(r->offsets);
     free(r->counts);
+    free(r->req);
     free(r);
 }
 
 void comm_reducer_start(GradReducer *r, int bucket) {
     if (bucket < 0 || bucket >= r->n_buckets) fatal("comm: no bucket %d", bucket);
-    if (r->n_req >= MAX_REQ - 1) fatal("comm: too many outstanding reductions");
+    if (r->n_req >= r->n_buckets) fatal("comm: bucket %d started twice in one step", bucket);
     if (g_size == 1 || r->counts[bucket] == 0) return;
     check(MPI_Iallreduce(MPI_IN_PLACE, r->grads + r->offsets[bucket], (int)r->counts[bucket],
                          MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]),

@@ -3,7 +3,7 @@
 # the figures the speed table needs, allocates nothing per step (RSS does not grow with the
 # step count), and rejects bad options with status 2. A few seconds; no timing is checked.
 # Register with: bash_test(bench_smoke bench/bench_smoke.sh)
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 PY=$(command -v python3) || { say "SKIP: needs python3 to read the JSON"; exit 77; }
 SMALL=(--hidden 16 --layers 2 --batch 8 --window 8 --warmup 1 --window-s 0 --max-steps-per-window 3
        --sgemm-n 64 --sgemm-trials 2 --json)

@@ -4,6 +4,8 @@
 #endif
 #include "util.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -140,42 +142,12 @@ int fsync_dir_of(const char *path) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, char *err, size_t errlen) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
-        return -1;
-    }
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            snprintf(err, errlen, "%s: write failed (%s)", tmp, n < 0 ? strerror(errno) : "short");
-            close(fd);
-            unlink(tmp);
-            return -1;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        snprintf(err, errlen, "%s: fsync/close failed (%s)", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename failed (%s)", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (fsync_dir_of(path) != 0) {
-        snprintf(err, errlen, "%s: fsync of directory failed (%s)", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    AtomicFile f;
+    int rc = af_open(&f, path, 1, 0);
+    if (rc == 0) rc = af_write(&f, data, size);
+    if (rc == 0) rc = af_commit(&f);
+    if (rc != 0) snprintf(err, errlen, "%s", f.err);
+    return rc;
 }
 
 int mkdir_p(const char *path) {

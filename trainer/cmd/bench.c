@@ -256,6 +256,7 @@ static double mib(double bytes) {
 // ---------------------------------------------------------------- the benchmark
 
 typedef struct {
+    ModelShape shape;
     Model *m;
     Optimizer opt;
     Stepper stepper; // run/step.h: the step `trainer train` runs
@@ -295,30 +296,20 @@ static void bench_step(Bench *bn) {
     bn->step++;
 }
 
-int cmd_bench(int argc, char **argv) {
-    BenchOptions o;
-    parse_options(argc, argv, &o);
-    comm_init(&argc, &argv);
-    const int rank = comm_rank(), P = comm_size();
-    const char *blas = model_blas_setup();
-    const double rss_start = (double)peak_rss_bytes();
-    FILE *txt = o.json ? stderr : stdout; // human-readable lines; stdout carries the JSON
-
-    Bench bn;
-    memset(&bn, 0, sizeof bn);
-    ModelShape shape = {.n_actions = o.types,
-                        .action_embed = o.emb,
-                        .n_cat = 0,
-                        .cat_embed = 0,
-                        .n_dense = 1,
-                        .hidden = o.hidden,
-                        .layers = o.layers,
-                        .engagement = 0,
-                        .max_lanes = o.batch,
-                        .window = o.window};
-    bn.m = model_create(&shape);
-    Model *m = bn.m;
-    if (rank == 0) model_init_params(m, (uint64_t)o.seed, 0);
+// Model, optimizer, the shipped step and the streams of this rank; every rank starts from
+// rank 0's parameters and the same data statistics (as the trainer's train-set statistics).
+static void bench_setup(Bench *bn, const BenchOptions *o, int rank, int P) {
+    memset(bn, 0, sizeof *bn);
+    bn->shape = (ModelShape){.n_actions = o->types,
+                             .action_embed = o->emb,
+                             .n_dense = 1,
+                             .hidden = o->hidden,
+                             .layers = o->layers,
+                             .max_lanes = o->batch,
+                             .window = o->window};
+    bn->m = model_create(&bn->shape);
+    Model *m = bn->m;
+    if (rank == 0) model_init_params(m, (uint64_t)o->seed, 0);
     comm_bcast(m->params, sizeof(float) * m->n_params, 0);
     OptimConfig oc = {.kind = OPT_ADAM,
                       .schedule = SCHED_CONSTANT,
@@ -326,182 +317,236 @@ int cmd_bench(int argc, char **argv) {
                       .beta1 = 0.9,
                       .beta2 = 0.999,
                       .eps = 1e-8};
-    optim_init(&bn.opt, &oc, &shape, m->n_params);
-    bn.state = lane_state_alloc(&shape, o.batch);
-    streams_make(&bn.st, &o, (uint64_t)o.seed * 1000 + (uint64_t)rank);
-    bn.n_windows = o.stream_windows;
-    const size_t TB = (size_t)o.window * o.batch;
-    bn.keep_reset = xmalloc(TB), bn.keep_carry = xmalloc(TB);
-    memset(bn.keep_carry, 1, TB);
-    memset(bn.keep_reset, 1, TB);
-    memset(bn.keep_reset, 0, (size_t)o.batch);
-    bn.lane_id = xmalloc(sizeof(uint64_t) * (size_t)o.batch);
-    for (int b = 0; b < o.batch; b++)
-        bn.lane_id[b] = (uint64_t)rank * (uint64_t)o.batch + (uint64_t)b;
-    // The same data statistics on every rank (as the trainer's train-set statistics).
-    double stats[2] = {bn.st.loggap_mean / P, 0};
+    optim_init(&bn->opt, &oc, &bn->shape, m->n_params);
+    bn->state = lane_state_alloc(&bn->shape, o->batch);
+    streams_make(&bn->st, o, (uint64_t)o->seed * 1000 + (uint64_t)rank);
+    bn->n_windows = o->stream_windows;
+    const size_t TB = (size_t)o->window * o->batch;
+    bn->keep_reset = xmalloc(TB), bn->keep_carry = xmalloc(TB);
+    memset(bn->keep_carry, 1, TB);
+    memset(bn->keep_reset, 1, TB);
+    memset(bn->keep_reset, 0, (size_t)o->batch);
+    bn->lane_id = xmalloc(sizeof(uint64_t) * (size_t)o->batch);
+    for (int b = 0; b < o->batch; b++)
+        bn->lane_id[b] = (uint64_t)rank * (uint64_t)o->batch + (uint64_t)b;
+    double stats[2] = {bn->st.loggap_mean / P, 0};
     comm_allreduce_sum_f64(stats, 1);
-    double var_local = bn.st.loggap_std * bn.st.loggap_std +
-                       (bn.st.loggap_mean - stats[0]) * (bn.st.loggap_mean - stats[0]);
+    double var_local = bn->st.loggap_std * bn->st.loggap_std +
+                       (bn->st.loggap_mean - stats[0]) * (bn->st.loggap_mean - stats[0]);
     stats[1] = var_local / P;
     comm_allreduce_sum_f64(stats + 1, 1);
-    bn.lc = (LossConfig){.w_action = 1,
-                         .w_time = 1,
-                         .w_eng = 0,
-                         .loggap_mean = stats[0],
-                         .loggap_std = sqrt(stats[1]),
-                         .gap_offset = 1e-6,
-                         .top_k = 5};
-    bn.batch = o.batch, bn.window = o.window;
-    stepper_init(&bn.stepper, m, &bn.opt, &bn.lc, 0, (uint64_t)o.seed, o.bucket_mb, o.batch);
+    bn->lc = (LossConfig){.w_action = 1,
+                          .w_time = 1,
+                          .w_eng = 0,
+                          .loggap_mean = stats[0],
+                          .loggap_std = sqrt(stats[1]),
+                          .gap_offset = 1e-6,
+                          .top_k = 5};
+    bn->batch = o->batch, bn->window = o->window;
+    stepper_init(&bn->stepper, m, &bn->opt, &bn->lc, 0, (uint64_t)o->seed, o->bucket_mb,
+                 o->batch);
+}
 
-    // Warm-up; the steps after the first set the steps per window (as torch_lstm.py).
+static void bench_free(Bench *bn) {
+    free(bn->keep_reset), free(bn->keep_carry), free(bn->lane_id);
+    streams_free(&bn->st);
+    lane_state_free(&bn->state);
+    stepper_free(&bn->stepper);
+    optim_free(&bn->opt);
+    model_free(bn->m);
+}
+
+// Warm-up; the steps after the first set the steps per window (as torch_lstm.py), the same
+// on every rank.
+static int bench_warmup(Bench *bn, const BenchOptions *o, double *first_step_s) {
     comm_barrier();
-    double t0 = now_seconds(), first_step_s = 0;
-    for (int i = 0; i < o.warmup; i++) {
-        bench_step(&bn);
-        if (i == 0) first_step_s = now_seconds() - t0;
+    double t0 = now_seconds();
+    *first_step_s = 0;
+    for (int i = 0; i < o->warmup; i++) {
+        bench_step(bn);
+        if (i == 0) *first_step_s = now_seconds() - t0;
     }
     double warm_s = now_seconds() - t0;
-    double per_step = o.warmup > 1 ? (warm_s - first_step_s) / (o.warmup - 1) : warm_s;
-    double spw = ceil(o.window_s / fmax(per_step, 1e-6));
-    spw = spw < 1 ? 1 : (spw > o.max_steps_per_window ? o.max_steps_per_window : spw);
-    comm_allreduce_max_f64(&spw, 1); // every rank runs the same steps
-    const int steps_per_window = (int)spw;
+    double per_step = o->warmup > 1 ? (warm_s - *first_step_s) / (o->warmup - 1) : warm_s;
+    double spw = ceil(o->window_s / fmax(per_step, 1e-6));
+    spw = spw < 1 ? 1 : (spw > o->max_steps_per_window ? o->max_steps_per_window : spw);
+    comm_allreduce_max_f64(&spw, 1);
+    return (int)spw;
+}
 
-    double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS];
+// What the timed windows measured, reduced over ranks.
+typedef struct {
+    double rates[MAX_WINDOWS], step_ms[MAX_WINDOWS]; // per window (slowest rank)
+    double sums[7];  // comm share, forward/backward/reduce/update shares, RSS, start RSS
+    double maxes[3]; // comm share, RSS, start RSS
+    double sg_med, sg_lo, sg_hi;
+    double first_step_s;
+    int steps_per_window;
+} BenchResult;
+
+static void bench_time(Bench *bn, const BenchOptions *o, int P, double rss_start, BenchResult *r) {
     double comm_local = 0, elapsed_local = 0;
-    bn.stepper.t_forward = bn.stepper.t_backward = bn.stepper.t_reduce = bn.stepper.t_update = 0;
-    const double ev_per_step = (double)TB * P;
-    for (int w = 0; w < o.windows; w++) {
+    bn->stepper.t_forward = bn->stepper.t_backward = 0;
+    bn->stepper.t_reduce = bn->stepper.t_update = 0;
+    const double ev_per_step = (double)o->window * o->batch * P;
+    for (int w = 0; w < o->windows; w++) {
         comm_barrier();
         comm_take_wait_seconds();
         double ts = now_seconds();
-        for (int k = 0; k < steps_per_window; k++) bench_step(&bn);
+        for (int k = 0; k < r->steps_per_window; k++) bench_step(bn);
         double el = now_seconds() - ts;
         comm_local += comm_take_wait_seconds(), elapsed_local += el;
         comm_allreduce_max_f64(&el, 1);
-        rates[w] = ev_per_step * steps_per_window / el;
-        step_ms[w] = 1e3 * el / steps_per_window;
+        r->rates[w] = ev_per_step * r->steps_per_window / el;
+        r->step_ms[w] = 1e3 * el / r->steps_per_window;
     }
     const double rss_train = (double)peak_rss_bytes(); // before the sgemm buffers exist
+    // Over ranks: comm share (mean and max), step phases (mean), RSS (max, sum).
+    const double sums[7] = {comm_local / elapsed_local,
+                            bn->stepper.t_forward / elapsed_local,
+                            bn->stepper.t_backward / elapsed_local,
+                            bn->stepper.t_reduce / elapsed_local,
+                            bn->stepper.t_update / elapsed_local,
+                            rss_train,
+                            rss_start};
+    const double maxes[3] = {comm_local / elapsed_local, rss_train, rss_start};
+    memcpy(r->sums, sums, sizeof sums), memcpy(r->maxes, maxes, sizeof maxes);
+    comm_allreduce_sum_f64(r->sums, 7);
+    comm_allreduce_max_f64(r->maxes, 3);
+}
 
-    // Figures over ranks: comm share (mean and max), step phases (mean), RSS (max, sum).
-    double sums[7] = {comm_local / elapsed_local,
-                      bn.stepper.t_forward / elapsed_local,
-                      bn.stepper.t_backward / elapsed_local,
-                      bn.stepper.t_reduce / elapsed_local,
-                      bn.stepper.t_update / elapsed_local,
-                      rss_train,
-                      rss_start};
-    double maxes[3] = {comm_local / elapsed_local, rss_train, rss_start};
-    comm_allreduce_sum_f64(sums, 7);
-    comm_allreduce_max_f64(maxes, 3);
+// sgemm peak, every rank at once: the mean over ranks of each rank's median (P = 1: the
+// median), and min..max over every trial of every rank.
+static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
+    if (o->sgemm_trials <= 0) return;
+    double sg[MAX_SGEMM_TRIALS];
+    comm_barrier();
+    sgemm_peak(o->sgemm_n, o->sgemm_trials, sg);
+    double med = median(sg, o->sgemm_trials), lo, hi;
+    min_max(sg, o->sgemm_trials, &lo, &hi);
+    double agg[3] = {med / P, -lo, hi};
+    comm_allreduce_sum_f64(agg, 1);
+    comm_allreduce_max_f64(agg + 1, 2);
+    r->sg_med = agg[0], r->sg_lo = -agg[1], r->sg_hi = agg[2];
+}
 
-    // sgemm peak, every rank at once.
-    double sg[MAX_SGEMM_TRIALS], sg_med = 0, sg_lo = 0, sg_hi = 0;
-    if (o.sgemm_trials > 0) {
-        comm_barrier();
-        sgemm_peak(o.sgemm_n, o.sgemm_trials, sg);
-        // Reported: the mean over ranks of each rank's median (P = 1: the median), and
-        // min..max over every trial of every rank.
-        double med = median(sg, o.sgemm_trials), lo, hi;
-        min_max(sg, o.sgemm_trials, &lo, &hi);
-        double agg[3] = {med / P, -lo, hi};
-        comm_allreduce_sum_f64(agg, 1);
-        comm_allreduce_max_f64(agg + 1, 2);
-        sg_med = agg[0], sg_lo = -agg[1], sg_hi = agg[2];
-    }
+// Derived figures of the report.
+typedef struct {
+    double ev_med, ev_lo, ev_hi, fpe, gflops, gflops_rank, peak_share, comm_share;
+    double b_params, b_act, b_state, b_data, need, rss, rss0;
+} BenchFigures;
 
+static BenchFigures bench_figures(const Bench *bn, const BenchOptions *o, int P,
+                                  const BenchResult *r) {
+    BenchFigures f;
+    f.ev_med = median(r->rates, o->windows);
+    min_max(r->rates, o->windows, &f.ev_lo, &f.ev_hi);
+    f.fpe = torch_flops_per_event(o), f.gflops = f.ev_med * f.fpe / 1e9;
+    f.gflops_rank = f.gflops / P;
+    f.peak_share = r->sg_med > 0 ? f.gflops_rank / r->sg_med : 0; // 0: not measured
+    f.comm_share = r->sums[0] / P;
+    const double n = (double)bn->m->n_params, TB = (double)o->window * o->batch;
+    f.b_params = 4 * n * sizeof(float); // params, grads, Adam m and v
+    f.b_act = (double)bn->m->activation_bytes;
+    f.b_state = 2.0 * o->layers * o->batch * o->hidden * sizeof(float);
+    f.b_data = (double)bn->st.n_events * o->batch * (sizeof(int32_t) + sizeof(float)) +
+               2.0 * TB + sizeof(uint64_t) * o->batch;
+    f.need = f.b_params + f.b_act + f.b_state + f.b_data;
+    f.rss = r->maxes[1], f.rss0 = r->maxes[2];
+    return f;
+}
+
+static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P, const char *blas,
+                        const BenchResult *r, const BenchFigures *f) {
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    fprintf(txt,
+            "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s\n",
+            o->hidden, o->layers, o->types, o->emb, o->batch, o->window, P, P > 1 ? "s" : "",
+            comm_launcher(), blas, ct ? ct : "<unset>");
+    fprintf(txt, "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
+                 "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
+    fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
+            bn->m->n_params, o->windows, r->steps_per_window, o->window_s, 1e3 * r->first_step_s);
+    fprintf(txt, "events/s: %.0f median [%.0f..%.0f]%s; step %.2f ms; final loss %.4f\n",
+            f->ev_med, f->ev_lo, f->ev_hi, P > 1 ? " aggregate over ranks" : "",
+            median(r->step_ms, o->windows), bn->last_loss);
+    fprintf(txt, "model:    %.1f GFLOP/s (%.3f MFLOP/event)", f->gflops, f->fpe / 1e6);
+    if (P > 1) fprintf(txt, ", %.1f per rank", f->gflops_rank);
+    if (r->sg_med > 0)
+        fprintf(txt, " = %.0f%% of the sgemm peak\n", 100 * f->peak_share);
+    else
+        fprintf(txt, "\n");
+    if (r->sg_med > 0)
+        fprintf(txt, "sgemm:    %d^3, %d trials%s: %.1f GFLOP/s median [%.1f..%.1f]\n", o->sgemm_n,
+                o->sgemm_trials, P > 1 ? " on every rank at once" : "", r->sg_med, r->sg_lo,
+                r->sg_hi);
+    fprintf(txt,
+            "time:     forward %.1f%%, backward %.1f%%, waiting on allreduce %.2f%% (max over "
+            "ranks %.2f%%), optimizer %.1f%% of step time\n",
+            100 * r->sums[1] / P, 100 * r->sums[2] / P, 100 * f->comm_share, 100 * r->maxes[0],
+            100 * r->sums[4] / P);
+    fprintf(txt,
+            "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
+            "grads, Adam m+v %.2f + activations %.2f + lane state %.2f + data %.2f: ratio %.2f\n",
+            mib(f->rss), P > 1 ? " (max over ranks)" : "", mib(f->rss0), mib(f->need),
+            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
+}
+
+static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char *blas,
+                       const BenchResult *r, const BenchFigures *f) {
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    char host[128] = "?";
+    gethostname(host, sizeof host - 1);
+    printf("{\"tool\":\"trainer bench\",\"hidden\":%d,\"layers\":%d,\"batch\":%d,\"seq\":%d,"
+           "\"types\":%d,\"emb\":%d,\"ranks\":%d,\"launcher\":\"%s\",\"host\":\"%s\","
+           "\"params\":%zu,\"steps_per_window\":%d,\"windows\":%d,\"window_s\":%.3f,"
+           "\"events_per_s_med\":%.1f,\"events_per_s_min\":%.1f,\"events_per_s_max\":%.1f,"
+           "\"step_ms_med\":%.3f,\"first_step_s\":%.4f,\"flops_per_event\":%.0f,"
+           "\"flops_per_event_ours\":%.0f,\"gflops_med\":%.3f,\"gflops_per_rank_med\":%.3f,",
+           o->hidden, o->layers, o->batch, o->window, o->types, o->emb, P, comm_launcher(), host,
+           bn->m->n_params, r->steps_per_window, o->windows, o->window_s, f->ev_med, f->ev_lo,
+           f->ev_hi, median(r->step_ms, o->windows), r->first_step_s, f->fpe,
+           model_train_flops_per_event(&bn->shape), f->gflops, f->gflops_rank);
+    printf("\"sgemm_n\":%d,\"sgemm_trials\":%d,\"sgemm_gflops_med\":%.3f,"
+           "\"sgemm_gflops_min\":%.3f,\"sgemm_gflops_max\":%.3f,\"peak_share\":%.4f,"
+           "\"comm_share\":%.5f,\"comm_share_max\":%.5f,\"forward_share\":%.4f,"
+           "\"backward_share\":%.4f,\"finish_share\":%.4f,\"optim_share\":%.4f,"
+           "\"peak_rss_mib\":%.2f,\"peak_rss_mib_sum\":%.2f,\"start_rss_mib\":%.2f,"
+           "\"need_mib\":%.3f,\"need_params_grads_adam_mib\":%.3f,\"need_activations_mib\":%.3f,"
+           "\"need_lane_state_mib\":%.3f,\"need_data_mib\":%.3f,\"rss_ratio\":%.3f,",
+           o->sgemm_n, o->sgemm_trials, r->sg_med, r->sg_lo, r->sg_hi, f->peak_share,
+           f->comm_share, r->maxes[0], r->sums[1] / P, r->sums[2] / P, r->sums[3] / P,
+           r->sums[4] / P, mib(f->rss), mib(r->sums[5]), mib(f->rss0), mib(f->need),
+           mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
+    printf("\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
+           "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
+           "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\"}\n",
+           bn->last_loss, blas, openblas_get_corename(), openblas_get_num_threads(),
+           ct ? ct : "<unset>");
+}
+
+int cmd_bench(int argc, char **argv) {
+    BenchOptions o;
+    parse_options(argc, argv, &o);
+    comm_init(&argc, &argv);
+    const int rank = comm_rank(), P = comm_size();
+    const char *blas = model_blas_setup();
+    const double rss_start = (double)peak_rss_bytes();
+    Bench bn;
+    bench_setup(&bn, &o, rank, P);
+    BenchResult r;
+    memset(&r, 0, sizeof r);
+    r.steps_per_window = bench_warmup(&bn, &o, &r.first_step_s);
+    bench_time(&bn, &o, P, rss_start, &r);
+    bench_sgemm(&o, P, &r);
     if (rank == 0) {
-        double ev_med = median(rates, o.windows), ev_lo, ev_hi;
-        min_max(rates, o.windows, &ev_lo, &ev_hi);
-        const double fpe = torch_flops_per_event(&o), gflops = ev_med * fpe / 1e9;
-        const double gflops_rank = gflops / P;
-        const double peak_share = sg_med > 0 ? gflops_rank / sg_med : 0; // 0: not measured
-        const double comm_share = sums[0] / P;
-        const double n = (double)m->n_params;
-        const double b_params = 4 * n * sizeof(float); // params, grads, Adam m and v
-        const double b_act = (double)m->activation_bytes;
-        const double b_state = 2.0 * o.layers * o.batch * o.hidden * sizeof(float);
-        const double b_data = (double)bn.st.n_events * o.batch * (sizeof(int32_t) + sizeof(float)) +
-                              2.0 * TB + sizeof(uint64_t) * o.batch;
-        const double need = b_params + b_act + b_state + b_data;
-        const double rss = maxes[1], rss0 = maxes[2];
-        const char *ct = getenv("OPENBLAS_CORETYPE");
-        char host[128] = "?";
-        gethostname(host, sizeof host - 1);
-        fprintf(txt,
-                "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; "
-                "OPENBLAS_CORETYPE=%s\n",
-                o.hidden, o.layers, o.types, o.emb, o.batch, o.window, P, P > 1 ? "s" : "",
-                comm_launcher(), blas, ct ? ct : "<unset>");
-        fprintf(txt,
-                "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
-                "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
-        fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
-                m->n_params, o.windows, steps_per_window, o.window_s, 1e3 * first_step_s);
-        fprintf(txt, "events/s: %.0f median [%.0f..%.0f]%s; step %.2f ms; final loss %.4f\n",
-                ev_med, ev_lo, ev_hi, P > 1 ? " aggregate over ranks" : "",
-                median(step_ms, o.windows), bn.last_loss);
-        fprintf(txt, "model:    %.1f GFLOP/s (%.3f MFLOP/event)", gflops, fpe / 1e6);
-        if (P > 1) fprintf(txt, ", %.1f per rank", gflops_rank);
-        if (sg_med > 0)
-            fprintf(txt, " = %.0f%% of the sgemm peak\n", 100 * peak_share);
-        else
-            fprintf(txt, "\n");
-        if (sg_med > 0)
-            fprintf(txt, "sgemm:    %d^3, %d trials%s: %.1f GFLOP/s median [%.1f..%.1f]\n",
-                    o.sgemm_n, o.sgemm_trials, P > 1 ? " on every rank at once" : "", sg_med, sg_lo,
-                    sg_hi);
-        fprintf(txt,
-                "time:     forward %.1f%%, backward %.1f%%, waiting on allreduce %.2f%% (max over "
-                "ranks %.2f%%), optimizer %.1f%% of step time\n",
-                100 * sums[1] / P, 100 * sums[2] / P, 100 * comm_share, 100 * maxes[0],
-                100 * sums[4] / P);
-        fprintf(txt,
-                "memory:   peak RSS %.1f MiB%s (%.1f MiB at start); needed %.1f MiB = params, "
-                "grads, Adam m+v %.2f + activations %.2f + lane state %.2f + data %.2f: "
-                "ratio %.2f\n",
-                mib(rss), P > 1 ? " (max over ranks)" : "", mib(rss0), mib(need), mib(b_params),
-                mib(b_act), mib(b_state), mib(b_data), rss / need);
-        if (o.json) {
-            printf(
-                "{\"tool\":\"trainer bench\",\"hidden\":%d,\"layers\":%d,\"batch\":%d,\"seq\":%d,"
-                "\"types\":%d,\"emb\":%d,\"ranks\":%d,\"launcher\":\"%s\",\"host\":\"%s\","
-                "\"params\":%zu,\"steps_per_window\":%d,\"windows\":%d,\"window_s\":%.3f,"
-                "\"events_per_s_med\":%.1f,\"events_per_s_min\":%.1f,\"events_per_s_max\":%.1f,"
-                "\"step_ms_med\":%.3f,\"first_step_s\":%.4f,\"flops_per_event\":%.0f,"
-                "\"flops_per_event_ours\":%.0f,\"gflops_med\":%.3f,\"gflops_per_rank_med\":%.3f,"
-                "\"sgemm_n\":%d,\"sgemm_trials\":%d,\"sgemm_gflops_med\":%.3f,"
-                "\"sgemm_gflops_min\":%.3f,\"sgemm_gflops_max\":%.3f,\"peak_share\":%.4f,"
-                "\"comm_share\":%.5f,\"comm_share_max\":%.5f,\"forward_share\":%.4f,"
-                "\"backward_share\":%.4f,\"finish_share\":%.4f,\"optim_share\":%.4f,\"peak_rss_"
-                "mib\":%.2f,"
-                "\"peak_rss_mib_sum\":%.2f,\"start_rss_mib\":%.2f,\"need_mib\":%.3f,"
-                "\"need_params_grads_adam_mib\":%.3f,\"need_activations_mib\":%.3f,"
-                "\"need_lane_state_mib\":%.3f,\"need_data_mib\":%.3f,\"rss_ratio\":%.3f,"
-                "\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
-                "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
-                "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\"}\n",
-                o.hidden, o.layers, o.batch, o.window, o.types, o.emb, P, comm_launcher(), host,
-                m->n_params, steps_per_window, o.windows, o.window_s, ev_med, ev_lo, ev_hi,
-                median(step_ms, o.windows), first_step_s, fpe, model_train_flops_per_event(&shape),
-                gflops, gflops_rank, o.sgemm_n, o.sgemm_trials, sg_med, sg_lo, sg_hi, peak_share,
-                comm_share, maxes[0], sums[1] / P, sums[2] / P, sums[3] / P, sums[4] / P, mib(rss),
-                mib(sums[5]), mib(rss0), mib(need), mib(b_params), mib(b_act), mib(b_state),
-                mib(b_data), rss / need, bn.last_loss, blas, openblas_get_corename(),
-                openblas_get_num_threads(), ct ? ct : "<unset>");
-        }
+        BenchFigures f = bench_figures(&bn, &o, P, &r);
+        bench_print(o.json ? stderr : stdout, &bn, &o, P, blas, &r, &f); // stdout: the JSON
+        if (o.json) bench_json(&bn, &o, P, blas, &r, &f);
         fflush(stdout);
         fflush(stderr);
     }
-    free(bn.keep_reset), free(bn.keep_carry), free(bn.lane_id);
-    streams_free(&bn.st);
-    lane_state_free(&bn.state);
-    stepper_free(&bn.stepper);
-    optim_free(&bn.opt);
-    model_free(m);
+    bench_free(&bn);
     comm_finalize();
     return EXIT_OK;
 }

@@ -83,7 +83,7 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
             else if (strcmp(opt, "--trial") == 0)
                 out->trial = parse_nonneg(command, opt, val);
             else if (strcmp(opt, "--top") == 0)
-                out->top = parse_nonneg(command, opt, val);
+                out->top = parse_nonneg(command, opt, val), out->top_given = 1;
             else if (strcmp(opt, "--target") == 0)
                 out->target = val;
             else if (strcmp(opt, "--steps") == 0)

@@ -15,6 +15,7 @@ typedef struct {
     int resume;             // --resume: continue this run dir even though the experiment changed
     int trial;              // --trial i (sweeps), -1 when absent
     int top;                // --top N
+    int top_given;          // --top was on the command line
     int docs;               // --docs
     // explain / predict --explain
     const char *target;     // --target predicted|action:NAME|gap

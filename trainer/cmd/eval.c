@@ -36,6 +36,11 @@ int cmd_eval(int argc, char **argv) {
     if (split < 0) split = SPLIT_TEST;
     ScoreRequest req = {"eval", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, split, 2};
+    if (!args.checkpoint) {
+        fprintf(stderr, "error: trainer eval: --checkpoint FILE|RUNDIR is required\n");
+        free(args.overrides);
+        return EXIT_USAGE;
+    }
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {
@@ -48,6 +53,17 @@ int cmd_eval(int argc, char **argv) {
     scorer_pass(&sc, 0, &sums, NULL, NULL);
     comm_allreduce_sum_f64((double *)&sums, LOSS_SUMS_LEN);
     Metrics m = metrics_from(&sums);
+    if (m.n_targets <= 0) { // the count is global: every rank refuses together
+        if (sc.rank == 0)
+            fprintf(stderr,
+                    "error: trainer eval: nothing to score in %s%s: a target is an event after "
+                    "another of the same user, and no user there has two events%s\n",
+                    args.input ? args.input : "the ", args.input ? "" : SPLIT_NAMES[split],
+                    args.input ? "" : " (is the split empty? see data.*_frac or data.*_path)");
+        scorer_close(&sc);
+        free(args.overrides);
+        return EXIT_USAGE;
+    }
     if (sc.rank == 0) {
         print_metrics(&sc, &args, &m, now_seconds() - t0);
         if (args.output) {

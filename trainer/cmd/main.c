@@ -12,12 +12,12 @@ static const Command commands[] = {
     {"train", cmd_train,
      "train EXP.yaml [--resume]\ttrain (run under mpirun/srun for P ranks)\n"},
     {"eval", cmd_eval,
-     "eval EXP.yaml --checkpoint FILE|RUNDIR [--split valid|test] [--input F.csv] [--output "
-     "F.json]\n\tscore a split or any CSV in the experiment's format\n"},
+     "eval EXP.yaml --checkpoint FILE|RUNDIR [--split train|valid|test] [--input F.csv] "
+     "[--output F.json]\n\tscore a split (default: test) or any CSV in the experiment's format\n"},
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-     "  [--explain [--target T] [--steps M]]\tnext action, time and engagement per user; "
-     "why\n"},
+     "  [--explain [--target T] [--steps M]]\tnext action (top N, default 3), time and\n"
+     "\tengagement per user (default output ./predictions.csv); --explain: why\n"},
     {"explain", cmd_explain,
      "explain EXP.yaml --checkpoint FILE|RUNDIR (--split S | --input F.csv) --output DIR\n"
      "  [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]\n"
@@ -71,6 +71,9 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    // Line-buffered even into a pipe or a Slurm output file: the start-up lines (run, data,
+    // model) arrive when they happen, not when the buffer fills.
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;

@@ -39,7 +39,8 @@ static void write_prediction(Predict *p, const Scorer *sc, const Shard *sh, cons
     double mx = y[0], z = 0;
     for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
     for (int k = 0; k < K; k++) z += exp(y[k] - mx), order[k] = k;
-    for (int i = 0; i < top && i < K; i++) // partial selection sort: top few only
+    // <unk> (id 0) stands for values the training data never had: never a prediction.
+    for (int i = 1; i <= top && i < K; i++) // partial selection sort of ids 1..K-1
         for (int j = i + 1; j < K; j++)
             if (y[order[j]] > y[order[i]]) {
                 int t = order[i];
@@ -53,12 +54,8 @@ static void write_prediction(Predict *p, const Scorer *sc, const Shard *sh, cons
     double hi = fmax(0, exp(mu + z90 * sd) - sc->lc.gap_offset);
     fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
             last + med);
-    for (int i = 0; i < top; i++) {
-        if (i < K)
-            fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
-        else
-            fprintf(f, ",,");
-    }
+    for (int i = 1; i <= top; i++)
+        fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
     fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
     if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
 }
@@ -111,6 +108,16 @@ int cmd_predict(int argc, char **argv) {
     }
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, SPLIT_TEST, 1};
+    if (!args.checkpoint) {
+        fprintf(stderr, "error: trainer predict: --checkpoint FILE|RUNDIR is required\n");
+        free(args.overrides);
+        return EXIT_USAGE;
+    }
+    if (!args.input) {
+        fprintf(stderr, "error: trainer predict: --input FILE.csv is required\n");
+        free(args.overrides);
+        return EXIT_USAGE;
+    }
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {
@@ -123,9 +130,17 @@ int cmd_predict(int argc, char **argv) {
         free(args.overrides);
         return EXIT_USAGE;
     }
-    if (!args.input) fatal("trainer predict: --input FILE.csv is required");
     const ModelShape *s = &sc.model->shape;
-    Predict p = {.top = args.top > 0 ? args.top : 3};
+    const int n_known = s->n_actions - 1; // actions the model can predict (all but <unk>)
+    if (args.top_given && (args.top < 1 || args.top > n_known)) {
+        if (sc.rank == 0)
+            fprintf(stderr, "error: trainer predict: --top %d: must be 1..%d (the model knows %d "
+                    "actions)\n", args.top, n_known, n_known);
+        scorer_close(&sc);
+        free(args.overrides);
+        return EXIT_USAGE;
+    }
+    Predict p = {.top = args.top_given ? args.top : (n_known < 3 ? n_known : 3)};
     p.order = xmalloc(sizeof(int) * (size_t)s->n_actions);
     const char *final = args.output ? args.output : "predictions.csv";
     user_rows_open(&p.rows, final, sc.rank, sc.size);

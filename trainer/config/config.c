@@ -352,76 +352,88 @@ static const char *type_name(KeyType t) {
 }
 
 // Assigns v to key i of cfg, reporting errors against `where`. Returns 0 on success.
+// A K_LIST key: a flow or block sequence of plain, non-empty strings.
+static int assign_list(const KeySpec *k, StrList *list, LoadState *st, const Value *v,
+                       const char *where) {
+    if (!v->is_list) {
+        report(st, where, k->key, "expected a list of strings like [a, b], got \"%s\"",
+               v->scalar);
+        return -1;
+    }
+    if (v->nested) {
+        report(st, where, k->key, "list items must be plain strings");
+        return -1;
+    }
+    if (v->too_many) {
+        report(st, where, k->key, "too many items (at most %d)", CFG_LIST_MAX);
+        return -1;
+    }
+    memset(list, 0, sizeof *list);
+    for (int j = 0; j < v->n_items; j++) {
+        if (strlen(v->items[j]) >= CFG_NAME_LEN || !v->items[j][0]) {
+            report(st, where, k->key, "item %d is empty or longer than %d characters", j,
+                   CFG_NAME_LEN - 1);
+            return -1;
+        }
+        strcpy(list->item[j], v->items[j]);
+    }
+    list->n = v->n_items;
+    return 0;
+}
+
+// A K_INT or K_FLOAT key: an unquoted number within the key's range.
+static int assign_number(const KeySpec *k, char *dst, LoadState *st, const Value *v,
+                         const char *where) {
+    const char *s = v->scalar;
+    const int is_int = k->type == K_INT;
+    int64_t xi = 0;
+    double x = 0;
+    int bad = v->quoted || (is_int ? parse_int(s, &xi) : parse_float(s, &x)) != 0;
+    if (bad && !v->quoted && is_int && s[strspn(s, "+-")] && !s[strspn(s, "+-0123456789")]) {
+        char r[80]; // digits only: too large for 64 bits, not malformed
+        range_text(k, r, sizeof r);
+        report(st, where, k->key, "value %s is out of range (allowed: %s)", s, r);
+        return -1;
+    }
+    if (bad) {
+        report(st, where, k->key, "expected %s, got %s\"%s\"", is_int ? "an integer" : "a number",
+               v->quoted ? "the string " : "", s);
+        return -1;
+    }
+    if (is_int) x = (double)xi;
+    if (x < k->min || x > k->max) {
+        char r[80];
+        range_text(k, r, sizeof r);
+        if (is_int)
+            report(st, where, k->key, "value %lld is out of range (allowed: %s)", (long long)xi, r);
+        else
+            report(st, where, k->key, "value %s is out of range (allowed: %s)", s, r);
+        return -1;
+    }
+    if (is_int)
+        *(int64_t *)dst = xi;
+    else
+        *(double *)dst = x;
+    return 0;
+}
+
 static int assign(Config *cfg, LoadState *st, int i, const Value *v, const char *where) {
     const KeySpec *k = &SCHEMA[i];
     char *dst = (char *)cfg + k->offset;
-    int before = st->n_errors;
     if (v->is_null) {
         report(st, where, k->key, "missing value (expected %s)", type_name(k->type));
         return -1;
     }
-    if (k->type == K_LIST) {
-        if (!v->is_list) {
-            report(st, where, k->key, "expected a list of strings like [a, b], got \"%s\"",
-                   v->scalar);
-            return -1;
-        }
-        if (v->nested)
-            report(st, where, k->key, "list items must be plain strings");
-        else if (v->too_many)
-            report(st, where, k->key, "too many items (at most %d)", CFG_LIST_MAX);
-        if (st->n_errors > before) return -1;
-        StrList *list = (StrList *)dst;
-        memset(list, 0, sizeof *list);
-        for (int j = 0; j < v->n_items; j++) {
-            if (strlen(v->items[j]) >= CFG_NAME_LEN || !v->items[j][0]) {
-                report(st, where, k->key, "item %d is empty or longer than %d characters", j,
-                       CFG_NAME_LEN - 1);
-                return -1;
-            }
-            strcpy(list->item[j], v->items[j]);
-        }
-        list->n = v->n_items;
-        return 0;
-    }
+    if (k->type == K_LIST) return assign_list(k, (StrList *)dst, st, v, where);
     if (v->is_list) {
         report(st, where, k->key, "expected %s, got a list", type_name(k->type));
         return -1;
     }
     const char *s = v->scalar;
     switch (k->type) {
-    case K_INT: {
-        int64_t x;
-        if (v->quoted || parse_int(s, &x) != 0) {
-            report(st, where, k->key, "expected an integer, got %s\"%s\"",
-                   v->quoted ? "the string " : "", s);
-            return -1;
-        }
-        if ((double)x < k->min || (double)x > k->max) {
-            char r[80];
-            range_text(k, r, sizeof r);
-            report(st, where, k->key, "value %lld is out of range (allowed: %s)", (long long)x, r);
-            return -1;
-        }
-        *(int64_t *)dst = x;
-        return 0;
-    }
-    case K_FLOAT: {
-        double x;
-        if (v->quoted || parse_float(s, &x) != 0) {
-            report(st, where, k->key, "expected a number, got %s\"%s\"",
-                   v->quoted ? "the string " : "", s);
-            return -1;
-        }
-        if (x < k->min || x > k->max) {
-            char r[80];
-            range_text(k, r, sizeof r);
-            report(st, where, k->key, "value %s is out of range (allowed: %s)", s, r);
-            return -1;
-        }
-        *(double *)dst = x;
-        return 0;
-    }
+    case K_INT:
+    case K_FLOAT:
+        return assign_number(k, dst, st, v, where);
     case K_BOOL: {
         int x;
         if (v->quoted || parse_bool(s, &x) != 0) {
@@ -677,8 +689,10 @@ static void check_rules(Config *c, LoadState *st) {
              c->data.categorical_cols.item[i]);
     RULE(!(strcmp(c->data.time_format, "iso8601") == 0 && strcmp(c->data.time_unit, "none") == 0),
          "data.time_unit", "iso8601 times have a unit: use s, min, h, ...");
+    const int warmup_default = strcmp(origin_of(st, "train.warmup_steps"), "default") == 0;
     RULE(c->train.warmup_steps <= c->train.steps || c->train.steps == 0, "train.warmup_steps",
-         "%lld is more than train.steps (%lld)", (long long)c->train.warmup_steps,
+         "%lld%s is more than train.steps (%lld): set train.warmup_steps to at most that",
+         (long long)c->train.warmup_steps, warmup_default ? " (the default value)" : "",
          (long long)c->train.steps);
     RULE(c->loss.action + c->loss.time + c->loss.engagement > 0, "loss.action",
          "at least one loss weight must be positive");

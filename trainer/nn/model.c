@@ -140,26 +140,22 @@ static void check_shape(const ModelShape *s) {
               s->window);
 }
 
-Model *model_create(const ModelShape *s) {
-    check_shape(s);
-    Model *m = xcalloc(1, sizeof *m);
-    m->shape = *s;
-    m->n_params = model_param_count(s);
-    m->params = xalloc_aligned(m->n_params * sizeof(real));
-    m->grads = xalloc_aligned(m->n_params * sizeof(real));
-    model_param_views(s, m->params, &m->p);
-    model_param_views(s, m->grads, &m->g);
+// Every activation buffer is a slice of one arena, each 64-byte aligned.
+static real *carve(char *arena, size_t *off, size_t n) {
+    real *p = arena ? (real *)(arena + *off) : NULL;
+    *off += (n * sizeof(real) + 63) & ~(size_t)63;
+    return p;
+}
 
+// Lays the activations out in arena (NULL: only counts) and returns the bytes they take.
+static size_t activations_layout(Model *m, char *arena) {
+    const ModelShape *s = &m->shape;
     const size_t TB = (size_t)s->window * (size_t)s->max_lanes, B = (size_t)s->max_lanes;
     const size_t H = (size_t)s->hidden, I0 = (size_t)model_input_width(s);
     const size_t O = (size_t)model_outputs(s), W = I0 > H ? I0 : H;
     Activations *a = &m->act;
     size_t bytes = 0;
-#define ALLOC(ptr, n)                                                                              \
-    do {                                                                                           \
-        (ptr) = xalloc_aligned((n) * sizeof(real));                                                \
-        bytes += (n) * sizeof(real);                                                               \
-    } while (0)
+#define ALLOC(ptr, n) ((ptr) = carve(arena, &bytes, (n)))
     ALLOC(a->x0, TB * I0);
     for (int l = 0; l < s->layers; l++) {
         if (l > 0) {
@@ -192,20 +188,28 @@ Model *model_create(const ModelShape *s) {
         ALLOC(a->table, rows * 4 * H);
     }
 #undef ALLOC
-    m->activation_bytes = bytes;
+    return bytes;
+}
+
+Model *model_create(const ModelShape *s) {
+    check_shape(s);
+    Model *m = xcalloc(1, sizeof *m);
+    m->shape = *s;
+    m->n_params = model_param_count(s);
+    m->params = xalloc_aligned(m->n_params * sizeof(real));
+    m->grads = xalloc_aligned(m->n_params * sizeof(real));
+    model_param_views(s, m->params, &m->p);
+    model_param_views(s, m->grads, &m->g);
+
+    m->activation_bytes = activations_layout(m, NULL);
+    m->act_arena = xalloc_aligned(m->activation_bytes);
+    activations_layout(m, m->act_arena);
     return m;
 }
 
 void model_free(Model *m) {
     if (!m) return;
-    Activations *a = &m->act;
-    free(a->x0);
-    for (int l = 0; l < m->shape.layers; l++) {
-        free(a->xin[l]), free(a->mask[l]), free(a->gates[l]), free(a->c[l]), free(a->tc[l]);
-        free(a->hout[l]), free(a->hprev[l]), free(a->h0[l]), free(a->c0[l]);
-    }
-    free(a->y), free(a->dy), free(a->dbuf[0]), free(a->dbuf[1]), free(a->dh_rec), free(a->dc);
-    free(a->d_dense), free(a->table), free(a->wpack);
+    free(m->act_arena);
     free(m->params);
     free(m->grads);
     free(m);
@@ -431,10 +435,9 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
 }
 
-// Heads and losses for one row of outputs y (O) with its targets. e (O) receives the
-// softmax numerators; with want_grad it is the row of dy and ends as d loss / d y.
-static void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
-                          real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
+// See model.h.
+void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
+                   real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;

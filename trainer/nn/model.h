@@ -147,7 +147,8 @@ typedef struct {
     size_t n_params;
     real *params, *grads; // flat, n_params each
     ParamViews p, g;
-    Activations act;
+    Activations act;        // views into act_arena
+    char *act_arena;        // one allocation for every activation buffer
     size_t activation_bytes;
     int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
     int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
@@ -197,6 +198,14 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks);
 // Layer-0 input rows x0 (T, B, I0) = [action_emb[action] | cat_emb[c][cat] ... | dense] of
 // a batch, into any buffer (what forward computes unless the embeddings are folded).
 void model_input_rows(const Model *m, const Batch *b, real *x0);
+
+// Heads and losses of one output row y (O) with its targets (tgt action, log(gap + delta),
+// normalised engagement); log_std = log(lc->loggap_std). Adds to *sums when sums != NULL.
+// e (O) receives the softmax numerators; with want_grad it ends as d loss / d y of this row
+// (loss = w_a * action NLL + w_t * time NLL + w_e * engagement squared error / 2).
+// Exposed for the per-op finite-difference check; model_forward runs it for every target.
+void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
+                   real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums);
 
 // One BLAS thread per rank unless OPENBLAS_NUM_THREADS says otherwise (ranks, not threads,
 // use the cores; OpenBLAS's thread pool would fight the other ranks). Returns a description

@@ -15,6 +15,7 @@
 
 #include "checkpoint.pb-c.h"
 #include "hash.h"
+#include "atomic_file.h"
 #include "util.h"
 
 #define CKPT_MAGIC  "LSTMCKPT"
@@ -24,65 +25,33 @@
 // ---------------------------------------------------------------- writing
 
 typedef struct {
-    int fd;
-    const char *path;
-    size_t written;
+    AtomicFile af;
     Hasher records;
     uint64_t n_records;
-    // Fault injection for the tests: TRAINER_FAULT_CKPT=mode:after_bytes:step with mode
-    // eio (a failed write), enospc (disk full) or kill (SIGKILL in the middle of writing).
-    int fault_mode;
-    size_t fault_after;
-    char *err;
-    size_t errlen;
 } Out;
 
-static void setup_fault(Out *o, int64_t step) {
+// Fault injection for the tests: TRAINER_FAULT_CKPT=mode:after_bytes:step with mode eio (a
+// failed write), enospc (disk full) or kill (SIGKILL in the middle of writing).
+static void setup_fault(AtomicFile *af, int64_t step) {
     const char *f = getenv("TRAINER_FAULT_CKPT");
-    o->fault_mode = 0;
     if (!f) return;
     char mode[16] = "";
     unsigned long long after = 0;
     long long at_step = -1;
     if (sscanf(f, "%15[a-z]:%llu:%lld", mode, &after, &at_step) < 2) return;
     if (at_step >= 0 && at_step != step) return;
-    o->fault_mode = strcmp(mode, "eio") == 0      ? 1
-                    : strcmp(mode, "enospc") == 0 ? 2
-                    : strcmp(mode, "kill") == 0   ? 3
-                                                  : 0;
-    o->fault_after = (size_t)after;
-}
-
-static int write_all(Out *o, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        size_t chunk = n;
-        if (o->fault_mode && o->written + chunk > o->fault_after) {
-            chunk = o->fault_after > o->written ? o->fault_after - o->written : 0;
-            if (chunk == 0) {
-                if (o->fault_mode == 3) raise(SIGKILL);
-                errno = o->fault_mode == 1 ? EIO : ENOSPC;
-                snprintf(o->err, o->errlen, "%s: write failed (%s) [injected]", o->path,
-                         strerror(errno));
-                return -1;
-            }
-        }
-        ssize_t w = write(o->fd, p, chunk);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            snprintf(o->err, o->errlen, "%s: write failed (%s)", o->path,
-                     w < 0 ? strerror(errno) : "no progress");
-            return -1;
-        }
-        p += w, n -= (size_t)w, o->written += (size_t)w;
-    }
-    return 0;
+    af->fault_mode = strcmp(mode, "eio") == 0      ? AF_FAULT_EIO
+                     : strcmp(mode, "enospc") == 0 ? AF_FAULT_ENOSPC
+                     : strcmp(mode, "kill") == 0   ? AF_FAULT_KILL
+                                                   : AF_FAULT_NONE;
+    af->fault_after = (size_t)after;
 }
 
 static int write_record(Out *o, const ProtobufCMessage *msg) {
     size_t len = protobuf_c_message_get_packed_size(msg);
     if (len > MAX_RECORD) {
-        snprintf(o->err, o->errlen, "internal: checkpoint record of %zu bytes", len);
+        snprintf(o->af.err, sizeof o->af.err, "internal: checkpoint record of %zu bytes", len);
+        af_abort(&o->af);
         return -1;
     }
     uint8_t *buf = xmalloc(len + 12);
@@ -91,7 +60,7 @@ static int write_record(Out *o, const ProtobufCMessage *msg) {
     uint64_t h = hash_bytes(buf + 12, len, 0);
     memcpy(buf, &l32, 4);
     memcpy(buf + 4, &h, 8);
-    int rc = write_all(o, buf, len + 12);
+    int rc = af_write(&o->af, buf, len + 12);
     free(buf);
     hasher_update(&o->records, &h, sizeof h);
     o->n_records++;
@@ -202,18 +171,13 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     hdr.has_metrics = d->has_metrics, hdr.last_valid = &met;
     hdr.created_unix = wall_seconds();
 
-    char tmp[CFG_PATH_LEN + 96];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    Out o = {.path = tmp, .err = err, .errlen = errlen};
-    setup_fault(&o, d->step);
+    Out o;
+    memset(&o, 0, sizeof o);
     hasher_init(&o.records, 0);
     int rc = -1;
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o.fd < 0) {
-        snprintf(err, errlen, "%s: cannot create (%s)", tmp, strerror(errno));
-        goto done;
-    }
-    if (write_all(&o, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto fail;
+    if (af_open(&o.af, path, 0, 0) != 0) goto done;
+    setup_fault(&o.af, d->step);
+    if (af_write(&o.af, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto done;
     for (int i = 0; i < nt; i++) {
         size_t per = CHUNK_BYTES / sizeof(float);
         for (size_t off = 0; off < tens[i].count || (off == 0 && tens[i].count == 0); off += per) {
@@ -222,38 +186,17 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
             ch.tensor = (uint32_t)i, ch.offset = off;
             ch.data.len = n * sizeof(float);
             ch.data.data = (uint8_t *)(tens[i].data + off);
-            if (write_record(&o, &ch.base) != 0) goto fail;
+            if (write_record(&o, &ch.base) != 0) goto done;
             if (tens[i].count == 0) break;
         }
     }
     LstmTrainer__CheckpointFooter foot = LSTM_TRAINER__CHECKPOINT_FOOTER__INIT;
     foot.n_records = o.n_records;
     foot.records_hash = hasher_final(&o.records);
-    if (write_record(&o, &foot.base) != 0) goto fail;
-    if (fsync(o.fd) != 0) {
-        snprintf(err, errlen, "%s: fsync failed (%s)", tmp, strerror(errno));
-        goto fail;
-    }
-    if (close(o.fd) != 0) {
-        o.fd = -1;
-        snprintf(err, errlen, "%s: close failed (%s)", tmp, strerror(errno));
-        goto fail;
-    }
-    o.fd = -1;
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: rename failed (%s)", path, strerror(errno));
-        goto fail;
-    }
-    if (fsync_dir_of(path) != 0) {
-        snprintf(err, errlen, "%s: fsync of the directory failed (%s)", path, strerror(errno));
-        goto done; // the file is complete; only its durability is in doubt
-    }
-    rc = 0;
-    goto done;
-fail:
-    if (o.fd >= 0) close(o.fd);
-    unlink(tmp);
+    if (write_record(&o, &foot.base) != 0) goto done;
+    rc = af_commit(&o.af); // a failed directory fsync leaves the whole file, in doubt
 done:
+    if (rc != 0) snprintf(err, errlen, "%s", o.af.err);
     free(tens), free(epochs), free(nexts), free(lu), free(lp), free(metas), free(meta_ptrs);
     return rc;
 }
@@ -292,6 +235,23 @@ static int list_steps(const char *dir, long long **steps) {
 
 static void step_path(char *out, size_t cap, const char *dir, long long step) {
     snprintf(out, cap, "%s/step-%08lld.ckpt", dir, step);
+}
+
+int checkpoint_newest_step(const char *dir, long long *step) {
+    long long *steps;
+    int n = list_steps(dir, &steps);
+    if (n > 0) *step = steps[0];
+    free(steps);
+    return n > 0 ? 0 : -1;
+}
+
+// "the previous checkpoint (step-N.ckpt) is intact" or that there is none, for messages.
+static void previous_text(const char *dir, char *out, size_t cap) {
+    long long step;
+    if (checkpoint_newest_step(dir, &step) == 0)
+        snprintf(out, cap, "the previous checkpoint (step-%08lld.ckpt) is intact", step);
+    else
+        snprintf(out, cap, "no earlier checkpoint exists in %s", dir);
 }
 
 static void apply_retention(const char *dir, int keep, long long just_written) {
@@ -334,10 +294,10 @@ static void do_write(CkptWriter *w) {
     step_path(path, sizeof path, w->dir, (long long)w->snap.step);
     double t0 = now_seconds();
     if (checkpoint_write_file(path, &w->snap, err, sizeof err) != 0) {
-        fprintf(stderr,
-                "%serror: checkpoint at step %lld not written: %s; the previous "
-                "checkpoint is intact\n",
-                log_prefix(), (long long)w->snap.step, err);
+        char prev[CFG_PATH_LEN + 96];
+        previous_text(w->dir, prev, sizeof prev);
+        fprintf(stderr, "%serror: checkpoint at step %lld not written: %s; %s\n", log_prefix(),
+                (long long)w->snap.step, err, prev);
         w->failed = 1;
         return;
     }
@@ -496,157 +456,140 @@ void checkpoint_free(LoadedCheckpoint *c) {
     memset(c, 0, sizeof *c);
 }
 
-int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *out, char *err,
-                     size_t errlen) {
-    memset(out, 0, sizeof *out);
-    if (size < 8 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
-        snprintf(err, errlen, "not a checkpoint file (no LSTMCKPT magic)");
+// A checkpoint being parsed: the records read so far.
+typedef struct {
+    const unsigned char *buf;
+    size_t size, pos;
+    LstmTrainer__CheckpointHeader *hdr;
+    float **tbuf;     // (n_tensors) each tensor's elements as they arrive
+    uint64_t *filled; // (n_tensors) elements received so far
+    uint64_t expect_chunks, seen_chunks, n_records, total_count;
+    Hasher rh; // of the record hashes before the footer
+    int got_footer;
+    char *err;
+    size_t errlen;
+} Reader;
+
+static int bad(Reader *r, const char *msg) {
+    snprintf(r->err, r->errlen, "%s", msg);
+    return -1;
+}
+
+// The header: version, shape and cursor checks, then a buffer per tensor, every size bounded
+// by what is left of the file (a crafted header can never make us allocate more).
+static int read_header(Reader *r, const uint8_t *msg, uint32_t len) {
+    LstmTrainer__CheckpointHeader *hdr = lstm_trainer__checkpoint_header__unpack(NULL, len, msg);
+    if (!hdr) return bad(r, "corrupt (the header record does not decode)");
+    r->hdr = hdr;
+    if (hdr->format_version != CKPT_FORMAT_VERSION) {
+        snprintf(r->err, r->errlen, "format version %u; this program reads version %d",
+                 hdr->format_version, CKPT_FORMAT_VERSION);
         return -1;
     }
-    size_t pos = 8;
-    LstmTrainer__CheckpointHeader *hdr = NULL;
-    float **tbuf = NULL;
-    uint64_t *filled = NULL, expect_chunks = 0, seen_chunks = 0, n_records = 0, total_count = 0;
-    Hasher rh;
-    hasher_init(&rh, 0);
-    int rc = -1, got_footer = 0;
-    while (pos < size) {
-        if (size - pos < 12) {
-            snprintf(err, errlen, "truncated (a record header is cut off at byte %zu)", pos);
-            goto out;
+    if (shape_plausible(hdr->shape, r->err, r->errlen) != 0) return -1;
+    const LstmTrainer__DataCursor *c = hdr->cursor;
+    if (!c || c->n_vshards < 1 || c->n_lanes < 1 || c->n_shard_epoch != (size_t)c->n_vshards ||
+        c->n_shard_next != (size_t)c->n_vshards || c->n_lane_user != (size_t)c->n_lanes ||
+        c->n_lane_pos != (size_t)c->n_lanes || !hdr->rng || hdr->n_tensors == 0 ||
+        hdr->n_tensors > 3 * MODEL_MAX_TENSORS + 2)
+        return bad(r, "corrupt (inconsistent data cursor or tensor list)");
+    r->tbuf = xcalloc(hdr->n_tensors, sizeof(float *));
+    r->filled = xcalloc(hdr->n_tensors, sizeof(uint64_t));
+    const size_t left = r->size - r->pos;
+    for (size_t i = 0; i < hdr->n_tensors; i++) {
+        r->total_count += hdr->tensors[i]->count;
+        if (hdr->tensors[i]->count > left / 4 || r->total_count > left / 4) {
+            snprintf(r->err, r->errlen,
+                     "truncated (its tensors need more than the %zu bytes after the header)", left);
+            return -1;
+        }
+        r->tbuf[i] = xmalloc(sizeof(float) * (hdr->tensors[i]->count + 1));
+        r->expect_chunks += hdr->tensors[i]->n_chunks ? hdr->tensors[i]->n_chunks : 1;
+    }
+    return 0;
+}
+
+// A chunk of one tensor, in order.
+static int read_chunk(Reader *r, const uint8_t *msg, uint32_t len) {
+    LstmTrainer__TensorChunk *ch = lstm_trainer__tensor_chunk__unpack(NULL, len, msg);
+    const LstmTrainer__CheckpointHeader *hdr = r->hdr;
+    if (!ch || ch->tensor >= hdr->n_tensors || ch->data.len % 4 != 0 ||
+        ch->offset != r->filled[ch->tensor] ||
+        ch->offset + ch->data.len / 4 > hdr->tensors[ch->tensor]->count) {
+        if (ch) lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
+        return bad(r, "corrupt (a tensor chunk is malformed or out of order)");
+    }
+    if (ch->data.len) memcpy(r->tbuf[ch->tensor] + ch->offset, ch->data.data, ch->data.len);
+    r->filled[ch->tensor] += ch->data.len / 4;
+    lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
+    r->seen_chunks++;
+    return 0;
+}
+
+// The footer: the record count and the hash of every record before it; nothing after it.
+static int read_footer(Reader *r, const uint8_t *msg, uint32_t len) {
+    LstmTrainer__CheckpointFooter *f = lstm_trainer__checkpoint_footer__unpack(NULL, len, msg);
+    int ok = f && f->n_records == r->n_records && f->records_hash == hasher_final(&r->rh);
+    if (f) lstm_trainer__checkpoint_footer__free_unpacked(f, NULL);
+    if (!ok) return bad(r, "corrupt (the footer does not match the records)");
+    r->got_footer = 1;
+    if (r->pos != r->size) {
+        snprintf(r->err, r->errlen, "corrupt (%zu bytes after the footer)", r->size - r->pos);
+        return -1;
+    }
+    return 0;
+}
+
+// Every framed record (u32 length | u64 hash | message) in turn, then the tensor checksums.
+static int read_records(Reader *r) {
+    while (r->pos < r->size && !r->got_footer) {
+        if (r->size - r->pos < 12) {
+            snprintf(r->err, r->errlen, "truncated (a record header is cut off at byte %zu)",
+                     r->pos);
+            return -1;
         }
         uint32_t len;
         uint64_t h;
-        memcpy(&len, buf + pos, 4);
-        memcpy(&h, buf + pos + 4, 8);
-        if (len > MAX_RECORD || size - pos - 12 < len) {
-            snprintf(err, errlen, "truncated (a %u-byte record at byte %zu runs past the end)", len,
-                     pos);
-            goto out;
+        memcpy(&len, r->buf + r->pos, 4);
+        memcpy(&h, r->buf + r->pos + 4, 8);
+        if (len > MAX_RECORD || r->size - r->pos - 12 < len) {
+            snprintf(r->err, r->errlen, "truncated (a %u-byte record at byte %zu runs past the end)",
+                     len, r->pos);
+            return -1;
         }
-        const uint8_t *msg = buf + pos + 12;
+        const uint8_t *msg = r->buf + r->pos + 12;
         if (hash_bytes(msg, len, 0) != h) {
-            snprintf(err, errlen, "corrupt (record at byte %zu fails its checksum)", pos);
-            goto out;
+            snprintf(r->err, r->errlen, "corrupt (record at byte %zu fails its checksum)", r->pos);
+            return -1;
         }
-        pos += 12 + (size_t)len;
-        if (!hdr) {
-            hdr = lstm_trainer__checkpoint_header__unpack(NULL, len, msg);
-            if (!hdr) {
-                snprintf(err, errlen, "corrupt (the header record does not decode)");
-                goto out;
-            }
-            if (hdr->format_version != CKPT_FORMAT_VERSION) {
-                snprintf(err, errlen, "format version %u; this program reads version %d",
-                         hdr->format_version, CKPT_FORMAT_VERSION);
-                goto out;
-            }
-            if (shape_plausible(hdr->shape, err, errlen) != 0) goto out;
-            if (!hdr->cursor || hdr->cursor->n_vshards < 1 || hdr->cursor->n_lanes < 1 ||
-                hdr->cursor->n_shard_epoch != (size_t)hdr->cursor->n_vshards ||
-                hdr->cursor->n_shard_next != (size_t)hdr->cursor->n_vshards ||
-                hdr->cursor->n_lane_user != (size_t)hdr->cursor->n_lanes ||
-                hdr->cursor->n_lane_pos != (size_t)hdr->cursor->n_lanes || !hdr->rng ||
-                hdr->n_tensors == 0 || hdr->n_tensors > 3 * MODEL_MAX_TENSORS + 2) {
-                snprintf(err, errlen, "corrupt (inconsistent data cursor or tensor list)");
-                goto out;
-            }
-            tbuf = xcalloc(hdr->n_tensors, sizeof(float *));
-            filled = xcalloc(hdr->n_tensors, sizeof(uint64_t));
-            for (size_t i = 0; i < hdr->n_tensors; i++) {
-                // The elements must be in the rest of the file: never allocate more.
-                total_count += hdr->tensors[i]->count;
-                if (hdr->tensors[i]->count > (size - pos) / 4 || total_count > (size - pos) / 4) {
-                    snprintf(err, errlen,
-                             "truncated (its tensors need more than the %zu bytes "
-                             "after the header)",
-                             size - pos);
-                    goto out;
-                }
-                tbuf[i] = xmalloc(sizeof(float) * (hdr->tensors[i]->count + 1));
-                expect_chunks += hdr->tensors[i]->n_chunks ? hdr->tensors[i]->n_chunks : 1;
-            }
-        } else if (seen_chunks < expect_chunks) {
-            LstmTrainer__TensorChunk *ch = lstm_trainer__tensor_chunk__unpack(NULL, len, msg);
-            if (!ch || ch->tensor >= hdr->n_tensors || ch->data.len % 4 != 0 ||
-                ch->offset != filled[ch->tensor] ||
-                ch->offset + ch->data.len / 4 > hdr->tensors[ch->tensor]->count) {
-                snprintf(err, errlen, "corrupt (a tensor chunk is malformed or out of order)");
-                if (ch) lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
-                goto out;
-            }
-            if (ch->data.len) memcpy(tbuf[ch->tensor] + ch->offset, ch->data.data, ch->data.len);
-            filled[ch->tensor] += ch->data.len / 4;
-            lstm_trainer__tensor_chunk__free_unpacked(ch, NULL);
-            seen_chunks++;
-        } else {
-            LstmTrainer__CheckpointFooter *f =
-                lstm_trainer__checkpoint_footer__unpack(NULL, len, msg);
-            int ok = f && f->n_records == n_records && f->records_hash == hasher_final(&rh);
-            if (f) lstm_trainer__checkpoint_footer__free_unpacked(f, NULL);
-            if (!ok) {
-                snprintf(err, errlen, "corrupt (the footer does not match the records)");
-                goto out;
-            }
-            got_footer = 1;
-            if (pos != size) {
-                snprintf(err, errlen, "corrupt (%zu bytes after the footer)", size - pos);
-                goto out;
-            }
-            break;
-        }
-        hasher_update(&rh, &h, sizeof h);
-        n_records++;
+        r->pos += 12 + (size_t)len;
+        int rc = !r->hdr                             ? read_header(r, msg, len)
+                 : r->seen_chunks < r->expect_chunks ? read_chunk(r, msg, len)
+                                                     : read_footer(r, msg, len);
+        if (rc != 0) return -1;
+        if (r->got_footer) break;
+        hasher_update(&r->rh, &h, sizeof h);
+        r->n_records++;
     }
-    if (!hdr || !got_footer) {
-        snprintf(err, errlen, "truncated (%s)", !hdr ? "no header" : "the footer is missing");
-        goto out;
+    if (!r->hdr || !r->got_footer) {
+        snprintf(r->err, r->errlen, "truncated (%s)",
+                 !r->hdr ? "no header" : "the footer is missing");
+        return -1;
     }
-    for (size_t i = 0; i < hdr->n_tensors; i++) {
-        const LstmTrainer__TensorMeta *tm = hdr->tensors[i];
-        if (filled[i] != tm->count ||
-            hash_bytes(tbuf[i], tm->count * sizeof(float), 0) != tm->checksum) {
-            snprintf(err, errlen, "corrupt (tensor %s fails its checksum)", tm->name);
-            goto out;
+    for (size_t i = 0; i < r->hdr->n_tensors; i++) {
+        const LstmTrainer__TensorMeta *tm = r->hdr->tensors[i];
+        if (r->filled[i] != tm->count ||
+            hash_bytes(r->tbuf[i], tm->count * sizeof(float), 0) != tm->checksum) {
+            snprintf(r->err, r->errlen, "corrupt (tensor %s fails its checksum)", tm->name);
+            return -1;
         }
     }
-    // Map the named tensors onto the flat layouts.
+    return 0;
+}
+
+// The header's scalars, cursor and metrics into out (tensors are mapped by map_tensors).
+static void header_to_data(const LstmTrainer__CheckpointHeader *hdr, LoadedCheckpoint *out) {
     CheckpointData *d = &out->d;
-    const LstmTrainer__ModelShape *s = hdr->shape;
-    d->shape.n_actions = s->n_actions, d->shape.action_embed = s->action_embed;
-    d->shape.n_cat = s->n_cat;
-    for (int c = 0; c < s->n_cat; c++) d->shape.cat_vocab[c] = s->cat_vocab[c];
-    d->shape.cat_embed = s->cat_embed, d->shape.n_dense = s->n_dense, d->shape.hidden = s->hidden;
-    d->shape.layers = s->layers, d->shape.engagement = s->engagement, d->shape.window = s->window;
-    d->n_params = model_param_count(&d->shape);
-    d->n_vshards = hdr->cursor->n_vshards, d->n_lanes = hdr->cursor->n_lanes;
-    d->lanes_per_shard = hdr->cursor->lanes_per_shard;
-    const size_t nl = (size_t)s->layers * (size_t)d->n_lanes * (size_t)s->hidden;
-    if (d->n_params > total_count || nl > total_count) { // before allocating by the shape
-        snprintf(err, errlen, "corrupt (the model shape in the header does not match its tensors)");
-        goto out;
-    }
-    out->params = xmalloc(sizeof(float) * d->n_params);
-    out->adam_m = xmalloc(sizeof(float) * d->n_params);
-    out->adam_v = xmalloc(sizeof(float) * d->n_params);
-    out->lane_h = xmalloc(sizeof(float) * (nl + 1));
-    out->lane_c = xmalloc(sizeof(float) * (nl + 1));
-    TensorRef want[3 * MODEL_MAX_TENSORS + 2];
-    CheckpointData shapes = *d;
-    shapes.params = out->params, shapes.adam_m = out->adam_m, shapes.adam_v = out->adam_v;
-    shapes.lane_h = out->lane_h, shapes.lane_c = out->lane_c;
-    int nw = list_tensors(&shapes, want);
-    for (int k = 0; k < nw; k++) {
-        size_t i = 0;
-        while (i < hdr->n_tensors && strcmp(hdr->tensors[i]->name, want[k].name) != 0) i++;
-        if (i == hdr->n_tensors || hdr->tensors[i]->count != want[k].count) {
-            snprintf(err, errlen, "tensor %s is %s", want[k].name,
-                     i == hdr->n_tensors ? "missing" : "of the wrong size");
-            checkpoint_free(out);
-            goto out;
-        }
-        memcpy((float *)want[k].data, tbuf[i], sizeof(float) * want[k].count);
-    }
     out->shards = xmalloc(sizeof(ShardCursor) * (size_t)d->n_vshards);
     out->lanes = xmalloc(sizeof(LaneCursor) * (size_t)d->n_lanes);
     for (int v = 0; v < d->n_vshards; v++)
@@ -667,13 +610,67 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
         d->last_valid = (Metrics){m->n_targets, m->action_nll, m->time_nll, m->eng_mse, m->top1,
                                   m->topk,      m->gap_mae,    m->gap_rmse, m->loss};
     }
-    rc = 0;
-out:
-    if (tbuf)
-        for (size_t i = 0; hdr && i < hdr->n_tensors; i++) free(tbuf[i]);
-    free(tbuf);
-    free(filled);
-    if (hdr) lstm_trainer__checkpoint_header__free_unpacked(hdr, NULL);
+}
+
+// The named tensors onto the flat layouts of the shape in the header.
+static int map_tensors(Reader *r, LoadedCheckpoint *out) {
+    const LstmTrainer__CheckpointHeader *hdr = r->hdr;
+    CheckpointData *d = &out->d;
+    const LstmTrainer__ModelShape *s = hdr->shape;
+    d->shape.n_actions = s->n_actions, d->shape.action_embed = s->action_embed;
+    d->shape.n_cat = s->n_cat;
+    for (int c = 0; c < s->n_cat; c++) d->shape.cat_vocab[c] = s->cat_vocab[c];
+    d->shape.cat_embed = s->cat_embed, d->shape.n_dense = s->n_dense, d->shape.hidden = s->hidden;
+    d->shape.layers = s->layers, d->shape.engagement = s->engagement, d->shape.window = s->window;
+    d->n_params = model_param_count(&d->shape);
+    d->n_vshards = hdr->cursor->n_vshards, d->n_lanes = hdr->cursor->n_lanes;
+    d->lanes_per_shard = hdr->cursor->lanes_per_shard;
+    const size_t nl = (size_t)s->layers * (size_t)d->n_lanes * (size_t)s->hidden;
+    if (d->n_params > r->total_count || nl > r->total_count) // before allocating by the shape
+        return bad(r, "corrupt (the model shape in the header does not match its tensors)");
+    out->params = xmalloc(sizeof(float) * d->n_params);
+    out->adam_m = xmalloc(sizeof(float) * d->n_params);
+    out->adam_v = xmalloc(sizeof(float) * d->n_params);
+    out->lane_h = xmalloc(sizeof(float) * (nl + 1));
+    out->lane_c = xmalloc(sizeof(float) * (nl + 1));
+    TensorRef want[3 * MODEL_MAX_TENSORS + 2];
+    CheckpointData shapes = *d;
+    shapes.params = out->params, shapes.adam_m = out->adam_m, shapes.adam_v = out->adam_v;
+    shapes.lane_h = out->lane_h, shapes.lane_c = out->lane_c;
+    int nw = list_tensors(&shapes, want);
+    for (int k = 0; k < nw; k++) {
+        size_t i = 0;
+        while (i < hdr->n_tensors && strcmp(hdr->tensors[i]->name, want[k].name) != 0) i++;
+        if (i == hdr->n_tensors || hdr->tensors[i]->count != want[k].count) {
+            snprintf(r->err, r->errlen, "tensor %s is %s", want[k].name,
+                     i == hdr->n_tensors ? "missing" : "of the wrong size");
+            return -1;
+        }
+        memcpy((float *)want[k].data, r->tbuf[i], sizeof(float) * want[k].count);
+    }
+    return 0;
+}
+
+int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *out, char *err,
+                     size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (size < 8 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "not a checkpoint file (no LSTMCKPT magic)");
+        return -1;
+    }
+    Reader r = {.buf = buf, .size = size, .pos = 8, .err = err, .errlen = errlen};
+    hasher_init(&r.rh, 0);
+    int rc = read_records(&r);
+    if (rc == 0) rc = map_tensors(&r, out);
+    if (rc == 0)
+        header_to_data(r.hdr, out);
+    else
+        checkpoint_free(out);
+    if (r.tbuf)
+        for (size_t i = 0; r.hdr && i < r.hdr->n_tensors; i++) free(r.tbuf[i]);
+    free(r.tbuf);
+    free(r.filled);
+    if (r.hdr) lstm_trainer__checkpoint_header__free_unpacked(r.hdr, NULL);
     return rc;
 }
 

@@ -91,3 +91,6 @@ int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **
 
 // Human report for `trainer checkpoint inspect`.
 void checkpoint_print(const LoadedCheckpoint *c, const char *path);
+
+// The newest step-N.ckpt in dir (by name; not validated): 0 and *step, or -1 when none.
+int checkpoint_newest_step(const char *dir, long long *step);

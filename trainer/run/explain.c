@@ -181,8 +181,10 @@ static double event_time(const ExplainTarget *t, int index) {
 }
 
 int explain_predicted(const Explainer *ex, const ExplainTarget *t) {
-    int best = 0;
-    for (int k = 1; k < ex->sc->model->shape.n_actions; k++)
+    // As predict: <unk> (id 0, values training never had) is never the prediction.
+    const int K = ex->sc->model->shape.n_actions;
+    int best = K > 1 ? 1 : 0;
+    for (int k = best + 1; k < K; k++)
         if (t->y[k] > t->y[best]) best = k;
     return best;
 }

@@ -83,4 +83,4 @@ int explain_reasons(const Explainer *ex, const ExplainTarget *t, int n_reasons,
                     char (*out)[EXPLAIN_REASON_LEN]);
 // Describes the target ("log p(view)", "gap") into out.
 void explain_target_name(const Explainer *ex, const ExplainTarget *t, char *out, size_t cap);
-int explain_predicted(const Explainer *ex, const ExplainTarget *t); // top-1 action id
+int explain_predicted(const Explainer *ex, const ExplainTarget *t); // top-1 action id (not <unk>)

@@ -19,6 +19,11 @@ typedef struct {
     double local_sumsq; // of this rank's gradient sums since the last reset (non-finite check)
 } GradSync;
 
+// Buckets per step are bounded so that a tiny comm.bucket_mb on a large model is refused at
+// set-up (exit 2 naming the key) rather than flooding MPI with requests.
+#define GRADSYNC_MAX_BUCKETS 4096
+// Buckets the model's gradients need at this size (GRADSYNC_MAX_BUCKETS + 1 when too many).
+int gradsync_bucket_count(const ModelShape *s, double bucket_mb);
 void gradsync_init(GradSync *gs, Model *m, double bucket_mb, int header_len);
 void gradsync_free(GradSync *gs);
 BackwardHooks gradsync_hooks(GradSync *gs);

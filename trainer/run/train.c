@@ -21,6 +21,7 @@
 #include "comm.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "gradsync.h"
 #include "setup.h"
 #include "step.h"
 #include "optim.h"
@@ -279,14 +280,128 @@ static void write_final_metrics(Trainer *tr, const Metrics *mt, double seconds, 
 
 // ---------------------------------------------------------------- main loop
 
+// What the progress line of every log.every steps sums up.
+typedef struct {
+    double t_start, t_log;  // seconds (now_seconds)
+    double comm_s, step_s;  // blocked in communication, in steps, since the last line
+    double events;          // targets scored since the last line (all ranks)
+    int64_t skipped;        // steps skipped since the last line
+    int64_t first_step;     // the step this process started from (after a resume)
+    double events_at_start; // tr->events_seen then
+} Progress;
+
+static void log_skip(Trainer *tr) {
+    if (tr->rank != 0) return;
+    printf("step %lld: non-finite loss or gradient on some rank: every rank skips this step "
+           "(%lld skipped so far)\n",
+           (long long)tr->step + 1, (long long)tr->skipped);
+    char line[200];
+    snprintf(line, sizeof line, "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
+             (long long)tr->step + 1);
+    runlog_write(&tr->log, line);
+}
+
+// The progress line and its log.jsonl record (collective: the comm shares are reduced).
+static void log_progress(Trainer *tr, Progress *pg, const StepResult *r) {
+    const int64_t steps = tr->cfg.train.steps;
+    // The share of step time each rank spent blocked in communication (mostly waiting for
+    // the slowest rank), as the mean and the max over ranks.
+    double share[2] = {pg->step_s > 0 ? pg->comm_s / pg->step_s : 0, 0};
+    share[1] = share[0];
+    comm_allreduce_sum_f64(&share[0], 1);
+    comm_allreduce_max_f64(&share[1], 1);
+    share[0] /= tr->size;
+    comm_take_wait_seconds(); // those two reductions are not step time
+    if (tr->rank == 0) {
+        double now = now_seconds(), span = now - pg->t_log;
+        double eta = (double)(steps - tr->step) * (now - pg->t_start) /
+                     (double)(tr->step - pg->first_step);
+        double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
+        const LossSums *ls = &r->h.sums;
+        double n = ls->n_targets > 0 ? ls->n_targets : 1;
+        char eng[32] = "";
+        if (tr->shape.engagement) snprintf(eng, sizeof eng, "  eng %.4f", 2 * ls->eng_se / n);
+        printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f%s  lr %.3g  %.0f ev/s  "
+               "comm wait %.1f%% (max %.1f%%)  eta %.0fs\n",
+               (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
+               ls->time_nll / n, eng, lr, pg->events / span, 100.0 * share[0], 100.0 * share[1],
+               eta);
+        fflush(stdout);
+        char line[700];
+        snprintf(line, sizeof line,
+                 "\"event\":\"step\",\"step\":%lld,\"loss\":%.9g,\"action_nll\":%.9g,"
+                 "\"time_nll\":%.9g,\"eng_mse\":%.9g,\"grad_norm\":%.6g,\"lr\":%.6g,"
+                 "\"events_per_s\":%.1f,\"comm_share\":%.4f,\"comm_share_max\":%.4f,"
+                 "\"skipped\":%lld,\"eta_s\":%.1f",
+                 (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
+                 2 * ls->eng_se / n, r->grad_norm, lr, pg->events / span, share[0], share[1],
+                 (long long)pg->skipped, eta);
+        runlog_write(&tr->log, line);
+        pg->t_log = now;
+    }
+    pg->events = 0, pg->comm_s = 0, pg->step_s = 0, pg->skipped = 0;
+}
+
+// The end of a run that trained to the end: metrics.json, the summary and how close the
+// model came to the generator's best (synthetic data).
+static void report_done(Trainer *tr, const Progress *pg, double train_s) {
+    const Config *cfg = &tr->cfg;
+    double ev_s = train_s > 0 ? (tr->events_seen - pg->events_at_start) / train_s : 0;
+    write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
+    printf("\ndone: %lld steps (%lld skipped) in %.1f s on %d rank%s; checkpoint %s\n",
+           (long long)tr->step, (long long)tr->skipped, train_s, tr->size, tr->size > 1 ? "s" : "",
+           ckpt_writer_last_path(tr->ckpt));
+    printf("validation: ");
+    metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit,
+                  tr->shape.engagement);
+    printf("\n");
+    SynthReport rep;
+    if (strcmp(cfg->data.source, "synth") == 0 &&
+        synth_read_report(cfg->synth.out_dir, &rep) == 0) {
+        const SynthSplitStats *b = &rep.split[SPLIT_VALID];
+        printf("generator's best achievable on these validation users: action_nll %.4f  "
+               "top1 %.4f  time_nll %.4f\n",
+               b->action_nll, b->action_acc, b->time_nll);
+        printf("gap to the best: action_nll %+.2f%%  time_nll %+.4f nats\n",
+               100.0 * (tr->last_valid.action_nll / b->action_nll - 1.0),
+               tr->last_valid.time_nll - b->time_nll);
+    }
+    if (tr->ckpt_stall_s > 0)
+        printf("checkpoint stall: %.3f s in total (last write took %.3f s on its own)\n",
+               tr->ckpt_stall_s, ckpt_writer_last_write_seconds(tr->ckpt));
+}
+
+// After the loop: the final validation and checkpoint (status EXIT_OK), the wait for the
+// writer, and the status every rank agrees on. No rank leaves before rank 0 has its
+// checkpoint on disk: with mpirun, the first rank to exit non-zero gets the others killed.
+static int finish_training(Trainer *tr, int status, const Progress *pg) {
+    double train_s = now_seconds() - pg->t_start;
+    if (status == EXIT_OK) {
+        tr->last_valid = validate(tr);
+        tr->has_valid = 1;
+        log_validation(tr, &tr->last_valid);
+        if (tr->step > pg->first_step || !path_exists(tr->ckpt_dir)) save_checkpoint(tr);
+    }
+    if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 &&
+        (status == EXIT_OK || status == EXIT_PREEMPTED)) {
+        // A stop without its checkpoint is not resumable from here: do not tell a batch
+        // script to requeue (the previous checkpoint is intact).
+        fprintf(stderr, "error: the %s checkpoint could not be written (see above)\n",
+                status == EXIT_OK ? "final" : "stop");
+        status = EXIT_FATAL;
+    }
+    comm_bcast(&status, sizeof status, 0);
+    if (tr->rank == 0 && status == EXIT_OK) report_done(tr, pg, train_s);
+    return status;
+}
+
 static int run_training(Trainer *tr) {
     Config *cfg = &tr->cfg;
     const int64_t steps = cfg->train.steps;
-    const int log_every = (int)cfg->log.every;
-    double t_start = now_seconds(), t_log = t_start, comm_s = 0, events_log = 0;
-    double step_s_log = 0;
-    int64_t steps_log = 0, skipped_log = 0, first_step = tr->step;
-    const double events_at_start = tr->events_seen;
+    Progress pg = {.t_start = now_seconds(),
+                   .first_step = tr->step,
+                   .events_at_start = tr->events_seen};
+    pg.t_log = pg.t_start;
     StepResult r;
     memset(&r, 0, sizeof r);
     int status = EXIT_OK;
@@ -299,78 +414,32 @@ static int run_training(Trainer *tr) {
         inject_fault(tr);
         r = step_run(&tr->stepper, tr->step, &tr->state, next_train_batch, tr,
                      signals_stop_requested);
-        const double n_global = r.h.sums.n_targets, norm = r.grad_norm;
-        const int stop = r.h.stop > 0;
         if (r.skipped) {
             if (strcmp(cfg->train.on_nonfinite, "stop") == 0) {
-                if (tr->rank == 0)
+                if (tr->rank == 0) {
+                    long long last;
+                    char what[96] = "no checkpoint had been written";
+                    if (checkpoint_newest_step(tr->ckpt_dir, &last) == 0)
+                        snprintf(what, sizeof what, "the last checkpoint (step-%08lld.ckpt) is "
+                                 "intact", last);
                     fprintf(stderr,
                             "error: step %lld: non-finite loss or gradient on some rank; "
-                            "stopping (train.on_nonfinite=stop); the last checkpoint is intact\n",
-                            (long long)tr->step);
+                            "stopping (train.on_nonfinite=stop); %s\n",
+                            (long long)tr->step + 1, what);
+                }
                 status = EXIT_NONFINITE;
                 break;
             }
-            tr->skipped++, skipped_log++;
-            if (tr->rank == 0) {
-                printf("step %lld: non-finite loss or gradient on some rank: every rank skips "
-                       "this step (%lld skipped so far)\n",
-                       (long long)tr->step + 1, (long long)tr->skipped);
-                char line[200];
-                snprintf(line, sizeof line,
-                         "\"event\":\"skip\",\"step\":%lld,\"reason\":\"nonfinite\"",
-                         (long long)tr->step + 1);
-                runlog_write(&tr->log, line);
-            }
+            tr->skipped++, pg.skipped++;
+            log_skip(tr);
         }
         tr->step++;
-        tr->events_seen += n_global;
-        events_log += n_global;
-        double dt = now_seconds() - t0;
-        step_s_log += dt;
-        comm_s += comm_take_wait_seconds();
-        steps_log++;
-        if (tr->step % log_every == 0 || tr->step == steps) {
-            // The share of step time each rank spent blocked in communication (mostly waiting
-            // for the slowest rank), as the mean and the max over ranks: a collective, so
-            // every rank takes part.
-            double share[2] = {step_s_log > 0 ? comm_s / step_s_log : 0, 0};
-            share[1] = share[0];
-            comm_allreduce_sum_f64(&share[0], 1);
-            comm_allreduce_max_f64(&share[1], 1);
-            share[0] /= tr->size;
-            comm_take_wait_seconds(); // those two reductions are not step time
-            if (tr->rank == 0) {
-                double now = now_seconds(), span = now - t_log;
-                double eta =
-                    (double)(steps - tr->step) * (now - t_start) / (double)(tr->step - first_step);
-                double lr = optim_lr(&tr->opt.cfg, tr->step - 1);
-                const LossSums *ls = &r.h.sums;
-                double n = ls->n_targets > 0 ? ls->n_targets : 1;
-                char eng[32] = "";
-                if (tr->shape.engagement)
-                    snprintf(eng, sizeof eng, "  eng %.4f", 2 * ls->eng_se / n);
-                printf("step %6lld/%lld  loss %.4f  action %.4f  time %.4f%s  lr %.3g  %.0f ev/s  "
-                       "comm wait %.1f%% (max %.1f%%)  eta %.0fs\n",
-                       (long long)tr->step, (long long)steps, ls->loss / n, ls->action_nll / n,
-                       ls->time_nll / n, eng, lr, events_log / span, 100.0 * share[0],
-                       100.0 * share[1], eta);
-                fflush(stdout);
-                char line[700];
-                snprintf(line, sizeof line,
-                         "\"event\":\"step\",\"step\":%lld,\"loss\":%.9g,\"action_nll\":%.9g,"
-                         "\"time_nll\":%.9g,\"eng_mse\":%.9g,\"grad_norm\":%.6g,\"lr\":%.6g,"
-                         "\"events_per_s\":%.1f,\"comm_share\":%.4f,\"comm_share_max\":%.4f,"
-                         "\"skipped\":%lld,\"eta_s\":%.1f",
-                         (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
-                         2 * ls->eng_se / n, norm, lr, events_log / span, share[0], share[1],
-                         (long long)skipped_log, eta);
-                runlog_write(&tr->log, line);
-                t_log = now;
-            }
-            events_log = 0, comm_s = 0, step_s_log = 0, steps_log = 0, skipped_log = 0;
-        }
-        if (stop) {
+        tr->events_seen += r.h.sums.n_targets;
+        pg.events += r.h.sums.n_targets;
+        pg.step_s += now_seconds() - t0;
+        pg.comm_s += comm_take_wait_seconds();
+        if (tr->step % cfg->log.every == 0 || tr->step == steps) log_progress(tr, &pg, &r);
+        if (r.h.stop > 0) {
             if (tr->rank == 0)
                 printf("stop requested by a signal: checkpointing at step %lld and exiting with "
                        "status %d (requeue to resume)\n",
@@ -387,70 +456,21 @@ static int run_training(Trainer *tr) {
         if (cfg->checkpoint.every > 0 && tr->step % cfg->checkpoint.every == 0 && tr->step < steps)
             save_checkpoint(tr);
     }
-    double train_s = now_seconds() - t_start;
-    if (status == EXIT_OK) {
-        tr->last_valid = validate(tr);
-        tr->has_valid = 1;
-        log_validation(tr, &tr->last_valid);
-        if (tr->step > first_step || !path_exists(tr->ckpt_dir)) save_checkpoint(tr);
-    }
-    if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 &&
-        (status == EXIT_OK || status == EXIT_PREEMPTED)) {
-        // A stop without its checkpoint is not resumable from here: do not tell a batch
-        // script to requeue (the previous checkpoint is intact).
-        fprintf(stderr, "error: the %s checkpoint could not be written (see above)\n",
-                status == EXIT_OK ? "final" : "stop");
-        status = EXIT_FATAL;
-    }
-    // No rank leaves before rank 0 has its checkpoint on disk: with mpirun, the first rank
-    // to exit with a non-zero status gets the others killed.
-    comm_bcast(&status, sizeof status, 0);
-    if (tr->rank == 0 && status == EXIT_OK) {
-        double ev_s = train_s > 0 ? (tr->events_seen - events_at_start) / train_s : 0;
-        write_final_metrics(tr, &tr->last_valid, train_s, ev_s);
-        printf("\ndone: %lld steps (%lld skipped) in %.1f s on %d rank%s; checkpoint %s\n",
-               (long long)tr->step, (long long)tr->skipped, train_s, tr->size,
-               tr->size > 1 ? "s" : "", ckpt_writer_last_path(tr->ckpt));
-        printf("validation: ");
-        metrics_print(stdout, &tr->last_valid, (int)cfg->eval.top_k, cfg->data.time_unit,
-                      tr->shape.engagement);
-        printf("\n");
-        SynthReport rep;
-        if (strcmp(cfg->data.source, "synth") == 0 &&
-            synth_read_report(cfg->synth.out_dir, &rep) == 0) {
-            const SynthSplitStats *b = &rep.split[SPLIT_VALID];
-            printf("generator's best achievable on these validation users: action_nll %.4f  "
-                   "top1 %.4f  time_nll %.4f\n",
-                   b->action_nll, b->action_acc, b->time_nll);
-            printf("gap to the best: action_nll %+.2f%%  time_nll %+.4f nats\n",
-                   100.0 * (tr->last_valid.action_nll / b->action_nll - 1.0),
-                   tr->last_valid.time_nll - b->time_nll);
-        }
-        if (tr->ckpt_stall_s > 0)
-            printf("checkpoint stall: %.3f s in total (last write took %.3f s on its own)\n",
-                   tr->ckpt_stall_s, ckpt_writer_last_write_seconds(tr->ckpt));
-    }
-    return status;
+    return finish_training(tr, status, &pg);
 }
 
-int train_main(const TrainArgs *a, int *argc, char ***argv) {
-    TrainArgs args = *a;
-    comm_init(argc, argv);
-    Trainer *tr = xcalloc(1, sizeof *tr);
-    tr->rank = comm_rank(), tr->size = comm_size();
-    // Every rank resolves the config; a failure anywhere ends all ranks cleanly (rank 0 says
-    // why: the ranks read the same files).
+// ---------------------------------------------------------------- set-up
+
+// The config on every rank, and the checks that must refuse a run before anything is
+// written; a failure anywhere ends all ranks with EXIT_USAGE (rank 0 says why: the ranks
+// read the same files). Returns EXIT_OK or EXIT_USAGE.
+static int setup_config(Trainer *tr, const TrainArgs *args) {
     config_quiet(tr->rank != 0);
-    double bad =
-        config_load(&tr->cfg, args.exp_path, args.n_overrides, args.overrides) != 0 ? 1 : 0;
+    double bad = config_load(&tr->cfg, args->exp_path, args->n_overrides, args->overrides) != 0;
     config_quiet(0);
     comm_allreduce_max_f64(&bad, 1);
-    if (bad) {
-        free(tr);
-            comm_finalize();
-        return EXIT_USAGE;
-    }
-    Config *cfg = &tr->cfg;
+    if (bad) return EXIT_USAGE;
+    const Config *cfg = &tr->cfg;
     if (cfg->data.virtual_shards % tr->size != 0) {
         if (tr->rank == 0) {
             char divisors[256] = "";
@@ -463,23 +483,19 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
                     "number of ranks that divides it (%s), or change data.virtual_shards\n",
                     tr->size, (long long)cfg->data.virtual_shards, divisors);
         }
-        free(tr);
-            comm_finalize();
         return EXIT_USAGE;
     }
     tr->config_text = config_to_yaml(cfg, 0);
     tr->config_hash = config_hash(cfg);
     if (!comm_all_equal_u64(tr->config_hash))
         fatal("ranks resolved different configs (different files or environments?)");
-    signals_install();
-    const char *blas = model_blas_setup();
-    if (tr->rank == 0) {
-        runstate_prepare(cfg, args.exp_path, args.n_overrides, args.overrides, args.resume);
-        runlog_open(&tr->log, cfg->run.dir);
-        printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
-               tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash, blas);
-    }
-    runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
+    return EXIT_OK;
+}
+
+// Data prepared by rank 0, this rank's shards of train and valid loaded, the balance
+// reported.
+static void setup_data(Trainer *tr) {
+    const Config *cfg = &tr->cfg;
     uint64_t fp = 0;
     if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
     comm_bcast(&fp, sizeof fp, 0);
@@ -491,20 +507,41 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
     tr->lanes_per_shard = (int)cfg->train.batch_size / V;
     tr->lanes = tr->ds.n_shards * tr->lanes_per_shard;
     tr->eval_lanes = (int)cfg->eval.batch_size;
-    if (tr->rank == 0) {
-        uint64_t lo = UINT64_MAX, hi = 0, total = tr->ds.meta.split[SPLIT_TRAIN].events;
-        for (int r = 0; r < tr->size; r++) {
-            uint64_t e = dataset_rank_events(&tr->ds, SPLIT_TRAIN, r);
-            lo = e < lo ? e : lo, hi = e > hi ? e : hi;
-        }
-        printf("data: %llu train events over %d virtual shards; each rank holds %llu..%llu "
-               "(imbalance max/mean %.4f); %d lanes per rank\n",
-               (unsigned long long)total, V, (unsigned long long)lo, (unsigned long long)hi,
-               (double)hi * tr->size / (double)(total ? total : 1), tr->lanes);
+    if (tr->rank != 0) return;
+    uint64_t lo = UINT64_MAX, hi = 0, total = tr->ds.meta.split[SPLIT_TRAIN].events;
+    for (int r = 0; r < tr->size; r++) {
+        uint64_t e = dataset_rank_events(&tr->ds, SPLIT_TRAIN, r);
+        lo = e < lo ? e : lo, hi = e > hi ? e : hi;
     }
+    printf("data: %llu train events over %d virtual shards; each rank holds %llu..%llu "
+           "(imbalance max/mean %.4f); %d lanes per rank\n",
+           (unsigned long long)total, V, (unsigned long long)lo, (unsigned long long)hi,
+           (double)hi * tr->size / (double)(total ? total : 1), tr->lanes);
+}
+
+// The model's shape, or EXIT_USAGE on every rank when comm.bucket_mb cannot cut it.
+static int setup_shape(Trainer *tr) {
+    const Config *cfg = &tr->cfg;
     int train_lanes = cfg->train.reproducible ? tr->lanes_per_shard : tr->lanes;
     tr->shape = model_shape_from(cfg, &tr->ds.meta,
                                  train_lanes > tr->eval_lanes ? train_lanes : tr->eval_lanes);
+    if (gradsync_bucket_count(&tr->shape, cfg->comm.bucket_mb) <= GRADSYNC_MAX_BUCKETS)
+        return EXIT_OK;
+    // Every rank computes the same count from the same shape: all exit 2 together.
+    if (tr->rank == 0)
+        fprintf(stderr,
+                "error: comm.bucket_mb=%g cuts this model's gradients into more than %d "
+                "buckets: raise comm.bucket_mb to at least %.3g\n",
+                cfg->comm.bucket_mb, GRADSYNC_MAX_BUCKETS,
+                4.0 * (double)model_param_count(&tr->shape) / 1048576.0 /
+                    (GRADSYNC_MAX_BUCKETS / 2));
+    return EXIT_USAGE;
+}
+
+// Model (rank 0's initial parameters on every rank), optimizer, streams, buffers, the step,
+// and rank 0's checkpoint writer: everything the loop uses, allocated once.
+static void setup_model(Trainer *tr) {
+    const Config *cfg = &tr->cfg;
     tr->model = model_create(&tr->shape);
     if (tr->rank == 0) model_init_params(tr->model, (uint64_t)cfg->run.seed, cfg->model.init_scale);
     comm_bcast(tr->model->params, sizeof(float) * tr->model->n_params, 0);
@@ -519,33 +556,62 @@ int train_main(const TrainArgs *a, int *argc, char ***argv) {
     stepper_init(&tr->stepper, tr->model, &tr->opt, &tr->lc, cfg->model.dropout,
                  (uint64_t)cfg->run.seed, cfg->comm.bucket_mb, tr->lanes);
     if (cfg->train.reproducible)
-        stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard, V,
-                             tr->lanes_per_shard);
-    if (tr->rank == 0) {
-        tr->ckpt =
-            ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
-        printf(
-            "model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
-            tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden, tr->shape.layers,
-            tr->model->n_params, (long long)cfg->train.batch_size, (long long)cfg->train.window,
-            cfg->train.reproducible ? ", reproducible mode" : "");
-    }
-    maybe_resume(tr);
-    int status = run_training(tr);
+        stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard,
+                             (int)tr->ds.meta.n_vshards, tr->lanes_per_shard);
+    if (tr->rank != 0) return;
+    tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
+    printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
+           tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden, tr->shape.layers,
+           tr->model->n_params, (long long)cfg->train.batch_size, (long long)cfg->train.window,
+           cfg->train.reproducible ? ", reproducible mode" : "");
+}
+
+static void trainer_free(Trainer *tr) {
     if (tr->rank == 0) {
         ckpt_writer_free(tr->ckpt);
         runlog_close(&tr->log);
     }
-    stepper_free(&tr->stepper);
-    batchbuf_free(&tr->bb);
-    lane_state_free(&tr->state);
-    lane_state_free(&tr->eval_state);
-    train_stream_free(&tr->ts);
-    optim_free(&tr->opt);
-    model_free(tr->model);
+    if (tr->model) {
+        stepper_free(&tr->stepper);
+        batchbuf_free(&tr->bb);
+        lane_state_free(&tr->state);
+        lane_state_free(&tr->eval_state);
+        train_stream_free(&tr->ts);
+        optim_free(&tr->opt);
+        model_free(tr->model);
+    }
     dataset_free(&tr->ds);
     free(tr->config_text);
     free(tr);
+}
+
+int train_main(const TrainArgs *args, int *argc, char ***argv) {
+    comm_init(argc, argv);
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    tr->rank = comm_rank(), tr->size = comm_size();
+    int status = setup_config(tr, args);
+    if (status == EXIT_OK) {
+        const Config *cfg = &tr->cfg;
+        signals_install();
+        const char *blas = model_blas_setup();
+        if (tr->rank == 0) {
+            runstate_prepare(cfg, args->exp_path, args->n_overrides, args->overrides,
+                             args->resume);
+            runlog_open(&tr->log, cfg->run.dir);
+            printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
+                   tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash,
+                   blas);
+        }
+        runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
+        setup_data(tr);
+        status = setup_shape(tr);
+    }
+    if (status == EXIT_OK) {
+        setup_model(tr);
+        maybe_resume(tr);
+        status = run_training(tr);
+    }
+    trainer_free(tr);
     comm_finalize();
     return status;
 }

@@ -1,0 +1,63 @@
+# newcomer.sh: what a new user trips over first (issue "Tried as a new user would"): usage
+# errors exit 2 with one clean line (no MPI abort banner, no ORTE_ERROR_LOG), an evaluation
+# with nothing to score is refused instead of printing a perfect-looking 0, --top is
+# validated, numbers too large for 64 bits are "out of range" with the range, and a default
+# value that breaks a rule says it is the default.
+. "$(dirname "$0")/../lib/lib.sh"
+write_small_exp exp.yaml
+"$TRAINER" train exp.yaml > train.out 2>&1 || { cat train.out; fail "training the small experiment"; finish; }
+
+# expect STATUS NAME GREP -- CMD...: exit STATUS, stderr has GREP, no MPI noise.
+expect() {
+  local want=$1 name=$2 pattern=$3 status=0; shift 4
+  "$@" > "$name.out" 2> "$name.err" || status=$?
+  if [ "$status" -eq "$want" ] && grep -q -- "$pattern" "$name.err" &&
+     ! grep -qE "MPI_ABORT|ORTE_ERROR_LOG|mpirun has exited" "$name.err"; then
+    pass "$name: exit $status, $(grep -m1 -- "$pattern" "$name.err")"
+  else
+    fail "$name: exit $status (want $want), stderr: $(head -c 400 "$name.err")"
+  fi
+}
+expect 2 eval_no_ckpt "error: trainer eval: --checkpoint FILE|RUNDIR is required" -- \
+  "$TRAINER" eval exp.yaml
+expect 2 predict_no_input "error: trainer predict: --input FILE.csv is required" -- \
+  "$TRAINER" predict exp.yaml --checkpoint "$WORK/run"
+# A fatal error of a one-process run: one line, exit 1, no abort banner.
+expect 1 missing_ckpt "error: --checkpoint $WORK/nope" -- \
+  "$TRAINER" eval exp.yaml --checkpoint "$WORK/nope"
+
+# Nothing to score: every user of the input has one event.
+printf 'user,time,action,content,engagement\nu1,100,like,text,1\nu2,200,post,image,2\n' > one.csv
+expect 2 eval_no_targets "nothing to score in one.csv" -- \
+  "$TRAINER" eval exp.yaml --checkpoint "$WORK/run" --input one.csv
+head -30 "$WORK/synth/test.csv" > few.csv
+expect 2 top_zero "--top 0: must be 1.." -- \
+  "$TRAINER" predict exp.yaml --checkpoint "$WORK/run" --input few.csv --top 0
+expect 2 top_huge "--top 99: must be 1.." -- \
+  "$TRAINER" predict exp.yaml --checkpoint "$WORK/run" --input few.csv --top 99
+if "$TRAINER" predict exp.yaml --checkpoint "$WORK/run" --input few.csv --top 2 --output p.csv > p.out 2>&1; then
+  cols=$(head -1 p.csv | tr ',' '\n' | grep -c '^action_')
+  [ "$cols" = 2 ] && ! cut -d, -f5,7 p.csv | grep -q '<unk>' \
+    && pass "--top 2 writes 2 action columns, none of them <unk>" || fail "--top 2: $(head -2 p.csv)"
+else cat p.out; fail "predict --top 2"; fi
+
+expect 2 huge_int "train.steps: value 99999999999999999999 is out of range (allowed: >= 0)" -- \
+  "$TRAINER" config show exp.yaml --set train.steps=99999999999999999999
+printf 'run: {dir: %s/r}\ntrain: {steps: 5}\n' "$WORK" > short.yaml
+expect 2 default_warmup "train.warmup_steps: 20 (the default value) is more than train.steps (5)" -- \
+  "$TRAINER" config show short.yaml
+
+# Start-up lines reach a pipe when they are printed (line-buffered), not with the first
+# flushed step line: the "run" line must arrive well before the "model" line, which comes
+# after generating and preparing 20000 synthetic users.
+"$TRAINER" train exp.yaml --set run.dir="$WORK/lb" --set synth.users=20000 --set synth.out_dir="$WORK/lb-synth" \
+  --set data.shard_dir="$WORK/lb-shards" --set train.steps=1 --set train.warmup_steps=0 2>&1 |
+  while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > stamped.txt
+t_run=$(awk '$2 == "run" { print $1; exit }' stamped.txt)
+t_model=$(awk '$2 == "model:" { print $1; exit }' stamped.txt)
+if [ -n "$t_run" ] && [ -n "$t_model" ] && awk -v a="$t_run" -v b="$t_model" 'BEGIN { exit !(b - a > 0.2) }'; then
+  pass "piped output is line-buffered: 'run' arrived $(awk -v a="$t_run" -v b="$t_model" 'BEGIN { printf "%.2f", b - a }') s before 'model:'"
+else
+  head -5 stamped.txt; fail "start-up lines arrive together (not line-buffered?): run $t_run, model $t_model"
+fi
+finish
