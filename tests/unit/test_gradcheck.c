@@ -4,8 +4,10 @@
 // accurate to ~1e-9 and the check can be tight. Covers every parameter tensor (embeddings,
 // each layer's W_ih, W_hh, bias, the head), the dense input path, every loss term, dropout
 // between layers, state carried into the window, lane resets inside the window, padded
-// positions without targets. Prints the normalised error |a - n| / (|a| + |n|) per tensor
-// (norms over the tensor) and fails above 1e-6.
+// positions without targets, and the explanations' path (input_given + input_grad_only:
+// d f / d x0 backpropagated from a given dy, weight gradients untouched). Prints the
+// normalised error |a - n| / (|a| + |n|) per tensor (norms over the tensor) and fails above
+// 1e-6.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +178,79 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
     return failed;
 }
 
+// Explanations' path (model.h: input_given, input_grad_only, backward from a given dy): the
+// layer-0 inputs x0 are the caller's (not embedding rows), f = sum of w . y over every
+// output row with fixed random w; act.dx0 must be d f / d x0 by central differences, and
+// m->grads must stay untouched.
+static double f_of(Model *m, const Batch *b, const LaneState *init, LaneState *work,
+                   const real *x0, const real *w) {
+    const ModelShape *s = &m->shape;
+    const size_t n = (size_t)b->lanes * b->window * model_input_width(s);
+    for (int l = 0; l < s->layers; l++) {
+        memcpy(work->h[l], init->h[l], sizeof(real) * B * s->hidden);
+        memcpy(work->c[l], init->c[l], sizeof(real) * B * s->hidden);
+    }
+    memcpy(m->act.x0, x0, sizeof(real) * n);
+    model_forward(m, b, work, NULL, NULL, NULL, 0);
+    double f = 0;
+    for (size_t i = 0; i < (size_t)b->lanes * b->window * model_outputs(s); i++)
+        f += w[i] * m->act.y[i];
+    return f;
+}
+
+static int check_input_given(int layers) {
+    ModelShape s = {.n_actions = 5, .action_embed = 3, .n_cat = 1, .cat_vocab = {4},
+                    .cat_embed = 2, .n_dense = 3, .hidden = 4, .layers = layers,
+                    .engagement = 1, .max_lanes = B, .window = T};
+    Model *m = model_create(&s);
+    model_init_params(m, 43, 0.7);
+    m->input_given = 1, m->input_grad_only = 1;
+    const int I0 = model_input_width(&s), O = model_outputs(&s), n = T * B * I0;
+    Rng r = rng_make(10, 2);
+    real *x0 = malloc(sizeof(real) * n), *w = malloc(sizeof(real) * T * B * O);
+    for (int i = 0; i < n; i++) x0[i] = (real)rng_normal(&r);
+    for (int i = 0; i < T * B * O; i++) w[i] = (real)rng_normal(&r);
+    int32_t zeros[T * B] = {0};
+    uint8_t keep[T * B];
+    for (int i = 0; i < T * B; i++) keep[i] = i != 2 * B + 1; // lane 1 resets at t = 2
+    Batch b = {.lanes = B, .window = T, .action = zeros, .cat = zeros, .keep = keep};
+    LaneState init = lane_state_alloc(&s, B), work = lane_state_alloc(&s, B);
+    for (int l = 0; l < layers; l++)
+        for (int i = 0; i < B * s.hidden; i++)
+            init.h[l][i] = (real)(0.5 * rng_normal(&r)), init.c[l][i] = (real)(0.5 * rng_normal(&r));
+    memset(m->grads, 0, sizeof(real) * m->n_params);
+    f_of(m, &b, &init, &work, x0, w);
+    memcpy(m->act.dy, w, sizeof(real) * T * B * O);
+    model_backward(m, &b, NULL);
+    real *dx = malloc(sizeof(real) * n);
+    memcpy(dx, m->act.dx0, sizeof(real) * n);
+    double diff2 = 0, a2 = 0, n2 = 0, h = 1e-5, g2 = 0;
+    for (size_t i = 0; i < m->n_params; i++) g2 += m->grads[i] * m->grads[i];
+    for (int i = 0; i < n; i++) {
+        real saved = x0[i];
+        x0[i] = saved + h;
+        double fp = f_of(m, &b, &init, &work, x0, w);
+        x0[i] = saved - h;
+        double fm = f_of(m, &b, &init, &work, x0, w);
+        x0[i] = saved;
+        double num = (fp - fm) / (2 * h);
+        diff2 += (num - dx[i]) * (num - dx[i]), a2 += dx[i] * dx[i], n2 += num * num;
+    }
+    double err = sqrt(diff2) / (sqrt(a2) + sqrt(n2) + 1e-30);
+    int bad = err > 1e-6 || !isfinite(err) || a2 == 0 || g2 != 0;
+    printf("input_given, L=%d: d f / d x0 (%d x %d) |grad| %.3e  normalised error %.2e, "
+           "|weight grads| %.1e %s\n", layers, T * B, I0, sqrt(a2), err, sqrt(g2),
+           bad ? "FAIL" : "ok");
+    free(x0), free(w), free(dx);
+    lane_state_free(&init), lane_state_free(&work);
+    model_free(m);
+    return bad;
+}
+
 int main(void) {
     int failed = 0;
+    failed |= check_input_given(1);
+    failed |= check_input_given(2);
     failed |= check_case(1, 0.0, 1, 3, "one layer");
     failed |= check_case(1, 0.0, 1, 40, "one layer");
     failed |= check_case(2, 0.0, 0, 3, "two layers, no engagement head");

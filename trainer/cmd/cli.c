@@ -56,6 +56,15 @@ double cli_get_number(const CliArgs *args, const char *command, const char *opt,
     return v;
 }
 
+static int parse_positive(const char *command, const char *opt, const char *s) {
+    int v = parse_nonneg(command, opt, s);
+    if (v < 1) {
+        fprintf(stderr, "error: trainer %s: %s must be at least 1, got \"%s\"\n", command, opt, s);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
 void cli_parse(int argc, char **argv, const char *command, const char *allowed, int need_exp,
                CliArgs *out) {
     memset(out, 0, sizeof *out);
@@ -77,7 +86,8 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 exit(EXIT_USAGE);
             }
             int is_flag = strcmp(opt, "--resume") == 0 || strcmp(opt, "--docs") == 0 ||
-                          strcmp(opt, "--events") == 0 || strcmp(opt, "--force") == 0;
+                          strcmp(opt, "--events") == 0 || strcmp(opt, "--force") == 0 ||
+                          strcmp(opt, "--explain") == 0 || strcmp(opt, "--sanity") == 0;
             if (is_flag) {
                 if (strcmp(opt, "--resume") == 0)
                     out->resume = 1;
@@ -85,6 +95,10 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                     out->force = 1;
                 else if (strcmp(opt, "--docs") == 0)
                     out->docs = 1;
+                else if (strcmp(opt, "--explain") == 0)
+                    out->explain = 1;
+                else if (strcmp(opt, "--sanity") == 0)
+                    out->sanity = 1;
                 else
                     add_extra(out, a, "");
                 continue;
@@ -124,6 +138,18 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                 out->embedding = val;
             else if (strcmp(opt, "--segments") == 0)
                 out->segments = val;
+            else if (strcmp(opt, "--target") == 0)
+                out->target = val;
+            else if (strcmp(opt, "--steps") == 0)
+                out->steps = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--max-steps") == 0)
+                out->max_steps = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--window") == 0)
+                out->window = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--per-user") == 0)
+                out->per_user = parse_positive(command, opt, val);
+            else if (strcmp(opt, "--users") == 0)
+                out->users = parse_positive(command, opt, val);
             else
                 add_extra(out, a, val);
             continue;

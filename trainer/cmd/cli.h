@@ -28,6 +28,12 @@ typedef struct {
     const char *segments;   // --segments DIR (predict)
     int restarts;           // --restarts N, -1 when absent
     int force;              // --force: replace results already in --output
+    // explain / predict --explain
+    const char *target;     // --target predicted|action:NAME|gap
+    int steps, max_steps;   // --steps M, --max-steps M (0: absent)
+    int window, per_user;   // --window N, --per-user N (0: absent)
+    long long users;        // --users N (0: every user)
+    int explain, sanity;    // --explain, --sanity
 } CliArgs;
 
 // The value of a command's own option (the last one given), or NULL if absent.

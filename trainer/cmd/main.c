@@ -16,9 +16,14 @@ static const Command commands[] = {
      "[--output F.json]\n\tscore a split (default: test) or any CSV in the experiment's format\n"},
     {"predict", cmd_predict,
      "predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv] [--top N]\n"
-     "\tnext action (top N, default 3), time and engagement per user (default output\n"
-     "\t./predictions.csv)\n"
+     "  [--explain [--target T] [--steps M]]\tnext action (top N, default 3), time and\n"
+     "\tengagement per user (default output ./predictions.csv); --explain: why\n"
      "predict ... --segments DIR\talso each user's segment (of `trainer segment`)\n"},
+    {"explain", cmd_explain,
+     "explain EXP.yaml --checkpoint FILE|RUNDIR (--split S | --input F.csv) --output DIR\n"
+     "  [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]\n"
+     "  [--max-steps M] [--window N] [--sanity]\twhy: attributions per past event and "
+     "feature group\n"},
     {"segment", cmd_segment,
      "segment EXP.yaml --checkpoint FILE|RUNDIR --output DIR [--split S | --input F.csv]\n"
      "        [--k K|auto] [--features model|handmade] [--embedding mean|last|last+mean]\n"

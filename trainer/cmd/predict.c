@@ -1,7 +1,10 @@
 // predict.c: `trainer predict EXP.yaml --checkpoint FILE|RUNDIR --input F.csv [--output F.csv]
-// [--top N]`: per user of the file, the next action distribution (top N), the predicted time
-// of the next event with a 10-90% interval, and its engagement. Users are named by their
-// keyed hash only; the file is the same on any number of ranks.
+// [--top N] [--explain [--target T] [--steps M]]`: per user of the file, the next action
+// distribution (top N), the predicted time of the next event with a 10-90% interval, and its
+// engagement; with --explain also the three strongest reasons for the prediction in words
+// (integrated gradients, run/explain.h; default target: the top-1 action) and the
+// explanation's completeness error. Users are named by their keyed hash only; the file is
+// the same on any number of ranks.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +12,11 @@
 
 #include "cli.h"
 #include "comm.h"
+#include "explain.h"
 #include "kmeans.h"
-#include "scoring.h"
 #include "segment_model.h"
 #include "user_features.h"
+#include "scoring.h"
 #include "util.h"
 
 // --segments DIR: the segmentation applied to every user (see segment.c).
@@ -29,8 +33,9 @@ typedef struct {
 typedef struct {
     UserRows rows;
     int top;
-    int *order; // (K) scratch for the top-N selection
-    Segmenter *seg;
+    int *order;    // (K) scratch for the top-N selection
+    Explainer *ex; // --explain
+    Segmenter *seg; // --segments
 } Predict;
 
 static double denorm_num(const DataMeta *m, int k, double y) {
@@ -38,45 +43,72 @@ static double denorm_num(const DataMeta *m, int k, double y) {
     return m->numeric_log1p ? expm1(x) : x;
 }
 
+// A user's row (without its newline) from the outputs y (O) after its last event.
+static void write_prediction(Predict *p, const Scorer *sc, const Shard *sh, const ShardUser *u,
+                             const float *y) {
+    const DataMeta *meta = &sc->ds.meta;
+    const ModelShape *s = &sc->model->shape;
+    const int K = s->n_actions, top = p->top;
+    const double z90 = 1.2815515655446004;
+    FILE *f = p->rows.f;
+    int *order = p->order;
+    double mx = y[0], z = 0;
+    for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
+    for (int k = 0; k < K; k++) z += exp(y[k] - mx), order[k] = k;
+    // <unk> (id 0) stands for values the training data never had: never a prediction.
+    for (int i = 1; i <= top && i < K; i++) // partial selection sort of ids 1..K-1
+        for (int j = i + 1; j < K; j++)
+            if (y[order[j]] > y[order[i]]) {
+                int t = order[i];
+                order[i] = order[j], order[j] = t;
+            }
+    double last = ev_time(sh->events + (u->first_event + u->n_events - 1) * sh->hdr.event_bytes);
+    double mu = sc->lc.loggap_mean + sc->lc.loggap_std * y[K];
+    double sd = sc->lc.loggap_std * exp(y[K + 1]);
+    double med = fmax(0, exp(mu) - sc->lc.gap_offset);
+    double lo = fmax(0, exp(mu - z90 * sd) - sc->lc.gap_offset);
+    double hi = fmax(0, exp(mu + z90 * sd) - sc->lc.gap_offset);
+    fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
+            last + med);
+    for (int i = 1; i <= top; i++)
+        fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
+    fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
+    if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
+}
+
 // One row per user, at the slot of its last event.
 static void predict_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *bb) {
     Predict *p = ctx;
-    const DataMeta *meta = &sc->ds.meta;
-    const ModelShape *s = &sc->model->shape;
-    const int K = s->n_actions, O = model_outputs(s), top = p->top;
-    const double z90 = 1.2815515655446004;
-    FILE *f = p->rows.f;
+    const int O = model_outputs(&sc->model->shape);
+    if (p->ex) { // rows are written once explained (explained_row)
+        explainer_visit(p->ex, sc, es, bb);
+        return;
+    }
     for (int r = 0; r < bb->view.lanes * bb->view.window; r++) {
         const Shard *sh;
         const ShardUser *u = scorer_slot_user(es, bb, r, &sh);
         if (!u || bb->slot_pos[r] != (int32_t)u->n_events - 1) continue;
-        const float *y = sc->model->act.y + (size_t)r * O;
-        int *order = p->order;
-        double mx = y[0], z = 0;
-        for (int k = 1; k < K; k++) mx = y[k] > mx ? y[k] : mx;
-        for (int k = 0; k < K; k++) z += exp(y[k] - mx), order[k] = k;
-        // <unk> (id 0) stands for values the training data never had: never a prediction.
-        for (int i = 1; i <= top && i < K; i++) // partial selection sort of ids 1..K-1
-            for (int j = i + 1; j < K; j++)
-                if (y[order[j]] > y[order[i]]) {
-                    int t = order[i];
-                    order[i] = order[j], order[j] = t;
-                }
-        double last = ev_time(sh->events + (u->first_event + u->n_events - 1) * sh->hdr.event_bytes);
-        double mu = sc->lc.loggap_mean + sc->lc.loggap_std * y[K];
-        double sd = sc->lc.loggap_std * exp(y[K + 1]);
-        double med = fmax(0, exp(mu) - sc->lc.gap_offset);
-        double lo = fmax(0, exp(mu - z90 * sd) - sc->lc.gap_offset);
-        double hi = fmax(0, exp(mu + z90 * sd) - sc->lc.gap_offset);
-        fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
-                last + med);
-        for (int i = 1; i <= top; i++)
-            fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
-        fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
-        if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
-        if (p->seg) fprintf(f, ",%d,%.6f", p->seg->slot_seg[r], p->seg->slot_dist[r]);
-        fprintf(f, "\n");
+        write_prediction(p, sc, sh, u, sc->model->act.y + (size_t)r * O);
+        if (p->seg) fprintf(p->rows.f, ",%d,%.6f", p->seg->slot_seg[r], p->seg->slot_dist[r]);
+        fprintf(p->rows.f, "\n");
     }
+}
+
+// --explain: the prediction's row plus its three strongest reasons, quoted.
+static void explained_row(void *ctx, const Explainer *ex, const ExplainTarget *t) {
+    Predict *p = ctx;
+    write_prediction(p, ex->sc, t->shard, t->user, t->y);
+    char reasons[3][EXPLAIN_REASON_LEN];
+    int n = explain_reasons(ex, t, 3, reasons);
+    for (int i = 0; i < 3; i++) {
+        fprintf(p->rows.f, ",\"");
+        for (const char *c = i < n ? reasons[i] : ""; *c; c++) {
+            if (*c == '"') fputc('"', p->rows.f); // CSV: a quote inside quotes is doubled
+            fputc(*c, p->rows.f);
+        }
+        fprintf(p->rows.f, "\"");
+    }
+    fprintf(p->rows.f, ",%.3e\n", t->item.res.rel_err);
 }
 
 // The user's vector (model or handmade), standardised as when fitted, to its nearest centroid.
@@ -147,8 +179,22 @@ static void segmenter_free(Segmenter *g) {
 
 int cmd_predict(int argc, char **argv) {
     CliArgs args;
-    cli_parse(argc, argv, "predict", "--set --checkpoint --input --output --top --segments", 1,
+    cli_parse(argc, argv, "predict",
+              "--set --checkpoint --input --output --top --explain --target --steps --segments", 1,
               &args);
+    if (args.explain && args.segments) {
+        fprintf(stderr, "error: trainer predict: --explain and --segments are separate runs "
+                        "(one of them at a time)\n");
+        exit(EXIT_USAGE);
+    }
+    ExplainOptions eo;
+    memset(&eo, 0, sizeof eo);
+    explain_parse_target("predict", args.target, &eo);
+    eo.steps = args.steps;
+    if ((args.target || args.steps) && !args.explain) {
+        fprintf(stderr, "error: trainer predict: --target and --steps go with --explain\n");
+        exit(EXIT_USAGE);
+    }
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, SPLIT_TEST, 1, 0};
     if (!args.checkpoint) {
@@ -166,6 +212,12 @@ int cmd_predict(int argc, char **argv) {
     if (rc != EXIT_OK) {
         free(args.overrides);
         return rc;
+    }
+    int action;
+    if (explain_resolve_target(&eo, &sc.ds.meta, sc.rank, &action) != 0) {
+        scorer_close(&sc);
+        free(args.overrides);
+        return EXIT_USAGE;
     }
     const ModelShape *s = &sc.model->shape;
     const int n_known = s->n_actions - 1; // actions the model can predict (all but <unk>)
@@ -193,20 +245,24 @@ int cmd_predict(int argc, char **argv) {
     p.order = xmalloc(sizeof(int) * (size_t)s->n_actions);
     const char *final = args.output ? args.output : "predictions.csv";
     user_rows_open(&p.rows, final, sc.rank, sc.size);
+    if (args.explain) p.ex = explainer_create(&sc, &eo, action, explained_row, &p);
     scorer_pass(&sc, 1, NULL, p.seg ? predict_with_segments : predict_visit, &p);
+    if (p.ex) explainer_finish(p.ex);
+    explainer_free(p.ex);
     free(p.order);
     StrBuf header = {0};
     sb_appendf(&header, "user_hash,n_events,last_time,predicted_time");
     for (int i = 1; i <= p.top; i++) sb_appendf(&header, ",action_%d,p_%d", i, i);
-    sb_appendf(&header, ",gap_median,gap_p10,gap_p90%s%s\n", s->engagement ? ",engagement" : "",
+    sb_appendf(&header, ",gap_median,gap_p10,gap_p90%s", s->engagement ? ",engagement" : "");
+    sb_appendf(&header, "%s%s\n", args.explain ? ",reason_1,reason_2,reason_3,completeness_error" : "",
                p.seg ? ",segment,segment_distance" : "");
     long long users = user_rows_join(&p.rows, header.data);
     sb_free(&header);
+    if (p.seg) segmenter_free(&seg);
     if (sc.rank == 0)
         printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped) -> %s "
                "(users named by keyed hash; times in %s)\n",
                users, args.input, sc.input_rows, sc.input_bad, final, sc.cfg.data.time_unit);
-    if (p.seg) segmenter_free(&seg);
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;

@@ -268,12 +268,12 @@ LaneState lane_state_slice(const ModelShape *s, const LaneState *st, int first) 
 // ---------------------------------------------------------------- forward
 
 // x0 (T, B, I0): rows [action_emb[action] | cat_emb[c][cat] ... | dense].
-static void input_forward(Model *m, const Batch *b) {
+void model_input_rows(const Model *m, const Batch *b, real *x0) {
     const ModelShape *s = &m->shape;
     const int TB = b->window * b->lanes, I0 = model_input_width(s), Ea = s->action_embed;
     const int Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
     for (int r = 0; r < TB; r++) {
-        real *x = m->act.x0 + (size_t)r * I0;
+        real *x = x0 + (size_t)r * I0;
         int a = b->action[r];
         if (a < 0 || a >= s->n_actions)
             fatal("model: action id %d out of range 0..%d", a, s->n_actions - 1);
@@ -491,8 +491,8 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
               b->window, s->max_lanes, s->window);
     const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
     a->dropout_on = dc && dc->p > 0 && s->layers > 1;
-    a->folded = m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
-    if (!a->folded) input_forward(m, b);
+    a->folded = !m->input_given && m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
+    if (!a->folded && !m->input_given) model_input_rows(m, b, a->x0);
     for (int l = 0; l < s->layers; l++) {
         if (l > 0 && a->dropout_on) dropout_forward(m, b, l, dc);
         lstm_layer_forward(m, b, l, state);
@@ -533,6 +533,7 @@ static void add_column_sums(real *out, const real *x, int M, int N) {
 static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *Gt) {
     const int B = b->lanes, H4 = 4 * m->shape.hidden, C = m->shape.n_cat;
     real *gb = m->g.bias[l];
+    if (m->input_grad_only) return;
     for (int lane = 0; lane < B; lane++) {
         const real *d = Gt + (size_t)lane * H4;
         for (int j = 0; j < H4; j++) gb[j] += d[j];
@@ -577,12 +578,14 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
-    gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
-    if (folded) {
-        folded_input_backward(m, b, G); // also the embeddings' gradients
-    } else {
-        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
-        gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+    if (!m->input_grad_only) { // (explanations need only the input gradient below)
+        gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
+        if (folded) {
+            folded_input_backward(m, b, G); // also the embeddings' gradients
+        } else {
+            const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+            gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+        }
     }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
@@ -596,7 +599,7 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int L = s->layers, I0 = model_input_width(s);
     // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
     const real *htop = a->hout[L - 1];
-    if (!m->skip_param_grads) {
+    if (!m->skip_param_grads && !m->input_grad_only) {
         gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
         add_column_sums(m->g.b_head, a->dy, TB, O);
     }
@@ -625,8 +628,9 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
         for (int r = 0; r < TB; r++)
             memcpy(a->d_dense + (size_t)r * D, dX + (size_t)r * I0 + (I0 - D),
                    sizeof(real) * (size_t)D);
-    // Embeddings: scatter-add the input gradient rows.
-    for (int r = 0; r < TB; r++) {
+    // Embeddings: scatter-add the input gradient rows (unless the inputs were not rows of
+    // the embeddings, see input_given).
+    for (int r = 0; r < TB && !m->input_given; r++) {
         const real *d = dX + (size_t)r * I0;
         real *ga = m->g.action_emb + (size_t)b->action[r] * Ea;
         for (int j = 0; j < Ea; j++) ga[j] += d[j];

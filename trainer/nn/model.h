@@ -152,6 +152,15 @@ typedef struct {
     size_t activation_bytes;
     int fold_rows;       // rows of act.table: K + sum of categorical vocabularies (0: none)
     int want_input_grad; // backward also fills act.d_dense (tests; training needs no input grads)
+    // 1: forward takes layer-0 inputs from act.x0 as the caller wrote them (T, B, I0), e.g.
+    // points on a path between two inputs (run/attribution.c), instead of looking up the
+    // embeddings of b->action and b->cat (which it then ignores); it never folds. Backward
+    // leaves d f / d x0 in act.dx0 and adds nothing to the embeddings' gradients.
+    int input_given;
+    // 1: backward computes gradients with respect to activations and inputs only (act.dx0),
+    // skipping the weight-gradient GEMMs: m->grads is left untouched (explanations; with
+    // input_given, since folded embeddings get their input gradient from those GEMMs).
+    int input_grad_only;
     int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
     int skip_param_grads; // backward leaves m->grads alone: only dy and every layer's dG
                           // (DP-SGD: lane_grad.h forms the clipped parameter gradients)
@@ -183,7 +192,14 @@ LaneState lane_state_slice(const ModelShape *s, const LaneState *st, int first);
 void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig *lc,
                    const DropoutConfig *dc, LossSums *sums, int want_grad);
 // Backward of the last forward: ADDS the gradient sums to m->grads (zero them first).
+// To backpropagate another function f of the outputs than the loss (explanations), run
+// model_forward with sums = NULL and want_grad = 0 (act.dy is then left alone), write
+// d f / d y into act.dy (T, B, O) and call model_backward: with input_given (or unfolded
+// inputs) act.dx0 then holds d f / d x0 (T, B, I0).
 void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks);
+// Layer-0 input rows x0 (T, B, I0) = [action_emb[action] | cat_emb[c][cat] ... | dense] of
+// a batch, into any buffer (what forward computes unless the embeddings are folded).
+void model_input_rows(const Model *m, const Batch *b, real *x0);
 
 // Heads and losses of one output row y (O) with its targets (tgt action, log(gap + delta),
 // normalised engagement); log_std = log(lc->loggap_std). Adds to *sums when sums != NULL.

@@ -149,8 +149,22 @@ void scorer_pass_on(Scorer *sc, const Dataset *ds, int split, int include_last, 
 
 // ---------------------------------------------------------------- per-user rows
 
-static int by_text(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+// Rows by their first field (the fixed-width user hash), then in the order written: a user's
+// rows all come from one rank, in an order that does not depend on the number of ranks.
+typedef struct {
+    const char *text;
+    long long seq;
+} Row;
+
+static int by_user(const void *a, const void *b) {
+    const Row *x = a, *y = b;
+    const char *cx = strchr(x->text, ','), *cy = strchr(y->text, ',');
+    size_t nx = cx ? (size_t)(cx - x->text) : strlen(x->text);
+    size_t ny = cy ? (size_t)(cy - y->text) : strlen(y->text);
+    int c = memcmp(x->text, y->text, nx < ny ? nx : ny);
+    if (c == 0 && nx != ny) c = nx < ny ? -1 : 1;
+    if (c == 0) c = x->seq < y->seq ? -1 : x->seq > y->seq;
+    return c;
 }
 
 void user_rows_open(UserRows *ur, const char *final, int rank, int size) {
@@ -183,18 +197,19 @@ long long user_rows_join(UserRows *ur, const char *header) {
     }
     // Rows in user-hash order (their first field, fixed width), not in the order ranks and
     // lanes finished them: the file is the same on any number of ranks.
-    char **rows = xmalloc(sizeof(char *) * (size_t)(users + 1));
+    Row *rows = xmalloc(sizeof(Row) * (size_t)(users + 1));
     long long n_rows = 0;
     for (char *p = body.data, *end = body.data + body.len; p && p < end && n_rows < users;) {
         char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol) break;
         *eol = '\0';
-        rows[n_rows++] = p;
+        rows[n_rows] = (Row){p, n_rows};
+        n_rows++;
         p = eol + 1;
     }
-    qsort(rows, (size_t)n_rows, sizeof(char *), by_text);
+    qsort(rows, (size_t)n_rows, sizeof(Row), by_user);
     for (long long i = 0; i < n_rows; i++) {
-        sb_append(&all, rows[i], strlen(rows[i]));
+        sb_append(&all, rows[i].text, strlen(rows[i].text));
         sb_append(&all, "\n", 1);
     }
     free(rows);

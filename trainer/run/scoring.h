@@ -66,7 +66,8 @@ void scorer_pass_on(Scorer *sc, const Dataset *ds, int split, int include_last, 
 
 // Per-user CSV rows, written by every rank to FINAL.partR, joined by rank 0 into FINAL
 // (atomically) in the order of their first field, so the file is the same on any number of
-// ranks. Rows must start with the fixed-width user hash (see user_rows_hash).
+// ranks. Rows must start with the fixed-width user hash; a user may have several rows, all
+// written by the one rank that holds the user, which keep the order they were written in.
 typedef struct {
     char final[CFG_PATH_LEN + 32], part[CFG_PATH_LEN + 48];
     FILE *f;
