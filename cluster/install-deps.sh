@@ -3,12 +3,18 @@
 # Debian/Ubuntu machine, and only what is missing. Safe to run again; no stdin needed.
 #
 #   bash cluster/install-deps.sh            # build + run + tests
+#   bash cluster/install-deps.sh --browser  # also a headless Chromium (the `browser` tests of
+#                                           # `trainer report`)
 #
 # Slurm (for the batch-path tests) is installed by cluster/slurm-local.sh when needed.
 set -euo pipefail
 
 PKGS=(gcc make libc6-dev cmake pkg-config
       libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev)
+if [ "${1:-}" = "--browser" ]; then
+  # Debian's headless Chromium; fonts so that text in screenshots and PDFs renders.
+  PKGS+=(chromium-headless-shell fonts-dejavu-core)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -16,3 +16,4 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_report(int argc, char **argv);
