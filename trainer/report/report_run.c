@@ -295,7 +295,7 @@ static void speed_section(StrBuf *o, Page *pg) {
     char title[128], note[200];
     snprintf(title, sizeof title, "Per rank: compute vs communication wait (slowest: rank %d)", slow);
     chart_init(&c, "rank-split", title, "rank", "seconds over the logged steps");
-    c.y_zero = 1;
+    c.y_zero = 1, c.x_integer = 1;
     chart_add(&c, "compute", rx, rc, P, SERIES_LINE_POINTS);
     chart_add(&c, "blocked in communication", rx, rw, P, SERIES_LINE_POINTS);
     if (P > 0) {

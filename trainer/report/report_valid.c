@@ -156,12 +156,24 @@ int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
     page_note(o, "note", msg);
     int charts = 0;
     sb_appendf(o, "<div class=\"grid2\">");
-    if (vd->K <= CONF_MAX_K) {
+    // <unk> (id 0) is left out when it is neither a target nor a prediction.
+    int first = 0, K = vd->K;
+    double unk = 0;
+    for (int k = 0; k < K; k++) unk += vd->confusion[k] + vd->confusion[(size_t)k * K];
+    if (unk == 0 && K > 1) first = 1;
+    if (K - first <= CONF_MAX_K) {
+        const int n = K - first;
+        double *m = xmalloc(sizeof(double) * (size_t)n * n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) m[i * n + j] = vd->confusion[(size_t)(i + first) * K + j + first];
         heatmap_svg(o, "confusion", "Next action: true (rows) vs predicted top-1 (columns)",
                     "true next action", "predicted next action",
-                    (const char *const *)vd->labels, (const char *const *)vd->labels,
-                    vd->confusion, vd->K, vd->K);
+                    (const char *const *)vd->labels + first, (const char *const *)vd->labels + first,
+                    m, n, n);
+        free(m);
         charts++;
+    } else {
+        page_note(o, "note", "More than 64 actions: the confusion matrix is not drawn.");
     }
     // Reliability: per bin of top-1 probability, mean confidence vs observed accuracy.
     static double cx[CAL_BINS], cy[CAL_BINS], diag[2] = {0, 1};

@@ -44,7 +44,7 @@ void chart_mark(Chart *c, double x, const char *label, const char *color) {
 
 typedef struct {
     double lo, hi; // data range (log10 of it on a log axis)
-    int log;
+    int log, integer;
     double px0, px1; // pixel range
 } Axis;
 
@@ -76,15 +76,24 @@ static void axis_ticks(StrBuf *o, const Axis *a, int vertical, double other0, do
     double vals[32];
     int n = 0;
     if (a->log) {
-        double step = ceil((a->hi - a->lo) / 8);
-        step = step < 1 ? 1 : step;
-        for (double e = ceil(a->lo); e <= a->hi && n < 32; e += step) vals[n++] = pow(10, e);
+        // Decades; within a decade or two also 2 and 5 (or every digit) times them.
+        static const double m125[] = {1, 2, 5}, m19[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        const double span = a->hi - a->lo;
+        const double *m = span < 0.7 ? m19 : m125;
+        const int nm = span < 0.7 ? 9 : span < 2.5 ? 3 : 1;
+        const double step = span > 8 ? ceil(span / 8) : 1;
+        for (double e = floor(a->lo); e <= a->hi && n < 32; e += step)
+            for (int k = 0; k < nm && n < 32; k++) {
+                double v = m[k] * pow(10, e);
+                if (log10(v) >= a->lo - 1e-9 && log10(v) <= a->hi + 1e-9) vals[n++] = v;
+            }
         if (n < 2) vals[0] = pow(10, a->lo), vals[1] = pow(10, a->hi), n = 2;
     } else {
         double raw = (a->hi - a->lo) / 6, mag = pow(10, floor(log10(raw))), step = mag;
         if (raw / mag > 5) step = 10 * mag;
         else if (raw / mag > 2) step = 5 * mag;
         else if (raw / mag > 1) step = 2 * mag;
+        if (a->integer && step < 1) step = 1;
         for (double v = ceil(a->lo / step) * step; v <= a->hi + step * 1e-9 && n < 32; v += step)
             vals[n++] = fabs(v) < step * 1e-9 ? 0 : v;
     }
@@ -132,8 +141,8 @@ static int data_range(const Chart *c, Axis *ax, Axis *ay, int *dropped) {
         xl = tr(c->xmin, c->logx), xh = tr(c->xmax, c->logx);
         yl = tr(c->ymin, c->logy), yh = tr(c->ymax, c->logy);
     }
-    *ax = (Axis){xl, xh, c->logx, 0, 0};
-    *ay = (Axis){yl, yh, c->logy, 0, 0};
+    *ax = (Axis){xl, xh, c->logx, c->x_integer, 0, 0};
+    *ay = (Axis){yl, yh, c->logy, 0, 0, 0};
     if (!c->fixed_range) widen(ax), widen(ay);
     return n;
 }

@@ -40,6 +40,7 @@ typedef struct {
     int square;               // equal fixed ranges given below (calibration charts)
     double xmin, xmax, ymin, ymax;
     int fixed_range;          // use the range above instead of the data's
+    int x_integer;            // x ticks at whole numbers only (ranks, counts)
     ChartSeries s[CHART_MAX_SERIES];
     int n_series;
     ChartRef ref[CHART_MAX_REFS];
