@@ -227,7 +227,8 @@ static void quality_section(StrBuf *o, Page *pg, const Config *cfg, int have_cfg
     add_marks(&c, pg, 0);
     pg->charts += chart_svg(o, &c) > 0;
     char unit[64];
-    snprintf(unit, sizeof unit, "mean absolute error (%s)", have_cfg ? cfg->data.time_unit : "time units");
+    snprintf(unit, sizeof unit, "mean absolute error (%s)",
+             have_cfg && strcmp(cfg->data.time_unit, "none") != 0 ? cfg->data.time_unit : "time units");
     chart_init(&c, "gap-mae", "Gap MAE of the median prediction (validation)", "step", unit);
     chart_add(&c, "gap MAE", d->va[V_STEP].v, d->va[V_MAE].v, d->va[V_MAE].n, SERIES_LINE_POINTS);
     add_marks(&c, pg, 0);
@@ -433,7 +434,8 @@ int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char *
     losses_section(o, &pg, have_cfg ? cfg->data.engagement_col[0] != '\0' : 1);
     quality_section(o, &pg, cfg, have_cfg);
     speed_section(o, &pg);
-    pg.charts += valid_detail_html(o, vd, have_cfg ? cfg->data.time_unit : "time units");
+    const int unitless = !have_cfg || strcmp(cfg->data.time_unit, "none") == 0;
+    pg.charts += valid_detail_html(o, vd, unitless ? "time units" : cfg->data.time_unit);
     char *metrics = read_in(run_dir, "metrics.json"), *conf = read_in(run_dir, "config.yaml"),
          *ovr = read_in(run_dir, "overrides.txt");
     identity_section(o, d, run_dir, metrics, conf, ovr);

@@ -223,12 +223,13 @@ int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
     Chart c;
     snprintf(title, sizeof title, "%s over steps, every trial", sw->metric);
     chart_init(&c, "curves", title, "step", sw->metric);
-    c.height = 360;
+    sb_appendf(o, "<div class=\"grid2\">");
     for (int i = 0; i < sw->n && c.n_series < CHART_MAX_SERIES; i++)
         chart_add(&c, sw->t[i].name, sw->t[i].curve_x, sw->t[i].curve_y, sw->t[i].n_curve,
                   SERIES_LINE_POINTS);
     if (sw->n > CHART_MAX_SERIES) c.note = "The best 24 trials are shown.";
     chart_svg(o, &c);
+    sb_appendf(o, "</div>");
     page_section(o, "best", "Best configuration");
     if (done > 0 && isfinite(sw->t[0].metric)) {
         char m[1400];

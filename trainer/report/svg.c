@@ -65,8 +65,8 @@ static void widen(Axis *a) {
     if (!(a->hi > a->lo)) { // one value: a unit (or a decade) around it
         double d = a->log ? 0.5 : (a->lo != 0 ? fabs(a->lo) * 0.1 : 1);
         a->lo -= d, a->hi += d;
-    } else if (!a->log) {
-        double pad = (a->hi - a->lo) * 0.04;
+    } else {
+        double pad = (a->hi - a->lo) * 0.04; // on a log axis: 4% of the decades shown
         a->lo -= pad, a->hi += pad;
     }
 }
@@ -173,10 +173,14 @@ static void legend(StrBuf *o, const Chart *c, double x0, double y) {
         if (!name) continue;
         double w = 22 + 6.2 * (double)strlen(name) + 12;
         if (x + w > c->width - 10 && x > x0) x = x0, y += 14;
-        sb_appendf(o, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                      "stroke-width=\"2\"%s/>",
-                   x, x + 16, y - 4, y - 4, col,
-                   is_ref || c->s[s].kind == SERIES_DASHED ? " stroke-dasharray=\"5 3\"" : "");
+        if (!is_ref && c->s[s].kind == SERIES_POINTS)
+            sb_appendf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", x + 8, y - 4,
+                       col);
+        else
+            sb_appendf(o, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                          "stroke-width=\"2\"%s/>",
+                       x, x + 16, y - 4, y - 4, col,
+                       is_ref || c->s[s].kind == SERIES_DASHED ? " stroke-dasharray=\"5 3\"" : "");
         sb_appendf(o, "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", x + 20, y);
         html_escape(o, name);
         sb_appendf(o, "</text>");
@@ -288,8 +292,9 @@ int chart_svg(StrBuf *o, const Chart *c) {
     if (c->note || dropped) {
         sb_appendf(o, "<p class=\"note\">");
         if (c->note) html_escape(o, c->note);
-        if (dropped) sb_appendf(o, "%s%d values <= 0 not shown on the log axis.",
-                                c->note ? " " : "", dropped);
+        if (dropped)
+            sb_appendf(o, "%s%d value%s &lt;= 0 not shown on the log axis.", c->note ? " " : "",
+                       dropped, dropped == 1 ? "" : "s");
         sb_appendf(o, "</p>");
     }
     sb_appendf(o, "</figure>\n");
@@ -340,7 +345,7 @@ int heatmap_svg(StrBuf *o, const char *id, const char *title, const char *row_ax
                           "height=\"%.1f\" fill=\"rgb(%d,%d,255)\" stroke=\"#fff\"><title>",
                        left + cell * j, top + cell * i, cell, cell, shade, shade);
             html_escape(o, row_labels[i]);
-            sb_appendf(o, " -> ");
+            sb_appendf(o, " -&gt; ");
             html_escape(o, col_labels[j]);
             sb_appendf(o, ": %.0f of %.0f (%.1f%%)</title></rect>", n, row_sum, 100 * share);
             if (cell >= 30)
