@@ -57,7 +57,9 @@ void page_begin(StrBuf *o, const char *title, const char *subtitle) {
 }
 
 void page_section(StrBuf *o, const char *id, const char *title) {
-    sb_appendf(o, "<h2 id=\"%s\">", id);
+    sb_appendf(o, "<h2 id=\"");
+    html_escape(o, id);
+    sb_appendf(o, "\">");
     html_escape(o, title);
     sb_appendf(o, "</h2>\n");
 }

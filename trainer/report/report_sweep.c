@@ -117,8 +117,9 @@ static void trials_table(StrBuf *o, const Sweep *sw) {
     sb_appendf(o, "</tr>");
     for (int i = 0; i < sw->n; i++) {
         const Trial *t = &sw->t[i];
-        sb_appendf(o, "<tr><td class=\"num\">%d</td><td>%s</td><td>%s</td><td class=\"num\">",
-                   i + 1, t->name, status[t->status]);
+        sb_appendf(o, "<tr><td class=\"num\">%d</td><td>", i + 1);
+        html_escape(o, t->name);
+        sb_appendf(o, "</td><td>%s</td><td class=\"num\">", status[t->status]);
         if (isfinite(t->metric)) sb_appendf(o, "%.6g", t->metric);
         sb_appendf(o, "</td>");
         for (int k = 0; k < sw->n_keys; k++) {
