@@ -31,22 +31,23 @@ render() { # render PAGE NAME [render.py options]: checks and artefacts OUT_DIR/
 }
 
 # 1. The default experiment, 2 ranks, as the README runs it; the page timed.
-mpirun_limit 300 2 "$TRAINER" train "$REPO_DIR/configs/default.yaml" --set run.dir="$WORK/default" > default.out 2>&1 \
+mpirun_limit 300 2 "$TRAINER" train "$REPO_DIR/configs/default.yaml" --set run.dir=runs/default > default.out 2>&1 \
   && pass "default run" || { tail default.out; fail "default run"; }
-best=9
+best_ms=999999
 for i in 1 2 3; do
-  t0=$(date +%s.%N); "$TRAINER" report "$WORK/default" > rep.out 2>&1 || { cat rep.out; fail "report"; }
-  t=$(echo "$(date +%s.%N) - $t0" | bc); best=$(echo "if ($t < $best) $t else $best" | bc)
+  t0=$(date +%s%N); "$TRAINER" report runs/default > rep.out 2>&1 || { cat rep.out; fail "report"; }
+  ms=$(( ($(date +%s%N) - t0) / 1000000 )); [ "$ms" -lt "$best_ms" ] && best_ms=$ms
 done
-say "report of the default run: best of 3 wall times ${best} s ($(tail -1 rep.out))"
-[ "$(echo "$best < 3" | bc)" = 1 ] && pass "default run's report in ${best} s" || fail "default run's report took ${best} s"
-render "$WORK/default/report.html" default --min-charts 20 --expect-id confusion --expect-id reliability \
+say "report of the default run: best of 3 wall times ${best_ms} ms ($(tail -1 rep.out))"
+# The README's figure is < 1 s on an idle machine; 3 s here leaves room for a loaded one.
+[ "$best_ms" -lt 3000 ] && pass "default run's report in ${best_ms} ms" || fail "default run's report took ${best_ms} ms"
+render runs/default/report.html default --min-charts 20 --expect-id confusion --expect-id reliability \
   --expect-id gap-calibration --expect-id rank-split --expect-id lr --expect-text "generator's best achievable" \
   --expect-text "constant predictor"
 if [ "${UPDATE_SCREENSHOT:-0}" = 1 ]; then
   mkdir -p "$REPO_DIR/docs"
   "$BROWSER" --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --user-data-dir="$WORK/prof" \
-    --window-size=1360,1500 --screenshot="$REPO_DIR/docs/report.png" "file://$WORK/default/report.html" > /dev/null 2>&1 \
+    --window-size=1360,1500 --screenshot="$REPO_DIR/docs/report.png" "file://$WORK/runs/default/report.html" > /dev/null 2>&1 \
     && pass "docs/report.png updated" || fail "docs/report.png"
 fi
 
@@ -101,7 +102,7 @@ render "$WORK/sweep-empty/report.html" sweep-empty --min-charts 0 --expect-text 
 # 6. An output directory (summary.json + CSV), as score/segment/explain write them.
 mkdir -p scored
 printf '{"command":"score","threshold":1.5,"users":200,"by_group":{"time":0.4,"action":0.6}}\n' > scored/summary.json
-{ echo "user,score,segment"; for i in $(seq 1 200); do printf '%016x,%s,%d\n' "$i" "$(echo "scale=3; ($i % 37) / 12" | bc)" $((i % 4)); done; } > scored/scores.csv
+{ echo "user,score,segment"; for i in $(seq 1 200); do printf '%016x,%d.%03d,%d\n' "$i" $(( (i % 37) / 12 )) $(( (i % 37) % 12 * 83 )) $((i % 4)); done; } > scored/scores.csv
 "$TRAINER" report scored > /dev/null 2>&1 || fail "report of the output directory"
 render scored/report.html outputs --min-charts 2 --expect-id scores.csv-score
 finish
