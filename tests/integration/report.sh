@@ -5,7 +5,7 @@
 # exit 1 with a message and leave no file; damaged log lines are reported in the page, not
 # fatal; a run whose data is gone still gets its page, saying why the validation charts are
 # missing; an output directory (summary.json + CSV) gets a score histogram with its threshold.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 cat >> exp.yaml <<'YAML'
 YAML
@@ -25,16 +25,16 @@ grep -q '"event":"start","ranks":2' "$WORK/run/log.jsonl" && grep -q '"rank_comm
 grep -q '<script src\|<link \|https\?://' "$page" && fail "the page refers to something outside itself" || pass "self-contained (no src=, link, URL)"
 
 # TensorBoard: one file per start; every scalar equals its log line.
-if python3 "$TESTS_DIR/tb_read.py" "$WORK/run" > tb1.out 2>&1; then pass "$(cat tb1.out)"; else cat tb1.out; fail "tb_read after the first start"; fi
+if python3 "$TESTS_DIR/tools/tb_read.py" "$WORK/run" > tb1.out 2>&1; then pass "$(cat tb1.out)"; else cat tb1.out; fail "tb_read after the first start"; fi
 sleep 1
 if mpirun_limit 120 2 "$TRAINER" train exp.yaml --set train.steps=30 --resume > train2.out 2>&1; then pass "resumed to step 30"; else cat train2.out; fail "resume"; fi
-if python3 "$TESTS_DIR/tb_read.py" "$WORK/run" > tb2.out 2>&1 && grep -q '^tb_read: 2 files' tb2.out; then pass "$(cat tb2.out)"; else cat tb2.out; fail "tb_read after the resume (want 2 files)"; fi
+if python3 "$TESTS_DIR/tools/tb_read.py" "$WORK/run" > tb2.out 2>&1 && grep -q '^tb_read: 2 files' tb2.out; then pass "$(cat tb2.out)"; else cat tb2.out; fail "tb_read after the resume (want 2 files)"; fi
 # A flipped byte in an event file is caught by the reader's CRC check (the test can fail).
 cp -r "$WORK/run/tb" tb-copy
 f=$(ls tb-copy/events.out.tfevents.* | head -1)
 printf '\x00' | dd of="$f" bs=1 seek=40 conv=notrunc status=none
 mkdir -p bad-run && cp "$WORK/run/log.jsonl" bad-run/ && mv tb-copy bad-run/tb
-python3 "$TESTS_DIR/tb_read.py" bad-run > tb3.out 2>&1 && fail "a corrupted event file passed the reader" \
+python3 "$TESTS_DIR/tools/tb_read.py" bad-run > tb3.out 2>&1 && fail "a corrupted event file passed the reader" \
   || { grep -q 'CRC' tb3.out && pass "corruption caught: $(tail -1 tb3.out)" || { cat tb3.out; fail "corruption not reported as a CRC error"; }; }
 "$TRAINER" report "$WORK/run" > /dev/null 2>&1
 grep -q 'resumed from step 20' "$page" && pass "resume marked in the page" || fail "no resume mark"

@@ -9,7 +9,7 @@
 # Chromium comes from cluster/install-deps.sh --browser; where it cannot be installed the
 # test skips (status 77) saying so.
 OUT_DIR="$(pwd)/report_browser.out"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 BROWSER=$(command -v chromium-headless-shell || command -v chromium || true)
 if [ -z "$BROWSER" ] && [ "$(id -u)" -eq 0 ]; then
   bash "$REPO_DIR/cluster/install-deps.sh" --browser > install.out 2>&1 || true
@@ -22,7 +22,7 @@ fi
 rm -rf "$OUT_DIR" && mkdir -p "$OUT_DIR"
 render() { # render PAGE NAME [render.py options]: checks and artefacts OUT_DIR/NAME.{png,pdf}
   local page=$1 name=$2; shift 2
-  if python3 "$TESTS_DIR/render.py" "$BROWSER" "$page" "$OUT_DIR/$name" "$@" > "render-$name.out" 2>&1; then
+  if python3 "$TESTS_DIR/tools/render.py" "$BROWSER" "$page" "$OUT_DIR/$name" "$@" > "render-$name.out" 2>&1; then
     pass "$name: $(grep -c '^ok:' "render-$name.out") browser checks ($(grep 'charts with data' "render-$name.out" | sed 's/^ok: //'))"
   else
     cat "render-$name.out"; fail "$name: rendered page"

@@ -131,7 +131,7 @@ def read_records(path):
 
 def main():
     run_dir = sys.argv[1]
-    msgs = parse_proto(os.path.join(HERE, "fixtures", "tf_event.proto"))
+    msgs = parse_proto(os.path.join(HERE, "..", "fixtures", "tf_event.proto"))
     files = sorted(glob.glob(os.path.join(run_dir, "tb", "events.out.tfevents.*")))
     if not files:
         sys.exit("no event files in %s/tb" % run_dir)

@@ -61,10 +61,9 @@ void runlog_write(RunLog *log, const char *members) {
     mirror_scalars(log, members, t);
 }
 
-void runlog_write_ranks(RunLog *log, const char *members, int len, const double *secs,
-                        int ranks) {
+void runlog_write_ranks(RunLog *log, const char *members, const double *secs, int ranks) {
     StrBuf sb = {0};
-    sb_append(&sb, members, (size_t)len);
+    sb_append(&sb, members, strlen(members));
     for (int k = 0; k < 2; k++) {
         sb_appendf(&sb, ",\"%s\":[", k == 0 ? "rank_step_s" : "rank_comm_s");
         for (int r = 0; r < ranks; r++) sb_appendf(&sb, "%s%.5f", r ? "," : "", secs[2 * r + k]);

@@ -23,8 +23,7 @@ void runlog_open(RunLog *log, const char *run_dir); // appends; opens a new Tens
 void runlog_write(RunLog *log, const char *members);
 // members plus "rank_step_s":[..],"rank_comm_s":[..] from secs (ranks, 2): per rank, the
 // seconds of the interval's steps and of those spent blocked in communication.
-void runlog_write_ranks(RunLog *log, const char *members, int len, const double *secs,
-                        int ranks);
+void runlog_write_ranks(RunLog *log, const char *members, const double *secs, int ranks);
 // The "start" line: who ran what, where (rank 0, after the data is known).
 void runlog_start(RunLog *log, int ranks, const char *launcher, uint64_t config_hash,
                   uint64_t data_hash, int64_t resumed_from);
