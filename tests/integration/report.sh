@@ -70,4 +70,10 @@ printf '{"command":"score","threshold":0.8,"users":6,"flagged":2,"by_group":{"ti
 printf 'user,score,flagged\n00aa,0.1,0\n00ab,0.2,0\n00ac,0.5,0\n00ad,0.85,1\n00ae,0.9,1\n00af,0.3,0\n' > scored/scores.csv
 if "$TRAINER" report scored > s.out 2>&1 && grep -q 'id="scores.csv-score"' scored/report.html && grep -q 'threshold (summary.json)' scored/report.html; then
   pass "output directory: score histogram with its threshold"; else cat s.out; fail "output directory"; fi
+# A segment-style directory: no summary.json, a CSV and another JSON (an array of objects).
+mkdir -p segs
+printf '{"k":3,"segments":[{"id":0,"size":3,"share":0.5},{"id":1,"size":2,"share":0.33},{"id":2,"size":1,"share":0.17}]}\n' > segs/profiles.json
+printf 'user_hash,segment,distance\n00aa,0,0.1\n00ab,0,0.2\n00ac,0,0.5\n00ad,1,0.85\n00ae,1,0.9\n00af,2,0.3\n' > segs/segments.csv
+if "$TRAINER" report segs > g.out 2>&1 && grep -q 'segments\[2\].size' segs/report.html && grep -q 'id="segments.csv-segment"' segs/report.html; then
+  pass "segment-style directory: profiles.json table and segment sizes"; else cat g.out; fail "segment-style directory"; fi
 finish

@@ -1,8 +1,9 @@
 // report_dir.c: the page of another command's output directory (segment, score, explain, ...),
-// read generically: summary.json as a table (nested keys dotted; arrays of numbers as
-// histograms), and every *.csv with its row count, its first rows and a histogram of each
-// numeric column. A numeric "threshold" in summary.json is marked on the histogram of a
-// column named "score".
+// read generically: summary.json and every other *.json as a table (nested keys dotted;
+// arrays of numbers as histograms), and every *.csv with its row count, its first rows and a
+// histogram of each numeric column (one bin per value for small integer ranges: segment
+// sizes). A numeric "threshold" in summary.json is marked on the histogram of a column named
+// "score" (`trainer score` writes users.csv with one).
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,15 +18,22 @@
 #define SHOW_ROWS   15
 #define MAX_FILES   32
 
+// Rows of (dotted key, value); arrays of objects by index (the first 50), arrays of numbers
+// inline (up to 12) or as a histogram into hist.
 static void flatten(StrBuf *o, const JsonNode *n, const char *prefix, StrBuf *hist) {
-    for (const JsonNode *c = n->child; c; c = c->next) {
+    int index = 0;
+    for (const JsonNode *c = n->child; c; c = c->next, index++) {
         char key[512];
-        if (n->type == JSON_OBJECT) snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", c->key);
-        else snprintf(key, sizeof key, "%s[%d]", prefix, 0);
-        if (c->type == JSON_OBJECT) {
-            flatten(o, c, key, hist);
+        if (n->type == JSON_OBJECT)
+            snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", c->key);
+        else
+            snprintf(key, sizeof key, "%s[%d]", prefix, index);
+        if (c->type == JSON_OBJECT || (c->type == JSON_ARRAY && c->child &&
+                                       c->child->type == JSON_OBJECT)) {
+            if (index < 50) flatten(o, c, key, hist);
             continue;
         }
+        if (index >= 50) continue;
         sb_appendf(o, "<tr><th>");
         html_escape(o, key);
         sb_appendf(o, "</th><td>");
@@ -45,6 +53,12 @@ static void flatten(StrBuf *o, const JsonNode *n, const char *prefix, StrBuf *hi
                     for (i = 0; i < numbers; i++) sb_appendf(o, "%s%.6g", i ? ", " : ": ", v[i]);
                 else histogram_svg(hist, key, key, key, v, numbers, 30, 0, NULL, 0);
                 free(v);
+            } else if (c->child && c->child->type == JSON_STRING) {
+                int i = 0;
+                for (const JsonNode *e = c->child; e && i < 12; e = e->next, i++) {
+                    sb_appendf(o, "%s", i ? ", " : ": ");
+                    if (e->type == JSON_STRING) html_escape(o, e->string);
+                }
             }
         }
         sb_appendf(o, "</td></tr>");
@@ -126,11 +140,44 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
         snprintf(title, sizeof title, "%s: distribution of %s", name, hdr[k]);
         ChartMark mk = {threshold, "threshold (summary.json)", "#d62728"};
         int mark = strcmp(hdr[k], "score") == 0 && isfinite(threshold);
-        histogram_svg(o, id, title, hdr[k], vals[k], rows, 30, 0, mark ? &mk : NULL, mark);
+        double lo = INFINITY, hi = -INFINITY;
+        int integral = 1;
+        for (int r = 0; r < rows; r++)
+            lo = fmin(lo, vals[k][r]), hi = fmax(hi, vals[k][r]), integral &= vals[k][r] == floor(vals[k][r]);
+        const int bins = integral && hi - lo < 40 ? (int)(hi - lo) + 1 : 30;
+        histogram_svg(o, id, title, hdr[k], vals[k], rows, bins, 0, mark ? &mk : NULL, mark);
         shown++;
     }
     sb_appendf(o, "</div>");
     for (int k = 0; k < nh; k++) free(vals[k]);
+    free(text);
+}
+
+// Another JSON file of the directory (profiles.json, ...): the same table.
+static void json_section(StrBuf *o, const char *dir, const char *name) {
+    char path[1400], jerr[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t n;
+    char *text = read_file(path, &n);
+    page_section(o, name, name);
+    JsonDoc doc;
+    if (!text || json_parse(&doc, text, n, jerr, sizeof jerr) != 0) {
+        char m[300];
+        snprintf(m, sizeof m, "%s: %s", name, text ? jerr : "cannot read");
+        page_note(o, "warn", m);
+        free(text);
+        return;
+    }
+    StrBuf hist = {0};
+    if (doc.root->type == JSON_OBJECT || doc.root->type == JSON_ARRAY) {
+        sb_appendf(o, "<table>");
+        flatten(o, doc.root, "", &hist);
+        sb_appendf(o, "</table><div class=\"grid2\">");
+        if (hist.len) sb_append(o, hist.data, hist.len);
+        sb_appendf(o, "</div>");
+    }
+    sb_free(&hist);
+    json_free(&doc);
     free(text);
 }
 
@@ -141,21 +188,25 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s/summary.json", dir);
     size_t n;
     char *text = read_file(path, &n), jerr[128];
-    static char files[MAX_FILES][256];
-    int n_files = 0;
+    static char files[MAX_FILES][256], jsons[MAX_FILES][256];
+    int n_files = 0, n_jsons = 0;
     DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d)) && n_files < MAX_FILES;) {
+    for (struct dirent *e; d && (e = readdir(d));) {
         size_t len = strlen(e->d_name);
-        if (len > 4 && len < 256 && strcmp(e->d_name + len - 4, ".csv") == 0)
+        if (len > 4 && len < 256 && strcmp(e->d_name + len - 4, ".csv") == 0 && n_files < MAX_FILES)
             snprintf(files[n_files++], 256, "%s", e->d_name);
+        if (len > 5 && len < 256 && strcmp(e->d_name + len - 5, ".json") == 0 &&
+            strcmp(e->d_name, "summary.json") != 0 && n_jsons < MAX_FILES)
+            snprintf(jsons[n_jsons++], 256, "%s", e->d_name);
     }
     if (d) closedir(d);
-    if (!text && n_files == 0) {
+    if (!text && n_files == 0 && n_jsons == 0) {
         snprintf(err, errlen, "%s: not a run directory (log.jsonl), a sweep (plan.txt) or an "
-                              "output directory (summary.json or *.csv)", dir);
+                              "output directory (summary.json, *.json or *.csv)", dir);
         return -1;
     }
     qsort(files, (size_t)n_files, sizeof files[0], by_name);
+    qsort(jsons, (size_t)n_jsons, sizeof jsons[0], by_name);
     JsonDoc doc;
     int have_json = text && json_parse(&doc, text, n, jerr, sizeof jerr) == 0;
     const char *command = have_json ? json_str(doc.root, "command") : NULL;
@@ -185,6 +236,7 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     }
     if (have_json) json_free(&doc);
     free(text);
+    for (int i = 0; i < n_jsons; i++) json_section(o, dir, jsons[i]);
     for (int i = 0; i < n_files; i++) csv_section(o, dir, files[i], threshold);
     page_end(o);
     return 0;
