@@ -29,7 +29,9 @@ static void test_json(void) {
     T(json_str(d.root, "a") == NULL);
     json_free(&d);
     // Errors name the byte where parsing stopped.
-    static const struct { const char *text, *want; } bad[] = {
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
         {"{\"a\":1", "byte 6: expected ',' or '}'"},
         {"{\"a\" 1}", "byte 5: expected ':'"},
         {"[1,]", "byte 3: expected a value"},
@@ -109,7 +111,9 @@ int main(void) {
     test_json();
     test_crc();
     test_svg();
-    if (g_failures) printf("%d check(s) failed\n", g_failures);
-    else printf("test_report: all checks passed\n");
+    if (g_failures)
+        printf("%d check(s) failed\n", g_failures);
+    else
+        printf("test_report: all checks passed\n");
     return g_failures != 0;
 }

@@ -9,8 +9,10 @@
 #include "util.h"
 
 static int usage(const char *why) {
-    fprintf(stderr, "error: trainer report: %s\nusage: trainer report RUNDIR|SWEEPDIR|OUTPUTDIR "
-                    "[--output FILE.html] [--no-validation]\n", why);
+    fprintf(stderr,
+            "error: trainer report: %s\nusage: trainer report RUNDIR|SWEEPDIR|OUTPUTDIR "
+            "[--output FILE.html] [--no-validation]\n",
+            why);
     return EXIT_USAGE;
 }
 

@@ -40,8 +40,10 @@ static JsonNode *new_node(Parser *p, JsonType t) {
 }
 
 static void put_utf8(Parser *p, unsigned cp) {
-    if (cp < 0x80) *p->out++ = (char)cp;
-    else if (cp < 0x800) *p->out++ = (char)(0xc0 | cp >> 6), *p->out++ = (char)(0x80 | (cp & 63));
+    if (cp < 0x80)
+        *p->out++ = (char)cp;
+    else if (cp < 0x800)
+        *p->out++ = (char)(0xc0 | cp >> 6), *p->out++ = (char)(0x80 | (cp & 63));
     else {
         *p->out++ = (char)(0xe0 | cp >> 12);
         *p->out++ = (char)(0x80 | ((cp >> 6) & 63));
@@ -107,8 +109,10 @@ static long parse_container(Parser *p, int depth, int object) {
         if (v < 0) return -1;
         JsonNode *nodes = p->doc->nodes;
         if (key >= 0) nodes[v].key = (char *)(size_t)(key + 1);
-        if (prev < 0) nodes[self].child = IDX(v);
-        else nodes[prev].next = IDX(v);
+        if (prev < 0)
+            nodes[self].child = IDX(v);
+        else
+            nodes[prev].next = IDX(v);
         nodes[self].n_children++;
         prev = v;
         skip_ws(p);
@@ -137,8 +141,11 @@ static long parse_value(Parser *p, int depth) {
         p->doc->nodes[self].string = (char *)(size_t)(at + 1);
         return self;
     }
-    static const struct { const char *word; JsonType t; double v; } words[] = {
-        {"true", JSON_BOOL, 1}, {"false", JSON_BOOL, 0}, {"null", JSON_NULL, 0}};
+    static const struct {
+        const char *word;
+        JsonType t;
+        double v;
+    } words[] = {{"true", JSON_BOOL, 1}, {"false", JSON_BOOL, 0}, {"null", JSON_NULL, 0}};
     for (size_t i = 0; i < ARRAY_LEN(words); i++) {
         size_t len = strlen(words[i].word);
         if ((size_t)(p->end - p->s) >= len && memcmp(p->s, words[i].word, len) == 0) {

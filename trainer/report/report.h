@@ -17,15 +17,15 @@
 
 // What the validation pass measured.
 typedef struct {
-    int ok;              // 0: not computed; why says so
+    int ok; // 0: not computed; why says so
     char why[512];
     char ckpt_path[1100];
     long long ckpt_step;
-    int K;               // actions (id 0 = <unk>)
-    char **labels;       // K names (owned)
-    double *confusion;   // (K, K) counts: rows = true next action, cols = predicted top-1
+    int K;             // actions (id 0 = <unk>)
+    char **labels;     // K names (owned)
+    double *confusion; // (K, K) counts: rows = true next action, cols = predicted top-1
     double rel_n[CAL_BINS], rel_conf[CAL_BINS], rel_acc[CAL_BINS]; // by top-1 probability
-    double gap_cover[GAP_QS]; // share of gaps below the predicted q-quantile
+    double gap_cover[GAP_QS];      // share of gaps below the predicted q-quantile
     double *pred_median, *obs_gap; // (n) per target, time units
     long long n;
     double const_action_nll, majority_acc, const_time_nll; // constant-predictor baselines
@@ -40,7 +40,7 @@ void valid_detail_free(ValidDetail *vd);
 int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit);
 
 // Pages. Each returns 0, or -1 with the reason in err (nothing written).
-int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char ***argv,
-               char *err, size_t errlen);
+int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char ***argv, char *err,
+               size_t errlen);
 int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen);
 int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen);

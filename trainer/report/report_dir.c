@@ -14,9 +14,9 @@
 #include "report.h"
 #include "svg.h"
 
-#define MAX_COLS    64
-#define SHOW_ROWS   15
-#define MAX_FILES   32
+#define MAX_COLS  64
+#define SHOW_ROWS 15
+#define MAX_FILES 32
 
 // Rows of (dotted key, value); arrays of objects by index (the first 50), arrays of numbers
 // inline (up to 12) or as a histogram into hist.
@@ -28,8 +28,8 @@ static void flatten(StrBuf *o, const JsonNode *n, const char *prefix, StrBuf *hi
             snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", c->key);
         else
             snprintf(key, sizeof key, "%s[%d]", prefix, index);
-        if (c->type == JSON_OBJECT || (c->type == JSON_ARRAY && c->child &&
-                                       c->child->type == JSON_OBJECT)) {
+        if (c->type == JSON_OBJECT ||
+            (c->type == JSON_ARRAY && c->child && c->child->type == JSON_OBJECT)) {
             if (index < 50) flatten(o, c, key, hist);
             continue;
         }
@@ -37,10 +37,14 @@ static void flatten(StrBuf *o, const JsonNode *n, const char *prefix, StrBuf *hi
         sb_appendf(o, "<tr><th>");
         html_escape(o, key);
         sb_appendf(o, "</th><td>");
-        if (c->type == JSON_NUMBER) sb_appendf(o, "%.6g", c->number);
-        else if (c->type == JSON_STRING) html_escape(o, c->string);
-        else if (c->type == JSON_BOOL) sb_appendf(o, "%s", c->number ? "true" : "false");
-        else if (c->type == JSON_NULL) sb_appendf(o, "null");
+        if (c->type == JSON_NUMBER)
+            sb_appendf(o, "%.6g", c->number);
+        else if (c->type == JSON_STRING)
+            html_escape(o, c->string);
+        else if (c->type == JSON_BOOL)
+            sb_appendf(o, "%s", c->number ? "true" : "false");
+        else if (c->type == JSON_NULL)
+            sb_appendf(o, "null");
         else {
             int numbers = 0;
             for (const JsonNode *e = c->child; e; e = e->next) numbers += e->type == JSON_NUMBER;
@@ -51,7 +55,8 @@ static void flatten(StrBuf *o, const JsonNode *n, const char *prefix, StrBuf *hi
                 for (const JsonNode *e = c->child; e; e = e->next) v[i++] = e->number;
                 if (numbers <= 12)
                     for (i = 0; i < numbers; i++) sb_appendf(o, "%s%.6g", i ? ", " : ": ", v[i]);
-                else histogram_svg(hist, key, key, key, v, numbers, 30, 0, NULL, 0);
+                else
+                    histogram_svg(hist, key, key, key, v, numbers, 30, 0, NULL, 0);
                 free(v);
             } else if (c->child && c->child->type == JSON_STRING) {
                 int i = 0;
@@ -75,8 +80,10 @@ static int split_csv(char *line, char **f, int cap) {
             for (; *p && !(*p == '"' && p[1] != '"'); p++) *w++ = *p == '"' ? *++p : *p;
             if (*p == '"') p++;
             *w = '\0';
-            if (*p == ',') *p++ = '\0';
-            else break;
+            if (*p == ',')
+                *p++ = '\0';
+            else
+                break;
         } else {
             f[n++] = p;
             char *c = strchr(p, ',');
@@ -105,7 +112,8 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
     for (int k = 0; k < nh; k++) numeric[k] = 1;
     StrBuf table = {0};
     sb_appendf(&table, "<table><tr>");
-    for (int k = 0; k < nh; k++) sb_appendf(&table, "<th>"), html_escape(&table, hdr[k]), sb_appendf(&table, "</th>");
+    for (int k = 0; k < nh; k++)
+        sb_appendf(&table, "<th>"), html_escape(&table, hdr[k]), sb_appendf(&table, "</th>");
     sb_appendf(&table, "</tr>");
     for (line = strtok_r(NULL, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
         char *f[MAX_COLS];
@@ -121,14 +129,16 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
             double v = strtod(s, &end);
             if (!s[0] || *end) numeric[k] = 0;
             vals[k][rows] = v;
-            if (rows < SHOW_ROWS) sb_appendf(&table, "<td>"), html_escape(&table, s), sb_appendf(&table, "</td>");
+            if (rows < SHOW_ROWS)
+                sb_appendf(&table, "<td>"), html_escape(&table, s), sb_appendf(&table, "</td>");
         }
         if (rows < SHOW_ROWS) sb_appendf(&table, "</tr>");
         rows++;
     }
     sb_appendf(&table, "</table>");
     char m[200];
-    snprintf(m, sizeof m, "%d rows, %d columns; the first %d rows:", rows, nh, rows < SHOW_ROWS ? rows : SHOW_ROWS);
+    snprintf(m, sizeof m, "%d rows, %d columns; the first %d rows:", rows, nh,
+             rows < SHOW_ROWS ? rows : SHOW_ROWS);
     page_note(o, "note", m);
     sb_append(o, table.data, table.len);
     sb_free(&table);
@@ -143,7 +153,8 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
         double lo = INFINITY, hi = -INFINITY;
         int integral = 1;
         for (int r = 0; r < rows; r++)
-            lo = fmin(lo, vals[k][r]), hi = fmax(hi, vals[k][r]), integral &= vals[k][r] == floor(vals[k][r]);
+            lo = fmin(lo, vals[k][r]), hi = fmax(hi, vals[k][r]),
+            integral &= vals[k][r] == floor(vals[k][r]);
         const int bins = integral && hi - lo < 40 ? (int)(hi - lo) + 1 : 30;
         histogram_svg(o, id, title, hdr[k], vals[k], rows, bins, 0, mark ? &mk : NULL, mark);
         shown++;
@@ -181,7 +192,9 @@ static void json_section(StrBuf *o, const char *dir, const char *name) {
     free(text);
 }
 
-static int by_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+static int by_name(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
 
 int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     char path[1400];
@@ -201,8 +214,10 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     }
     if (d) closedir(d);
     if (!text && n_files == 0 && n_jsons == 0) {
-        snprintf(err, errlen, "%s: not a run directory (log.jsonl), a sweep (plan.txt) or an "
-                              "output directory (summary.json, *.json or *.csv)", dir);
+        snprintf(err, errlen,
+                 "%s: not a run directory (log.jsonl), a sweep (plan.txt) or an "
+                 "output directory (summary.json, *.json or *.csv)",
+                 dir);
         return -1;
     }
     qsort(files, (size_t)n_files, sizeof files[0], by_name);
@@ -212,9 +227,10 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     const char *command = have_json ? json_str(doc.root, "command") : NULL;
     char title[1300], sub[200];
     snprintf(title, sizeof title, "Output %s", dir);
-    snprintf(sub, sizeof sub, "%s%s%d CSV file%s", command ? "command " : "", command ? command : "",
-             n_files, n_files == 1 ? "" : "s");
-    if (command) snprintf(sub + strlen(sub), sizeof sub - strlen(sub), " (from `trainer %s`)", command);
+    snprintf(sub, sizeof sub, "%s%s%d CSV file%s", command ? "command " : "",
+             command ? command : "", n_files, n_files == 1 ? "" : "s");
+    if (command)
+        snprintf(sub + strlen(sub), sizeof sub - strlen(sub), " (from `trainer %s`)", command);
     page_begin(o, title, sub);
     double threshold = NAN;
     page_section(o, "summary", "summary.json");
@@ -229,7 +245,8 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
         sb_free(&hist);
     } else if (text) {
         char m[300];
-        snprintf(m, sizeof m, "summary.json does not parse as a JSON object (%s)", have_json ? "not an object" : jerr);
+        snprintf(m, sizeof m, "summary.json does not parse as a JSON object (%s)",
+                 have_json ? "not an object" : jerr);
         page_note(o, "warn", m);
     } else {
         page_note(o, "note", "No summary.json here.");

@@ -20,17 +20,31 @@ typedef struct {
 } Col;
 
 static void col_push(Col *c, double v) {
-    if (c->n == c->cap) c->cap = c->cap ? 2 * c->cap : 256, c->v = xrealloc(c->v, sizeof(double) * (size_t)c->cap);
+    if (c->n == c->cap)
+        c->cap = c->cap ? 2 * c->cap : 256, c->v = xrealloc(c->v, sizeof(double) * (size_t)c->cap);
     c->v[c->n++] = v;
 }
 
-enum { S_STEP, S_TIME, S_LOSS, S_ACT, S_TNLL, S_ENG, S_LR, S_EVS, S_COMM, S_COMMX, S_GNORM, S_NCOL };
-static const char *const STEP_KEYS[S_NCOL] = {"step", "time", "loss", "action_nll", "time_nll",
-                                             "eng_mse", "lr", "events_per_s", "comm_share",
-                                             "comm_share_max", "grad_norm"};
+enum {
+    S_STEP,
+    S_TIME,
+    S_LOSS,
+    S_ACT,
+    S_TNLL,
+    S_ENG,
+    S_LR,
+    S_EVS,
+    S_COMM,
+    S_COMMX,
+    S_GNORM,
+    S_NCOL
+};
+static const char *const STEP_KEYS[S_NCOL] = {
+    "step", "time",         "loss",       "action_nll",     "time_nll", "eng_mse",
+    "lr",   "events_per_s", "comm_share", "comm_share_max", "grad_norm"};
 enum { V_STEP, V_TIME, V_ACT, V_TNLL, V_ENG, V_TOP1, V_TOPK, V_MAE, V_NCOL };
-static const char *const VALID_KEYS[V_NCOL] = {"step", "time", "action_nll", "time_nll",
-                                              "eng_mse", "top1", "topk", "gap_mae"};
+static const char *const VALID_KEYS[V_NCOL] = {"step",    "time", "action_nll", "time_nll",
+                                               "eng_mse", "top1", "topk",       "gap_mae"};
 #define MAX_RANKS 64
 
 typedef struct {
@@ -82,10 +96,14 @@ static void take_line(RunLogData *d, const JsonNode *o) {
         d->n_starts++;
         snprintf(d->ranks, sizeof d->ranks, "%.0f", json_num(o, "ranks", 0));
         snprintf(d->host, sizeof d->host, "%s", json_str(o, "host") ? json_str(o, "host") : "?");
-        snprintf(d->git, sizeof d->git, "%s", json_str(o, "git_commit") ? json_str(o, "git_commit") : "?");
-        snprintf(d->launcher, sizeof d->launcher, "%s", json_str(o, "launcher") ? json_str(o, "launcher") : "?");
-        snprintf(d->config_hash, sizeof d->config_hash, "%s", json_str(o, "config_hash") ? json_str(o, "config_hash") : "?");
-        snprintf(d->data_hash, sizeof d->data_hash, "%s", json_str(o, "data_hash") ? json_str(o, "data_hash") : "?");
+        snprintf(d->git, sizeof d->git, "%s",
+                 json_str(o, "git_commit") ? json_str(o, "git_commit") : "?");
+        snprintf(d->launcher, sizeof d->launcher, "%s",
+                 json_str(o, "launcher") ? json_str(o, "launcher") : "?");
+        snprintf(d->config_hash, sizeof d->config_hash, "%s",
+                 json_str(o, "config_hash") ? json_str(o, "config_hash") : "?");
+        snprintf(d->data_hash, sizeof d->data_hash, "%s",
+                 json_str(o, "data_hash") ? json_str(o, "data_hash") : "?");
         const double from = json_num(o, "resumed_from", 0);
         if (from > 0 || d->n_starts > 1) {
             col_push(&d->resume_step, from), col_push(&d->resume_time, t - d->t0);
@@ -140,8 +158,8 @@ static int read_log(RunLogData *d, const char *path) {
 static void free_log(RunLogData *d) {
     for (int k = 0; k < S_NCOL; k++) free(d->st[k].v);
     for (int k = 0; k < V_NCOL; k++) free(d->va[k].v);
-    Col *cols[] = {&d->ck_step, &d->ck_time, &d->ck_stall, &d->skip_step, &d->resume_step,
-                   &d->resume_time, &d->rank_x};
+    Col *cols[] = {&d->ck_step,     &d->ck_time,     &d->ck_stall, &d->skip_step,
+                   &d->resume_step, &d->resume_time, &d->rank_x};
     for (size_t k = 0; k < ARRAY_LEN(cols); k++) free(cols[k]->v);
     for (int r = 0; r < MAX_RANKS; r++) free(d->rank_compute[r].v), free(d->rank_wait[r].v);
 }
@@ -181,8 +199,9 @@ static void loss_chart(StrBuf *o, Page *pg, const char *id, const char *title, c
     const int xs = by_time ? S_TIME : S_STEP, xv = by_time ? V_TIME : V_STEP;
     chart_add(&c, "train (last step of each log interval)", d->st[xs].v, d->st[s_col].v,
               d->st[s_col].n, SERIES_LINE);
-    if (v_col >= 0) chart_add(&c, "validation", d->va[xv].v, d->va[v_col].v, d->va[v_col].n,
-                              SERIES_LINE_POINTS);
+    if (v_col >= 0)
+        chart_add(&c, "validation", d->va[xv].v, d->va[v_col].v, d->va[v_col].n,
+                  SERIES_LINE_POINTS);
     if (pg->have_best && isfinite(best))
         chart_ref(&c, best, "generator's best achievable (validation)", "#2ca02c");
     if (isfinite(baseline)) chart_ref(&c, baseline, "constant predictor (validation)", "#7f7f7f");
@@ -228,7 +247,8 @@ static void quality_section(StrBuf *o, Page *pg, const Config *cfg, int have_cfg
     pg->charts += chart_svg(o, &c) > 0;
     char unit[64];
     snprintf(unit, sizeof unit, "mean absolute error (%s)",
-             have_cfg && strcmp(cfg->data.time_unit, "none") != 0 ? cfg->data.time_unit : "time units");
+             have_cfg && strcmp(cfg->data.time_unit, "none") != 0 ? cfg->data.time_unit
+                                                                  : "time units");
     chart_init(&c, "gap-mae", "Gap MAE of the median prediction (validation)", "step", unit);
     chart_add(&c, "gap MAE", d->va[V_STEP].v, d->va[V_MAE].v, d->va[V_MAE].n, SERIES_LINE_POINTS);
     add_marks(&c, pg, 0);
@@ -243,7 +263,8 @@ static void quality_section(StrBuf *o, Page *pg, const Config *cfg, int have_cfg
         ns = cfg->train.steps > 2000 ? 2000 : (int)cfg->train.steps;
         sx = xmalloc(sizeof(double) * (size_t)ns), sy = xmalloc(sizeof(double) * (size_t)ns);
         for (int i = 0; i < ns; i++) {
-            int64_t st = (int64_t)((double)i * (double)(cfg->train.steps - 1) / (ns > 1 ? ns - 1 : 1));
+            int64_t st =
+                (int64_t)((double)i * (double)(cfg->train.steps - 1) / (ns > 1 ? ns - 1 : 1));
             sx[i] = (double)st + 1, sy[i] = optim_lr(&oc, st);
         }
         chart_add(&c, "configured schedule", sx, sy, ns, SERIES_DASHED);
@@ -258,6 +279,9 @@ static void quality_section(StrBuf *o, Page *pg, const Config *cfg, int have_cfg
     pg->charts += chart_svg(o, &c) > 0;
     sb_appendf(o, "</div>");
 }
+
+static void rank_charts(StrBuf *o, Page *pg);
+static void stall_skip_charts(StrBuf *o, Page *pg);
 
 static void speed_section(StrBuf *o, Page *pg) {
     RunLogData *d = pg->d;
@@ -279,13 +303,23 @@ static void speed_section(StrBuf *o, Page *pg) {
 
     chart_init(&c, "comm-share", "Time blocked in communication", "step", "share of step time");
     c.y_zero = 1;
-    chart_add(&c, "mean over ranks", d->st[S_STEP].v, d->st[S_COMM].v, d->st[S_COMM].n, SERIES_LINE);
-    chart_add(&c, "max over ranks", d->st[S_STEP].v, d->st[S_COMMX].v, d->st[S_COMMX].n, SERIES_DASHED);
+    chart_add(&c, "mean over ranks", d->st[S_STEP].v, d->st[S_COMM].v, d->st[S_COMM].n,
+              SERIES_LINE);
+    chart_add(&c, "max over ranks", d->st[S_STEP].v, d->st[S_COMMX].v, d->st[S_COMMX].n,
+              SERIES_DASHED);
     add_marks(&c, pg, 0);
     pg->charts += chart_svg(o, &c) > 0;
 
-    // Per rank: compute = step time - comm wait. The slowest rank computes longest and waits
-    // least (the others wait for it).
+    rank_charts(o, pg);
+    stall_skip_charts(o, pg);
+    sb_appendf(o, "</div>");
+}
+
+// Per rank: compute = step time - comm wait. The slowest rank computes longest and waits
+// least (the others wait for it).
+static void rank_charts(StrBuf *o, Page *pg) {
+    RunLogData *d = pg->d;
+    Chart c;
     const int P = d->n_ranks_logged;
     static double rx[MAX_RANKS], rc[MAX_RANKS], rw[MAX_RANKS];
     int slow = 0;
@@ -294,14 +328,17 @@ static void speed_section(StrBuf *o, Page *pg) {
         slow = rc[r] > rc[slow] ? r : slow;
     }
     char title[128], note[200];
-    snprintf(title, sizeof title, "Per rank: compute vs communication wait (slowest: rank %d)", slow);
+    snprintf(title, sizeof title, "Per rank: compute vs communication wait (slowest: rank %d)",
+             slow);
     chart_init(&c, "rank-split", title, "rank", "seconds over the logged steps");
     c.y_zero = 1, c.x_integer = 1;
     chart_add(&c, "compute", rx, rc, P, SERIES_LINE_POINTS);
     chart_add(&c, "blocked in communication", rx, rw, P, SERIES_LINE_POINTS);
     if (P > 0) {
-        snprintf(note, sizeof note, "Rank %d computed %.3f s and waited %.3f s; the fastest rank "
-                                    "waited longest for it.", slow, rc[slow], rw[slow]);
+        snprintf(note, sizeof note,
+                 "Rank %d computed %.3f s and waited %.3f s; the fastest rank "
+                 "waited longest for it.",
+                 slow, rc[slow], rw[slow]);
         c.note = note;
     }
     pg->charts += chart_svg(o, &c) > 0;
@@ -316,9 +353,16 @@ static void speed_section(StrBuf *o, Page *pg) {
                   SERIES_LINE);
     }
     pg->charts += chart_svg(o, &c) > 0;
+}
 
+// Checkpoint stalls and the running count of skipped steps.
+static void stall_skip_charts(StrBuf *o, Page *pg) {
+    RunLogData *d = pg->d;
+    Chart c;
+    char title[128];
     double stall_total = 0;
-    for (int i = 0; i < d->ck_stall.n; i++) stall_total += isfinite(d->ck_stall.v[i]) ? d->ck_stall.v[i] : 0;
+    for (int i = 0; i < d->ck_stall.n; i++)
+        stall_total += isfinite(d->ck_stall.v[i]) ? d->ck_stall.v[i] : 0;
     snprintf(title, sizeof title, "Checkpoint writes: training stalled %.3f s over %d writes",
              stall_total, d->ck_step.n);
     chart_init(&c, "ckpt-stall", title, "step", "stall per checkpoint (s)");
@@ -333,14 +377,14 @@ static void speed_section(StrBuf *o, Page *pg) {
     kx[nk] = 0, ky[nk++] = 0;
     for (int i = 0; i < d->skip_step.n; i++) kx[nk] = d->skip_step.v[i], ky[nk] = nk, nk++;
     if (d->st[S_STEP].n) kx[nk] = d->st[S_STEP].v[d->st[S_STEP].n - 1], ky[nk] = nk - 1, nk++;
-    snprintf(title, sizeof title, "Skipped steps (non-finite loss or gradient): %d", d->skip_step.n);
+    snprintf(title, sizeof title, "Skipped steps (non-finite loss or gradient): %d",
+             d->skip_step.n);
     chart_init(&c, "skipped", title, "step", "steps skipped so far");
     c.y_zero = 1;
     chart_add(&c, "skipped so far", kx, ky, nk, SERIES_LINE_POINTS);
     add_marks(&c, pg, 0);
     pg->charts += chart_svg(o, &c) > 0;
     free(kx), free(ky);
-    sb_appendf(o, "</div>");
 }
 
 static void identity_section(StrBuf *o, const RunLogData *d, const char *run_dir,
@@ -349,10 +393,10 @@ static void identity_section(StrBuf *o, const RunLogData *d, const char *run_dir
     char starts[32], lines[64];
     snprintf(starts, sizeof starts, "%d (%d resumed)", d->n_starts, d->resume_step.n);
     snprintf(lines, sizeof lines, "%d read, %d unreadable", d->n_lines, d->n_bad);
-    const char *k[] = {"run directory", "git commit", "ranks", "launcher", "host", "config hash",
-                       "data digest", "starts", "log lines"};
-    const char *v[] = {run_dir, d->git, d->ranks, d->launcher, d->host, d->config_hash,
-                       d->data_hash, starts, lines};
+    const char *k[] = {"run directory", "git commit",  "ranks",  "launcher", "host",
+                       "config hash",   "data digest", "starts", "log lines"};
+    const char *v[] = {run_dir,        d->git,       d->ranks, d->launcher, d->host,
+                       d->config_hash, d->data_hash, starts,   lines};
     page_kv_table(o, k, v, (int)ARRAY_LEN(k));
     if (metrics) {
         sb_appendf(o, "<p class=\"note\">metrics.json (written at the end of the run):</p>");
@@ -372,8 +416,8 @@ static char *read_in(const char *dir, const char *name) {
     return read_file(path, NULL);
 }
 
-int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char ***argv,
-               char *err, size_t errlen) {
+int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char ***argv, char *err,
+               size_t errlen) {
     char path[1200];
     snprintf(path, sizeof path, "%s/log.jsonl", run_dir);
     RunLogData *d = xcalloc(1, sizeof *d);
@@ -397,15 +441,19 @@ int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char *
     else
         pg.best.action_nll = pg.best.time_nll = pg.best.action_acc = NAN;
     ValidDetail *vd = xcalloc(1, sizeof *vd);
-    if (with_valid) valid_detail_compute(vd, run_dir, argc, argv);
-    else snprintf(vd->why, sizeof vd->why, "--no-validation was given");
+    if (with_valid)
+        valid_detail_compute(vd, run_dir, argc, argv);
+    else
+        snprintf(vd->why, sizeof vd->why, "--no-validation was given");
     pg.vd = vd;
     char title[1300], sub[600];
     snprintf(title, sizeof title, "Training run %s", run_dir);
     const int last = d->st[S_STEP].n - 1;
-    snprintf(sub, sizeof sub, "%s%.0f of %lld steps logged; %d resume%s; %d skipped "
+    snprintf(sub, sizeof sub,
+             "%s%.0f of %lld steps logged; %d resume%s; %d skipped "
              "step%s; git %s on %s, %s rank%s",
-             have_cfg && strcmp(cfg->data.source, "synth") == 0 ? "synthetic users; " : "real data; ",
+             have_cfg && strcmp(cfg->data.source, "synth") == 0 ? "synthetic users; "
+                                                                : "real data; ",
              last >= 0 ? d->st[S_STEP].v[last] : 0.0, have_cfg ? (long long)cfg->train.steps : 0LL,
              d->resume_step.n, d->resume_step.n == 1 ? "" : "s", d->skip_step.n,
              d->skip_step.n == 1 ? "" : "s", d->git[0] ? d->git : "?", d->host[0] ? d->host : "?",
@@ -419,15 +467,15 @@ int report_run(StrBuf *o, const char *run_dir, int with_valid, int *argc, char *
         page_note(o, "warn", m);
     }
     if (d->st[S_STEP].n == 0)
-        page_note(o, "warn", "No training steps were logged yet (the run stopped before its "
-                             "first log interval, or log.every exceeds the steps run).");
-    if (d->st[S_STEP].n == 1)
-        page_note(o, "note", "One logged step: curves are single points.");
+        page_note(o, "warn",
+                  "No training steps were logged yet (the run stopped before its "
+                  "first log interval, or log.every exceeds the steps run).");
+    if (d->st[S_STEP].n == 1) page_note(o, "note", "One logged step: curves are single points.");
     if (d->resume_step.n) {
         snprintf(pg.marks_note, sizeof pg.marks_note,
                  "Red marks: resumes (%d); %d log line%s past a resume's checkpoint were redone "
-                 "and are shown once.", d->resume_step.n, d->n_superseded,
-                 d->n_superseded == 1 ? "" : "s");
+                 "and are shown once.",
+                 d->resume_step.n, d->n_superseded, d->n_superseded == 1 ? "" : "s");
     }
     if (!pg.have_best && have_cfg && strcmp(cfg->data.source, "synth") == 0)
         page_note(o, "note", "The generator's best.txt was not found: no best-achievable lines.");

@@ -37,18 +37,21 @@ static void read_plan(Sweep *sw, char *text) {
         memset(t, 0, sizeof *t);
         t->metric = NAN;
         char *tab = strchr(line, '\t');
-        snprintf(t->name, sizeof t->name, "%.*s", (int)(tab ? tab - line : (long)strlen(line)), line);
+        snprintf(t->name, sizeof t->name, "%.*s", (int)(tab ? tab - line : (long)strlen(line)),
+                 line);
         for (char *f = tab; f; f = strchr(f + 1, '\t')) {
             char *end = strchr(f + 1, '\t'), *eq = strchr(f + 1, '=');
             int len = (int)(end ? end - f - 1 : (long)strlen(f + 1));
             if (!eq || (end && eq > end)) continue;
             int klen = (int)(eq - f - 1), k = 0;
-            snprintf(t->overrides + strlen(t->overrides), sizeof t->overrides - strlen(t->overrides),
-                     "%s%.*s", t->overrides[0] ? " " : "", len, f + 1);
-            while (k < sw->n_keys && (strncmp(sw->keys[k], f + 1, (size_t)klen) != 0 ||
-                                      sw->keys[k][klen] != '\0'))
+            snprintf(t->overrides + strlen(t->overrides),
+                     sizeof t->overrides - strlen(t->overrides), "%s%.*s",
+                     t->overrides[0] ? " " : "", len, f + 1);
+            while (k < sw->n_keys &&
+                   (strncmp(sw->keys[k], f + 1, (size_t)klen) != 0 || sw->keys[k][klen] != '\0'))
                 k++;
-            if (k == sw->n_keys && k < MAX_AXES) snprintf(sw->keys[sw->n_keys++], 128, "%.*s", klen, f + 1);
+            if (k == sw->n_keys && k < MAX_AXES)
+                snprintf(sw->keys[sw->n_keys++], 128, "%.*s", klen, f + 1);
             if (k < MAX_AXES) snprintf(t->value[k], 128, "%.*s", len - klen - 1, eq + 1);
         }
     }
@@ -135,7 +138,8 @@ static void trials_table(StrBuf *o, const Sweep *sw) {
 // Metric against one swept key: numbers on a (log when they span >= 20x) axis; other values
 // as categories 0..n-1 named in the note.
 static int param_chart(StrBuf *o, const Sweep *sw, int k) {
-    double *x = xmalloc(sizeof(double) * (size_t)sw->n), *y = xmalloc(sizeof(double) * (size_t)sw->n);
+    double *x = xmalloc(sizeof(double) * (size_t)sw->n),
+           *y = xmalloc(sizeof(double) * (size_t)sw->n);
     int n = 0, numeric = 1;
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < sw->n; i++) {
@@ -162,7 +166,8 @@ static int param_chart(StrBuf *o, const Sweep *sw, int k) {
         lo = fmin(lo, v), hi = fmax(hi, v);
     }
     for (int c = 0; !numeric && c < n_cats; c++)
-        snprintf(note + strlen(note), sizeof note - strlen(note), "%s%d = %s", c ? ", " : "Values: ", c, cats[c]);
+        snprintf(note + strlen(note), sizeof note - strlen(note), "%s%d = %s",
+                 c ? ", " : "Values: ", c, cats[c]);
     char id[160], title[300];
     snprintf(id, sizeof id, "param-%s", sw->keys[k]);
     snprintf(title, sizeof title, "%s vs %s", sw->metric, sw->keys[k]);
@@ -193,7 +198,8 @@ int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
     if ((text = read_file(path, NULL))) {
         char m[64] = "", mode[16] = "";
         if (sscanf(text, "metric %63s\nmode %15s", m, mode) == 2)
-            snprintf(sw->metric, sizeof sw->metric, "%s", m), sw->maximize = strcmp(mode, "max") == 0;
+            snprintf(sw->metric, sizeof sw->metric, "%s", m),
+                sw->maximize = strcmp(mode, "max") == 0;
         free(text);
     }
     int done = 0, failed = 0;
@@ -205,14 +211,16 @@ int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
     qsort(sw->t, (size_t)sw->n, sizeof(Trial), by_metric);
     char title[1300], sub[400];
     snprintf(title, sizeof title, "Sweep %s", dir);
-    snprintf(sub, sizeof sub, "%d trials: %d done, %d failed, %d pending; sorted by %s (%s)",
-             sw->n, done, failed, sw->n - done - failed, sw->metric,
+    snprintf(sub, sizeof sub, "%d trials: %d done, %d failed, %d pending; sorted by %s (%s)", sw->n,
+             done, failed, sw->n - done - failed, sw->metric,
              sw->maximize ? "higher is better" : "lower is better");
     page_begin(o, title, sub);
-    if (sw->n == 0) page_note(o, "warn", "The plan holds no trials.");
+    if (sw->n == 0)
+        page_note(o, "warn", "The plan holds no trials.");
     else if (done == 0)
-        page_note(o, "warn", "No trial has finished yet: the table lists the plan; charts fill in "
-                             "as trials end (trainer sweep run DIR).");
+        page_note(o, "warn",
+                  "No trial has finished yet: the table lists the plan; charts fill in "
+                  "as trials end (trainer sweep run DIR).");
     page_section(o, "trials", "Trials");
     trials_table(o, sw);
     page_section(o, "params", "Metric vs each swept parameter");

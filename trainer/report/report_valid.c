@@ -13,7 +13,7 @@
 
 typedef struct {
     ValidDetail *vd;
-    double *act_count; // (K) targets per true action
+    double *act_count;      // (K) targets per true action
     double sum_lg, sum_lg2; // of log(gap + delta), for the constant log-normal
     long long cap;
 } Pass;
@@ -141,40 +141,9 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
-    page_section(o, "validation", "Validation: predictions against what happened");
-    if (!vd->ok) {
-        char msg[700];
-        snprintf(msg, sizeof msg, "Confusion matrix and calibration not computed: %s.", vd->why);
-        page_note(o, "warn", msg);
-        return 0;
-    }
-    char msg[1400];
-    snprintf(msg, sizeof msg,
-             "From one pass over the validation users (%lld targets) with %s (step %lld), "
-             "in %.2f s.", vd->n, vd->ckpt_path, vd->ckpt_step, vd->seconds);
-    page_note(o, "note", msg);
+// Reliability of the top-1 probability and coverage of the time head's quantiles.
+static int calibration_charts(StrBuf *o, const ValidDetail *vd) {
     int charts = 0;
-    sb_appendf(o, "<div class=\"grid2\">");
-    // <unk> (id 0) is left out when it is neither a target nor a prediction.
-    int first = 0, K = vd->K;
-    double unk = 0;
-    for (int k = 0; k < K; k++) unk += vd->confusion[k] + vd->confusion[(size_t)k * K];
-    if (unk == 0 && K > 1) first = 1;
-    if (K - first <= CONF_MAX_K) {
-        const int n = K - first;
-        double *m = xmalloc(sizeof(double) * (size_t)n * n);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) m[i * n + j] = vd->confusion[(size_t)(i + first) * K + j + first];
-        heatmap_svg(o, "confusion", "Next action: true (rows) vs predicted top-1 (columns)",
-                    "true next action", "predicted next action",
-                    (const char *const *)vd->labels + first, (const char *const *)vd->labels + first,
-                    m, n, n);
-        free(m);
-        charts++;
-    } else {
-        page_note(o, "note", "More than 64 actions: the confusion matrix is not drawn.");
-    }
     // Reliability: per bin of top-1 probability, mean confidence vs observed accuracy.
     static double cx[CAL_BINS], cy[CAL_BINS], diag[2] = {0, 1};
     int nb = 0;
@@ -206,10 +175,19 @@ int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
     chart_add(&c, "perfect calibration", diag, diag, 2, SERIES_DASHED);
     c.s[0].color = "#888";
     chart_add(&c, "model", qn, vd->gap_cover, GAP_QS, SERIES_LINE_POINTS);
-    c.note = "Above the diagonal: gaps shorter than predicted; a flatter curve: intervals too wide.";
+    c.note =
+        "Above the diagonal: gaps shorter than predicted; a flatter curve: intervals too wide.";
     chart_svg(o, &c), charts++;
+    return charts;
+}
+
+// Percentiles of predicted median gaps against those of the observed gaps (log axes).
+static int gap_qq_chart(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
+    int charts = 0;
+    Chart c;
     // Q-Q: quantiles of predicted medians vs quantiles of observed gaps.
-    double *pm = xmalloc(sizeof(double) * (size_t)vd->n), *og = xmalloc(sizeof(double) * (size_t)vd->n);
+    double *pm = xmalloc(sizeof(double) * (size_t)vd->n),
+           *og = xmalloc(sizeof(double) * (size_t)vd->n);
     memcpy(pm, vd->pred_median, sizeof(double) * (size_t)vd->n);
     memcpy(og, vd->obs_gap, sizeof(double) * (size_t)vd->n);
     qsort(pm, (size_t)vd->n, sizeof(double), by_value);
@@ -232,6 +210,47 @@ int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
     chart_add(&c, "model", qx, qy, 99, SERIES_LINE_POINTS);
     chart_svg(o, &c), charts++;
     free(pm), free(og);
+    return charts;
+}
+
+int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
+    page_section(o, "validation", "Validation: predictions against what happened");
+    if (!vd->ok) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "Confusion matrix and calibration not computed: %s.", vd->why);
+        page_note(o, "warn", msg);
+        return 0;
+    }
+    char msg[1400];
+    snprintf(msg, sizeof msg,
+             "From one pass over the validation users (%lld targets) with %s (step %lld), "
+             "in %.2f s.",
+             vd->n, vd->ckpt_path, vd->ckpt_step, vd->seconds);
+    page_note(o, "note", msg);
+    int charts = 0;
+    sb_appendf(o, "<div class=\"grid2\">");
+    // <unk> (id 0) is left out when it is neither a target nor a prediction.
+    int first = 0, K = vd->K;
+    double unk = 0;
+    for (int k = 0; k < K; k++) unk += vd->confusion[k] + vd->confusion[(size_t)k * K];
+    if (unk == 0 && K > 1) first = 1;
+    if (K - first <= CONF_MAX_K) {
+        const int n = K - first;
+        double *m = xmalloc(sizeof(double) * (size_t)n * n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                m[i * n + j] = vd->confusion[(size_t)(i + first) * K + j + first];
+        heatmap_svg(o, "confusion", "Next action: true (rows) vs predicted top-1 (columns)",
+                    "true next action", "predicted next action",
+                    (const char *const *)vd->labels + first,
+                    (const char *const *)vd->labels + first, m, n, n);
+        free(m);
+        charts++;
+    } else {
+        page_note(o, "note", "More than 64 actions: the confusion matrix is not drawn.");
+    }
+    charts += calibration_charts(o, vd);
+    charts += gap_qq_chart(o, vd, time_unit);
     sb_appendf(o, "</div>");
     return charts;
 }

@@ -8,14 +8,21 @@
 static const char *const PALETTE[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                       "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
 
-const char *chart_color(int i) { return PALETTE[i % (int)ARRAY_LEN(PALETTE)]; }
+const char *chart_color(int i) {
+    return PALETTE[i % (int)ARRAY_LEN(PALETTE)];
+}
 
 void html_escape(StrBuf *out, const char *s) {
     for (; s && *s; s++) {
-        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
-                      : *s == '"' ? "&quot;" : NULL;
-        if (e) sb_append(out, e, strlen(e));
-        else sb_append(out, s, 1);
+        const char *e = *s == '&'   ? "&amp;"
+                        : *s == '<' ? "&lt;"
+                        : *s == '>' ? "&gt;"
+                        : *s == '"' ? "&quot;"
+                                    : NULL;
+        if (e)
+            sb_append(out, e, strlen(e));
+        else
+            sb_append(out, s, 1);
     }
 }
 
@@ -48,17 +55,24 @@ typedef struct {
     double px0, px1; // pixel range
 } Axis;
 
-static int usable(double v, int log) { return isfinite(v) && (!log || v > 0); }
-static double tr(double v, int log) { return log ? log10(v) : v; }
+static int usable(double v, int log) {
+    return isfinite(v) && (!log || v > 0);
+}
+static double tr(double v, int log) {
+    return log ? log10(v) : v;
+}
 static double ax_px(const Axis *a, double v) {
     return a->px0 + (tr(v, a->log) - a->lo) / (a->hi - a->lo) * (a->px1 - a->px0);
 }
 
 static void fmt_num(char *out, size_t cap, double v) {
     double a = fabs(v);
-    if (v == 0) snprintf(out, cap, "0");
-    else if (a >= 1e5 || a < 1e-3) snprintf(out, cap, "%.2g", v);
-    else snprintf(out, cap, "%.4g", v);
+    if (v == 0)
+        snprintf(out, cap, "0");
+    else if (a >= 1e5 || a < 1e-3)
+        snprintf(out, cap, "%.2g", v);
+    else
+        snprintf(out, cap, "%.4g", v);
 }
 
 static void widen(Axis *a) {
@@ -90,9 +104,12 @@ static void axis_ticks(StrBuf *o, const Axis *a, int vertical, double other0, do
         if (n < 2) vals[0] = pow(10, a->lo), vals[1] = pow(10, a->hi), n = 2;
     } else {
         double raw = (a->hi - a->lo) / 6, mag = pow(10, floor(log10(raw))), step = mag;
-        if (raw / mag > 5) step = 10 * mag;
-        else if (raw / mag > 2) step = 5 * mag;
-        else if (raw / mag > 1) step = 2 * mag;
+        if (raw / mag > 5)
+            step = 10 * mag;
+        else if (raw / mag > 2)
+            step = 5 * mag;
+        else if (raw / mag > 1)
+            step = 2 * mag;
         if (a->integer && step < 1) step = 1;
         for (double v = ceil(a->lo / step) * step; v <= a->hi + step * 1e-9 && n < 32; v += step)
             vals[n++] = fabs(v) < step * 1e-9 ? 0 : v;
@@ -104,13 +121,16 @@ static void axis_ticks(StrBuf *o, const Axis *a, int vertical, double other0, do
         if (vertical) {
             sb_appendf(o, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
                        other0, other1, p, p);
-            sb_appendf(o, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+            sb_appendf(o,
+                       "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
                        other0 - 4, p + 4, lab);
         } else {
             sb_appendf(o, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
                        p, p, other0, other1);
-            sb_appendf(o, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s"
-                          "</text>", p, other0 + 14, lab);
+            sb_appendf(o,
+                       "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s"
+                       "</text>",
+                       p, other0 + 14, lab);
         }
     }
 }
@@ -167,9 +187,9 @@ static void legend(StrBuf *o, const Chart *c, double x0, double y) {
     for (int s = 0; s < c->n_series + c->n_ref; s++) {
         const int is_ref = s >= c->n_series;
         const char *name = is_ref ? c->ref[s - c->n_series].label : c->s[s].name;
-        const char *col = is_ref ? (c->ref[s - c->n_series].color ? c->ref[s - c->n_series].color
-                                                                   : "#555")
-                                 : (c->s[s].color ? c->s[s].color : chart_color(s));
+        const char *col =
+            is_ref ? (c->ref[s - c->n_series].color ? c->ref[s - c->n_series].color : "#555")
+                   : (c->s[s].color ? c->s[s].color : chart_color(s));
         if (!name) continue;
         double w = 22 + 6.2 * (double)strlen(name) + 12;
         if (x + w > c->width - 10 && x > x0) x = x0, y += 14;
@@ -177,8 +197,9 @@ static void legend(StrBuf *o, const Chart *c, double x0, double y) {
             sb_appendf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", x + 8, y - 4,
                        col);
         else
-            sb_appendf(o, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                          "stroke-width=\"2\"%s/>",
+            sb_appendf(o,
+                       "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                       "stroke-width=\"2\"%s/>",
                        x, x + 16, y - 4, y - 4, col,
                        is_ref || c->s[s].kind == SERIES_DASHED ? " stroke-dasharray=\"5 3\"" : "");
         sb_appendf(o, "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", x + 20, y);
@@ -207,8 +228,10 @@ static int draw_series(StrBuf *o, const Chart *c, int s, const Axis *ax, const A
     const char *col = cs->color ? cs->color : chart_color(s);
     int drawn = 0, pen = 0;
     if (cs->kind != SERIES_POINTS) {
-        sb_appendf(o, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s "
-                      "d=\"", col, cs->kind == SERIES_DASHED ? " stroke-dasharray=\"5 3\"" : "");
+        sb_appendf(o,
+                   "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s "
+                   "d=\"",
+                   col, cs->kind == SERIES_DASHED ? " stroke-dasharray=\"5 3\"" : "");
         for (int i = 0; i < cs->n; i++) {
             if (!usable(cs->x[i], c->logx) || !usable(cs->y[i], c->logy)) {
                 pen = 0;
@@ -257,32 +280,37 @@ int chart_svg(StrBuf *o, const Chart *c) {
     axis_ticks(o, &ax, 0, Hh - bottom, top);
     sb_appendf(o, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>",
                left, top, W - right - left, Hh - bottom - top);
-    sb_appendf(o, "<text class=\"label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", 
+    sb_appendf(o, "<text class=\"label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
                (left + W - right) / 2, Hh - 6);
     html_escape(o, c->xlabel);
-    sb_appendf(o, "</text><text class=\"label\" transform=\"translate(13 %.1f) rotate(-90)\" "
-                  "text-anchor=\"middle\">", (top + Hh - bottom) / 2);
+    sb_appendf(o,
+               "</text><text class=\"label\" transform=\"translate(13 %.1f) rotate(-90)\" "
+               "text-anchor=\"middle\">",
+               (top + Hh - bottom) / 2);
     html_escape(o, c->ylabel);
     sb_appendf(o, "</text>");
-    sb_appendf(o, "<svg x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" overflow=\"hidden\" "
-                  "viewBox=\"%.1f %.1f %.1f %.1f\">",
+    sb_appendf(o,
+               "<svg x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" overflow=\"hidden\" "
+               "viewBox=\"%.1f %.1f %.1f %.1f\">",
                left, top, W - right - left, Hh - bottom - top, left, top, W - right - left,
                Hh - bottom - top);
     for (int m = 0; m < c->n_mark; m++) {
         if (!usable(c->mark[m].x, c->logx)) continue;
         double px = ax_px(&ax, c->mark[m].x);
-        sb_appendf(o, "<line class=\"mark\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
-                      "stroke=\"%s\"><title>", px, px, top, Hh - bottom,
-                   c->mark[m].color ? c->mark[m].color : "#999");
+        sb_appendf(o,
+                   "<line class=\"mark\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
+                   "stroke=\"%s\"><title>",
+                   px, px, top, Hh - bottom, c->mark[m].color ? c->mark[m].color : "#999");
         html_escape(o, c->mark[m].label);
         sb_appendf(o, "</title></line>");
     }
     for (int r = 0; r < c->n_ref; r++) {
         if (!usable(c->ref[r].value, c->logy)) continue;
         double py = ax_px(&ay, c->ref[r].value);
-        sb_appendf(o, "<line class=\"ref\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
-                      "stroke=\"%s\"><title>", left, W - right, py, py,
-                   c->ref[r].color ? c->ref[r].color : "#555");
+        sb_appendf(o,
+                   "<line class=\"ref\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
+                   "stroke=\"%s\"><title>",
+                   left, W - right, py, py, c->ref[r].color ? c->ref[r].color : "#555");
         html_escape(o, c->ref[r].label);
         sb_appendf(o, ": %.6g</title></line>", c->ref[r].value);
     }
@@ -304,8 +332,8 @@ int chart_svg(StrBuf *o, const Chart *c) {
 // ---------------------------------------------------------------- heatmap, histogram
 
 int heatmap_svg(StrBuf *o, const char *id, const char *title, const char *row_axis,
-                const char *col_axis, const char *const *row_labels,
-                const char *const *col_labels, const double *counts, int rows, int cols) {
+                const char *col_axis, const char *const *row_labels, const char *const *col_labels,
+                const double *counts, int rows, int cols) {
     double total = 0;
     for (int i = 0; i < rows * cols; i++) total += counts[i];
     if (rows < 1 || cols < 1 || total <= 0) {
@@ -341,17 +369,19 @@ int heatmap_svg(StrBuf *o, const char *id, const char *title, const char *row_ax
             const double n = counts[i * cols + j], share = row_sum > 0 ? n / row_sum : 0;
             nonempty += n > 0;
             const int shade = (int)lround(255 - 200 * share);
-            sb_appendf(o, "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                          "height=\"%.1f\" fill=\"rgb(%d,%d,255)\" stroke=\"#fff\"><title>",
+            sb_appendf(o,
+                       "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                       "height=\"%.1f\" fill=\"rgb(%d,%d,255)\" stroke=\"#fff\"><title>",
                        left + cell * j, top + cell * i, cell, cell, shade, shade);
             html_escape(o, row_labels[i]);
             sb_appendf(o, " -&gt; ");
             html_escape(o, col_labels[j]);
             sb_appendf(o, ": %.0f of %.0f (%.1f%%)</title></rect>", n, row_sum, 100 * share);
             if (cell >= 30)
-                sb_appendf(o, "<text class=\"cellv%s\" x=\"%.1f\" y=\"%.1f\" "
-                              "text-anchor=\"middle\">%.0f%%<tspan x=\"%.1f\" dy=\"11\">%.0f"
-                              "</tspan></text>",
+                sb_appendf(o,
+                           "<text class=\"cellv%s\" x=\"%.1f\" y=\"%.1f\" "
+                           "text-anchor=\"middle\">%.0f%%<tspan x=\"%.1f\" dy=\"11\">%.0f"
+                           "</tspan></text>",
                            share > 0.55 ? " dark" : "", left + cell * (j + 0.5),
                            top + cell * (i + 0.5) - 1, 100 * share, left + cell * (j + 0.5), n);
         }

@@ -35,12 +35,12 @@ typedef struct {
 typedef struct {
     const char *id, *title, *xlabel, *ylabel, *note; // note: a line under the chart (or NULL)
     int logx, logy;
-    int width, height;        // SVG user units (default 640 x 300)
-    int y_zero;               // include y = 0
-    int square;               // equal fixed ranges given below (calibration charts)
+    int width, height; // SVG user units (default 640 x 300)
+    int y_zero;        // include y = 0
+    int square;        // equal fixed ranges given below (calibration charts)
     double xmin, xmax, ymin, ymax;
-    int fixed_range;          // use the range above instead of the data's
-    int x_integer;            // x ticks at whole numbers only (ranks, counts)
+    int fixed_range; // use the range above instead of the data's
+    int x_integer;   // x ticks at whole numbers only (ranks, counts)
     ChartSeries s[CHART_MAX_SERIES];
     int n_series;
     ChartRef ref[CHART_MAX_REFS];
@@ -60,8 +60,8 @@ int chart_svg(StrBuf *out, const Chart *c);
 // Row-normalised heatmap of counts (rows x cols, row-major); each cell shows the row share
 // and the count. Returns the number of non-empty cells.
 int heatmap_svg(StrBuf *out, const char *id, const char *title, const char *row_axis,
-                const char *col_axis, const char *const *row_labels,
-                const char *const *col_labels, const double *counts, int rows, int cols);
+                const char *col_axis, const char *const *row_labels, const char *const *col_labels,
+                const double *counts, int rows, int cols);
 
 // Histogram of values over n_bins equal bins (log10 bins when logx), with optional vertical
 // marks. Returns the number of non-empty bins.

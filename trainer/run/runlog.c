@@ -11,7 +11,9 @@
 #define TRAINER_GIT_COMMIT "unknown"
 #endif
 
-const char *runlog_git_commit(void) { return TRAINER_GIT_COMMIT; }
+const char *runlog_git_commit(void) {
+    return TRAINER_GIT_COMMIT;
+}
 
 void runlog_open(RunLog *log, const char *run_dir) {
     snprintf(log->path, sizeof log->path, "%s/log.jsonl", run_dir);

@@ -35,7 +35,9 @@ uint32_t tb_crc32c(const void *data, size_t n) {
     return c ^ 0xffffffffu;
 }
 
-uint32_t tb_masked_crc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
+uint32_t tb_masked_crc(uint32_t crc) {
+    return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
 
 static void put_le(unsigned char *out, uint64_t v, int bytes) {
     for (int i = 0; i < bytes; i++) out[i] = (unsigned char)(v >> (8 * i));
@@ -117,7 +119,9 @@ void tb_flush(TbWriter *w) {
     }
 }
 
-const char *tb_path(const TbWriter *w) { return w ? w->path : ""; }
+const char *tb_path(const TbWriter *w) {
+    return w ? w->path : "";
+}
 
 void tb_close(TbWriter *w) {
     if (!w) return;
