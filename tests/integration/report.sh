@@ -1,10 +1,12 @@
 # report.sh: `trainer report` and the TensorBoard files without a browser: the page of a
 # 2-rank run holds its charts and the validation pass; the TensorBoard events of a run and of
-# its resume decode (tests/tb_read.py: framing, CRC32C, TensorFlow's Event message) to exactly
+# its resume decode (tests/tools/tb_read.py: framing, CRC32C, TensorFlow's Event message) to exactly
 # the scalars of log.jsonl; bad command lines exit 2, bad directories and unwritable outputs
 # exit 1 with a message and leave no file; damaged log lines are reported in the page, not
 # fatal; a run whose data is gone still gets its page, saying why the validation charts are
 # missing; an output directory (summary.json + CSV) gets a score histogram with its threshold.
+# The confusion matrix, reliability bins and constant-predictor baselines agree with a float64
+# recomputation from the validation CSV and metrics.json (tests/tools/check_report.py).
 . "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 cat >> exp.yaml <<'YAML'
@@ -20,6 +22,14 @@ n=$(grep -o '<figure class="chart"' "$page" | wc -l)
 [ "$n" -ge 18 ] && pass "$n charts with data" || fail "$n charts with data (want >= 18)"
 grep -q 'From one pass over the validation users' "$page" && grep -q 'id="confusion"' "$page" \
   && pass "validation pass: confusion matrix and calibration" || fail "no validation pass in the page"
+# The validation numbers against a float64 recomputation from the validation CSV and metrics.json.
+if python3 "$TESTS_DIR/tools/check_report.py" "$WORK/run" "$WORK/synth/valid.csv" 0.001 > chk.out 2>&1; then
+  pass "validation charts agree with an independent recomputation ($(grep -c '^ok' chk.out) checks)"
+else cat chk.out; fail "validation numbers"; fi
+mkdir -p tampered && cp "$WORK/run/metrics.json" tampered/
+sed 's/"confusion":\[\([0-9]*\),/"confusion":[\1 + 1,/; s/"confusion":\[0,/"confusion":[1,/' "$page" > tampered/report.html
+python3 "$TESTS_DIR/tools/check_report.py" tampered "$WORK/synth/valid.csv" 0.001 > chk2.out 2>&1 \
+  && fail "a tampered confusion matrix passed the check" || pass "a tampered confusion matrix fails the check"
 grep -q '"event":"start","ranks":2' "$WORK/run/log.jsonl" && grep -q '"rank_comm_s":\[[0-9.]*,[0-9.]*\]' "$WORK/run/log.jsonl" \
   && pass "log.jsonl: start line and per-rank seconds" || fail "log.jsonl lacks the start line or per-rank seconds"
 grep -q '<script src\|<link \|https\?://' "$page" && fail "the page refers to something outside itself" || pass "self-contained (no src=, link, URL)"

@@ -91,3 +91,17 @@ void page_pre(StrBuf *o, const char *text) {
 void page_end(StrBuf *o) {
     sb_appendf(o, "<script>%s</script>\n</body></html>\n", JS);
 }
+
+void json_string(StrBuf *o, const char *s) {
+    sb_append(o, "\"", 1);
+    for (; s && *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sb_appendf(o, "\\%c", c);
+        else if (c < 0x20 || c == '<')
+            sb_appendf(o, "\\u%04x", c);
+        else
+            sb_append(o, s, 1);
+    }
+    sb_append(o, "\"", 1);
+}

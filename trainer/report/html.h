@@ -10,3 +10,5 @@ void page_note(StrBuf *o, const char *cls, const char *text); // cls: "note" or 
 void page_kv_table(StrBuf *o, const char *const *keys, const char *const *values, int n);
 void page_pre(StrBuf *o, const char *text); // preformatted (the config)
 void page_end(StrBuf *o);
+// A JSON string literal of s, safe inside <script> (" \\ control characters and < escaped).
+void json_string(StrBuf *o, const char *s);

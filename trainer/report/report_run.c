@@ -330,6 +330,8 @@ static void rank_charts(StrBuf *o, Page *pg) {
     char title[128], note[200];
     snprintf(title, sizeof title, "Per rank: compute vs communication wait (slowest: rank %d)",
              slow);
+    if (P == MAX_RANKS)
+        page_note(o, "note", "The log holds more ranks than the 64 the per-rank charts show.");
     chart_init(&c, "rank-split", title, "rank", "seconds over the logged steps");
     c.y_zero = 1, c.x_integer = 1;
     chart_add(&c, "compute", rx, rc, P, SERIES_LINE_POINTS);
@@ -352,6 +354,10 @@ static void rank_charts(StrBuf *o, Page *pg) {
         chart_add(&c, rank_names[r], d->rank_x.v, d->rank_compute[r].v, d->rank_compute[r].n,
                   SERIES_LINE);
     }
+    char more[96];
+    snprintf(more, sizeof more, "Ranks 0..%d of %d are drawn (the per-rank totals above cover %d).",
+             CHART_MAX_SERIES - 1, P, P);
+    if (P > CHART_MAX_SERIES) c.note = more;
     pg->charts += chart_svg(o, &c) > 0;
 }
 

@@ -213,6 +213,29 @@ static int gap_qq_chart(StrBuf *o, const ValidDetail *vd, const char *time_unit)
     return charts;
 }
 
+// The numbers behind the validation charts, machine-readable (tests, users' own scripts):
+// <script type="application/json" id="validation-data">.
+static void data_block(StrBuf *o, const ValidDetail *vd) {
+    sb_appendf(o,
+               "<script type=\"application/json\" id=\"validation-data\">{\"checkpoint_step\":"
+               "%lld,\"n_targets\":%lld,\"const_action_nll\":%.9g,\"majority_acc\":%.9g,"
+               "\"const_time_nll\":%.9g,\"labels\":[",
+               vd->ckpt_step, vd->n, vd->const_action_nll, vd->majority_acc, vd->const_time_nll);
+    for (int k = 0; k < vd->K; k++) {
+        if (k) sb_append(o, ",", 1);
+        json_string(o, vd->labels[k]);
+    }
+    sb_appendf(o, "],\"confusion\":[");
+    for (int i = 0; i < vd->K * vd->K; i++) sb_appendf(o, "%s%.0f", i ? "," : "", vd->confusion[i]);
+    sb_appendf(o, "],\"reliability\":[");
+    for (int b = 0; b < CAL_BINS; b++)
+        sb_appendf(o, "%s[%.0f,%.9g,%.0f]", b ? "," : "", vd->rel_n[b], vd->rel_conf[b],
+                   vd->rel_acc[b]);
+    sb_appendf(o, "],\"gap_coverage\":[");
+    for (int q = 0; q < GAP_QS; q++) sb_appendf(o, "%s%.9g", q ? "," : "", vd->gap_cover[q]);
+    sb_appendf(o, "]}</script>\n");
+}
+
 int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
     page_section(o, "validation", "Validation: predictions against what happened");
     if (!vd->ok) {
@@ -249,6 +272,7 @@ int valid_detail_html(StrBuf *o, const ValidDetail *vd, const char *time_unit) {
     } else {
         page_note(o, "note", "More than 64 actions: the confusion matrix is not drawn.");
     }
+    data_block(o, vd);
     charts += calibration_charts(o, vd);
     charts += gap_qq_chart(o, vd, time_unit);
     sb_appendf(o, "</div>");
