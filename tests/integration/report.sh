@@ -59,6 +59,9 @@ expect_status 2 "no directory" "$TRAINER" report
 expect_status 2 "unknown option" "$TRAINER" report "$WORK/run" --bogus
 expect_status 2 "--output without a file" "$TRAINER" report "$WORK/run" --output
 expect_status 1 "missing directory" "$TRAINER" report "$WORK/nothing-here"
+st=0; mpirun_limit 60 2 "$TRAINER" report "$WORK/run" --output mpi.html > mpi.out 2>&1 || st=$?
+[ "$st" != 0 ] && grep -q 'runs as one process' mpi.out && [ ! -e mpi.html ] \
+  && pass "under mpirun -np 2: refused (status $st), no page" || { cat mpi.out; fail "report under mpirun (status $st)"; }
 mkdir -p empty
 expect_status 1 "directory of nothing" "$TRAINER" report empty
 expect_status 1 "unwritable output" "$TRAINER" report "$WORK/run" --output "$WORK/no/such/dir/r.html"

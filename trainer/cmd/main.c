@@ -33,7 +33,7 @@ static const Command commands[] = {
      "config schema\tevery key: type, default, range, doc\n"},
     {"report", cmd_report,
      "report RUNDIR|SWEEPDIR|OUTPUTDIR [--output FILE.html] [--no-validation]\n"
-     "\tone self-contained HTML page of charts (default DIR/report.html)\n"},
+     "\tone self-contained HTML page of charts (DIR/report.html)\n"},
     {"bench", cmd_bench,
      "bench [--hidden H --layers L ... --json]\ttraining speed vs the PyTorch reference and "
      "sgemm peak\n"},

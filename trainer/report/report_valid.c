@@ -101,6 +101,8 @@ void valid_detail_compute(ValidDetail *vd, const char *run_dir, int *argc, char 
         snprintf(vd->why, sizeof vd->why, "%s does not load as an experiment", exp);
         return;
     }
+    // One process reads the whole validation split; several would each see a share.
+    if (sc.size > 1) fatal("trainer report runs as one process: start it without mpirun/srun");
     const int K = sc.model->shape.n_actions;
     vd->K = K;
     vd->ckpt_step = sc.ck.d.step;
