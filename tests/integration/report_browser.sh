@@ -39,8 +39,9 @@ for i in 1 2 3; do
   ms=$(( ($(date +%s%N) - t0) / 1000000 )); [ "$ms" -lt "$best_ms" ] && best_ms=$ms
 done
 say "report of the default run: best of 3 wall times ${best_ms} ms ($(tail -1 rep.out))"
-# The README's figure is < 1 s on an idle machine; 3 s here leaves room for a loaded one.
-[ "$best_ms" -lt 3000 ] && pass "default run's report in ${best_ms} ms" || fail "default run's report took ${best_ms} ms"
+# The README's figure (< 1 s) is measured on a quiet machine; on a shared, loaded one this only
+# guards against a gross regression (a quadratic loop, a pass over the train split).
+[ "$best_ms" -lt 10000 ] && pass "default run's report in ${best_ms} ms" || fail "default run's report took ${best_ms} ms"
 render runs/default/report.html default --min-charts 20 --expect-id confusion --expect-id reliability \
   --expect-id gap-calibration --expect-id rank-split --expect-id lr --expect-text "generator's best achievable" \
   --expect-text "constant predictor"

@@ -31,6 +31,7 @@ void chart_init(Chart *c, const char *id, const char *title, const char *xlabel,
     memset(c, 0, sizeof *c);
     c->id = id, c->title = title, c->xlabel = xlabel, c->ylabel = ylabel;
     c->width = 640, c->height = 300;
+    c->x_integer = xlabel && strcmp(xlabel, "step") == 0; // no step 0.5
 }
 
 void chart_add(Chart *c, const char *name, const double *x, const double *y, int n, int kind) {
@@ -78,7 +79,8 @@ static void fmt_num(char *out, size_t cap, double v) {
 static void widen(Axis *a) {
     if (!(a->hi > a->lo)) { // one value: a unit (or a decade) around it
         double d = a->log ? 0.5 : (a->lo != 0 ? fabs(a->lo) * 0.1 : 1);
-        a->lo -= d, a->hi += d;
+        // Counts, steps and seconds that start at 0 do not get a negative axis.
+        a->lo = !a->log && a->lo >= 0 && a->lo - d < 0 ? 0 : a->lo - d, a->hi += d;
     } else {
         double pad = (a->hi - a->lo) * 0.04; // on a log axis: 4% of the decades shown
         a->lo -= pad, a->hi += pad;
