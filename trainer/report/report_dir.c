@@ -155,7 +155,7 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
         for (int r = 0; r < rows; r++)
             lo = fmin(lo, vals[k][r]), hi = fmax(hi, vals[k][r]),
             integral &= vals[k][r] == floor(vals[k][r]);
-        const int bins = integral && hi - lo < 40 ? (int)(hi - lo) + 1 : 30;
+        const int bins = integral && hi - lo < 40 ? HIST_INTEGER_BINS : 30;
         histogram_svg(o, id, title, hdr[k], vals[k], rows, bins, 0, mark ? &mk : NULL, mark);
         shown++;
     }
@@ -227,10 +227,9 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     const char *command = have_json ? json_str(doc.root, "command") : NULL;
     char title[1300], sub[200];
     snprintf(title, sizeof title, "Output %s", dir);
-    snprintf(sub, sizeof sub, "%s%s%d CSV file%s", command ? "command " : "",
-             command ? command : "", n_files, n_files == 1 ? "" : "s");
-    if (command)
-        snprintf(sub + strlen(sub), sizeof sub - strlen(sub), " (from `trainer %s`)", command);
+    snprintf(sub, sizeof sub, "%s%s%s%d JSON and %d CSV file%s",
+             command ? "written by `trainer " : "", command ? command : "", command ? "`; " : "",
+             n_jsons + (text != NULL), n_files, n_files == 1 ? "" : "s");
     page_begin(o, title, sub);
     double threshold = NAN;
     page_section(o, "summary", "summary.json");

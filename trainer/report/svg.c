@@ -403,32 +403,44 @@ int histogram_svg(StrBuf *o, const char *id, const char *title, const char *xlab
             double v = tr(values[i], logx);
             lo = fmin(lo, v), hi = fmax(hi, v), used++;
         }
-    if (used == 0 || n_bins < 1) {
+    if (used == 0 || (n_bins < 1 && n_bins != HIST_INTEGER_BINS)) {
         empty_note(o, id, title, "no values to show");
         return 0;
     }
+    if (n_bins == HIST_INTEGER_BINS) { // one bin per whole number, centred on it
+        n_bins = (int)(hi - lo) + 1;
+        lo -= 0.5, hi += 0.5;
+    }
     if (!(hi > lo)) lo -= 0.5, hi += 0.5;
     double *count = xcalloc((size_t)n_bins, sizeof(double));
-    double *xs = xmalloc(sizeof(double) * 2 * (size_t)n_bins + 2);
-    double *ys = xmalloc(sizeof(double) * 2 * (size_t)n_bins + 2);
+    double *xs = xmalloc(sizeof(double) * (2 * (size_t)n_bins + 2));
+    double *ys = xmalloc(sizeof(double) * (2 * (size_t)n_bins + 2));
     for (int i = 0; i < n; i++)
         if (usable(values[i], logx)) {
             int b = (int)((tr(values[i], logx) - lo) / (hi - lo) * n_bins);
             count[b < 0 ? 0 : b >= n_bins ? n_bins - 1 : b]++;
         }
-    // A step outline: (edge, count) pairs, drawn as one line series.
+    // A step outline from 0 to 0: (edge, count) pairs, drawn as one line series.
     int k = 0, nonempty = 0;
+    xs[k] = logx ? pow(10, lo) : lo, ys[k++] = 0;
     for (int b = 0; b < n_bins; b++) {
         double e0 = lo + (hi - lo) * b / n_bins, e1 = lo + (hi - lo) * (b + 1) / n_bins;
         xs[k] = logx ? pow(10, e0) : e0, ys[k++] = count[b];
         xs[k] = logx ? pow(10, e1) : e1, ys[k++] = count[b];
         nonempty += count[b] > 0;
     }
+    xs[k] = logx ? pow(10, hi) : hi, ys[k++] = 0;
     Chart c;
     chart_init(&c, id, title, xlabel, "count");
     c.logx = logx, c.y_zero = 1;
     chart_add(&c, NULL, xs, ys, k, SERIES_LINE);
-    for (int m = 0; m < n_marks; m++) chart_mark(&c, marks[m].x, marks[m].label, marks[m].color);
+    char note[160] = "";
+    for (int m = 0; m < n_marks; m++) {
+        chart_mark(&c, marks[m].x, marks[m].label, marks[m].color);
+        snprintf(note + strlen(note), sizeof note - strlen(note), "%sDotted line: %s = %.6g.",
+                 m ? " " : "", marks[m].label ? marks[m].label : "mark", marks[m].x);
+    }
+    c.note = note[0] ? note : NULL;
     chart_svg(o, &c);
     free(count), free(xs), free(ys);
     return nonempty;

@@ -63,8 +63,10 @@ int heatmap_svg(StrBuf *out, const char *id, const char *title, const char *row_
                 const char *col_axis, const char *const *row_labels, const char *const *col_labels,
                 const double *counts, int rows, int cols);
 
-// Histogram of values over n_bins equal bins (log10 bins when logx), with optional vertical
-// marks. Returns the number of non-empty bins.
+// Histogram of values over n_bins equal bins (log10 bins when logx; HIST_INTEGER_BINS: one
+// bin per whole number, for counts per id), with optional vertical marks. Returns the number
+// of non-empty bins.
+#define HIST_INTEGER_BINS (-1)
 int histogram_svg(StrBuf *out, const char *id, const char *title, const char *xlabel,
                   const double *values, int n, int n_bins, int logx, const ChartMark *marks,
                   int n_marks);
