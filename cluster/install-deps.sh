@@ -4,6 +4,8 @@
 #
 #   bash cluster/install-deps.sh            # build + run + tests
 #   bash cluster/install-deps.sh --fuzz     # clang with libFuzzer, for tests/fuzz/run.sh
+#   bash cluster/install-deps.sh --browser  # also a headless Chromium (the `browser` tests of
+#                                           # `trainer report`)
 #
 # Slurm (for the batch-path tests) is installed by cluster/slurm-local.sh when needed.
 set -euo pipefail
@@ -12,6 +14,10 @@ PKGS=(gcc make libc6-dev cmake pkg-config
       libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
       python3)  # python3: tests compare outputs with it
 if [ "${1:-}" = --fuzz ]; then PKGS=(clang); fi # Debian's clang carries libFuzzer's runtime
+if [ "${1:-}" = "--browser" ]; then
+  # Debian's headless Chromium; fonts so that text in screenshots and PDFs renders.
+  PKGS+=(chromium-headless-shell fonts-dejavu-core)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

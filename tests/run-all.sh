@@ -8,7 +8,7 @@
 # (build-asan/). Multi-rank tests run through mpirun; Slurm tests start a local Slurm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash cluster/install-deps.sh
+bash cluster/install-deps.sh --browser   # also headless Chromium, for the `browser` tests
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi

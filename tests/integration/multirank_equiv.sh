@@ -91,7 +91,7 @@ for opt in adamw sgd; do
   done
   # Only rank 0 logs: one line per step, with every documented field.
   for n in 2 4; do
-    fields='"step":[0-9]+,"loss":[^,]+,"action_nll":[^,]+,"time_nll":[^,]+,"eng_mse":[^,]+,"grad_norm":[^,]+,"lr":[^,]+,"events_per_s":[^,]+,"comm_share":[^,]+,"comm_share_max":[^,]+,"skipped":[0-9]+,"eta_s":[^,]+\}$'
+    fields='"step":[0-9]+,"loss":[^,]+,"action_nll":[^,]+,"time_nll":[^,]+,"eng_mse":[^,]+,"grad_norm":[^,]+,"lr":[^,]+,"events_per_s":[^,]+,"comm_share":[^,]+,"comm_share_max":[^,]+,"skipped":[0-9]+,"eta_s":[^,]+,"rank_step_s":\[[0-9.,]+\],"rank_comm_s":\[[0-9.,]+\]\}$'
     [ "$(grep -c '"event":"step"' "$WORK/$opt$n/log.jsonl")" = 20 ] && [ "$(grep -cE "\"event\":\"step\",$fields" "$WORK/$opt$n/log.jsonl")" = 20 ] \
       && pass "$opt$n: log.jsonl has 20 step lines (rank 0 only), each with every field" \
       || { head -3 "$WORK/$opt$n/log.jsonl"; fail "$opt$n: log.jsonl step lines missing, duplicated or lacking fields"; }

@@ -47,4 +47,11 @@ printf 'run: {dir: %s/r}\ntrain: {steps: 5}\n' "$WORK" > short.yaml
 expect 2 default_warmup "train.warmup_steps: 20 (the default value) is more than train.steps (5)" -- \
   "$TRAINER" config show short.yaml
 
+# The resolved experiment `config show` prints (and train saves as RUNDIR/config.yaml) loads
+# again: every schema section is written once (a key added at the end of the schema table
+# once split the comm section in two, and the run's own config.yaml no longer loaded).
+"$TRAINER" config show "$REPO_DIR/configs/default.yaml" > resolved.yaml 2> resolved.err \
+  && "$TRAINER" config show resolved.yaml > again.yaml 2> again.err \
+  && pass "config show output loads again ($(grep -c '^[a-z]' resolved.yaml) sections)" \
+  || fail "config show output does not load again: $(head -c 300 again.err)"
 finish

@@ -5,7 +5,8 @@
 # events and targets of the prepare report equal the set's README (which also proves that a
 # user is (file, seq_id): merging users across files would change every count), no user
 # dropped, 17 types in the vocabulary; training a few steps on 2 ranks; `eval --split test`
-# scoring the README's number of test targets with finite metrics; `eval --input test.csv`
+# scoring the README's number of test targets with finite metrics; `trainer report` of the run
+# (constant-predictor reference lines, confusion matrix); `eval --input test.csv`
 # scoring the same targets with the same metrics.
 . "$(dirname "$0")/../lib/lib.sh"
 
@@ -60,6 +61,11 @@ done
 if grep -qE '^  vocabulary: 17 type values' "$WORK/train.out"; then pass "17 types"
 else fail "vocabulary:"; grep vocabulary "$WORK/train.out" | sed 's/^/    /'; fi
 grep -q '^done: 4 steps' "$WORK/train.out" && pass "trained 4 steps on 2 ranks" || fail "training did not finish 4 steps"
+# The run's page: real data, so the reference lines are the constant predictor's (no generator).
+if "$TRAINER" report "$WORK/run" > "$WORK/report.out" 2>&1 && grep -q 'constant predictor (validation)' "$WORK/run/report.html" \
+   && grep -q 'id="confusion"' "$WORK/run/report.html" && ! grep -q "generator's best achievable" "$WORK/run/report.html"; then
+  pass "trainer report: $(tail -1 "$WORK/report.out")"
+else fail "trainer report of the Taobao run:"; sed 's/^/    /' "$WORK/report.out"; fi
 
 # metrics FILE: the numbers eval printed, one "name value" per line.
 metrics() { sed -nE 's/^  (targets scored|next-action top-1|next-action NLL|time NLL|time MAE|time RMSE) +([^ ]+).*/\1:\2/p' "$1"; }

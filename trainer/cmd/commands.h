@@ -21,3 +21,4 @@ int cmd_bench(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_report(int argc, char **argv);

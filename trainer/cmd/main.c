@@ -55,6 +55,9 @@ static const Command commands[] = {
     {"config", cmd_config,
      "config show EXP.yaml [--docs]\tprint the fully resolved experiment\n"
      "config schema\tevery key: type, default, range, doc\n"},
+    {"report", cmd_report,
+     "report RUNDIR|SWEEPDIR|OUTPUTDIR [--output FILE.html] [--no-validation]\n"
+     "\tone self-contained HTML page of charts (DIR/report.html)\n"},
     {"bench", cmd_bench,
      "bench [--hidden H --layers L ... --json]\ttraining speed vs the PyTorch reference and "
      "sgemm peak\n"},

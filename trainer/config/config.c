@@ -187,6 +187,9 @@ static const KeySpec SCHEMA[] = {
     {"checkpoint.async", K_BOOL, OFF(checkpoint.async), "true", 0, 0, NULL,
      "write checkpoints on a background thread (training does not wait for the disk)"},
 
+    {"comm.timeout_s", K_FLOAT, OFF(comm.timeout_s), "300", 0, 1e7, NULL,
+     "seconds a rank waits in a collective without progress before the job ends with status "
+     "4, naming the ranks that never arrived (0: wait forever)"},
     {"comm.bucket_mb", K_FLOAT, OFF(comm.bucket_mb), "4", 0.001, 4096, NULL,
      "largest gradient bucket reduced in one non-blocking allreduce"},
 
@@ -207,9 +210,6 @@ static const KeySpec SCHEMA[] = {
      "how per-user gradient norms are computed (same values; ghost is faster, README)"},
     {"privacy.min_group_size", K_INT, OFF(privacy.min_group_size), "10", 1, 1e9, NULL,
      "aggregates (per segment, per group) over fewer users are suppressed in outputs"},
-    {"comm.timeout_s", K_FLOAT, OFF(comm.timeout_s), "300", 0, 1e7, NULL,
-     "seconds a rank waits in a collective without progress before the job ends with status "
-     "4, naming the ranks that never arrived (0: wait forever)"},
 };
 #define N_KEYS ((int)ARRAY_LEN(SCHEMA))
 

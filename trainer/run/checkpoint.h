@@ -10,7 +10,8 @@
 // every write checked, fsync, rename, fsync of the directory; then deletes checkpoints
 // beyond the newest `keep` (never the one just written). A model with non-finite values is
 // never written. Writing can run on a background thread: the step only pays for copying
-// the state into the writer's buffers. Only checkpoint.c includes the protobuf-c code.
+// the state into the writer's buffers. Only checkpoint.c (and tbevents.c, for TensorBoard) include
+// the protobuf-c code.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -61,6 +61,7 @@ typedef struct {
     Metrics last_valid;
     int has_valid;
     double ckpt_stall_s;
+    double *rank_secs; // rank 0: (size, 2) step and comm-wait seconds of the last log interval
 } Trainer;
 
 // ---------------------------------------------------------------- set-up
@@ -137,7 +138,12 @@ static void save_checkpoint(Trainer *tr) {
                         .last_valid = tr->last_valid,
                         .privacy = dp_run_record(&tr->dp, tr->step)};
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
-    tr->ckpt_stall_s += ckpt_writer_submit(tr->ckpt, &d);
+    const double stall = ckpt_writer_submit(tr->ckpt, &d);
+    tr->ckpt_stall_s += stall;
+    char line[160];
+    snprintf(line, sizeof line, "\"event\":\"checkpoint\",\"step\":%lld,\"stall_s\":%.6f",
+             (long long)tr->step, stall);
+    runlog_write(&tr->log, line);
     free(shards), free(lanes), free(h), free(c);
 }
 
@@ -318,17 +324,19 @@ static void log_skip(Trainer *tr) {
     runlog_write(&tr->log, line);
 }
 
-// The progress line and its log.jsonl record (collective: the comm shares are reduced).
+// The progress line and its log.jsonl record (collective: every rank's seconds are gathered).
 static void log_progress(Trainer *tr, Progress *pg, const StepResult *r) {
     const int64_t steps = tr->cfg.train.steps;
     // The share of step time each rank spent blocked in communication (mostly waiting for
-    // the slowest rank), as the mean and the max over ranks.
-    double share[2] = {pg->step_s > 0 ? pg->comm_s / pg->step_s : 0, 0};
-    share[1] = share[0];
-    comm_allreduce_sum_f64(&share[0], 1);
-    comm_allreduce_max_f64(&share[1], 1);
-    share[0] /= tr->size;
-    comm_take_wait_seconds(); // those two reductions are not step time
+    // the slowest rank), as the mean and the max over ranks; rank 0 also logs every rank's
+    // step and wait seconds (`trainer report` shows the slowest rank).
+    double mine[2] = {pg->step_s, pg->comm_s}, share[2] = {0, 0};
+    comm_gather_bytes(mine, sizeof mine, tr->rank_secs, 0);
+    comm_take_wait_seconds(); // the gather is not step time
+    for (int q = 0; tr->rank == 0 && q < tr->size; q++) {
+        const double *rs = tr->rank_secs + 2 * q, sh = rs[0] > 0 ? rs[1] / rs[0] : 0;
+        share[0] += sh / tr->size, share[1] = sh > share[1] ? sh : share[1];
+    }
     if (tr->rank == 0) {
         double now = now_seconds(), span = now - pg->t_log;
         double eta = (double)(steps - tr->step) * (now - pg->t_start) /
@@ -353,7 +361,7 @@ static void log_progress(Trainer *tr, Progress *pg, const StepResult *r) {
                  (long long)tr->step, ls->loss / n, ls->action_nll / n, ls->time_nll / n,
                  2 * ls->eng_se / n, r->grad_norm, lr, pg->events / span, share[0], share[1],
                  (long long)pg->skipped, eta);
-        runlog_write(&tr->log, line);
+        runlog_write_ranks(&tr->log, line, tr->rank_secs, tr->size);
         pg->t_log = now;
     }
     pg->events = 0, pg->comm_s = 0, pg->step_s = 0, pg->skipped = 0;
@@ -687,7 +695,12 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
     if (status == EXIT_OK) {
         setup_model(tr);
         maybe_resume(tr);
+        tr->rank_secs = xcalloc(2 * (size_t)tr->size, sizeof(double));
+        if (tr->rank == 0)
+            runlog_start(&tr->log, tr->size, comm_launcher(), tr->config_hash, tr->data_hash,
+                         tr->step);
         status = run_training(tr);
+        free(tr->rank_secs);
     }
     trainer_free(tr);
     comm_finalize();
