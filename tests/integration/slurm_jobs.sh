@@ -111,9 +111,12 @@ else
   cat cmp.out; fail "preempted run differs from the uninterrupted one"
 fi
 
-# 5 and 6: SIGTERM by scancel and by scontrol requeue.
+# 5 and 6: SIGTERM by scancel and by scontrol requeue. The runs are long enough in steps that
+# the signal lands mid-run on an idle machine too (this model trains ~15k steps/s there):
+# the scancel'd one would take minutes, the requeued one ~10 s after its resume.
 started() { for _ in $(seq 300); do grep -q '"event":"step"' "$1/log.jsonl" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/term" "${long[@]}")
+j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/term" \
+  --set train.steps=2000000 --set checkpoint.every=100000 --set log.every=1000)
 started term; sleep 1
 scancel "$j"
 bash "$KIT" wait "$j" 120 || true
@@ -126,13 +129,14 @@ if grep -qE "^launcher exit status 1, trainer exit status 75 \(rank 0\)|^trainer
 else
   cat "$out"; ls term/checkpoints 2>/dev/null; fail "scancel (SIGTERM): status or message wrong"
 fi
-j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/rq" --set train.steps=1500 --set checkpoint.every=1000)
+j=$(submit -n 2 "$REPO_DIR/cluster/train.sbatch" exp.yaml --set run.dir="$WORK/rq" --set train.steps=150000 \
+  --set checkpoint.every=50000 --set log.every=1000)
 started rq; sleep 1
 scontrol requeue "$j"
 out="lstm-train-$j.out"
 if bash "$KIT" wait "$j" 240 && grep -q "^checkpointed on SIGTERM at step" "$out" && grep -q "resume: continuing from" "$out" \
    && grep -q "^validation: action_nll" "$out" \
-   && python3 -c "import json,sys; m=json.load(open('rq/metrics.json')); s=m['train_segments']; assert len(s)==2 and s[1]['from_step']==s[0]['to_step']>0 and s[0]['exit']==75 and s[1]['to_step']==1500 and abs(m['train_seconds']-sum(x['train_seconds'] for x in s))<0.01, m" 2> seg.err; then
+   && python3 -c "import json,sys; m=json.load(open('rq/metrics.json')); s=m['train_segments']; assert len(s)==2 and s[1]['from_step']==s[0]['to_step']>0 and s[0]['exit']==75 and s[1]['to_step']==150000 and abs(m['train_seconds']-sum(x['train_seconds'] for x in s))<0.01, m" 2> seg.err; then
   pass "scontrol requeue: checkpoint on SIGTERM, rerun resumed and finished; metrics.json: $(python3 -c "import json; m=json.load(open('rq/metrics.json')); print('train_seconds', m['train_seconds'], 'segments', m['train_segments'])")"
 else
   cat "$out" seg.err; fail "scontrol requeue: no resume to the end, or metrics.json segments wrong"
