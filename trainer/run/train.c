@@ -469,6 +469,7 @@ static int run_training(Trainer *tr) {
                 if (tr->rank == 0) {
                     long long last;
                     char what[96] = "no checkpoint had been written";
+                    ckpt_writer_wait(tr->ckpt); // a write in flight: name it once it is whole
                     if (checkpoint_newest_step(tr->ckpt_dir, &last) == 0)
                         snprintf(what, sizeof what, "the last checkpoint (step-%08lld.ckpt) is "
                                  "intact", last);
