@@ -11,7 +11,9 @@ write_small_exp exp.yaml
 host=$(hostname)
 
 # The holder and every second trainer run the same command, as a requeued job would.
-SAME=(train exp.yaml --set train.steps=100000000 --set log.every=1 --set checkpoint.every=5)
+# Checkpoints far apart: readers (inspect, eval) must not race the rotation of files written
+# every few milliseconds on an idle machine.
+SAME=(train exp.yaml --set train.steps=100000000 --set log.every=1000 --set checkpoint.every=20000)
 "$TRAINER" "${SAME[@]}" > holder.out 2>&1 &
 JOB=$!
 holder=$JOB
