@@ -167,6 +167,12 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
     }
 }
 
+void cli_require(const char *command, const void *value, const char *what) {
+    if (value) return;
+    fprintf(stderr, "error: trainer %s: %s is required\n", command, what);
+    exit(EXIT_USAGE);
+}
+
 void cli_load_config(const CliArgs *args, Config *cfg) {
     if (config_load(cfg, args->exp_path, args->n_overrides, args->overrides) != 0) exit(EXIT_USAGE);
 }

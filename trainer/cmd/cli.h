@@ -48,4 +48,7 @@ void cli_parse(int argc, char **argv, const char *command, const char *allowed, 
                CliArgs *out);
 // Loads the experiment named in args (exits 2 on any config error).
 void cli_load_config(const CliArgs *args, Config *cfg);
+// Exits 2 with "error: trainer COMMAND: WHAT is required" when value is NULL (an option the
+// command cannot do without, e.g. "--checkpoint FILE|RUNDIR"); checked before comm starts.
+void cli_require(const char *command, const void *value, const char *what);
 

@@ -36,11 +36,7 @@ int cmd_eval(int argc, char **argv) {
     if (split < 0) split = SPLIT_TEST;
     ScoreRequest req = {"eval", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, split, 2, 0};
-    if (!args.checkpoint) {
-        fprintf(stderr, "error: trainer eval: --checkpoint FILE|RUNDIR is required\n");
-        free(args.overrides);
-        return EXIT_USAGE;
-    }
+    cli_require("eval", args.checkpoint, "--checkpoint FILE|RUNDIR");
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {

@@ -197,16 +197,8 @@ int cmd_predict(int argc, char **argv) {
     }
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, SPLIT_TEST, 1, 0};
-    if (!args.checkpoint) {
-        fprintf(stderr, "error: trainer predict: --checkpoint FILE|RUNDIR is required\n");
-        free(args.overrides);
-        return EXIT_USAGE;
-    }
-    if (!args.input) {
-        fprintf(stderr, "error: trainer predict: --input FILE.csv is required\n");
-        free(args.overrides);
-        return EXIT_USAGE;
-    }
+    cli_require("predict", args.checkpoint, "--checkpoint FILE|RUNDIR");
+    cli_require("predict", args.input, "--input FILE.csv");
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {

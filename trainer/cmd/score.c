@@ -98,11 +98,7 @@ int cmd_score(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "score",
               "--set --checkpoint --split --input --output --events --flag-rate --truth", 1, &args);
-    if (!args.output) {
-        fprintf(stderr, "error: trainer score: --output DIR is required\n");
-        free(args.overrides);
-        return EXIT_USAGE;
-    }
+    cli_require("score", args.output, "--output DIR");
     if (args.split && args.input) {
         fprintf(stderr, "error: trainer score: give --split or --input, not both\n");
         free(args.overrides);
