@@ -110,6 +110,12 @@ static const KeySpec SCHEMA[] = {
      "the best achievable losses)"},
     {"synth.irregular_kinds", K_LIST, OFF(synth.irregular_kinds), "[]", 0, 0, NULL,
      "kinds of irregular users, drawn uniformly: bot, burst, takeover, spree; empty: all four"},
+    {"synth.drift_kind", K_ENUM, OFF(synth.drift_kind), "none", 0, 0,
+     "none|segment_mix|habits|new_action|tempo",
+     "a second period (period2/ under synth.out_dir) whose users changed: segment shares, "
+     "transition habits, a new action type, or shorter gaps; none: no second period"},
+    {"synth.drift_strength", K_FLOAT, OFF(synth.drift_strength), "1", 0, 1, NULL,
+     "how far period 2 moves from period 1 (0: not at all, 1: the full change)"},
 
     {"model.hidden", K_INT, OFF(model.hidden), "64", 1, 16384, NULL, "LSTM width H"},
     {"model.layers", K_INT, OFF(model.layers), "1", 1, 8, NULL, "stacked LSTM layers L"},
@@ -153,6 +159,18 @@ static const KeySpec SCHEMA[] = {
     {"train.reproducible", K_BOOL, OFF(train.reproducible), "false", 0, 0, NULL,
      "bitwise-identical results for every P dividing V (per-shard passes, exact integer "
      "gradient sums; slower)"},
+    {"train.early_stop_patience", K_INT, OFF(train.early_stop_patience), "0", 0, BIG, NULL,
+     "stop after N validations without an improvement of eval.metric by at least "
+     "train.early_stop_min_delta (needs eval.every > 0); 0: never stop early"},
+    {"train.early_stop_min_delta", K_FLOAT, OFF(train.early_stop_min_delta), "0", 0, 1e9, NULL,
+     "smallest change of eval.metric that counts as an improvement"},
+    {"train.init_from", K_STR, OFF(train.init_from), "", 0, 0, NULL,
+     "warm start: a checkpoint FILE or RUNDIR (its best) whose parameters start this run; "
+     "vocabularies are matched by value; empty: random initialisation"},
+    {"train.init_optimizer", K_BOOL, OFF(train.init_optimizer), "false", 0, 0, NULL,
+     "with train.init_from: also take its optimizer moments and step"},
+    {"train.init_stats", K_ENUM, OFF(train.init_stats), "refit", 0, 0, "keep|refit",
+     "with train.init_from: keep its numeric normalisation, or refit it on this data"},
 
     {"loss.action", K_FLOAT, OFF(loss.action), "1", 0, 1e6, NULL,
      "weight of the next-action cross-entropy"},
@@ -166,6 +184,9 @@ static const KeySpec SCHEMA[] = {
     {"eval.top_k", K_INT, OFF(eval.top_k), "5", 1, 1000, NULL, "k of the top-k accuracy"},
     {"eval.batch_size", K_INT, OFF(eval.batch_size), "64", 1, 1 << 20, NULL,
      "lanes per rank when evaluating"},
+    {"eval.metric", K_ENUM, OFF(eval.metric), "loss", 0, 0, "action_nll|time_nll|loss|top1",
+     "validation figure that picks the best checkpoint and drives early stopping (top1: "
+     "higher is better, the others lower)"},
 
     {"score.window", K_INT, OFF(score.window), "8", 1, 1 << 20, NULL,
      "events per window of the irregularity score (trainer score, trainer serve)"},
@@ -186,6 +207,9 @@ static const KeySpec SCHEMA[] = {
      "auto: continue from the newest valid checkpoint of run.dir; never: refuse if one exists"},
     {"checkpoint.async", K_BOOL, OFF(checkpoint.async), "true", 0, 0, NULL,
      "write checkpoints on a background thread (training does not wait for the disk)"},
+    {"checkpoint.keep_best", K_BOOL, OFF(checkpoint.keep_best), "true", 0, 0, NULL,
+     "keep the checkpoint with the best eval.metric apart from the newest checkpoint.keep "
+     "(named in checkpoints/best.json); scoring commands read it by default"},
 
     {"comm.timeout_s", K_FLOAT, OFF(comm.timeout_s), "300", 0, 1e7, NULL,
      "seconds a rank waits in a collective without progress before the job ends with status "
@@ -759,6 +783,8 @@ static void check_rules(Config *c, LoadState *st) {
          "%lld%s is more than train.steps (%lld): set train.warmup_steps to at most that",
          (long long)c->train.warmup_steps, warmup_default ? " (the default value)" : "",
          (long long)c->train.steps);
+    RULE(c->train.early_stop_patience == 0 || c->eval.every > 0, "train.early_stop_patience",
+         "needs eval.every > 0 (early stopping counts validations during the run)");
     RULE(c->loss.action + c->loss.time + c->loss.engagement > 0, "loss.action",
          "at least one loss weight must be positive");
     if (c->privacy.dp) {

@@ -54,6 +54,8 @@ typedef struct {
         double valid_frac, test_frac;
         double irregular_frac;    // share of users made irregular (data/synth_irregular.h)
         StrList irregular_kinds; // bot | burst | takeover | spree; empty: all
+        char drift_kind[16];     // none | segment_mix | habits | new_action | tempo
+        double drift_strength;   // 0..1
     } synth;
     struct {
         int64_t hidden, layers, action_embed, cat_embed;
@@ -69,12 +71,18 @@ typedef struct {
         double min_lr_frac;
         char on_nonfinite[8]; // skip | stop
         int reproducible;
+        int64_t early_stop_patience; // validations without improvement; 0: off
+        double early_stop_min_delta;
+        char init_from[CFG_PATH_LEN]; // warm start: checkpoint FILE|RUNDIR
+        int init_optimizer;
+        char init_stats[8]; // keep | refit
     } train;
     struct {
         double action, time, engagement;
     } loss;
     struct {
         int64_t every, top_k, batch_size;
+        char metric[16]; // action_nll | time_nll | loss | top1
     } eval;
     struct {
         int64_t window;      // events per window of the irregularity score
@@ -88,6 +96,7 @@ typedef struct {
         int64_t every, keep;
         char resume[8]; // auto | never
         int async;
+        int keep_best;
     } checkpoint;
     struct {
         double bucket_mb;

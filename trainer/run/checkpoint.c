@@ -180,6 +180,15 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
         hdr.privacy = &priv;
     }
 
+    LstmTrainer__BestRecord best = LSTM_TRAINER__BEST_RECORD__INIT;
+    const CkptBest *bs = &d->best;
+    if (bs->has_best) {
+        best.has_best = 1, best.best_step = bs->best_step, best.best_value = bs->best_value;
+        best.metric = (char *)bs->metric, best.evals_since_best = bs->evals_since_best;
+        best.is_best = bs->is_best;
+        hdr.best = &best;
+    }
+
     Out o;
     memset(&o, 0, sizeof o);
     hasher_init(&o.records, 0);
@@ -263,11 +272,14 @@ static void previous_text(const char *dir, char *out, size_t cap) {
         snprintf(out, cap, "no earlier checkpoint exists in %s", dir);
 }
 
-static void apply_retention(const char *dir, int keep, long long just_written) {
+// Deletes checkpoints beyond the newest `keep`; never the one just written, nor the best
+// (protect >= 0), which does not count against keep.
+static void apply_retention(const char *dir, int keep, long long just_written, long long protect) {
     long long *steps;
     int n = list_steps(dir, &steps);
     int kept = 0;
     for (int i = 0; i < n; i++) {
+        if (steps[i] == protect && steps[i] != just_written) continue;
         if (steps[i] == just_written || kept < keep) {
             kept++;
             continue;
@@ -283,7 +295,8 @@ static void apply_retention(const char *dir, int keep, long long just_written) {
 
 struct CkptWriter {
     char dir[CFG_PATH_LEN + 32];
-    int keep, async;
+    int keep, async, keep_best;
+    long long best_step; // the checkpoint kept apart (-1: none)
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -297,6 +310,50 @@ struct CkptWriter {
     double last_write_s;
     char last_path[CFG_PATH_LEN + 64];
 };
+
+static int write_best_json(CkptWriter *w, const CkptBest *b) {
+    char path[CFG_PATH_LEN + 48], text[512], err[512];
+    snprintf(path, sizeof path, "%s/best.json", w->dir);
+    snprintf(text, sizeof text,
+             "{\"step\":%lld,\"metric\":\"%s\",\"value\":%.9g,\"file\":\"step-%08lld.ckpt\"}\n",
+             (long long)b->best_step, b->metric, b->best_value, (long long)b->best_step);
+    if (write_file_atomic(path, text, strlen(text), err, sizeof err) == 0) return 0;
+    fprintf(stderr, "%swarning: %s (the best checkpoint is still step-%08lld.ckpt)\n",
+            log_prefix(), err, w->best_step);
+    return -1;
+}
+
+int checkpoint_read_best(const char *dir, long long *step, double *value, char *metric,
+                         size_t metric_cap) {
+    char path[CFG_PATH_LEN + 48];
+    snprintf(path, sizeof path, "%s/best.json", dir);
+    size_t n;
+    char *text = read_file(path, &n);
+    if (!text) return -1;
+    const char *ps = strstr(text, "\"step\":"), *pv = strstr(text, "\"value\":"),
+               *pm = strstr(text, "\"metric\":\"");
+    int ok = ps && sscanf(ps + 7, "%lld", step) == 1;
+    double v = 0;
+    if (ok && pv) ok = sscanf(pv + 8, "%lf", &v) == 1;
+    if (value) *value = v;
+    if (metric && metric_cap) {
+        metric[0] = 0;
+        if (pm) sscanf(pm + 10, "%15[a-z0-9_]", metric);
+    }
+    free(text);
+    return ok ? 0 : -1;
+}
+
+void ckpt_writer_set_best(CkptWriter *w, const CkptBest *best) {
+    if (!w->keep_best || !best->has_best) return;
+    ckpt_writer_wait(w);
+    w->best_step = (long long)best->best_step;
+    long long named = -1;
+    if (checkpoint_read_best(w->dir, &named, NULL, NULL, 0) == 0 && named == w->best_step) return;
+    char p[CFG_PATH_LEN + 64];
+    step_path(p, sizeof p, w->dir, w->best_step);
+    if (path_exists(p)) write_best_json(w, best); // killed between the checkpoint and best.json
+}
 
 static void do_write(CkptWriter *w) {
     char path[CFG_PATH_LEN + 64], err[1024];
@@ -313,7 +370,12 @@ static void do_write(CkptWriter *w) {
     w->failed = 0; // a later good checkpoint supersedes a failed one
     w->last_write_s = now_seconds() - t0;
     snprintf(w->last_path, sizeof w->last_path, "%s", path);
-    apply_retention(w->dir, w->keep, (long long)w->snap.step);
+    // best.json only after its file is whole; the previous best is deleted (by retention)
+    // only after best.json names the new one.
+    const CkptBest *b = &w->snap.best;
+    if (w->keep_best && b->has_best && b->best_step == w->snap.step && write_best_json(w, b) == 0)
+        w->best_step = (long long)w->snap.step;
+    apply_retention(w->dir, w->keep, (long long)w->snap.step, w->keep_best ? w->best_step : -1);
 }
 
 static void *writer_main(void *arg) {
@@ -335,12 +397,12 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-CkptWriter *ckpt_writer_create(const char *dir, int keep, int async) {
+CkptWriter *ckpt_writer_create(const char *dir, int keep, int async, int keep_best) {
     if (mkdir_p(dir) != 0)
         fatal("%s: cannot create the checkpoint directory (%s)", dir, strerror(errno));
     CkptWriter *w = xcalloc(1, sizeof *w);
     snprintf(w->dir, sizeof w->dir, "%s", dir);
-    w->keep = keep, w->async = async;
+    w->keep = keep, w->async = async, w->keep_best = keep_best, w->best_step = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     // Temp files of writes that were killed part-way are garbage.
@@ -623,6 +685,12 @@ static void header_to_data(const LstmTrainer__CheckpointHeader *hdr, LoadedCheck
         snprintf(d->privacy.accountant, sizeof d->privacy.accountant, "%s",
                  pv->accountant ? pv->accountant : "");
     }
+    if (hdr->best && hdr->best->has_best) {
+        const LstmTrainer__BestRecord *b = hdr->best;
+        d->best = (CkptBest){.has_best = 1, .best_step = b->best_step, .best_value = b->best_value,
+                             .evals_since_best = b->evals_since_best, .is_best = b->is_best};
+        snprintf(d->best.metric, sizeof d->best.metric, "%s", b->metric ? b->metric : "");
+    }
     if (hdr->last_valid) {
         const LstmTrainer__Metrics *m = hdr->last_valid;
         d->last_valid = (Metrics){m->n_targets, m->action_nll, m->time_nll, m->eng_mse, m->top1,
@@ -731,14 +799,47 @@ int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_fo
     return -1;
 }
 
-int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **bytes, size_t *size,
-                       char *err, size_t errlen) {
+// dir's best checkpoint (best.json) when it verifies: 0 with its path and bytes, else -1.
+static int resolve_best(const char *dir, char *path, size_t cap, unsigned char **bytes,
+                        size_t *size, char *what, size_t what_cap) {
+    long long step;
+    double value;
+    char metric[16];
+    if (checkpoint_read_best(dir, &step, &value, metric, sizeof metric) != 0) return -1;
+    char p[CFG_PATH_LEN + 64], err[512];
+    step_path(p, sizeof p, dir, step);
+    unsigned char *buf = (unsigned char *)read_file(p, size);
+    LoadedCheckpoint c;
+    if (!buf || checkpoint_parse(buf, *size, &c, err, sizeof err) != 0) {
+        fprintf(stderr, "%swarning: %s (named by best.json): %s; using the newest checkpoint\n",
+                log_prefix(), p, buf ? err : strerror(errno));
+        free(buf);
+        return -1;
+    }
+    checkpoint_free(&c);
+    snprintf(path, cap, "%s", p);
+    snprintf(what, what_cap, "the best: %s %.6g at step %lld", metric, value, step);
+    *bytes = buf;
+    return 0;
+}
+
+int checkpoint_resolve(const char *arg_in, char *path, size_t cap, unsigned char **bytes,
+                       size_t *size, char *err, size_t errlen) {
+    char arg[CFG_PATH_LEN + 32];
+    snprintf(arg, sizeof arg, "%s", arg_in);
+    size_t n = strlen(arg);
+    const int latest = n > 7 && strcmp(arg + n - 7, ":latest") == 0;
+    if (latest) arg[n - 7] = 0;
     struct stat st;
     if (stat(arg, &st) != 0) {
         snprintf(err, errlen, "--checkpoint %s: no such file or directory", arg);
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
+        if (latest) {
+            snprintf(err, errlen, "--checkpoint %s: :latest needs a run directory", arg_in);
+            return -1;
+        }
         snprintf(path, cap, "%s", arg);
         *bytes = (unsigned char *)read_file(arg, size);
         if (!*bytes) {
@@ -748,15 +849,20 @@ int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **
         return 0;
     }
     // A run directory (holding checkpoints/) or a checkpoint directory.
-    char dir[CFG_PATH_LEN + 32];
+    char dir[CFG_PATH_LEN + 64], what[160] = "the newest";
     snprintf(dir, sizeof dir, "%s/checkpoints", arg);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", arg);
     int none;
-    if (checkpoint_find_latest(dir, path, cap, &none, bytes, size) != 0) {
-        snprintf(err, errlen, "--checkpoint %s: %s", arg,
-                 none ? "holds no checkpoints (step-*.ckpt)" : "none of its checkpoints is valid");
-        return -1;
+    if (latest || resolve_best(dir, path, cap, bytes, size, what, sizeof what) != 0) {
+        if (checkpoint_find_latest(dir, path, cap, &none, bytes, size) != 0) {
+            snprintf(err, errlen, "--checkpoint %s: %s", arg,
+                     none ? "holds no checkpoints (step-*.ckpt)" : "none of its checkpoints is valid");
+            return -1;
+        }
+        if (!latest) snprintf(what, sizeof what, "the newest: no best.json");
     }
+    fprintf(stderr, "%scheckpoint: %s reads %s (%s%s)\n", log_prefix(), arg_in, path, what,
+            latest ? "" : "; RUNDIR:latest for the newest");
     return 0;
 }
 
@@ -780,6 +886,10 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
                "targets)\n",
                d->last_valid.action_nll, d->last_valid.top1, d->last_valid.time_nll,
                d->last_valid.gap_mae, d->last_valid.n_targets);
+    if (d->best.has_best)
+        printf("  best so far: %s %.6g at step %lld%s; %lld validations since\n", d->best.metric,
+               d->best.best_value, (long long)d->best.best_step,
+               d->best.is_best ? " (this checkpoint)" : "", (long long)d->best.evals_since_best);
     const CkptPrivacy *pv = &d->privacy;
     if (pv->dp)
         printf("  privacy: user-level DP-SGD, epsilon %.4g at delta %.3g (%s accountant) after %lld "

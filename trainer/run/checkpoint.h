@@ -30,6 +30,16 @@ typedef struct {
     uint64_t exclusion_digest, excluded_users;
 } CkptPrivacy;
 
+// The best validation so far (proto BestRecord).
+typedef struct {
+    int has_best;
+    int64_t best_step;
+    double best_value; // of metric at best_step
+    char metric[16];   // eval.metric
+    int64_t evals_since_best;
+    int is_best; // this checkpoint holds the model of best_step
+} CkptBest;
+
 // Everything a run needs to continue exactly where it stopped.
 typedef struct {
     int64_t step;          // optimizer steps completed
@@ -52,6 +62,7 @@ typedef struct {
     int has_metrics;
     Metrics last_valid;
     CkptPrivacy privacy;
+    CkptBest best;
 } CheckpointData;
 
 // A checkpoint read back: owns its buffers.
@@ -65,8 +76,14 @@ typedef struct {
 
 typedef struct CkptWriter CkptWriter;
 
-// keep: checkpoints to keep; async: write on a background thread.
-CkptWriter *ckpt_writer_create(const char *dir, int keep, int async);
+// keep: checkpoints to keep; async: write on a background thread. With keep_best, a
+// checkpoint written with best.is_best is kept apart from the newest `keep` until a better
+// one is written, and dir/best.json names it ({"step","metric","value","file"}), written
+// atomically after the checkpoint itself, so it always names a whole file.
+CkptWriter *ckpt_writer_create(const char *dir, int keep, int async, int keep_best);
+// After a resume: the best named by the checkpoint resumed from (kept from now on; best.json
+// rewritten when it names another step).
+void ckpt_writer_set_best(CkptWriter *w, const CkptBest *best);
 // Copies the state (the caller may change it right after) and writes step-NNNNNNNN.ckpt.
 // Waits first if the previous write is still running. Returns the seconds the caller was
 // stalled (copying plus waiting).
@@ -94,13 +111,19 @@ void checkpoint_free(LoadedCheckpoint *c);
 // verifies (none_found = 1 if the directory has none at all).
 int checkpoint_find_latest(const char *dir, char *path, size_t cap, int *none_found,
                            unsigned char **bytes, size_t *size);
-// Resolves a --checkpoint argument: a file, or a run directory (its newest valid one).
+// Resolves a --checkpoint argument: a file; a run directory: its best checkpoint (best.json)
+// when that verifies, else its newest valid one; RUNDIR:latest: the newest valid one. A
+// directory's choice is said on stderr.
 // Returns 0 with the path and the file's bytes (caller frees), or -1 with the reason in err.
 int checkpoint_resolve(const char *arg, char *path, size_t cap, unsigned char **bytes, size_t *size,
                        char *err, size_t errlen);
 
 // Human report for `trainer checkpoint inspect`.
 void checkpoint_print(const LoadedCheckpoint *c, const char *path);
+
+// dir/best.json: 0 with its step (and value, metric when not NULL), or -1 when absent or bad.
+int checkpoint_read_best(const char *dir, long long *step, double *value, char *metric,
+                         size_t metric_cap);
 
 // The newest step-N.ckpt in dir (by name; not validated): 0 and *step, or -1 when none.
 int checkpoint_newest_step(const char *dir, long long *step);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "best.h"
 #include "checkpoint.h"
 #include "comm.h"
 #include "dataset.h"
@@ -60,6 +61,8 @@ typedef struct {
     char ckpt_dir[CFG_PATH_LEN + 32];
     Metrics last_valid;
     int has_valid;
+    BestTracker best;           // eval.metric's best so far and the patience count (best.h)
+    int64_t valid_step, saved_step; // the last validation and checkpoint (-1: none yet)
     double ckpt_stall_s;
     double *rank_secs; // rank 0: (size, 2) step and comm-wait seconds of the last log interval
 } Trainer;
@@ -136,8 +139,11 @@ static void save_checkpoint(Trainer *tr) {
                         .lane_c = c,
                         .has_metrics = tr->has_valid,
                         .last_valid = tr->last_valid,
-                        .privacy = dp_run_record(&tr->dp, tr->step)};
+                        .privacy = dp_run_record(&tr->dp, tr->step),
+                        .best = tr->best.rec};
+    d.best.is_best = d.best.has_best && d.best.best_step == tr->step;
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
+    tr->saved_step = tr->step;
     const double stall = ckpt_writer_submit(tr->ckpt, &d);
     tr->ckpt_stall_s += stall;
     char line[160];
@@ -170,6 +176,7 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
     memcpy(tr->opt.v, d->adam_v, sizeof(float) * tr->model->n_params);
     tr->step = d->step, tr->skipped = d->skipped_steps, tr->events_seen = d->events_seen;
     tr->has_valid = d->has_metrics, tr->last_valid = d->last_valid;
+    best_restore(&tr->best, &d->best);
     memcpy(tr->ts.shard, d->shards + tr->ds.first_shard,
            sizeof(ShardCursor) * (size_t)tr->ds.n_shards);
     memcpy(tr->ts.lane, d->lanes + tr->ts.first_lane, sizeof(LaneCursor) * (size_t)tr->lanes);
@@ -281,6 +288,37 @@ static void log_validation(Trainer *tr, const Metrics *mt) {
         snprintf(line + strlen(line), sizeof line - strlen(line),
                  ",\"epsilon\":%.6g,\"delta\":%.6g", eps, tr->dp.delta);
     runlog_write(&tr->log, line);
+}
+
+// A validation at this step, its log line and the best record. Returns 1 when it is the new
+// best (the same on every rank: rank 0's decision is broadcast, it decides a collective).
+static int validate_step(Trainer *tr) {
+    tr->last_valid = validate(tr);
+    tr->has_valid = 1, tr->valid_step = tr->step;
+    log_validation(tr, &tr->last_valid);
+    int improved = best_update(&tr->best, &tr->last_valid, tr->step);
+    comm_bcast(&improved, sizeof improved, 0);
+    return improved;
+}
+
+// train.early_stop_patience validations without improvement: rank 0 decides for all.
+static int early_stop_now(Trainer *tr) {
+    int stop = best_should_stop(&tr->best);
+    comm_bcast(&stop, sizeof stop, 0);
+    if (!stop || tr->rank != 0) return stop;
+    const CkptBest *b = &tr->best.rec;
+    printf("early stop at step %lld: %lld validations without eval.metric=%s improving by at "
+           "least train.early_stop_min_delta=%g (best %.6g at step %lld)\n",
+           (long long)tr->step, (long long)b->evals_since_best, b->metric,
+           tr->best.min_delta, b->best_value, (long long)b->best_step);
+    char line[256];
+    snprintf(line, sizeof line,
+             "\"event\":\"early_stop\",\"step\":%lld,\"metric\":\"%s\",\"best_step\":%lld,"
+             "\"best_value\":%.9g,\"evals_since_best\":%lld",
+             (long long)tr->step, b->metric, (long long)b->best_step, b->best_value,
+             (long long)b->evals_since_best);
+    runlog_write(&tr->log, line);
+    return 1;
 }
 
 // train_seconds: all segments of the run (starts and resumes, from log.jsonl), each listed in
@@ -426,10 +464,10 @@ static void record_segment(Trainer *tr, const Progress *pg, double train_s, int 
 static int finish_training(Trainer *tr, int status, const Progress *pg) {
     double train_s = now_seconds() - pg->t_start;
     if (status == EXIT_OK) {
-        tr->last_valid = validate(tr);
-        tr->has_valid = 1;
-        log_validation(tr, &tr->last_valid);
-        if (tr->step > pg->first_step || !path_exists(tr->ckpt_dir)) save_checkpoint(tr);
+        if (tr->valid_step != tr->step) validate_step(tr);
+        if ((tr->step > pg->first_step || !path_exists(tr->ckpt_dir)) &&
+            tr->saved_step != tr->step)
+            save_checkpoint(tr);
     }
     if (tr->rank == 0 && ckpt_writer_wait(tr->ckpt) != 0 &&
         (status == EXIT_OK || status == EXIT_PREEMPTED)) {
@@ -499,13 +537,15 @@ static int run_training(Trainer *tr) {
             status = EXIT_PREEMPTED;
             break;
         }
+        int best = 0, stop = 0;
         if (cfg->eval.every > 0 && tr->step % cfg->eval.every == 0 && tr->step < steps) {
-            tr->last_valid = validate(tr);
-            tr->has_valid = 1;
-            log_validation(tr, &tr->last_valid);
+            best = validate_step(tr) && cfg->checkpoint.keep_best;
+            stop = early_stop_now(tr);
         }
-        if (cfg->checkpoint.every > 0 && tr->step % cfg->checkpoint.every == 0 && tr->step < steps)
+        if (best || stop ||
+            (cfg->checkpoint.every > 0 && tr->step % cfg->checkpoint.every == 0 && tr->step < steps))
             save_checkpoint(tr);
+        if (stop) break; // status EXIT_OK: the final checkpoint is the one just written
     }
     return finish_training(tr, status, &pg);
 }
@@ -645,7 +685,8 @@ static void setup_model(Trainer *tr) {
                              (int)tr->ds.meta.n_vshards, tr->lanes_per_shard);
     if (tr->dp.on) setup_dp(tr);
     if (tr->rank != 0) return;
-    tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async);
+    tr->ckpt = ckpt_writer_create(tr->ckpt_dir, (int)cfg->checkpoint.keep, cfg->checkpoint.async,
+                                  cfg->checkpoint.keep_best);
     printf("model: K=%d actions, input %d, H=%d, L=%d, %zu parameters; B=%lld lanes, T=%lld%s\n",
            tr->shape.n_actions, model_input_width(&tr->shape), tr->shape.hidden, tr->shape.layers,
            tr->model->n_params, (long long)cfg->train.batch_size, (long long)cfg->train.window,
@@ -694,8 +735,11 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
         status = setup_shape(tr);
     }
     if (status == EXIT_OK) {
+        best_init(&tr->best, &tr->cfg);
+        tr->valid_step = tr->saved_step = -1;
         setup_model(tr);
         maybe_resume(tr);
+        if (tr->rank == 0) ckpt_writer_set_best(tr->ckpt, &tr->best.rec);
         tr->rank_secs = xcalloc(2 * (size_t)tr->size, sizeof(double));
         if (tr->rank == 0)
             runlog_start(&tr->log, tr->size, comm_launcher(), tr->config_hash, tr->data_hash,
