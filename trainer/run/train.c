@@ -90,6 +90,7 @@ static void pack_cursor(const Trainer *tr, unsigned char *out) {
 
 // Writes a checkpoint of the current state (collective: every rank sends its cursor).
 static void save_checkpoint(Trainer *tr) {
+    tr->saved_step = tr->step; // on every rank: it decides whether the final one is collective
     const size_t per_rank = cursor_bytes(tr);
     unsigned char *mine = xmalloc(per_rank);
     pack_cursor(tr, mine);
@@ -143,7 +144,6 @@ static void save_checkpoint(Trainer *tr) {
                         .best = tr->best.rec};
     d.best.is_best = d.best.has_best && d.best.best_step == tr->step;
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
-    tr->saved_step = tr->step;
     const double stall = ckpt_writer_submit(tr->ckpt, &d);
     tr->ckpt_stall_s += stall;
     char line[160];
