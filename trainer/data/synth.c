@@ -72,12 +72,13 @@
 #include "synth_truth.h"
 #include "util.h"
 
-enum { N_SEG = 5, N_ACT = 6, N_CONTENT = 4, N_BUCKET = 3 };
+enum { N_SEG = 5, N_ACT = 6, N_ACT_MAX = 7, N_CONTENT = 4, N_BUCKET = 3 };
 
 static const char *const SEG_NAMES[N_SEG] = {"lurker", "creator", "night_owl", "bursty_sharer",
                                              "casual"};
-static const char *const ACTION_NAMES[N_ACT] = {"post",  "like", "comment",
-                                                "share", "view", "follow"};
+// "story" exists only in a period 2 of synth.drift_kind=new_action.
+static const char *const ACTION_NAMES[N_ACT_MAX] = {"post", "like",   "comment", "share",
+                                                    "view", "follow", "story"};
 static const char *const CONTENT_NAMES[N_CONTENT] = {"text", "image", "video", "link"};
 static const char *const SPLIT_NAMES[3] = {"train", "valid", "test"};
 static const char *const SPLIT_FILES[3] = {"train.csv", "valid.csv", "test.csv"};
@@ -169,15 +170,23 @@ static const double ENG_SIGMA[N_SEG] = {0.8, 0.9, 0.8, 0.8, 0.9};
 
 // ---------------------------------------------------------------- derived tables
 
+// The tables a drift (period 2) changes are copied here; the new action of new_action
+// behaves like `proto[a]` ("story" like a post) in every table but its own logits.
 typedef struct {
+    int n_act; // N_ACT, or N_ACT_MAX with the new action
+    int proto[N_ACT_MAX];
+    double prior[N_SEG];
+    double act_base[N_SEG][N_ACT_MAX], act_trans[N_ACT_MAX][N_ACT_MAX];
+    double gap_base[N_SEG];
+    int64_t start_ms; // first events spread over [start_ms, start_ms + WINDOW_MS)
     double log_prior[N_SEG];
-    double p_first[N_SEG][N_ACT], log_p_first[N_SEG][N_ACT]; // p(a_0 | s)
-    double p_content[N_SEG][N_ACT][N_CONTENT];               // p(c | s, a)
-    double log_p_content[N_SEG][N_ACT][N_CONTENT];
-    double eng_mu[N_SEG][N_ACT][N_CONTENT]; // mean of log e
+    double p_first[N_SEG][N_ACT_MAX], log_p_first[N_SEG][N_ACT_MAX]; // p(a_0 | s)
+    double p_content[N_SEG][N_ACT_MAX][N_CONTENT];                   // p(c | s, a)
+    double log_p_content[N_SEG][N_ACT_MAX][N_CONTENT];
+    double eng_mu[N_SEG][N_ACT_MAX][N_CONTENT]; // mean of log e
     double gap_log_sigma[N_SEG], eng_log_sigma[N_SEG];
     double cos_peak[N_SEG], sin_peak[N_SEG]; // of 2 pi PEAK_HOUR / 24
-    int64_t eng_low_milli[N_ACT], eng_high_milli[N_ACT];
+    int64_t eng_low_milli[N_ACT_MAX], eng_high_milli[N_ACT_MAX];
 } Model;
 
 static void log_softmax(const double *logits, int n, double *out) {
@@ -189,30 +198,50 @@ static void log_softmax(const double *logits, int n, double *out) {
     for (int i = 0; i < n; i++) out[i] = logits[i] - lse;
 }
 
-static void model_build(Model *m) {
+// The period-1 tables (the process above) into m; model_derive completes it.
+static void model_tables(Model *m) {
+    memset(m, 0, sizeof *m);
+    m->n_act = N_ACT;
+    m->start_ms = START_MS;
+    for (int a = 0; a < N_ACT_MAX; a++) m->proto[a] = a < N_ACT ? a : 0;
     for (int s = 0; s < N_SEG; s++) {
-        m->log_prior[s] = log(PRIOR[s]);
-        log_softmax(ACT_BASE[s], N_ACT, m->log_p_first[s]);
-        for (int a = 0; a < N_ACT; a++) m->p_first[s][a] = exp(m->log_p_first[s][a]);
+        m->prior[s] = PRIOR[s], m->gap_base[s] = GAP_BASE[s];
+        for (int a = 0; a < N_ACT; a++) m->act_base[s][a] = ACT_BASE[s][a];
+    }
+    for (int a = 0; a < N_ACT; a++)
+        for (int k = 0; k < N_ACT; k++) m->act_trans[a][k] = ACT_TRANS[a][k];
+}
+
+static void model_derive(Model *m) {
+    for (int s = 0; s < N_SEG; s++) {
+        m->log_prior[s] = log(m->prior[s]);
+        log_softmax(m->act_base[s], m->n_act, m->log_p_first[s]);
+        for (int a = 0; a < m->n_act; a++) m->p_first[s][a] = exp(m->log_p_first[s][a]);
         m->gap_log_sigma[s] = log(GAP_SIGMA[s]);
         m->eng_log_sigma[s] = log(ENG_SIGMA[s]);
         m->cos_peak[s] = cos(TWO_PI * PEAK_HOUR[s] / 24.0);
         m->sin_peak[s] = sin(TWO_PI * PEAK_HOUR[s] / 24.0);
-        for (int a = 0; a < N_ACT; a++) {
+        for (int a = 0; a < m->n_act; a++) {
             double logits[N_CONTENT];
+            const int pa = m->proto[a];
             for (int c = 0; c < N_CONTENT; c++) {
-                logits[c] = CONTENT_ACT[a][c] + CONTENT_SEG[s][c];
-                m->eng_mu[s][a][c] = log(ENG_MEDIAN[a]) + ENG_SEG[s][a] + ENG_CONTENT[c];
+                logits[c] = CONTENT_ACT[pa][c] + CONTENT_SEG[s][c];
+                m->eng_mu[s][a][c] = log(ENG_MEDIAN[pa]) + ENG_SEG[s][pa] + ENG_CONTENT[c];
             }
             log_softmax(logits, N_CONTENT, m->log_p_content[s][a]);
             for (int c = 0; c < N_CONTENT; c++)
                 m->p_content[s][a][c] = exp(m->log_p_content[s][a][c]);
         }
     }
-    for (int a = 0; a < N_ACT; a++) {
-        m->eng_low_milli[a] = llround(ENG_LOW[a] * 1000.0);
-        m->eng_high_milli[a] = llround(ENG_HIGH[a] * 1000.0);
+    for (int a = 0; a < m->n_act; a++) {
+        m->eng_low_milli[a] = llround(ENG_LOW[m->proto[a]] * 1000.0);
+        m->eng_high_milli[a] = llround(ENG_HIGH[m->proto[a]] * 1000.0);
     }
+}
+
+static void model_build(Model *m) {
+    model_tables(m);
+    model_derive(m);
 }
 
 // ---------------------------------------------------------------- events and predictions
@@ -224,7 +253,7 @@ typedef struct {
 
 // What every segment predicts for the event after `prev`.
 typedef struct {
-    double p_action[N_SEG][N_ACT], log_p_action[N_SEG][N_ACT];
+    double p_action[N_SEG][N_ACT_MAX], log_p_action[N_SEG][N_ACT_MAX];
     double gap_mu[N_SEG]; // mean of log(gap in seconds)
 } Prediction;
 
@@ -233,7 +262,7 @@ static void predict_next(const Model *m, const Event *prev, Prediction *pred) {
     double hour = (double)ms_of_day / 3600000.0;
     int weekday = (int)((prev->t_ms / DAY_MS + 3) % 7); // 1970-01-01 was a Thursday; Mon = 0
     int weekend = weekday >= 5;
-    int a = prev->action;
+    const int a = prev->action, pa = m->proto[a], n_act = m->n_act;
     int bucket = prev->eng_milli < m->eng_low_milli[a]     ? 0
                  : prev->eng_milli >= m->eng_high_milli[a] ? 2
                                                            : 1;
@@ -241,21 +270,22 @@ static void predict_next(const Model *m, const Event *prev, Prediction *pred) {
     double angle = TWO_PI * hour / 24.0, cos_h = cos(angle), sin_h = sin(angle);
     for (int s = 0; s < N_SEG; s++) {
         double d = cos_h * m->cos_peak[s] + sin_h * m->sin_peak[s];
-        double logits[N_ACT], mx = -INFINITY, sum = 0;
-        for (int k = 0; k < N_ACT; k++) {
-            logits[k] = ACT_BASE[s][k] + ACT_TRANS[a][k] + d * ACT_HOUR[k] +
-                        ENG_GAIN[s] * ACT_ENG[bucket][k];
+        double logits[N_ACT_MAX], mx = -INFINITY, sum = 0;
+        for (int k = 0; k < n_act; k++) {
+            const int pk = m->proto[k];
+            logits[k] = m->act_base[s][k] + m->act_trans[a][k] + d * ACT_HOUR[pk] +
+                        ENG_GAIN[s] * ACT_ENG[bucket][pk];
             mx = logits[k] > mx ? logits[k] : mx;
         }
         // Probabilities and their logs both: the mixture needs the one, the posterior the
         // other, and this is the hot loop of generation.
-        for (int k = 0; k < N_ACT; k++) sum += pred->p_action[s][k] = exp(logits[k] - mx);
+        for (int k = 0; k < n_act; k++) sum += pred->p_action[s][k] = exp(logits[k] - mx);
         double log_sum = log(sum), inv_sum = 1.0 / sum;
-        for (int k = 0; k < N_ACT; k++) {
+        for (int k = 0; k < n_act; k++) {
             pred->p_action[s][k] *= inv_sum;
             pred->log_p_action[s][k] = logits[k] - mx - log_sum;
         }
-        pred->gap_mu[s] = GAP_BASE[s] + GAP_ACT[s][a] - GAP_RHYTHM[s] * d +
+        pred->gap_mu[s] = m->gap_base[s] + GAP_ACT[s][pa] - GAP_RHYTHM[s] * d +
                           GAP_WEEKEND[s] * weekend + GAP_ENG[bucket];
     }
 }
@@ -306,16 +336,16 @@ static void belief_start(const Model *m, Belief *b, const Event *first) {
 // Scores `next` under the mixture with weights exp(log_w) (normalised) into t.
 static void score_mixture(const Model *m, const double *log_w, const Prediction *pred,
                           int true_action, double gap_s, Tally *t) {
-    double p_action[N_ACT] = {0};
+    double p_action[N_ACT_MAX] = {0};
     double log_gap = log(gap_s), log_terms[N_SEG];
     for (int s = 0; s < N_SEG; s++) {
         double w = exp(log_w[s]);
-        for (int k = 0; k < N_ACT; k++) p_action[k] += w * pred->p_action[s][k];
+        for (int k = 0; k < m->n_act; k++) p_action[k] += w * pred->p_action[s][k];
         log_terms[s] =
             log_w[s] + normal_logpdf(log_gap, pred->gap_mu[s], GAP_SIGMA[s], m->gap_log_sigma[s]);
     }
     int best = 0;
-    for (int k = 1; k < N_ACT; k++) best = p_action[k] > p_action[best] ? k : best;
+    for (int k = 1; k < m->n_act; k++) best = p_action[k] > p_action[best] ? k : best;
     double mx = log_terms[0], sum = 0;
     for (int s = 1; s < N_SEG; s++) mx = log_terms[s] > mx ? log_terms[s] : mx;
     for (int s = 0; s < N_SEG; s++) sum += exp(log_terms[s] - mx);
@@ -386,7 +416,7 @@ static int draw_next(const Model *m, Rng *r, int s, const Event *prev, Irregular
     int irregular = synth_irregular_step(plan, i, s, &ir);
     int seg = ir.segment >= 0 ? ir.segment : s;
     predict_next(m, prev, pred);
-    next->action = draw_index(r, pred->p_action[seg], N_ACT);
+    next->action = draw_index(r, pred->p_action[seg], m->n_act);
     double gap_s = exp(pred->gap_mu[seg] + GAP_SIGMA[seg] * rng_normal(r));
     // |z| <= 8.6 for 53-bit uniforms, so gap_s < 1e10 s always; the check keeps
     // an impossible value from overflowing the time instead of trusting that.
@@ -525,12 +555,12 @@ static void format_report(const SynthReport *bayes, const SynthReport *prior_mix
 
 // ---------------------------------------------------------------- generate
 
-void synth_generate(const Config *cfg, SynthReport *report) {
+// One period's users into dir: the three CSVs, truth.csv and best.txt.
+static void generate_period(const Config *cfg, const Model *model, const char *dir,
+                            uint64_t seed, SynthReport *report) {
     double t_start = now_seconds();
-    const char *dir = cfg->synth.out_dir;
     long long n_users = cfg->synth.users;
     long long min_ev = cfg->synth.min_events, max_ev = cfg->synth.max_events;
-    uint64_t seed = (uint64_t)cfg->synth.seed;
     if (n_users < 1 || min_ev < 2 || max_ev < min_ev)
         fatal("synth: need users >= 1 and 2 <= min_events <= max_events (got %lld, %lld, %lld)",
               n_users, min_ev, max_ev);
@@ -543,8 +573,6 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     if (unlink(best_path) != 0 && errno != ENOENT)
         fatal("%s: cannot remove stale report (%s)", best_path, strerror(errno));
 
-    Model model;
-    model_build(&model);
     CsvOut out[3];
     // A full disk or any error leaves no *.csv.tmp (of any of the three files) behind.
     int stale = remove_matching(dir, ".csv.tmp");
@@ -583,26 +611,26 @@ void synth_generate(const Config *cfg, SynthReport *report) {
         char user_id[32];
         int id_len = snprintf(user_id, sizeof user_id, "u%07lld", u);
         Rng r = rng_make(seed, 1 + (uint64_t)u);
-        int s = draw_index(&r, PRIOR, N_SEG);
+        int s = draw_index(&r, model->prior, N_SEG);
         long long n_ev = min_ev + (long long)rng_below(&r, (uint64_t)(max_ev - min_ev + 1));
         seg_users[s]++;
 
         Event prev, next;
-        prev.t_ms = START_MS + (int64_t)rng_below(&r, (uint64_t)WINDOW_MS);
-        prev.action = draw_index(&r, model.p_first[s], N_ACT);
-        draw_content_eng(&model, &r, s, &prev);
+        prev.t_ms = model->start_ms + (int64_t)rng_below(&r, (uint64_t)WINDOW_MS);
+        prev.action = draw_index(&r, model->p_first[s], model->n_act);
+        draw_content_eng(model, &r, s, &prev);
         csv_row(&out[split], user_id, (size_t)id_len, &prev);
         Belief belief;
-        belief_start(&model, &belief, &prev);
+        belief_start(model, &belief, &prev);
 
         IrregularPlan plan; // irregular users are labelled in truth.csv, not scored below
         synth_irregular_plan(cfg, (uint64_t)u, n_ev, &plan);
         irregular_users[plan.kind]++;
         for (long long i = 1; i < n_ev; i++) {
-            draw_next(&model, &r, s, &prev, &plan, i, &pred, &next);
+            draw_next(model, &r, s, &prev, &plan, i, &pred, &next);
             csv_row(&out[split], user_id, (size_t)id_len, &next);
             if (plan.kind == IRR_NONE)
-                score_and_update(&model, &belief, &pred, &prev, &next, &bayes[split],
+                score_and_update(model, &belief, &pred, &prev, &next, &bayes[split],
                                  &prior_mix[split]);
             prev = next;
         }
@@ -652,7 +680,7 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     printf("\n");
     printf("synth: best valid action_nll %.4f (prior mixture %.4f, uniform %.4f) "
            "time_nll %.4f (prior mixture %.4f) action_acc %.4f\n",
-           v->action_nll, prior_report.split[1].action_nll, log((double)N_ACT), v->time_nll,
+           v->action_nll, prior_report.split[1].action_nll, log((double)model->n_act), v->time_nll,
            prior_report.split[1].time_nll, v->action_acc);
     printf("synth: segment recovered by the Bayes posterior (truth.csv bayes_segment) for %.4f "
            "of users\n",
@@ -665,6 +693,52 @@ void synth_generate(const Config *cfg, SynthReport *report) {
     }
     printf("synth: %.2f s, %.3g events/s\n", secs, secs > 0 ? (double)total / secs : 0.0);
     fflush(stdout);
+}
+
+// Period 2 of synth.drift_kind at strength k in [0, 1] (0: the same process).
+static void model_drift(Model *m, const char *kind, double k) {
+    static const double MIX[N_SEG] = {0.05, 0.40, 0.10, 0.40, 0.05}; // creators and sharers
+    // New habits: a view leads to a share, a like to a comment, a post to another post.
+    static const double HABITS[N_ACT][N_ACT] = {
+        {1.0, 0.0, -0.8, 0.0, -0.4, 0.0}, {0.0, -0.6, 1.0, 0.0, 0.0, 0.0},
+        {0.0, 0.0, -0.6, 0.6, 0.0, 0.0},  {0.0, 0.0, 0.0, -0.8, 0.6, 0.0},
+        {0.0, -0.7, 0.0, 1.2, -0.3, 0.0}, {0.0, 0.0, 0.0, 0.0, -0.6, 0.0},
+    };
+    m->start_ms = START_MS + 4 * WINDOW_MS; // four weeks later
+    if (strcmp(kind, "segment_mix") == 0)
+        for (int s = 0; s < N_SEG; s++) m->prior[s] = (1 - k) * PRIOR[s] + k * MIX[s];
+    if (strcmp(kind, "habits") == 0)
+        for (int a = 0; a < N_ACT; a++)
+            for (int b = 0; b < N_ACT; b++) m->act_trans[a][b] += k * HABITS[a][b];
+    if (strcmp(kind, "tempo") == 0)
+        for (int s = 0; s < N_SEG; s++) m->gap_base[s] -= 0.8 * k; // gaps 0.45x at k = 1
+    if (strcmp(kind, "new_action") == 0) {
+        // "story": as popular as views at k = 1, otherwise a post in every table.
+        m->n_act = N_ACT_MAX;
+        for (int s = 0; s < N_SEG; s++)
+            m->act_base[s][N_ACT] = ACT_BASE[s][4] - 4.0 * (1 - k);
+        for (int a = 0; a < N_ACT_MAX; a++) {
+            m->act_trans[a][N_ACT] = ACT_TRANS[m->proto[a]][0];
+            m->act_trans[N_ACT][a] = ACT_TRANS[0][m->proto[a]];
+        }
+    }
+}
+
+void synth_generate(const Config *cfg, SynthReport *report) {
+    Model model;
+    model_build(&model);
+    generate_period(cfg, &model, cfg->synth.out_dir, (uint64_t)cfg->synth.seed, report);
+    if (strcmp(cfg->synth.drift_kind, "none") == 0) return;
+    char dir[CFG_PATH_LEN + 16];
+    snprintf(dir, sizeof dir, "%s/period2", cfg->synth.out_dir);
+    model_tables(&model);
+    model_drift(&model, cfg->synth.drift_kind, cfg->synth.drift_strength);
+    model_derive(&model);
+    SynthReport rep2;
+    printf("synth: period 2 (synth.drift_kind=%s, strength %g) -> %s\n", cfg->synth.drift_kind,
+           cfg->synth.drift_strength, dir);
+    generate_period(cfg, &model, dir, mix64((uint64_t)cfg->synth.seed ^ 0x5045524944320000ULL),
+                    &rep2);
 }
 
 // ---------------------------------------------------------------- read back
