@@ -10,6 +10,7 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_drift(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_explain(int argc, char **argv);

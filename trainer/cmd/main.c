@@ -24,6 +24,10 @@ static const Command commands[] = {
      "  [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]\n"
      "  [--max-steps M] [--window N] [--sanity]\twhy: attributions per past event and "
      "feature group\n"},
+    {"drift", cmd_drift,
+     "drift EXP.yaml --checkpoint FILE|RUNDIR --input NEW.csv [--output F.json]\n"
+     "\thave new events drifted from the training data? per-feature shift, the model's NLL,\n"
+     "\tnew and vanished values, a verdict (default output run.dir/drift.json)\n"},
     {"segment", cmd_segment,
      "segment EXP.yaml --checkpoint FILE|RUNDIR --output DIR [--split S | --input F.csv]\n"
      "        [--k K|auto] [--features model|handmade] [--embedding mean|last|last+mean]\n"
