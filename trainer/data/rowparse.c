@@ -54,7 +54,7 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
         // One field holding tabs or semicolons: the file is not comma-separated.
         int one_field = n_header == 1 && strpbrk(header[0], "\t;") != NULL;
         if (*want[w].dst < 0)
-            fatal("%s:1: missing column '%s' (named by %s%s%s); the header has: %s%s", path,
+            fatal_status(EXIT_USAGE, "%s:1: missing column '%s' (named by %s%s%s); the header has: %s%s", path,
                   want[w].name, want[w].key, key_name ? ", reading " : "", key_name ? key_name : "",
                   names.data ? names.data : "(nothing)",
                   one_field ? " (one field: the file must be comma-separated)" : "");
@@ -63,7 +63,7 @@ void row_parser_init(RowParser *p, const Config *cfg, const char *path, const ch
     if (cfg->data.consent_col[0]) {
         p->col_consent = find_column(header, n_header, cfg->data.consent_col);
         if (p->col_consent < 0)
-            fatal("%s:1: missing column '%s' (named by data.consent_col%s%s); the header has: %s",
+            fatal_status(EXIT_USAGE, "%s:1: missing column '%s' (named by data.consent_col%s%s); the header has: %s",
                   path, cfg->data.consent_col, key_name ? ", reading " : "",
                   key_name ? key_name : "", names.data ? names.data : "(nothing)");
     }
