@@ -108,6 +108,59 @@ static int all_finite(const float *x, size_t n) {
     return 1;
 }
 
+// The vocabularies and statistics of m as a DataStats message (pointers into m and *store).
+typedef struct {
+    LstmTrainer__DataStats msg;
+    LstmTrainer__Vocabulary vocab[1 + CFG_LIST_MAX], *vocab_ptrs[1 + CFG_LIST_MAX];
+    char *num_cols[CFG_LIST_MAX];
+} StatsOut;
+
+static void stats_out(const DataMeta *m, StatsOut *o) {
+    lstm_trainer__data_stats__init(&o->msg);
+    const int nv = 1 + (int)m->n_cat;
+    for (int v = 0; v < nv; v++) {
+        lstm_trainer__vocabulary__init(&o->vocab[v]);
+        o->vocab[v].column = (char *)m->column[v];
+        o->vocab[v].n_values = (size_t)m->vocab_size[v];
+        o->vocab[v].values = m->vocab[v];
+        o->vocab_ptrs[v] = &o->vocab[v];
+    }
+    for (uint32_t k = 0; k < m->n_num; k++) o->num_cols[k] = (char *)m->column[1 + m->n_cat + k];
+    o->msg.n_vocab = (size_t)nv, o->msg.vocab = o->vocab_ptrs;
+    o->msg.loggap_mean = m->loggap_mean, o->msg.loggap_std = m->loggap_std;
+    o->msg.n_num_column = o->msg.n_num_mean = o->msg.n_num_std = m->n_num;
+    o->msg.num_column = o->num_cols;
+    o->msg.num_mean = (double *)m->num_mean, o->msg.num_std = (double *)m->num_std;
+    o->msg.gap_offset = m->gap_offset, o->msg.numeric_log1p = m->numeric_log1p;
+    o->msg.engagement_index = m->engagement_index;
+}
+
+// DataStats into out->meta (bounded by the DataMeta arrays; a message beyond them is corrupt).
+static int stats_in(const LstmTrainer__DataStats *st, LoadedCheckpoint *out) {
+    DataMeta *m = &out->meta;
+    if (st->n_vocab < 1 || st->n_vocab > 1 + CFG_LIST_MAX || st->n_num_column > CFG_LIST_MAX ||
+        st->n_num_mean != st->n_num_column || st->n_num_std != st->n_num_column)
+        return -1;
+    m->n_cat = (uint32_t)st->n_vocab - 1, m->n_num = (uint32_t)st->n_num_column;
+    for (size_t v = 0; v < st->n_vocab; v++) {
+        const LstmTrainer__Vocabulary *vb = st->vocab[v];
+        if (vb->n_values > (size_t)1 << 28) return -1;
+        snprintf(m->column[v], sizeof m->column[v], "%s", vb->column ? vb->column : "");
+        m->vocab_size[v] = (int32_t)vb->n_values;
+        m->vocab[v] = xcalloc(vb->n_values + 1, sizeof(char *));
+        for (size_t i = 0; i < vb->n_values; i++) m->vocab[v][i] = str_dup(vb->values[i]);
+    }
+    for (uint32_t k = 0; k < m->n_num; k++) {
+        snprintf(m->column[1 + m->n_cat + k], CFG_NAME_LEN, "%s", st->num_column[k]);
+        m->num_mean[k] = st->num_mean[k], m->num_std[k] = st->num_std[k];
+    }
+    m->loggap_mean = st->loggap_mean, m->loggap_std = st->loggap_std;
+    m->gap_offset = st->gap_offset, m->numeric_log1p = st->numeric_log1p;
+    m->engagement_index = st->engagement_index;
+    out->has_meta = 1;
+    return 0;
+}
+
 int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, size_t errlen) {
     if (!all_finite(d->params, d->n_params) || !all_finite(d->adam_m, d->n_params) ||
         !all_finite(d->adam_v, d->n_params)) {
@@ -188,6 +241,11 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
         best.is_best = bs->is_best;
         hdr.best = &best;
     }
+    StatsOut *stats = xcalloc(1, sizeof *stats);
+    if (d->meta) {
+        stats_out(d->meta, stats);
+        hdr.data = &stats->msg;
+    }
 
     Out o;
     memset(&o, 0, sizeof o);
@@ -216,6 +274,7 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
 done:
     if (rc != 0) snprintf(err, errlen, "%s", o.af.err);
     free(tens), free(epochs), free(nexts), free(lu), free(lp), free(metas), free(meta_ptrs);
+    free(stats);
     return rc;
 }
 
@@ -524,6 +583,7 @@ static int shape_plausible(const LstmTrainer__ModelShape *s, char *err, size_t e
 void checkpoint_free(LoadedCheckpoint *c) {
     free(c->config_text), free(c->params), free(c->adam_m), free(c->adam_v);
     free(c->lane_h), free(c->lane_c), free(c->shards), free(c->lanes);
+    if (c->has_meta) meta_free(&c->meta);
     memset(c, 0, sizeof *c);
 }
 
@@ -748,10 +808,13 @@ int checkpoint_parse(const unsigned char *buf, size_t size, LoadedCheckpoint *ou
     hasher_init(&r.rh, 0);
     int rc = read_records(&r);
     if (rc == 0) rc = map_tensors(&r, out);
-    if (rc == 0)
-        header_to_data(r.hdr, out);
-    else
-        checkpoint_free(out);
+    if (rc == 0) header_to_data(r.hdr, out);
+    if (rc == 0 && r.hdr->data && stats_in(r.hdr->data, out) != 0) {
+        meta_free(&out->meta); // what stats_in allocated before it found the message bad
+        out->has_meta = 0;
+        rc = bad(&r, "corrupt (the vocabularies in the header are inconsistent)");
+    }
+    if (rc != 0) checkpoint_free(out);
     if (r.tbuf)
         for (size_t i = 0; r.hdr && i < r.hdr->n_tensors; i++) free(r.tbuf[i]);
     free(r.tbuf);

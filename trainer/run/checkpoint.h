@@ -63,6 +63,7 @@ typedef struct {
     Metrics last_valid;
     CkptPrivacy privacy;
     CkptBest best;
+    const DataMeta *meta; // vocabularies and statistics written with it (NULL: none)
 } CheckpointData;
 
 // A checkpoint read back: owns its buffers.
@@ -72,6 +73,8 @@ typedef struct {
     float *params, *adam_m, *adam_v, *lane_h, *lane_c;
     ShardCursor *shards;
     LaneCursor *lanes;
+    int has_meta;  // the checkpoint carries its vocabularies and statistics:
+    DataMeta meta; // vocab_size, vocab, column, n_cat, n_num, num_*, loggap_*, gap_offset
 } LoadedCheckpoint;
 
 typedef struct CkptWriter CkptWriter;

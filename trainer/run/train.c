@@ -27,6 +27,7 @@
 #include "setup.h"
 #include "step.h"
 #include "optim.h"
+#include "warmstart.h"
 #include "runlog.h"
 #include "runstate.h"
 #include "signals.h"
@@ -63,6 +64,7 @@ typedef struct {
     int has_valid;
     BestTracker best;           // eval.metric's best so far and the patience count (best.h)
     int64_t valid_step, saved_step; // the last validation and checkpoint (-1: none yet)
+    int resumed;                    // continued from a checkpoint of this run
     double ckpt_stall_s;
     double *rank_secs; // rank 0: (size, 2) step and comm-wait seconds of the last log interval
 } Trainer;
@@ -141,7 +143,8 @@ static void save_checkpoint(Trainer *tr) {
                         .has_metrics = tr->has_valid,
                         .last_valid = tr->last_valid,
                         .privacy = dp_run_record(&tr->dp, tr->step),
-                        .best = tr->best.rec};
+                        .best = tr->best.rec,
+                        .meta = &tr->ds.meta};
     d.best.is_best = d.best.has_best && d.best.best_step == tr->step;
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
     const double stall = ckpt_writer_submit(tr->ckpt, &d);
@@ -237,10 +240,64 @@ static void maybe_resume(Trainer *tr) {
     if (checkpoint_parse(buf, (size_t)size, &ck, err, sizeof err) != 0) fatal("%s: %s", path, err);
     free(buf);
     restore(tr, &ck, path);
+    tr->resumed = 1;
     if (tr->rank == 0)
         printf("resume: continuing from %s (step %lld, written by %d ranks, now %d)\n", path,
                (long long)ck.d.step, ck.d.world_size, tr->size);
     checkpoint_free(&ck);
+}
+
+// Rank 0's half of warm_start: 0 with the parameters (and moments, *step) written, or -1
+// after one message naming the experiment, the checkpoint and what differs.
+static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *step) {
+    const Config *cfg = &tr->cfg;
+    char path[CFG_PATH_LEN + 64], err[1024];
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    LoadedCheckpoint ck;
+    int rc = checkpoint_resolve(cfg->train.init_from, path, sizeof path, &buf, &n, err, sizeof err);
+    if (rc == 0 && checkpoint_parse(buf, n, &ck, err, sizeof err) != 0) rc = -1;
+    free(buf);
+    if (rc != 0) {
+        fprintf(stderr, "error: %s: train.init_from=%s: %s\n", exp_path, cfg->train.init_from, err);
+        return -1;
+    }
+    WarmStartCounts wc;
+    const int keep_opt = cfg->train.init_optimizer;
+    rc = warmstart_apply(&ck, cfg, &tr->ds.meta, &tr->shape, tr->model->params,
+                         keep_opt ? tr->opt.m : NULL, keep_opt ? tr->opt.v : NULL, &wc, err,
+                         sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "error: %s: train.init_from=%s: %s\n", exp_path, path, err);
+    } else {
+        *step = keep_opt ? ck.d.step : 0;
+        printf("init_from: %s (step %lld); numeric statistics %s, optimizer %s\n", path,
+               (long long)ck.d.step, cfg->train.init_stats, keep_opt ? "and step kept" : "fresh");
+        for (uint32_t v = 0; v <= tr->ds.meta.n_cat; v++)
+            printf("init_from: %s: %d values kept, %d new, %d dropped\n", tr->ds.meta.column[v],
+                   wc.kept[v], wc.added[v], wc.dropped[v]);
+    }
+    checkpoint_free(&ck);
+    return rc;
+}
+
+// train.init_from on a run that did not resume: the warm-started model on every rank.
+// EXIT_USAGE on every rank when the checkpoint cannot be used (rank 0 says why).
+static int warm_start(Trainer *tr, const char *exp_path) {
+    if (!tr->cfg.train.init_from[0] || tr->resumed) return EXIT_OK;
+    int bad = 0;
+    int64_t step = 0;
+    if (tr->rank == 0) bad = warm_start_read(tr, exp_path, &step) != 0;
+    comm_bcast(&bad, sizeof bad, 0);
+    if (bad) return EXIT_USAGE;
+    const size_t bytes = sizeof(float) * tr->model->n_params;
+    comm_bcast(tr->model->params, bytes, 0);
+    if (tr->cfg.train.init_optimizer) {
+        comm_bcast(tr->opt.m, bytes, 0), comm_bcast(tr->opt.v, bytes, 0);
+        comm_bcast(&step, sizeof step, 0);
+        tr->step = step;
+    }
+    return EXIT_OK;
 }
 
 // ---------------------------------------------------------------- one step
@@ -740,6 +797,9 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
         setup_model(tr);
         maybe_resume(tr);
         if (tr->rank == 0) ckpt_writer_set_best(tr->ckpt, &tr->best.rec);
+        status = warm_start(tr, args->exp_path);
+    }
+    if (status == EXIT_OK) {
         tr->rank_secs = xcalloc(2 * (size_t)tr->size, sizeof(double));
         if (tr->rank == 0)
             runlog_start(&tr->log, tr->size, comm_launcher(), tr->config_hash, tr->data_hash,
