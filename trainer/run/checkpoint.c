@@ -949,6 +949,18 @@ void checkpoint_print(const LoadedCheckpoint *c, const char *path) {
                "targets)\n",
                d->last_valid.action_nll, d->last_valid.top1, d->last_valid.time_nll,
                d->last_valid.gap_mae, d->last_valid.n_targets);
+    if (c->has_meta) {
+        const DataMeta *m = &c->meta;
+        printf("  data: %d %s values", m->vocab_size[0] - 1, m->column[0]);
+        for (uint32_t v = 1; v <= m->n_cat; v++)
+            printf(", %d %s values", m->vocab_size[v] - 1, m->column[v]);
+        printf(" (+ <unk>); log(gap + %g) mean %.4f std %.4f", m->gap_offset, m->loggap_mean,
+               m->loggap_std);
+        for (uint32_t k = 0; k < m->n_num; k++)
+            printf("; %s mean %.4g std %.4g", m->column[1 + m->n_cat + k], m->num_mean[k],
+                   m->num_std[k]);
+        printf("\n");
+    }
     if (d->best.has_best)
         printf("  best so far: %s %.6g at step %lld%s; %lld validations since\n", d->best.metric,
                d->best.best_value, (long long)d->best.best_step,
