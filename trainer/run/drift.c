@@ -108,7 +108,7 @@ DriftVerdict drift_verdict(const DriftHist *h, const Metrics *ref, const Metrics
     const double d_action = ref->action_nll > 0 ? cur->action_nll / ref->action_nll - 1 : 0;
     const double d_time = cur->time_nll - ref->time_nll;
     if (d_action > 0.20) return DRIFT_RETRAIN;
-    int any = d_action > 0.03 || d_time > 0.05;
+    int any = d_action > 0.03 || d_time > 0.2;
     for (int i = 0; i < h->n; i++)
         any |= h->f[i].shifted || (h->f[i].vocab >= 0 && h->f[i].cur_unk - h->f[i].ref_unk > 0.005);
     return any ? DRIFT_FINE_TUNE : DRIFT_NONE;
