@@ -24,7 +24,8 @@ run() {
   mpirun_t 2 "$TRAINER" "${BASE[@]}" --set run.dir="$WORK/$name" "$@" > "$name.out" 2> "$name.err" || RC=$?
 }
 
-ckpts() { ls "$1/checkpoints" | tr '\n' ' ' | sed 's/ $//'; }
+# The checkpoint files (best.json, checkpoint.keep_best's pointer, is not one).
+ckpts() { ls "$1/checkpoints" | grep -v '^best\.json$' | tr '\n' ' ' | sed 's/ $//'; }
 
 # valid NAME STEP: `checkpoint inspect NAME` (the run dir) picks step STEP, without warnings.
 valid() {

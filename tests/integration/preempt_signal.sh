@@ -29,8 +29,8 @@ check_stop() {
   ck=$(ckpt_path "$name" "$k")
   txt=$(inspect "$ck" 2>&1) || true
   if ! grep -q "step $k " <<< "$txt"; then fail "$name: no valid checkpoint at step $k"; say "$txt"; return 1; fi
-  if [ "$(ls "$name/checkpoints")" != "$(basename "$ck")" ]; then
-    fail "$name: expected only $(basename "$ck"), found: $(ls "$name/checkpoints" | tr '\n' ' ')"
+  if [ "$(ls "$name/checkpoints" | grep -v '^best\.json$')" != "$(basename "$ck")" ]; then
+    fail "$name: expected only $(basename "$ck") (and best.json), found: $(ls "$name/checkpoints" | tr '\n' ' ')"
     return 1
   fi
   if grep -qiE "error|warning|not written" "$name.out" "$name.err"; then
