@@ -17,37 +17,17 @@
 . "$(dirname "$0")/../lib/lib.sh"
 [ -n "$CKPT_COMPARE" ] || { say "usage: multihost.sh TRAINER CKPT_COMPARE"; exit 2; }
 skip() { say "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "network namespaces need root (ip netns); not root here"
-for tool in ip unshare timeout; do command -v $tool > /dev/null || skip "no '$tool' here"; done
-
-NS_A=mh$$a NS_B=mh$$b HOST_A=mh-$$-a HOST_B=mh-$$-b SUBNET=10.213.7.0/24
-cleanup() {
-  ip netns del "$NS_A" 2> /dev/null || true
-  ip netns del "$NS_B" 2> /dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS_A" 2> ns.err || skip "cannot create a network namespace here: $(cat ns.err)"
-ip netns add "$NS_B" 2> ns.err || skip "cannot create a network namespace here: $(cat ns.err)"
-ip netns exec "$NS_A" unshare --uts true 2> ns.err || skip "unshare --uts refused: $(cat ns.err)"
-# The veth ends carry the namespace names, so concurrent runs of this test do not collide.
-ip link add "$NS_A" type veth peer name "$NS_B" 2> ns.err || skip "no veth pair: $(cat ns.err)"
-ip link set "$NS_A" netns "$NS_A" && ip link set "$NS_B" netns "$NS_B"
-ip -n "$NS_A" addr add 10.213.7.1/24 dev "$NS_A" && ip -n "$NS_B" addr add 10.213.7.2/24 dev "$NS_B"
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up && ip -n "$ns" link set "$ns" up; done
-export MULTIHOST_MAP="$HOST_A=$NS_A $HOST_B=$NS_B"
-printf '%s slots=1\n%s slots=1\n' "$HOST_A" "$HOST_B" > hostfile
+. "$TESTS_DIR/lib/netns.sh"
+NETNS_EXIT_ALSO='rm -rf "$WORK"'
+netns_up || skip "$NETNS_WHY"
 write_small_exp exp.yaml
 
 # tcp NAME BIND ARGS...: `trainer train exp.yaml ARGS` from host A, one rank on each host;
 # BIND is "none" or "default" (Open MPI's own binding).
 tcp() {
-  local name=$1 bind=$2; shift 2
-  local flags=(--hostfile hostfile -np 2 --mca plm_rsh_agent "$TESTS_DIR/lib/netns_agent.sh"
-               --mca btl tcp,self --mca btl_tcp_if_include $SUBNET --mca oob_tcp_if_include $SUBNET)
+  local name=$1 bind=$2 flags=(); shift 2
   [ "$bind" = none ] && flags+=(--bind-to none)
-  timeout -k 5 120 ip netns exec "$NS_A" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' \
-    "$HOST_A" mpirun "${flags[@]}" "$TRAINER" train exp.yaml --set run.dir="$WORK/$name" \
+  on_hosts 120 "${flags[@]}" "$TRAINER" train exp.yaml --set run.dir="$WORK/$name" \
     --set log.every=1 "$@" > "$name.out" 2>&1 || { cat "$name.out"; fail "$name: mpirun over TCP failed"; return 1; }
 }
 # shm NAME BIND ARGS...: the same on this host, 2 ranks over shared memory.
