@@ -5,8 +5,10 @@
 # The events: 40 users x 12 events in one CSV, rows interleaved across users; the parts are
 # consecutive line ranges of it (each with its header), so every user has rows in several
 # parts. The same rows as one file, as a directory of parts (one of them gzip'd, one empty),
-# as a glob, and as one .csv.gz prepare byte-identical shards (but for the data fingerprint). Parts out of time order between
-# them are not "unsorted" (only rows of one file are). Bad input: a gzip part cut short, a
+# as a glob, and as one .csv.gz prepare byte-identical shards (but for the data fingerprint).
+# Parts out of time order between them are not "unsorted" (only rows of one file are); a
+# user id in train and valid part
+# directories is named with its part and line. Bad input: a gzip part cut short or corrupt, a
 # part that cannot be read, a bad row in a part (named with its own line number), a glob
 # that matches nothing, a directory without data files: each a message naming the file,
 # exit 1 or 2, and no shard or meta file left.
@@ -85,6 +87,19 @@ exp late "$WORK/late"; prepare late
   pass "a user's earliest event in a later part: no unsorted warning" ||
   { cat late.out; fail "a user's earliest event in a later part: rc $rc or a warning"; }
 
+# Given splits as part directories: a user id in train parts and in a valid part is named
+# with the part file and its line (data.on_split_overlap=warn).
+mkdir vparts
+{ head -1 all.csv; echo "zz,5,a1,c1"; echo "zz,6,a2,c2"; } > vparts/part-00000.csv
+{ head -1 all.csv; echo "u7,99999,a1,c1"; echo "u7,99998,a2,c2"; } > vparts/part-00001.csv
+exp splits "$WORK/parts"
+sed -i "s|^  path: .*|  train_path: $WORK/parts\n  valid_path: $WORK/vparts|; /valid_frac\|test_frac/d" splits.yaml
+prepare splits
+grep -qE "1 user id appear.*first: $WORK/vparts/part-00001.csv:2\)" splits.out && [ $rc = 0 ] &&
+  pass "given splits as part directories: $(grep -o '1 user id appear.*part-00001.csv:2)' splits.out)" ||
+  { cat splits.out; fail "given splits as part directories: no overlap warning naming vparts/part-00001.csv:2 (exit $rc)"; }
+grep -q "valid *2 users *4 events" splits.out || { grep valid splits.out; fail "valid parts: want 2 users, 4 events"; }
+
 # no_shards NAME: nothing of a shard set in shards-NAME (no shard, meta or temporary file).
 no_shards() {
   [ -z "$(ls -A "$WORK/shards-$1" 2> /dev/null | grep -v '^\.lock$')" ]
@@ -103,6 +118,10 @@ cp -r parts cut
 gz=cut/part-00001.csv.gz
 head -c $(($(stat -c %s $gz) / 2)) $gz > cut.tmp && mv cut.tmp $gz
 bad cut "$WORK/cut" 1 "cut/part-00001.csv.gz:[0-9]+: gzip stream cut short" "a gzip part cut short"
+cp -r parts corrupt
+gz=corrupt/part-00001.csv.gz
+printf 'garbage!' | dd of=$gz bs=1 seek=$(($(stat -c %s $gz) / 2)) conv=notrunc status=none
+bad corrupt "$WORK/corrupt" 1 "corrupt/part-00001.csv.gz:[0-9]+: gzip data corrupt" "a corrupt gzip part"
 cp -r parts gone
 rm gone/part-00002.csv && ln -s "$WORK/nowhere.csv" gone/part-00002.csv # a dangling link
 bad gone "$WORK/gone" 1 "data.path: $WORK/gone/part-00002.csv: cannot read input" "an unreadable part"
