@@ -63,6 +63,6 @@ double comm_take_wait_seconds(void);
 
 // Where the ranks run (placement.c). Collective, once at start: gathers each rank's host
 // name, machine (kernel boot id: namespaces and containers of one machine share it) and CPU
-// affinity; rank 0 warns when two ranks of one machine are bound to a shared CPU. Returns
-// the number of distinct host names.
+// affinity; rank 0 warns when bound ranks of one machine overlap with more ranks than CPUs
+// (they take turns on a core). Returns the number of distinct host names.
 int comm_placement_check(void);

@@ -54,40 +54,67 @@ static void local_placement(Placement *p) {
         if (CPU_ISSET(c, &set)) p->mask[c / 8] |= (uint8_t)(1u << (c % 8)), p->n_mask++;
 }
 
-// "0" or "0,1,5": the CPUs in both masks (at most a few, then "...").
-static void shared_cpus(const Placement *a, const Placement *b, char *out, size_t cap) {
-    size_t len = 0;
-    int shown = 0;
-    out[0] = '\0';
-    for (int c = 0; c < PLACEMENT_CPUS && len + 8 < cap; c++) {
-        if (!(a->mask[c / 8] & b->mask[c / 8] & (1u << (c % 8)))) continue;
-        if (shown++ == 8) { snprintf(out + len, cap - len, ",..."); return; }
-        len += (size_t)snprintf(out + len, cap - len, "%s%d", len ? "," : "", c);
-    }
-}
-
 // Bound: a mask narrower than the machine's online CPUs (the launcher chose the cores).
 static int is_bound(const Placement *p) {
     return p->n_mask > 0 && p->n_mask < p->n_online;
 }
 
+static int masks_meet(const Placement *a, const Placement *b) {
+    for (int k = 0; k < PLACEMENT_CPUS / 8; k++)
+        if (a->mask[k] & b->mask[k]) return 1;
+    return 0;
+}
+
+static int find_root(int *parent, int i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+// "0" or "0,1,5": the CPUs of mask (at most 8, then ",...").
+static void cpu_list(const uint8_t *mask, char *out, size_t cap) {
+    size_t len = 0;
+    int shown = 0;
+    out[0] = '\0';
+    for (int c = 0; c < PLACEMENT_CPUS && len + 8 < cap; c++) {
+        if (!(mask[c / 8] & (1u << (c % 8)))) continue;
+        if (shown++ == 8) { snprintf(out + len, cap - len, ",..."); return; }
+        len += (size_t)snprintf(out + len, cap - len, "%s%d", len ? "," : "", c);
+    }
+}
+
+// One warning per group of bound ranks of one machine whose masks overlap (transitively)
+// when the group has more ranks than CPUs: some of them must take turns on a core. Ranks
+// merely sharing a cpuset (a container, a Slurm job step of 2 CPUs for 2 ranks) are fine.
 static int warn_shared_cores(const Placement *all, int size) {
-    int n_pairs = 0;
+    int *parent = xmalloc(sizeof(int) * (size_t)size), n_warned = 0;
+    for (int i = 0; i < size; i++) parent[i] = i;
     for (int i = 0; i < size; i++)
-        for (int j = i + 1; j < size; j++) {
-            const Placement *a = &all[i], *b = &all[j];
-            if (strcmp(a->machine, b->machine) != 0 || !is_bound(a) || !is_bound(b)) continue;
-            char cpus[96];
-            shared_cpus(a, b, cpus, sizeof cpus);
-            if (!cpus[0]) continue;
-            if (n_pairs++ < 4)
-                warnf("ranks %d (host %s) and %d (host %s) are bound to the same CPU(s) %s of "
-                      "one machine: they take turns on it (comm wait rises, steps slow down); "
-                      "start them with `mpirun --bind-to none` or give each rank its own cores",
-                      i, a->host, j, b->host, cpus);
+        for (int j = i + 1; j < size; j++)
+            if (is_bound(&all[i]) && is_bound(&all[j]) &&
+                strcmp(all[i].machine, all[j].machine) == 0 && masks_meet(&all[i], &all[j]))
+                parent[find_root(parent, j)] = find_root(parent, i);
+    for (int root = 0; root < size; root++) {
+        if (find_root(parent, root) != root) continue;
+        uint8_t cpus[PLACEMENT_CPUS / 8] = {0};
+        int n_ranks = 0, n_cpus = 0, other = -1;
+        for (int i = 0; i < size; i++) {
+            if (find_root(parent, i) != root) continue;
+            n_ranks++;
+            if (i != root && other < 0) other = i;
+            for (int k = 0; k < PLACEMENT_CPUS / 8; k++) cpus[k] |= all[i].mask[k];
         }
-    if (n_pairs > 4) warnf("... and %d more pairs of ranks bound to shared CPUs", n_pairs - 4);
-    return n_pairs;
+        for (int c = 0; c < PLACEMENT_CPUS; c++) n_cpus += (cpus[c / 8] >> (c % 8)) & 1;
+        if (n_ranks <= n_cpus || n_warned++ >= 4) continue;
+        char list[96];
+        cpu_list(cpus, list, sizeof list);
+        warnf("%d ranks (%d on host %s, %d on host %s%s) are bound to %d CPU%s (%s) of one "
+              "machine: they take turns (comm wait rises, steps slow down); start them with "
+              "`mpirun --bind-to none` or give each rank its own cores",
+              n_ranks, root, all[root].host, other, all[other].host, n_ranks > 2 ? ", ..." : "",
+              n_cpus, n_cpus > 1 ? "s" : "", list);
+    }
+    free(parent);
+    return n_warned;
 }
 
 static int count_hosts(const Placement *all, int size) {
