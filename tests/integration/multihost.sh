@@ -13,6 +13,8 @@
 #   binding: with Open MPI's default binding each "host" binds its rank to its core 0, both
 #   the same physical core: the trainer warns (naming --bind-to none); with --bind-to none,
 #   and over shared memory with the default binding (cores 0 and 1), it does not.
+#   preempt: SIGUSR1 to mpirun on host A stops both ranks with a checkpoint (exit 75); a
+#   resume over TCP ends bitwise where an uninterrupted shared-memory run does.
 # Prints the mean comm wait (comm_share of the step lines) over TCP and over shared memory.
 . "$(dirname "$0")/../lib/lib.sh"
 [ -n "$CKPT_COMPARE" ] || { say "usage: multihost.sh TRAINER CKPT_COMPARE"; exit 2; }
@@ -87,5 +89,39 @@ grep -qE "$warning" tcp_repro.out shm_repro.out 2> /dev/null && fail "a warning 
 if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] && shm shm_bound default --set train.steps=3; then
   ! grep -qE "$warning" shm_bound.out && pass "default binding on one host (cores 0 and 1): no warning" ||
     { grep -E "$warning" shm_bound.out; fail "default binding on one host: a false warning"; }
+fi
+
+# 4. Preempt and resume across the hosts: SIGUSR1 to mpirun on host A once step 5 is logged
+# (it forwards the signal to both ranks, the remote one through its daemon): exit 75 with a
+# checkpoint; `--resume` over TCP then ends bitwise where 400 uninterrupted steps over shared
+# memory do. A run that ends before the signal lands (a loaded machine) is tried again.
+. "$TESTS_DIR/lib/ckpt_lib.sh"
+LONG=(--set train.reproducible=true --set train.steps=400 --set checkpoint.every=0)
+if shm shm_long none "${LONG[@]}"; then
+  for try in 1 2 3; do
+    rm -rf "$WORK/tcp_long"
+    on_hosts 120 --bind-to none "$TRAINER" train exp.yaml --set run.dir="$WORK/tcp_long" \
+      --set log.every=1 "${LONG[@]}" > tcp_long.out 2>&1 &
+    JOB=$!
+    pid=$(wait_rank_pid mpirun)
+    wait_grep tcp_long.out '^step +5/' && [ -n "$pid" ] && kill -USR1 "$pid" || true
+    job_wait
+    [ "$JOB_RC" -eq 0 ] || break
+    say "tcp_long: the run ended before the signal landed (attempt $try)"
+  done
+  k=$(sed -n 's/^stop requested by a signal: checkpointing at step \([0-9]*\) .*/\1/p' tcp_long.out)
+  if [ "$JOB_RC" -eq 75 ] && [ -n "$k" ]; then
+    if on_hosts 120 --bind-to none "$TRAINER" train exp.yaml --set run.dir="$WORK/tcp_long" \
+        --set log.every=1 "${LONG[@]}" --resume > tcp_resume.out 2>&1; then
+      ckpt=checkpoints/step-00000400.ckpt
+      "$CKPT_COMPARE" "$WORK/shm_long/$ckpt" "$WORK/tcp_long/$ckpt" > cmp_long.txt 2>&1 &&
+        pass "preempted over TCP at step $k (SIGUSR1 to mpirun, exit 75), resumed on both hosts: step 400 bitwise equal to shared memory" ||
+        { cat cmp_long.txt; fail "preempt + resume over TCP: step-400 checkpoint differs from shared memory"; }
+    else
+      show tcp_resume.out; fail "resume over TCP failed"
+    fi
+  else
+    show tcp_long.out; fail "SIGUSR1 to mpirun over TCP: exit $JOB_RC (want 75 and a stop step)"
+  fi
 fi
 finish
