@@ -17,7 +17,8 @@
 awk 'BEGIN { print "user,time,action,content";
   for (t = 1; t <= 12; t++) for (u = 1; u <= 40; u++)
     printf "u%d,%d,a%d,c%d\n", u, 1000 * t + (u * 37) % 900, (u + t) % 5, (u * t) % 7 }' > all.csv
-gzip -c all.csv > all.csv.gz
+# One .csv.gz of two gzip members (as `cat a.gz b.gz` and some writers make them).
+{ head -n 200 all.csv | gzip -c; tail -n +201 all.csv | gzip -c; } > all.csv.gz
 mkdir parts
 tail -n +2 all.csv | split -l 150 -d -a 5 - body- # 480 rows: 150, 150, 150, 30
 i=0
