@@ -117,6 +117,18 @@ if check_stopped a; then
   done
 fi
 
+# wait_any_ckpt RUNDIR: waits (up to 60 s) for any step-*.ckpt (one named file may be rotated
+# away between two polls on an idle machine: 20 steps take milliseconds).
+wait_any_ckpt() {
+  local i
+  for i in $(seq 12000); do
+    compgen -G "$1/checkpoints/step-*.ckpt" > /dev/null && return 0
+    kill -0 "$JOB" 2>/dev/null || return 1
+    sleep 0.005
+  done
+  return 1
+}
+
 # (b) SIGKILL of the whole job (mpirun and every rank) once a periodic checkpoint exists
 # (tried again if the run ended first, as above).
 for try in 1 2 3; do
@@ -125,7 +137,7 @@ for try in 1 2 3; do
   start_job 2 "$WORK/b/out.0" "${BASE[@]}"
   cd "$WORK"
   victims="$(wait_rank_pid 0) $(wait_rank_pid 1) $(mpirun_pid)" # known before: kill at once
-  if wait_file "$(ckpt_path b/run 10)"; then
+  if wait_any_ckpt b/run; then
     kill -KILL $victims 2>/dev/null || true
   fi
   job_wait
