@@ -26,6 +26,7 @@
 
 #include "comm.h"
 #include "hash.h"
+#include "kernels.h"
 #include "model.h"
 #include "optim.h"
 #include "step.h"
@@ -528,9 +529,12 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
                         const BenchResult *r, const BenchFigures *f) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     fprintf(txt,
-            "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s\n",
+            "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s; "
+            "kernels %s (CPU: %s%s)\n",
             o->hidden, o->layers, o->types, o->emb, o->batch, o->window, P, P > 1 ? "s" : "",
-            comm_launcher(), blas, ct ? ct : "<unset>");
+            comm_launcher(), blas, ct ? ct : "<unset>", kernels()->name,
+            cpu_isa_name(cpu_isa_detected()),
+            getenv("LSTM_TRAINER_ISA") ? ", chosen by LSTM_TRAINER_ISA" : "");
     fprintf(txt, "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
                  "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
     fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
@@ -604,6 +608,9 @@ static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char
            f->comm_share, r->maxes[0], r->sums[1] / P, r->sums[2] / P, r->sums[3] / P,
            r->sums[4] / P, mib(f->rss), mib(r->sums[5]), mib(f->rss0), mib(f->need),
            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
+    printf("\"isa\":\"%s\",\"isa_detected\":\"%s\",\"isa_env\":\"%s\",", kernels()->name,
+           cpu_isa_name(cpu_isa_detected()),
+           getenv("LSTM_TRAINER_ISA") ? getenv("LSTM_TRAINER_ISA") : "<unset>");
     printf("\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
            "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
            "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\","

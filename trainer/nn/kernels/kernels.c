@@ -20,12 +20,17 @@ const Kernels *kernels_for(Isa isa) {
     return &kernels_generic;
 }
 
+static const Kernels *table_; // set once; every thread computes the same pointer
+
 const Kernels *kernels(void) {
-    static const Kernels *table; // set once; every thread computes the same pointer
-    const Kernels *k = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    const Kernels *k = __atomic_load_n(&table_, __ATOMIC_ACQUIRE);
     if (!k) {
         k = kernels_for(cpu_isa());
-        __atomic_store_n(&table, k, __ATOMIC_RELEASE);
+        __atomic_store_n(&table_, k, __ATOMIC_RELEASE);
     }
     return k;
+}
+
+void kernels_use(Isa isa) {
+    __atomic_store_n(&table_, kernels_for(isa), __ATOMIC_RELEASE);
 }

@@ -56,6 +56,9 @@ const Kernels *kernels(void);
 // The table of one path (tests compare them); a path the CPU lacks, or any path in the
 // double build, gives the generic table.
 const Kernels *kernels_for(Isa isa);
+// Tests only: makes kernels() return kernels_for(isa) from now on (to compare whole models
+// across paths in one process). Never called by the trainer.
+void kernels_use(Isa isa);
 
 // The generic versions (lstm_cell.c, optim.c), and the ISA ones (simd_avx2.c, simd_avx512.c).
 void optim_update_generic(const OptimUpdate *u, size_t n, float *restrict p, float *restrict m,
