@@ -244,10 +244,18 @@ static double torch_flops_per_event(const BenchOptions *o) {
     return 3 * f;
 }
 
+// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 // 1-thread (or OPENBLAS_NUM_THREADS) cblas_sgemm of n^3: one warm-up call, then `trials`
 // timed calls; fills gflops[trials]. Runs on every rank at once (the cores are as busy as
 // in training) after the training measurement, so its buffers do not count in the peak RSS.
-static void sgemm_peak(int n, int trials, double *gflops) {
+// gflops_cpu[trials]: the same per CPU second of this process (robust to a loaded machine).
+static void sgemm_peak(int n, int trials, double *gflops, double *gflops_cpu) {
     const size_t nn = (size_t)n * n;
     float *a = xalloc_aligned(nn * sizeof(float)), *b = xalloc_aligned(nn * sizeof(float));
     float *c = xalloc_aligned(nn * sizeof(float));
@@ -256,9 +264,10 @@ static void sgemm_peak(int n, int trials, double *gflops) {
         a[i] = (float)rng_uniform(&r) - 0.5f, b[i] = (float)rng_uniform(&r) - 0.5f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     for (int k = 0; k < trials; k++) {
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         gflops[k] = 2.0 * (double)n * n * n / (now_seconds() - t0) / 1e9;
+        gflops_cpu[k] = 2.0 * (double)n * n * n / (cpu_seconds() - c0) / 1e9;
     }
     free(a), free(b), free(c);
 }
@@ -303,12 +312,6 @@ static const Batch *next_bench_batch(void *ctx, int first, int n) {
     return &bn->b;
 }
 
-// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 // DP mode: every lane is a sampled user's window from a zero state, all in one chunk.
 static const Batch *next_dp_batch(void *ctx, int64_t step, int group, int chunk) {
@@ -426,6 +429,7 @@ typedef struct {
     double sums[7];  // comm share, forward/backward/reduce/update shares, RSS, start RSS
     double maxes[3]; // comm share, RSS, start RSS
     double sg_med, sg_lo, sg_hi;
+    double sg_cpu_med; // sgemm GFLOP per CPU second (rank 0's median)
     double first_step_s;
     int steps_per_window;
 } BenchResult;
@@ -479,9 +483,10 @@ static void bench_time(Bench *bn, const BenchOptions *o, int P, double rss_start
 // median), and min..max over every trial of every rank.
 static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
     if (o->sgemm_trials <= 0) return;
-    double sg[MAX_SGEMM_TRIALS];
+    double sg[MAX_SGEMM_TRIALS], sg_cpu[MAX_SGEMM_TRIALS];
     comm_barrier();
-    sgemm_peak(o->sgemm_n, o->sgemm_trials, sg);
+    sgemm_peak(o->sgemm_n, o->sgemm_trials, sg, sg_cpu);
+    r->sg_cpu_med = median(sg_cpu, o->sgemm_trials);
     double med = median(sg, o->sgemm_trials), lo, hi;
     min_max(sg, o->sgemm_trials, &lo, &hi);
     double agg[3] = {med / P, -lo, hi};
@@ -493,6 +498,7 @@ static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
 // Derived figures of the report.
 typedef struct {
     double ev_med, ev_lo, ev_hi, fpe, gflops, gflops_rank, peak_share, comm_share;
+    double ev_cpu, peak_share_cpu; // rank 0's events per CPU second, and its share of sg_cpu_med
     double b_params, b_act, b_state, b_data, need, rss, rss0;
     double dp_med, dp_lo, dp_hi, dp_ratio, dp_cpu_ratio; // --dp
 } BenchFigures;
@@ -506,6 +512,8 @@ static BenchFigures bench_figures(const Bench *bn, const BenchOptions *o, int P,
     f.fpe = torch_flops_per_event(o), f.gflops = f.ev_med * f.fpe / 1e9;
     f.gflops_rank = f.gflops / P;
     f.peak_share = r->sg_med > 0 ? f.gflops_rank / r->sg_med : 0; // 0: not measured
+    f.ev_cpu = (double)o->window * o->batch / (1e-3 * median(r->cpu_ms, o->windows));
+    f.peak_share_cpu = r->sg_cpu_med > 0 ? f.ev_cpu * f.fpe / 1e9 / r->sg_cpu_med : 0;
     f.comm_share = r->sums[0] / P;
     const double n = (double)bn->m->n_params, TB = (double)o->window * o->batch;
     f.b_params = 4 * n * sizeof(float); // params, grads, Adam m and v
@@ -552,6 +560,11 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
         fprintf(txt, "sgemm:    %d^3, %d trials%s: %.1f GFLOP/s median [%.1f..%.1f]\n", o->sgemm_n,
                 o->sgemm_trials, P > 1 ? " on every rank at once" : "", r->sg_med, r->sg_lo,
                 r->sg_hi);
+    if (r->sg_med > 0)
+        fprintf(txt,
+                "cpu time: %.0f events per CPU second%s = %.0f%% of the sgemm peak per CPU second "
+                "(%.1f GFLOP/s; both robust to a loaded machine)\n",
+                f->ev_cpu, P > 1 ? " (rank 0)" : "", 100 * f->peak_share_cpu, r->sg_cpu_med);
     fprintf(txt,
             "time:     forward %.1f%%, backward %.1f%%, waiting on allreduce %.2f%% (max over "
             "ranks %.2f%%), optimizer %.1f%% of step time\n",
@@ -608,6 +621,8 @@ static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char
            f->comm_share, r->maxes[0], r->sums[1] / P, r->sums[2] / P, r->sums[3] / P,
            r->sums[4] / P, mib(f->rss), mib(r->sums[5]), mib(f->rss0), mib(f->need),
            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
+    printf("\"events_per_cpu_s\":%.1f,\"sgemm_gflops_cpu_med\":%.3f,\"peak_share_cpu\":%.4f,",
+           f->ev_cpu, r->sg_cpu_med, f->peak_share_cpu);
     printf("\"isa\":\"%s\",\"isa_detected\":\"%s\",\"isa_env\":\"%s\",", kernels()->name,
            cpu_isa_name(cpu_isa_detected()),
            getenv("LSTM_TRAINER_ISA") ? getenv("LSTM_TRAINER_ISA") : "<unset>");
