@@ -167,6 +167,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
 // chain over K types (rows softmax(2 N(0,1))), gap ~ Exponential(rate of the type), rates
 // evenly spaced in [0.5, 3]. Time-major: index (t, b) = t * B + b, so a window starting at
 // event s is the contiguous slice from s * B, and its targets the slice from (s + 1) * B.
+// Row a of the transition matrix is drawn from a stream of its own, so it is drawn again
+// where a sample needs it and only its max and normaliser are kept: the (K, K) matrix never
+// exists (at K = 10000 it was 800 MB of doubles, more than the model).
 typedef struct {
     int n_events, lanes; // n_events = T * windows + 1 per lane
     int32_t *types;      // (n, B)
@@ -174,28 +177,44 @@ typedef struct {
     double loggap_mean, loggap_std;
 } Streams;
 
+static Rng chain_row_rng(uint64_t seed, int a) {
+    return rng_make(seed, ((uint64_t)0xbe7c5 << 32) | (uint64_t)a);
+}
+
+// The next type after a, for uniform u: the first k whose cumulative probability exceeds u.
+static int32_t chain_next(uint64_t seed, int K, int a, double mx, double z, double u) {
+    Rng rr = chain_row_rng(seed, a);
+    double acc = 0;
+    int k = 0;
+    for (; k < K - 1; k++) {
+        acc += exp(2.0 * rng_normal(&rr) - mx) / z;
+        if (u < acc) break;
+    }
+    return (int32_t)k;
+}
+
 static void streams_make(Streams *st, const BenchOptions *o, uint64_t seed) {
     const int K = o->types, B = o->batch, n = o->window * o->stream_windows + 1;
     st->n_events = n, st->lanes = B;
     st->types = xmalloc(sizeof(int32_t) * (size_t)n * B);
     st->loggap = xmalloc(sizeof(float) * (size_t)n * B);
     Rng r = rng_make(seed, 0xbe7c4);
-    double *cdf = xmalloc(sizeof(double) * (size_t)K * K); // cumulative transition rows
-    for (int a = 0; a < K; a++) {
-        double *row = cdf + (size_t)a * K, mx = -INFINITY, z = 0;
-        for (int k = 0; k < K; k++) row[k] = 2.0 * rng_normal(&r), mx = row[k] > mx ? row[k] : mx;
-        for (int k = 0; k < K; k++) z += (row[k] = exp(row[k] - mx));
-        double acc = 0;
-        for (int k = 0; k < K; k++) row[k] = (acc += row[k] / z);
+    double *mx = xmalloc(sizeof(double) * (size_t)K), *z = xmalloc(sizeof(double) * (size_t)K);
+    for (int a = 0; a < K; a++) { // online max and sum of exp(x - max) over the row
+        Rng rr = chain_row_rng(seed, a);
+        double m = -INFINITY, zz = 0;
+        for (int k = 0; k < K; k++) {
+            double x = 2.0 * rng_normal(&rr);
+            if (x > m) zz = zz * exp(m - x), m = x;
+            zz += exp(x - m);
+        }
+        mx[a] = m, z[a] = zz;
     }
     for (int b = 0; b < B; b++) st->types[b] = (int32_t)rng_below(&r, (uint64_t)K);
     for (size_t t = 1; t < (size_t)n; t++)
         for (int b = 0; b < B; b++) {
-            const double *row = cdf + (size_t)st->types[(t - 1) * B + b] * K;
-            double u = rng_uniform(&r);
-            int k = 0;
-            while (k < K - 1 && u >= row[k]) k++;
-            st->types[t * B + b] = k;
+            const int a = st->types[(t - 1) * B + b];
+            st->types[t * B + b] = chain_next(seed, K, a, mx[a], z[a], rng_uniform(&r));
         }
     double s1 = 0, s2 = 0;
     for (size_t i = 0; i < (size_t)n * B; i++) {
@@ -208,7 +227,7 @@ static void streams_make(Streams *st, const BenchOptions *o, uint64_t seed) {
     double cnt = (double)n * B;
     st->loggap_mean = s1 / cnt;
     st->loggap_std = sqrt(fmax(s2 / cnt - st->loggap_mean * st->loggap_mean, 1e-12));
-    free(cdf);
+    free(mx), free(z);
 }
 
 static void streams_free(Streams *st) {
