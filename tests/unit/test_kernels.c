@@ -69,7 +69,8 @@ static void cell_case(const Kernels *k, int B, int H) {
     float *bias = randv(&r, 4 * (size_t)H, 1), *cp = randv(&r, n, 2);
     float *o1 = xcalloc(4 * n, sizeof(float)), *o2 = xcalloc(4 * n, sizeof(float));
     uint8_t *keep = xmalloc((size_t)B), *keep_next = xmalloc((size_t)B);
-    for (int i = 0; i < B; i++) keep[i] = (uint8_t)(i % 3 != 0), keep_next[i] = (uint8_t)(i % 4 != 0);
+    for (int i = 0; i < B; i++)
+        keep[i] = (uint8_t)(i % 3 != 0), keep_next[i] = (uint8_t)(i % 4 != 0);
     k->cell_forward(B, H, g1, bias, cp, keep, keep_next, o1, o1 + n, o1 + 2 * n, o1 + 3 * n);
     g0->cell_forward(B, H, g2, bias, cp, keep, keep_next, o2, o2 + n, o2 + 2 * n, o2 + 3 * n);
     char what[96];
@@ -105,7 +106,8 @@ static void softmax_case(const Kernels *k, int K) {
     float *e2 = xmalloc(sizeof(float) * K);
     y[K / 2] = 6; // one logit well above the rest
     double s1, s2;
-    double z1 = k->softmax_row(y, e1, K, &s1), z2 = kernels_for(ISA_GENERIC)->softmax_row(y, e2, K, &s2);
+    double z1 = k->softmax_row(y, e1, K, &s1),
+           z2 = kernels_for(ISA_GENERIC)->softmax_row(y, e2, K, &s2);
     char what[96];
     snprintf(what, sizeof what, "softmax K=%d: log-sum, 1/sum (rel), e (abs)", K);
     double err = fmax(fabs(z1 - z2) / fabs(z2), fabs(s1 - s2) / s2);
@@ -125,15 +127,26 @@ static void optim_case(const Kernels *k, int adam, int decoupled) {
         memcpy(p[c], p[0], sizeof(float) * n), memcpy(m[c], m[0], sizeof(float) * n);
         memcpy(v[c], v[0], sizeof(float) * n);
     }
-    OptimUpdate u = {.adam = adam, .gs = 0.5f, .lr = 1e-2f, .mom = 0.9f, .wd = 0.1f,
-                     .b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f, .l2 = decoupled ? 0 : 0.1f,
-                     .shrink = decoupled ? 1 - 1e-3f : 1, .step_size = 1e-2f / 0.19f,
+    OptimUpdate u = {.adam = adam,
+                     .gs = 0.5f,
+                     .lr = 1e-2f,
+                     .mom = 0.9f,
+                     .wd = 0.1f,
+                     .b1 = 0.9f,
+                     .b2 = 0.999f,
+                     .eps = 1e-8f,
+                     .l2 = decoupled ? 0 : 0.1f,
+                     .shrink = decoupled ? 1 - 1e-3f : 1,
+                     .step_size = 1e-2f / 0.19f,
                      .inv_sqrt_bc2 = 1 / sqrtf(0.002f)};
     k->optim_update(&u, n, p[0], m[0], v[0], g);
     kernels_for(ISA_GENERIC)->optim_update(&u, n, p[1], m[1], v[1], g);
     char what[96];
     snprintf(what, sizeof what, "optimizer update %s n=%zu (max abs / max |p|)",
-             !adam ? "SGD" : decoupled ? "AdamW" : "Adam", n);
+             !adam       ? "SGD"
+             : decoupled ? "AdamW"
+                         : "Adam",
+             n);
     double err = fmax(max_abs_diff(p[0], p[1], n), max_abs_diff(m[0], m[1], n));
     check(k->name, what, fmax(err, max_abs_diff(v[0], v[1], n)) / max_abs(p[1], n), 1e-6);
     for (int c = 0; c < 2; c++) free(p[c]), free(m[c]), free(v[c]);
@@ -147,8 +160,8 @@ static void rgemm_case(const Kernels *k, int M, int N, int K, int accumulate) {
     float *C2 = xmalloc(sizeof(float) * (size_t)M * N);
     memcpy(C2, C1, sizeof(float) * (size_t)M * N);
     rgemm_pack_transposed(N, K, W, Bp);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, A, K, W, K,
-                accumulate ? 1 : 0, C1, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, A, K, W, K, accumulate ? 1 : 0,
+                C1, N);
     k->rgemm(M, N, K, A, K, Bp, C2, N, accumulate);
     double d2 = 0, n2 = 0;
     for (size_t i = 0; i < (size_t)M * N; i++)
@@ -179,9 +192,17 @@ typedef struct {
 
 static void case_make(Case *c, int layers) {
     memset(c, 0, sizeof *c);
-    c->s = (ModelShape){.n_actions = 11, .action_embed = 5, .n_cat = 1, .cat_vocab = {40},
-                        .cat_embed = 3, .n_dense = 2, .hidden = MH, .layers = layers,
-                        .engagement = 1, .max_lanes = MB, .window = MT};
+    c->s = (ModelShape){.n_actions = 11,
+                        .action_embed = 5,
+                        .n_cat = 1,
+                        .cat_vocab = {40},
+                        .cat_embed = 3,
+                        .n_dense = 2,
+                        .hidden = MH,
+                        .layers = layers,
+                        .engagement = 1,
+                        .max_lanes = MB,
+                        .window = MT};
     c->m = model_create(&c->s);
     model_init_params(c->m, 17, 0.4);
     Rng r = rng_make(5, (uint64_t)layers);
@@ -194,16 +215,29 @@ static void case_make(Case *c, int layers) {
         c->keep[i] = rng_uniform(&r) > 0.15;
     }
     for (int i = 0; i < MB; i++) c->lane_id[i] = 7 + (uint64_t)i;
-    c->b = (Batch){.lanes = MB, .window = MT, .action = c->action, .cat = c->cat,
-                   .dense = c->dense, .keep = c->keep, .tgt_action = c->tgt,
-                   .tgt_loggap = c->loggap, .tgt_eng = c->eng, .lane_id = c->lane_id};
-    c->lc = (LossConfig){.w_action = 1, .w_time = 0.7, .w_eng = 0.5, .loggap_mean = 0.1,
-                         .loggap_std = 1.3, .gap_offset = 1e-3, .top_k = 3};
+    c->b = (Batch){.lanes = MB,
+                   .window = MT,
+                   .action = c->action,
+                   .cat = c->cat,
+                   .dense = c->dense,
+                   .keep = c->keep,
+                   .tgt_action = c->tgt,
+                   .tgt_loggap = c->loggap,
+                   .tgt_eng = c->eng,
+                   .lane_id = c->lane_id};
+    c->lc = (LossConfig){.w_action = 1,
+                         .w_time = 0.7,
+                         .w_eng = 0.5,
+                         .loggap_mean = 0.1,
+                         .loggap_std = 1.3,
+                         .gap_offset = 1e-3,
+                         .top_k = 3};
     c->dc = (DropoutConfig){.p = 0.2, .seed = 3, .step = 1};
     c->init = lane_state_alloc(&c->s, MB), c->work = lane_state_alloc(&c->s, MB);
     for (int l = 0; l < layers; l++)
         for (int i = 0; i < MB * MH; i++)
-            c->init.h[l][i] = (float)(0.3 * rng_normal(&r)), c->init.c[l][i] = (float)rng_normal(&r);
+            c->init.h[l][i] = (float)(0.3 * rng_normal(&r)),
+            c->init.c[l][i] = (float)rng_normal(&r);
 }
 
 static void case_free(Case *c) {

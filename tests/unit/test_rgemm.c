@@ -128,7 +128,7 @@ static void cell_case(int B, int H) {
     lstm_cell_forward(B, H, g1, bias, cp, keep, keep_next, out1, out1 + n, out1 + 2 * n,
                       out1 + 3 * n);
     lstm_cell_forward_generic(B, H, g2, bias, cp, keep, keep_next, out2, out2 + n, out2 + 2 * n,
-                               out2 + 3 * n);
+                              out2 + 3 * n);
     double worst = 0;
     for (size_t i = 0; i < n4; i++) worst = fmax(worst, fabs((double)g1[i] - g2[i]));
     for (size_t i = 0; i < 4 * n; i++) worst = fmax(worst, fabs((double)out1[i] - out2[i]));

@@ -18,7 +18,6 @@ void lstm_cell_forward(int B, int H, real *restrict g, const real *restrict bias
                        real *restrict c, real *restrict tc, real *restrict h,
                        real *restrict hprev_next);
 
-
 // Backward of step t. g (B, 4H): in, the activations of step t; out, dG (pre-activation
 // gradients). dh (B, H): d loss / d h_t from above. dh_rec (B, H) or NULL: dG_{t+1} W_hh, the
 // gradient through the recurrence, applied where keep_next is 1. dc (B, H): in, the cell

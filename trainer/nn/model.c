@@ -657,8 +657,9 @@ const char *model_blas_setup(void) {
     static char info[128];
     const char *env = getenv("OPENBLAS_NUM_THREADS");
     if (!env || !*env) openblas_set_num_threads(1);
-    snprintf(info, sizeof info, "OpenBLAS %s kernels, %d thread%s%s; %s kernels", openblas_get_corename(),
-             openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s",
+    snprintf(info, sizeof info, "OpenBLAS %s kernels, %d thread%s%s; %s kernels",
+             openblas_get_corename(), openblas_get_num_threads(),
+             openblas_get_num_threads() == 1 ? "" : "s",
              getenv("OPENBLAS_CORETYPE") ? "" : " (OPENBLAS_CORETYPE unset)", kernels()->name);
     return info;
 }

@@ -35,20 +35,19 @@ typedef struct {
     const char *name; // "generic", "avx2", "avx512"
     // See lstm_cell.h for the contracts of these three.
     void (*cell_forward)(int B, int H, real *restrict g, const real *restrict bias,
-                         const real *restrict cprev, const uint8_t *keep,
-                         const uint8_t *keep_next, real *restrict c, real *restrict tc,
-                         real *restrict h, real *restrict hprev_next);
+                         const real *restrict cprev, const uint8_t *keep, const uint8_t *keep_next,
+                         real *restrict c, real *restrict tc, real *restrict h,
+                         real *restrict hprev_next);
     void (*cell_backward)(int B, int H, real *restrict g, const real *restrict cprev,
                           const uint8_t *keep, const real *restrict tc, const real *restrict dh,
-                          const real *restrict dh_rec, const uint8_t *keep_next,
-                          real *restrict dc);
+                          const real *restrict dh_rec, const uint8_t *keep_next, real *restrict dc);
     double (*softmax_row)(const real *restrict y, real *restrict e, int K, double *inv_sum);
     // p, m, v, g (n) float; v unused by SGD.
     void (*optim_update)(const OptimUpdate *u, size_t n, float *restrict p, float *restrict m,
                          float *restrict v, const float *restrict g);
     // The packed recurrent GEMM's micro-kernel (rgemm.h), NULL where BLAS is used instead.
-    void (*rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
-                  int ldc, int accumulate);
+    void (*rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+                  int accumulate);
 } Kernels;
 
 // The table of the path cpu_isa() selects (resolved once).

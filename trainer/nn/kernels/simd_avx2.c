@@ -17,19 +17,45 @@ enum { VL = 8, RGEMM_ROWS = 4 };
 #define KISA      ISA_AVX2
 #define KNAME     "avx2"
 
-static inline V vld(const float *p) { return _mm256_loadu_ps(p); }
-static inline void vst(float *p, V x) { _mm256_storeu_ps(p, x); }
-static inline V vset1(float x) { return _mm256_set1_ps(x); }
-static inline V vzero(void) { return _mm256_setzero_ps(); }
-static inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
-static inline V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
-static inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
-static inline V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
-static inline V vsqrt(V a) { return _mm256_sqrt_ps(a); }
-static inline V vmax(V a, V b) { return _mm256_max_ps(a, b); }
-static inline V vmin(V a, V b) { return _mm256_min_ps(a, b); }
-static inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-static inline V vfnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline V vld(const float *p) {
+    return _mm256_loadu_ps(p);
+}
+static inline void vst(float *p, V x) {
+    _mm256_storeu_ps(p, x);
+}
+static inline V vset1(float x) {
+    return _mm256_set1_ps(x);
+}
+static inline V vzero(void) {
+    return _mm256_setzero_ps();
+}
+static inline V vadd(V a, V b) {
+    return _mm256_add_ps(a, b);
+}
+static inline V vsub(V a, V b) {
+    return _mm256_sub_ps(a, b);
+}
+static inline V vmul(V a, V b) {
+    return _mm256_mul_ps(a, b);
+}
+static inline V vdiv(V a, V b) {
+    return _mm256_div_ps(a, b);
+}
+static inline V vsqrt(V a) {
+    return _mm256_sqrt_ps(a);
+}
+static inline V vmax(V a, V b) {
+    return _mm256_max_ps(a, b);
+}
+static inline V vmin(V a, V b) {
+    return _mm256_min_ps(a, b);
+}
+static inline V vfma(V a, V b, V c) {
+    return _mm256_fmadd_ps(a, b, c);
+}
+static inline V vfnma(V a, V b, V c) {
+    return _mm256_fnmadd_ps(a, b, c);
+}
 
 static inline V vexp(V x) {
     x = vmax(vset1(-87.0f), x);
@@ -45,7 +71,8 @@ static inline V vexp(V x) {
     p = vfma(p, r, vset1(1.6666665459e-1f));
     p = vfma(p, r, vset1(5.0000001201e-1f));
     p = vfma(vmul(p, r), r, vadd(r, vset1(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return vmul(p, _mm256_castsi256_ps(e));
 }
 
@@ -61,7 +88,9 @@ static inline float vhmax(V x) {
     return _mm_cvtss_f32(m);
 }
 
-static inline VD vd_zero(void) { return (VD){_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+static inline VD vd_zero(void) {
+    return (VD){_mm256_setzero_pd(), _mm256_setzero_pd()};
+}
 static inline VD vd_add(VD z, V x) {
     z.lo = _mm256_add_pd(z.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
     z.hi = _mm256_add_pd(z.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));

@@ -18,19 +18,45 @@ enum { VL = 16, RGEMM_ROWS = 8 };
 #define KISA      ISA_AVX512
 #define KNAME     "avx512"
 
-static inline V vld(const float *p) { return _mm512_loadu_ps(p); }
-static inline void vst(float *p, V x) { _mm512_storeu_ps(p, x); }
-static inline V vset1(float x) { return _mm512_set1_ps(x); }
-static inline V vzero(void) { return _mm512_setzero_ps(); }
-static inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
-static inline V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
-static inline V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
-static inline V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
-static inline V vsqrt(V a) { return _mm512_sqrt_ps(a); }
-static inline V vmax(V a, V b) { return _mm512_max_ps(a, b); }
-static inline V vmin(V a, V b) { return _mm512_min_ps(a, b); }
-static inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-static inline V vfnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline V vld(const float *p) {
+    return _mm512_loadu_ps(p);
+}
+static inline void vst(float *p, V x) {
+    _mm512_storeu_ps(p, x);
+}
+static inline V vset1(float x) {
+    return _mm512_set1_ps(x);
+}
+static inline V vzero(void) {
+    return _mm512_setzero_ps();
+}
+static inline V vadd(V a, V b) {
+    return _mm512_add_ps(a, b);
+}
+static inline V vsub(V a, V b) {
+    return _mm512_sub_ps(a, b);
+}
+static inline V vmul(V a, V b) {
+    return _mm512_mul_ps(a, b);
+}
+static inline V vdiv(V a, V b) {
+    return _mm512_div_ps(a, b);
+}
+static inline V vsqrt(V a) {
+    return _mm512_sqrt_ps(a);
+}
+static inline V vmax(V a, V b) {
+    return _mm512_max_ps(a, b);
+}
+static inline V vmin(V a, V b) {
+    return _mm512_min_ps(a, b);
+}
+static inline V vfma(V a, V b, V c) {
+    return _mm512_fmadd_ps(a, b, c);
+}
+static inline V vfnma(V a, V b, V c) {
+    return _mm512_fnmadd_ps(a, b, c);
+}
 
 static inline V vexp(V x) {
     x = vmax(vset1(-87.0f), x);
@@ -54,13 +80,17 @@ static inline V vrecip(V d) {
     return vmul(r, vfnma(d, r, vset1(2.0f)));
 }
 
-static inline float vhmax(V x) { return _mm512_reduce_max_ps(x); }
+static inline float vhmax(V x) {
+    return _mm512_reduce_max_ps(x);
+}
 
-static inline VD vd_zero(void) { return (VD){_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+static inline VD vd_zero(void) {
+    return (VD){_mm512_setzero_pd(), _mm512_setzero_pd()};
+}
 static inline VD vd_add(VD z, V x) {
     z.lo = _mm512_add_pd(z.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-    z.hi = _mm512_add_pd(z.hi, _mm512_cvtps_pd(
-                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+    z.hi = _mm512_add_pd(
+        z.hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
     return z;
 }
 static inline double vd_sum(VD z) {

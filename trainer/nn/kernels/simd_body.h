@@ -22,8 +22,8 @@ static inline V vtanh(V x) {
 }
 
 // The gates of one lane, columns [j0, H): pre-activations gi..go, in place.
-static void KFN(cell_tail)(int j0, int H, float *gi, const float *bias, const float *cp,
-                           float k, float kn, float *cb, float *tcb, float *hb, float *hn) {
+static void KFN(cell_tail)(int j0, int H, float *gi, const float *bias, const float *cp, float k,
+                           float kn, float *cb, float *tcb, float *hb, float *hn) {
     float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     for (int j = j0; j < H; j++) {
         float i_ = sigmoid_r(gi[j] + bias[j]), f_ = sigmoid_r(gf[j] + bias[H + j]);
@@ -105,8 +105,7 @@ static void KFN(cell_backward)(int B, int H, float *restrict g, const float *res
 }
 
 // y, e (K): see lstm_cell.h. Sums in double, as the generic path.
-static double KFN(softmax_row)(const float *restrict y, float *restrict e, int K,
-                               double *inv_sum) {
+static double KFN(softmax_row)(const float *restrict y, float *restrict e, int K, double *inv_sum) {
     int k = 0;
     float mx = y[0];
     if (K >= VL) {
@@ -130,8 +129,8 @@ static double KFN(softmax_row)(const float *restrict y, float *restrict e, int K
 }
 
 // p, m, v, g (n): see kernels.h.
-static void KFN(optim_update)(const OptimUpdate *u, size_t n, float *restrict p,
-                              float *restrict m, float *restrict v, const float *restrict g) {
+static void KFN(optim_update)(const OptimUpdate *u, size_t n, float *restrict p, float *restrict m,
+                              float *restrict v, const float *restrict g) {
     size_t i = 0;
     if (!u->adam) {
         const V gs = vset1(u->gs), wd = vset1(u->wd), mom = vset1(u->mom), lr = vset1(u->lr);
