@@ -12,7 +12,7 @@ typedef __m256 V;
 typedef struct {
     __m256d lo, hi;
 } VD;
-enum { VL = 8, RGEMM_ROWS = 4 };
+enum { VL = 8, RGEMM_ROWS = 6 };
 #define KFN(name) name##_avx2
 #define KISA      ISA_AVX2
 #define KNAME     "avx2"

@@ -1,7 +1,8 @@
 // simd_body.h: the kernels of kernels.h written once over a small vector vocabulary, included
 // by simd_avx2.c and simd_avx512.c after they define it for their ISA (float only):
 //   V, VL (floats per vector), VD (a pair of double vectors), KFN(name) (name with the ISA
-//   suffix), RGEMM_ROWS (rows of the recurrent GEMM's tile; a divisor of 8), and
+//   suffix), RGEMM_ROWS (rows of the recurrent GEMM's tile, at most 8; M % 8 == 0 leaves
+//   0, 2, 4 or 6 rows after the full tiles), and
 //   vld vst vset1 vzero vadd vsub vmul vmax vmin vfma(a, b, c) = a b + c,
 //   vfnma(a, b, c) = c - a b, vsqrt vdiv vexp vrecip (1/x to ~2^-23 or better),
 //   vhmax (largest lane), vd_zero vd_add (adds the lanes of a V in double) vd_sum.
@@ -156,37 +157,56 @@ static void KFN(optim_update)(const OptimUpdate *u, size_t n, float *restrict p,
     if (i < n) optim_update_generic(u, n - i, p + i, m + i, v + i, g + i);
 }
 
+// One tile of the recurrent GEMM: rows [0, R) of C (ldc) (+)= A (R, K) (lda) times a
+// 2 VL-column strip of a panel (bp, K rows of 32 floats), in 2 R vector registers. Inlined
+// with a constant R, so the loops over i unroll and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void KFN(rgemm_tile)(const int R, int K,
+                                                                  const float *a, int lda,
+                                                                  const float *bp, float *crow,
+                                                                  int ldc, int accumulate) {
+    V c0[8], c1[8];
+    for (int i = 0; i < R; i++) {
+        c0[i] = accumulate ? vld(crow + (size_t)i * ldc) : vzero();
+        c1[i] = accumulate ? vld(crow + (size_t)i * ldc + VL) : vzero();
+    }
+    for (int k = 0; k < K; k++) {
+        const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
+        for (int i = 0; i < R; i++) {
+            const V av = vset1(a[(size_t)i * lda + k]);
+            c0[i] = vfma(av, b0, c0[i]);
+            c1[i] = vfma(av, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        vst(crow + (size_t)i * ldc, c0[i]);
+        vst(crow + (size_t)i * ldc + VL, c1[i]);
+    }
+}
+
 // The recurrent GEMM's micro-kernel (rgemm.h): C (M, N) (+)= A (M, K) Bp, Bp in panels of 32
-// columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0. Tiles of RGEMM_ROWS rows x
-// 2 VL columns in registers; each output element sums its K products in order k = 0.., so a
-// row's result does not depend on M (nor on the path's tile height).
+// columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0. Tiles of RGEMM_ROWS rows (8 on
+// AVX-512: 16 of its 32 registers; 6 on AVX2: 12 of 16, enough independent FMAs to cover
+// their latency), then 4 or 2 rows; each output element sums its K products in order
+// k = 0.., so a row's result does not depend on M nor on the tile it falls in.
 static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                        int ldc, int accumulate) {
     enum { PANEL = 32, R = RGEMM_ROWS };
     for (int p = 0; p < N / PANEL; p++)
         for (int s = 0; s < PANEL; s += 2 * VL) {
             const float *bp = Bp + (size_t)p * K * PANEL + s;
-            for (int r0 = 0; r0 < M; r0 += R) {
-                V c0[R], c1[R];
-                float *crow = C + (size_t)r0 * ldc + p * PANEL + s;
-                for (int i = 0; i < R; i++) {
-                    c0[i] = accumulate ? vld(crow + (size_t)i * ldc) : vzero();
-                    c1[i] = accumulate ? vld(crow + (size_t)i * ldc + VL) : vzero();
-                }
-                const float *a = A + (size_t)r0 * lda;
-                for (int k = 0; k < K; k++) {
-                    const V b0 = vld(bp + (size_t)k * PANEL), b1 = vld(bp + (size_t)k * PANEL + VL);
-                    for (int i = 0; i < R; i++) {
-                        const V av = vset1(a[(size_t)i * lda + k]);
-                        c0[i] = vfma(av, b0, c0[i]);
-                        c1[i] = vfma(av, b1, c1[i]);
-                    }
-                }
-                for (int i = 0; i < R; i++) {
-                    vst(crow + (size_t)i * ldc, c0[i]);
-                    vst(crow + (size_t)i * ldc + VL, c1[i]);
-                }
+            float *cp = C + p * PANEL + s;
+            int r0 = 0;
+            for (; r0 + R <= M; r0 += R)
+                KFN(rgemm_tile)
+                (R, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+            if (M - r0 >= 4) {
+                KFN(rgemm_tile)
+                (4, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+                r0 += 4;
             }
+            if (M - r0 >= 2)
+                KFN(rgemm_tile)
+                (2, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
         }
 }
 
