@@ -134,7 +134,9 @@ run 2 segment exp.yaml --checkpoint "$WORK/run" --output "$WORK/seg1" --force > 
   && pass "--force replaces the results (same bytes again)" || { cat force.out; fail "--force"; }
 expect2 "predict with centroids.pb of another checkpoint" "seg_in/centroids.pb: was made from .*step-00000300.ckpt \(step 300\), not from $B10" \
   run 2 predict exp.yaml --checkpoint "$B10" --input "$IN" --segments "$WORK/seg_in" --output "$WORK/p_bad.csv"
-mkdir -p corrupt && cp seg_in/centroids.pb corrupt/ && printf 'X' | dd of=corrupt/centroids.pb bs=1 seek=40 conv=notrunc 2> /dev/null
+# Byte 40 lies in the checkpoint path (under a random mktemp name): write a byte it is not.
+c=X; [ "$(dd if=seg_in/centroids.pb bs=1 skip=40 count=1 2> /dev/null)" = X ] && c=Y
+mkdir -p corrupt && cp seg_in/centroids.pb corrupt/ && printf '%s' "$c" | dd of=corrupt/centroids.pb bs=1 seek=40 conv=notrunc 2> /dev/null
 expect2 "predict with a corrupt centroids.pb" "corrupt/centroids.pb: corrupt" \
   run 2 predict exp.yaml --checkpoint "$WORK/run" --input "$IN" --segments "$WORK/corrupt" --output "$WORK/p_bad.csv"
 [ -e p_bad.csv ] && fail "predict wrote output after refusing the segments"

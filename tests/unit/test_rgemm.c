@@ -1,8 +1,8 @@
-// test_rgemm.c: the AVX-512 fast paths against the portable ones: the packed recurrent GEMM
-// (trainer/rgemm.h) against BLAS, alone and inside the model (forward and backward with and
-// without it give the same loss and gradients to float rounding), and the intrinsic gate
-// kernel against the portable loop, including extreme inputs and NaN. Skips (77) without
-// AVX-512.
+// test_rgemm.c: the fast paths of the kernel path in use (kernels.h: AVX-512, or AVX2 under
+// LSTM_TRAINER_ISA=avx2) against the portable ones: the packed recurrent GEMM (rgemm.h)
+// against BLAS, alone and inside the model (forward and backward with and without it give
+// the same loss and gradients to float rounding), and the gate kernel against the generic
+// loop, including extreme inputs and NaN. Skips (77) on the generic path (no rgemm there).
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "hash.h"
 #include "lstm_cell.h"
 #include "model.h"
+#include "kernels.h"
 #include "rgemm.h"
 #include "util.h"
 
@@ -126,8 +127,8 @@ static void cell_case(int B, int H) {
         keep[i] = (uint8_t)(i % 3 != 0), keep_next[i] = (uint8_t)(i % 4 != 0);
     lstm_cell_forward(B, H, g1, bias, cp, keep, keep_next, out1, out1 + n, out1 + 2 * n,
                       out1 + 3 * n);
-    lstm_cell_forward_portable(B, H, g2, bias, cp, keep, keep_next, out2, out2 + n, out2 + 2 * n,
-                               out2 + 3 * n);
+    lstm_cell_forward_generic(B, H, g2, bias, cp, keep, keep_next, out2, out2 + n, out2 + 2 * n,
+                              out2 + 3 * n);
     double worst = 0;
     for (size_t i = 0; i < n4; i++) worst = fmax(worst, fabs((double)g1[i] - g2[i]));
     for (size_t i = 0; i < 4 * n; i++) worst = fmax(worst, fabs((double)out1[i] - out2[i]));
@@ -145,7 +146,8 @@ static void cell_case(int B, int H) {
 
 int main(void) {
     if (!rgemm_supported(8, 32)) {
-        printf("SKIP: this CPU has no AVX-512; the trainer uses BLAS for every step here\n");
+        printf("SKIP: the %s kernel path has no rgemm; the trainer uses BLAS for every step\n",
+               kernels()->name);
         return 77;
     }
     printf("rgemm against cblas_sgemm:\n");
@@ -157,7 +159,7 @@ int main(void) {
                 gemm_case(shapes[i][0], shapes[i][1], shapes[i][2], tr, acc);
     if (!rgemm_supported(64, 256) || rgemm_supported(63, 256) || rgemm_supported(64, 100))
         printf("  FAIL: rgemm_supported answers wrongly\n"), failures++;
-    printf("the AVX-512 gate kernel against the portable loop:\n");
+    printf("the %s gate kernel against the generic loop:\n", kernels()->name);
     cell_case(8, 16);
     cell_case(64, 128);
     cell_case(5, 48);

@@ -26,6 +26,7 @@
 
 #include "comm.h"
 #include "hash.h"
+#include "kernels.h"
 #include "model.h"
 #include "optim.h"
 #include "step.h"
@@ -166,6 +167,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
 // chain over K types (rows softmax(2 N(0,1))), gap ~ Exponential(rate of the type), rates
 // evenly spaced in [0.5, 3]. Time-major: index (t, b) = t * B + b, so a window starting at
 // event s is the contiguous slice from s * B, and its targets the slice from (s + 1) * B.
+// Row a of the transition matrix is drawn from a stream of its own, so it is drawn again
+// where a sample needs it and only its max and normaliser are kept: the (K, K) matrix never
+// exists (at K = 10000 it was 800 MB of doubles, more than the model).
 typedef struct {
     int n_events, lanes; // n_events = T * windows + 1 per lane
     int32_t *types;      // (n, B)
@@ -173,28 +177,44 @@ typedef struct {
     double loggap_mean, loggap_std;
 } Streams;
 
+static Rng chain_row_rng(uint64_t seed, int a) {
+    return rng_make(seed, ((uint64_t)0xbe7c5 << 32) | (uint64_t)a);
+}
+
+// The next type after a, for uniform u: the first k whose cumulative probability exceeds u.
+static int32_t chain_next(uint64_t seed, int K, int a, double mx, double z, double u) {
+    Rng rr = chain_row_rng(seed, a);
+    double acc = 0;
+    int k = 0;
+    for (; k < K - 1; k++) {
+        acc += exp(2.0 * rng_normal(&rr) - mx) / z;
+        if (u < acc) break;
+    }
+    return (int32_t)k;
+}
+
 static void streams_make(Streams *st, const BenchOptions *o, uint64_t seed) {
     const int K = o->types, B = o->batch, n = o->window * o->stream_windows + 1;
     st->n_events = n, st->lanes = B;
     st->types = xmalloc(sizeof(int32_t) * (size_t)n * B);
     st->loggap = xmalloc(sizeof(float) * (size_t)n * B);
     Rng r = rng_make(seed, 0xbe7c4);
-    double *cdf = xmalloc(sizeof(double) * (size_t)K * K); // cumulative transition rows
-    for (int a = 0; a < K; a++) {
-        double *row = cdf + (size_t)a * K, mx = -INFINITY, z = 0;
-        for (int k = 0; k < K; k++) row[k] = 2.0 * rng_normal(&r), mx = row[k] > mx ? row[k] : mx;
-        for (int k = 0; k < K; k++) z += (row[k] = exp(row[k] - mx));
-        double acc = 0;
-        for (int k = 0; k < K; k++) row[k] = (acc += row[k] / z);
+    double *mx = xmalloc(sizeof(double) * (size_t)K), *z = xmalloc(sizeof(double) * (size_t)K);
+    for (int a = 0; a < K; a++) { // online max and sum of exp(x - max) over the row
+        Rng rr = chain_row_rng(seed, a);
+        double m = -INFINITY, zz = 0;
+        for (int k = 0; k < K; k++) {
+            double x = 2.0 * rng_normal(&rr);
+            if (x > m) zz = zz * exp(m - x), m = x;
+            zz += exp(x - m);
+        }
+        mx[a] = m, z[a] = zz;
     }
     for (int b = 0; b < B; b++) st->types[b] = (int32_t)rng_below(&r, (uint64_t)K);
     for (size_t t = 1; t < (size_t)n; t++)
         for (int b = 0; b < B; b++) {
-            const double *row = cdf + (size_t)st->types[(t - 1) * B + b] * K;
-            double u = rng_uniform(&r);
-            int k = 0;
-            while (k < K - 1 && u >= row[k]) k++;
-            st->types[t * B + b] = k;
+            const int a = st->types[(t - 1) * B + b];
+            st->types[t * B + b] = chain_next(seed, K, a, mx[a], z[a], rng_uniform(&r));
         }
     double s1 = 0, s2 = 0;
     for (size_t i = 0; i < (size_t)n * B; i++) {
@@ -207,7 +227,7 @@ static void streams_make(Streams *st, const BenchOptions *o, uint64_t seed) {
     double cnt = (double)n * B;
     st->loggap_mean = s1 / cnt;
     st->loggap_std = sqrt(fmax(s2 / cnt - st->loggap_mean * st->loggap_mean, 1e-12));
-    free(cdf);
+    free(mx), free(z);
 }
 
 static void streams_free(Streams *st) {
@@ -243,10 +263,18 @@ static double torch_flops_per_event(const BenchOptions *o) {
     return 3 * f;
 }
 
+// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 // 1-thread (or OPENBLAS_NUM_THREADS) cblas_sgemm of n^3: one warm-up call, then `trials`
 // timed calls; fills gflops[trials]. Runs on every rank at once (the cores are as busy as
 // in training) after the training measurement, so its buffers do not count in the peak RSS.
-static void sgemm_peak(int n, int trials, double *gflops) {
+// gflops_cpu[trials]: the same per CPU second of this process (robust to a loaded machine).
+static void sgemm_peak(int n, int trials, double *gflops, double *gflops_cpu) {
     const size_t nn = (size_t)n * n;
     float *a = xalloc_aligned(nn * sizeof(float)), *b = xalloc_aligned(nn * sizeof(float));
     float *c = xalloc_aligned(nn * sizeof(float));
@@ -255,9 +283,10 @@ static void sgemm_peak(int n, int trials, double *gflops) {
         a[i] = (float)rng_uniform(&r) - 0.5f, b[i] = (float)rng_uniform(&r) - 0.5f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     for (int k = 0; k < trials; k++) {
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         gflops[k] = 2.0 * (double)n * n * n / (now_seconds() - t0) / 1e9;
+        gflops_cpu[k] = 2.0 * (double)n * n * n / (cpu_seconds() - c0) / 1e9;
     }
     free(a), free(b), free(c);
 }
@@ -302,12 +331,6 @@ static const Batch *next_bench_batch(void *ctx, int first, int n) {
     return &bn->b;
 }
 
-// CPU seconds of this process (a step-time ratio that holds on a shared, loaded machine).
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 // DP mode: every lane is a sampled user's window from a zero state, all in one chunk.
 static const Batch *next_dp_batch(void *ctx, int64_t step, int group, int chunk) {
@@ -425,6 +448,7 @@ typedef struct {
     double sums[7];  // comm share, forward/backward/reduce/update shares, RSS, start RSS
     double maxes[3]; // comm share, RSS, start RSS
     double sg_med, sg_lo, sg_hi;
+    double sg_cpu_med; // sgemm GFLOP per CPU second (rank 0's median)
     double first_step_s;
     int steps_per_window;
 } BenchResult;
@@ -478,9 +502,10 @@ static void bench_time(Bench *bn, const BenchOptions *o, int P, double rss_start
 // median), and min..max over every trial of every rank.
 static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
     if (o->sgemm_trials <= 0) return;
-    double sg[MAX_SGEMM_TRIALS];
+    double sg[MAX_SGEMM_TRIALS], sg_cpu[MAX_SGEMM_TRIALS];
     comm_barrier();
-    sgemm_peak(o->sgemm_n, o->sgemm_trials, sg);
+    sgemm_peak(o->sgemm_n, o->sgemm_trials, sg, sg_cpu);
+    r->sg_cpu_med = median(sg_cpu, o->sgemm_trials);
     double med = median(sg, o->sgemm_trials), lo, hi;
     min_max(sg, o->sgemm_trials, &lo, &hi);
     double agg[3] = {med / P, -lo, hi};
@@ -492,6 +517,7 @@ static void bench_sgemm(const BenchOptions *o, int P, BenchResult *r) {
 // Derived figures of the report.
 typedef struct {
     double ev_med, ev_lo, ev_hi, fpe, gflops, gflops_rank, peak_share, comm_share;
+    double ev_cpu, peak_share_cpu; // rank 0's events per CPU second, and its share of sg_cpu_med
     double b_params, b_act, b_state, b_data, need, rss, rss0;
     double dp_med, dp_lo, dp_hi, dp_ratio, dp_cpu_ratio; // --dp
 } BenchFigures;
@@ -505,6 +531,8 @@ static BenchFigures bench_figures(const Bench *bn, const BenchOptions *o, int P,
     f.fpe = torch_flops_per_event(o), f.gflops = f.ev_med * f.fpe / 1e9;
     f.gflops_rank = f.gflops / P;
     f.peak_share = r->sg_med > 0 ? f.gflops_rank / r->sg_med : 0; // 0: not measured
+    f.ev_cpu = (double)o->window * o->batch / (1e-3 * median(r->cpu_ms, o->windows));
+    f.peak_share_cpu = r->sg_cpu_med > 0 ? f.ev_cpu * f.fpe / 1e9 / r->sg_cpu_med : 0;
     f.comm_share = r->sums[0] / P;
     const double n = (double)bn->m->n_params, TB = (double)o->window * o->batch;
     f.b_params = 4 * n * sizeof(float); // params, grads, Adam m and v
@@ -528,9 +556,12 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
                         const BenchResult *r, const BenchFigures *f) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     fprintf(txt,
-            "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s\n",
+            "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s; "
+            "kernels %s (CPU: %s%s)\n",
             o->hidden, o->layers, o->types, o->emb, o->batch, o->window, P, P > 1 ? "s" : "",
-            comm_launcher(), blas, ct ? ct : "<unset>");
+            comm_launcher(), blas, ct ? ct : "<unset>", kernels()->name,
+            cpu_isa_name(cpu_isa_detected()),
+            getenv("LSTM_TRAINER_ISA") ? ", chosen by LSTM_TRAINER_ISA" : "");
     fprintf(txt, "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
                  "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
     fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
@@ -548,6 +579,11 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
         fprintf(txt, "sgemm:    %d^3, %d trials%s: %.1f GFLOP/s median [%.1f..%.1f]\n", o->sgemm_n,
                 o->sgemm_trials, P > 1 ? " on every rank at once" : "", r->sg_med, r->sg_lo,
                 r->sg_hi);
+    if (r->sg_med > 0)
+        fprintf(txt,
+                "cpu time: %.0f events per CPU second%s = %.0f%% of the sgemm peak per CPU second "
+                "(%.1f GFLOP/s; both robust to a loaded machine)\n",
+                f->ev_cpu, P > 1 ? " (rank 0)" : "", 100 * f->peak_share_cpu, r->sg_cpu_med);
     fprintf(txt,
             "time:     forward %.1f%%, backward %.1f%%, waiting on allreduce %.2f%% (max over "
             "ranks %.2f%%), optimizer %.1f%% of step time\n",
@@ -604,6 +640,11 @@ static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char
            f->comm_share, r->maxes[0], r->sums[1] / P, r->sums[2] / P, r->sums[3] / P,
            r->sums[4] / P, mib(f->rss), mib(r->sums[5]), mib(f->rss0), mib(f->need),
            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
+    printf("\"events_per_cpu_s\":%.1f,\"sgemm_gflops_cpu_med\":%.3f,\"peak_share_cpu\":%.4f,",
+           f->ev_cpu, r->sg_cpu_med, f->peak_share_cpu);
+    printf("\"isa\":\"%s\",\"isa_detected\":\"%s\",\"isa_env\":\"%s\",", kernels()->name,
+           cpu_isa_name(cpu_isa_detected()),
+           getenv("LSTM_TRAINER_ISA") ? getenv("LSTM_TRAINER_ISA") : "<unset>");
     printf("\"final_loss\":%.5f,\"blas\":\"%s\",\"openblas_core\":\"%s\","
            "\"openblas_threads\":%d,\"openblas_coretype_env\":\"%s\","
            "\"time_head\":\"lognormal (2 outputs); torch: MSE (1 output)\","

@@ -28,7 +28,9 @@ static inline float exp_r(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    // The exponent bits need a number: a NaN input stays NaN through p.
+    const float nc = n == n ? n : 0.0f;
+    uint32_t bits = (uint32_t)((int32_t)nc + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

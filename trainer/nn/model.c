@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "kernels.h"
 #include "lstm_cell.h"
 #include "mathfn.h"
 #include "rgemm.h"
@@ -193,6 +194,7 @@ static size_t activations_layout(Model *m, char *arena) {
 
 Model *model_create(const ModelShape *s) {
     check_shape(s);
+    (void)kernels(); // resolve the kernel path (and refuse a bad LSTM_TRAINER_ISA) up front
     Model *m = xcalloc(1, sizeof *m);
     m->shape = *s;
     m->n_params = model_param_count(s);
@@ -655,8 +657,9 @@ const char *model_blas_setup(void) {
     static char info[128];
     const char *env = getenv("OPENBLAS_NUM_THREADS");
     if (!env || !*env) openblas_set_num_threads(1);
-    snprintf(info, sizeof info, "OpenBLAS %s kernels, %d thread%s%s", openblas_get_corename(),
-             openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s",
-             getenv("OPENBLAS_CORETYPE") ? "" : " (OPENBLAS_CORETYPE unset)");
+    snprintf(info, sizeof info, "OpenBLAS %s kernels, %d thread%s%s; %s kernels",
+             openblas_get_corename(), openblas_get_num_threads(),
+             openblas_get_num_threads() == 1 ? "" : "s",
+             getenv("OPENBLAS_CORETYPE") ? "" : " (OPENBLAS_CORETYPE unset)", kernels()->name);
     return info;
 }

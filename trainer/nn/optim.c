@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "util.h"
 
 void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params) {
@@ -60,33 +61,44 @@ void optim_step(Optimizer *opt, float *params, const float *grads, double grad_s
     const float bc1 = (float)(1.0 - pow(oc->beta1, t));
     const float inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(oc->beta2, t)));
     const float step_size = lr / bc1, mom = (float)oc->momentum;
+    OptimUpdate u = {.adam = oc->kind != OPT_SGD,
+                     .gs = gs,
+                     .lr = lr,
+                     .mom = mom,
+                     .b1 = b1,
+                     .b2 = b2,
+                     .eps = eps,
+                     .step_size = step_size,
+                     .inv_sqrt_bc2 = inv_sqrt_bc2};
+    const Kernels *kern = kernels();
     for (int k = 0; k < opt->n_tensors; k++) {
         const TensorInfo *ti = &opt->tensors[k];
-        float *p = params + ti->offset, *m = opt->m + ti->offset, *v = opt->v + ti->offset;
-        const float *g = grads + ti->offset;
+        const size_t o = ti->offset;
         const float wd = ti->decay ? (float)oc->weight_decay : 0.0f;
-        const size_t n = ti->count;
-        switch (oc->kind) {
-        case OPT_SGD:
-            for (size_t i = 0; i < n; i++) {
-                float gi = g[i] * gs + wd * p[i];
-                m[i] = mom * m[i] + gi;
-                p[i] -= lr * m[i];
-            }
-            break;
-        case OPT_ADAM:
-        case OPT_ADAMW: {
-            const float l2 = oc->kind == OPT_ADAM ? wd : 0.0f;
-            const float shrink = oc->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
-            for (size_t i = 0; i < n; i++) {
-                float gi = g[i] * gs + l2 * p[i];
-                m[i] = b1 * m[i] + (1.0f - b1) * gi;
-                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-                float denom = sqrtf(v[i]) * inv_sqrt_bc2 + eps;
-                p[i] = p[i] * shrink - step_size * m[i] / denom;
-            }
-            break;
+        u.wd = wd;
+        u.l2 = oc->kind == OPT_ADAM ? wd : 0.0f;
+        u.shrink = oc->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
+        kern->optim_update(&u, ti->count, params + o, opt->m + o, opt->v + o, grads + o);
+    }
+}
+
+// The generic path of kernels.h's optim_update: one flat loop.
+void optim_update_generic(const OptimUpdate *u, size_t n, float *restrict p, float *restrict m,
+                          float *restrict v, const float *restrict g) {
+    if (!u->adam) {
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] * u->gs + u->wd * p[i];
+            m[i] = u->mom * m[i] + gi;
+            p[i] -= u->lr * m[i];
         }
-        }
+        return;
+    }
+    const float b1 = u->b1, b2 = u->b2, l2 = u->l2, shrink = u->shrink;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * u->gs + l2 * p[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        float denom = sqrtf(v[i]) * u->inv_sqrt_bc2 + u->eps;
+        p[i] = p[i] * shrink - u->step_size * m[i] / denom;
     }
 }

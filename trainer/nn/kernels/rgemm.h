@@ -3,9 +3,10 @@
 // Each time step multiplies the B lanes' (B, K) rows by the same recurrent weights; a
 // general GEMM re-packs those weights on every call, which at B = 64 costs as much as a
 // third of the product. Here the weights are packed once per forward (and once per
-// backward) into panels of 32 columns, and an AVX-512 kernel computes 8 rows x 32 columns
-// at a time straight from the lanes' rows. Used when the CPU has AVX-512 and the shape
-// fits (rows a multiple of 8, columns of 32); otherwise the caller uses BLAS. Float only.
+// backward) into panels of 32 columns, and the micro-kernel of kernels.h's path (AVX-512: 8
+// rows x 32 columns per tile; AVX2: 4 rows x 16 columns) computes straight from the lanes'
+// rows. Used on the AVX2 and AVX-512 paths when the shape fits (rows a multiple of 8,
+// columns of 32); otherwise (and on the generic path) the caller uses BLAS. Float only.
 #pragma once
 
 // Whether rgemm() can compute an (M, N) result on this CPU.
