@@ -313,15 +313,16 @@ def failed_tests(out):
 
 
 def ctest(scratch, args, timeout, test_timeout):
+    """(verdict, the tests that failed, the tail of the output when some failed)."""
     cmd = "%s ctest --test-dir build -j2 --timeout %d --output-on-failure %s" % (ENV, test_timeout, args)
-    rc, out, secs = sh(cmd, scratch, timeout)
+    rc, out, _ = sh(cmd, scratch, timeout)
     if rc == 124:
-        return "KILLED", "ctest timeout", secs
+        return "KILLED", "ctest timeout", out[-4000:]
     if rc != 0:
-        return "KILLED", failed_tests(out) or "ctest rc %d" % rc, secs
+        return "KILLED", failed_tests(out) or "ctest rc %d" % rc, out[-4000:]
     if re.search(r"No tests were found", out):
-        return "NOTESTS", "", secs
-    return "SURVIVED", "", secs
+        return "NOTESTS", "", ""
+    return "SURVIVED", "", ""
 
 
 def judge(m, a):
@@ -337,13 +338,15 @@ def judge(m, a):
             return {"verdict": "BUILD-ERROR", "killed_by": " | ".join(errs)[:300],
                     "stage": "build", "seconds": round(time.time() - t0, 1)}
         hint_re = "^(%s)$" % hint
-        v, by, _ = ctest(a.scratch, "--stop-on-failure -R '%s'" % hint_re, a.timeout, a.test_timeout)
+        v, by, log = ctest(a.scratch, "--stop-on-failure -R '%s'" % hint_re, a.timeout, a.test_timeout)
         stage = "hint"
         if v != "KILLED":
-            v, by, _ = ctest(a.scratch, "--stop-on-failure %s -E '%s'" % (a.ctest_args, hint_re),
-                             a.timeout, a.test_timeout)
+            v, by, log = ctest(a.scratch, "--stop-on-failure %s -E '%s'" % (a.ctest_args, hint_re),
+                               a.timeout, a.test_timeout)
             stage = "full"
-        return {"verdict": v, "killed_by": by, "stage": stage, "seconds": round(time.time() - t0, 1)}
+        # The failing output's tail: a kill by an unrelated test may be a flaky test, not the mutant.
+        return {"verdict": v, "killed_by": by, "stage": stage, "seconds": round(time.time() - t0, 1),
+                "log": log}
     finally:
         open(full, "w").write(orig)
 
