@@ -102,7 +102,6 @@ n_eps=$(grep -c '"event":"valid".*"epsilon"' t1/log.jsonl || true)
 inspect t1 > inspect.out 2>&1 || true
 grep -q "privacy: user-level DP-SGD, epsilon $eps at delta" inspect.out &&
   pass "checkpoint inspect shows epsilon $eps" || fail "inspect: $(grep privacy inspect.out)"
-# (into a file: grep -q closing the pipe early fails an inspect still writing, under pipefail)
 inspect r1 > inspect_r1.out 2>&1 || true
 grep -q "epsilon" inspect_r1.out && pass "inspect of a fixed-sigma run shows epsilon" || fail "r1 inspect"
 # The Python reference for the printed q and sigma (rounded to 4 digits: compare loosely).
