@@ -424,11 +424,12 @@ def main():
     changed = sync(a.scratch)
     print("scratch %s: %d files updated; %d mutants to judge" % (a.scratch, changed, len(todo)),
           flush=True)
-    if not os.path.exists(os.path.join(a.scratch, "build", "CMakeCache.txt")):
-        rc, out, _ = sh("cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTRAINER_WERROR=ON",
-                        a.scratch, 600)
-        if rc != 0:
-            print(out[-3000:]); return 1
+    # Configured every time (quick when nothing changed): a build that has to re-run cmake
+    # itself after a merge moved CMakeLists can race with its own parallel jobs.
+    rc, out, _ = sh("cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTRAINER_WERROR=ON",
+                    a.scratch, 600)
+    if rc != 0:
+        print(out[-3000:]); return 1
     rc, out, _ = sh("cmake --build build -j2", a.scratch, 3600)
     if rc != 0:
         print(out[-3000:]); print("the unmutated build fails"); return 1
