@@ -87,6 +87,11 @@ eps_end=$(sed -n 's/^privacy: user-level .* epsilon \([0-9.e+-]*\) at delta \([0
 line=$(grep '^privacy: user-level DP-SGD:' t1.out || true)
 q=$(sed -n 's/.*sampled at q=\([0-9.e+-]*\) .*/\1/p' <<< "$line")
 sigma=$(sed -n 's/.*noise multiplier \([0-9.e+-]*\) (solved).*/\1/p' <<< "$line")
+# The sampling rate is train.batch_size over the training users (each user drawn with rate q).
+users=$(sed -n 's/.*DP-SGD: \([0-9]*\) training users.*/\1/p' <<< "$line")
+bs=$(sed -n 's/^  batch_size: *\([0-9]*\).*/\1/p' exp.yaml | head -1)
+awk -v q="$q" -v u="$users" -v b="$bs" 'BEGIN { exit !(u > 0 && b > 0 && q / (b / u) > 0.999 && q / (b / u) < 1.001) }' &&
+  pass "q=$q is batch_size $bs / $users training users" || fail "q=$q, want batch_size '$bs' / '$users' users"
 set -- $eps_end
 eps=${1:-}; delta=${2:-}
 if [ -n "$eps" ] && awk -v e="$eps" 'BEGIN { exit !(e <= 3 && e > 2.9) }'; then

@@ -117,13 +117,13 @@ if check_stopped a; then
   done
 fi
 
-# wait_any_ckpt RUNDIR: waits (up to 60 s) for any step-*.ckpt (one named file may be rotated
-# away between two polls on an idle machine: 20 steps take milliseconds).
+# wait_any_ckpt DIR: until DIR holds a whole checkpoint (step-N.ckpt; temp files end in .tmp);
+# 1 if the job ended first.
 wait_any_ckpt() {
   local i
   for i in $(seq 12000); do
-    compgen -G "$1/checkpoints/step-*.ckpt" > /dev/null && return 0
-    kill -0 "$JOB" 2>/dev/null || return 1
+    compgen -G "$1/step-*.ckpt" > /dev/null && return 0
+    kill -0 "$JOB" 2>/dev/null || { compgen -G "$1/step-*.ckpt" > /dev/null; return; }
     sleep 0.005
   done
   return 1
@@ -137,7 +137,9 @@ for try in 1 2 3; do
   start_job 2 "$WORK/b/out.0" "${BASE[@]}"
   cd "$WORK"
   victims="$(wait_rank_pid 0) $(wait_rank_pid 1) $(mpirun_pid)" # known before: kill at once
-  if wait_any_ckpt b/run; then
+  # Any periodic checkpoint, not step 10's: with checkpoint.keep=2 that one is gone by step 30,
+  # before a poll starved on a loaded machine may see it (then no kill lands at all).
+  if wait_any_ckpt b/run/checkpoints; then
     kill -KILL $victims 2>/dev/null || true
   fi
   job_wait

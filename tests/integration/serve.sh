@@ -46,6 +46,23 @@ s = json.load(open(sys.argv[2]))
 if s["events"] <= 0 or s["latency_ms"]["p99"] < s["latency_ms"]["p50"]:
     sys.exit(f"stats {s}")
 PY
+# "next": the most likely actions, most likely first: with --top beyond the vocabulary every
+# action is listed, the probabilities sum to 1 and fall, and the default top 3 are its head.
+head -201 stream.csv | "$TRAINER" serve exp.yaml $CK --top 1000 > every.jsonl 2> /dev/null
+python3 - all.jsonl every.jsonl <<'PY' && pass "next: the top actions, most likely first" || fail "next actions"
+import json, sys
+key = lambda r: (r["user_hash"], r["event"])  # lines come in micro-batch order
+top = {key(r): r["next"] for r in map(json.loads, open(sys.argv[1]))}
+n = 0
+for r in map(json.loads, open(sys.argv[2])):
+    p = [x["p"] for x in r["next"]]
+    if abs(sum(p) - 1) > 1e-3 * len(p) or any(p[k] < p[k + 1] for k in range(len(p) - 1)):
+        sys.exit(f"{key(r)}: probabilities {p} do not fall or do not sum to 1")
+    if [x["p"] for x in top[key(r)]] != p[:3]:
+        sys.exit(f"{key(r)}: top 3 {top[key(r)]} are not the head of {r['next']}")
+    n += 1
+sys.exit(0 if n == 200 else f"{n} lines, want 200")
+PY
 
 say "restart from --state"
 half=$((rows / 2))

@@ -7,7 +7,7 @@
 // positions without targets, and the explanations' path (input_given + input_grad_only:
 // d f / d x0 backpropagated from a given dy, weight gradients untouched). Prints the
 // normalised error |a - n| / (|a| + |n|) per tensor (norms over the tensor) and fails above
-// 1e-6.
+// 1e-6. Also the initial biases (model_init_params): the forget gate's 1, the other gates' 0.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,8 +247,24 @@ static int check_input_given(int layers) {
     return bad;
 }
 
+// Gate order i, f, g, o (PyTorch's): bias entries [H, 2H) are the forget gate's.
+static int check_init_biases(void) {
+    ModelShape s = {.n_actions = 5, .action_embed = 3, .hidden = 4, .layers = 2,
+                    .max_lanes = B, .window = T};
+    Model *m = model_create(&s);
+    model_init_params(m, 42, 0.5);
+    int bad = 0;
+    for (int l = 0; l < s.layers; l++)
+        for (int j = 0; j < 4 * s.hidden; j++)
+            bad += m->p.bias[l][j] != (j / s.hidden == 1 ? 1 : 0);
+    model_free(m);
+    printf("initial biases: %d of %d wrong (forget gate 1, others 0)\n", bad, 8 * s.hidden);
+    return bad != 0;
+}
+
 int main(void) {
     int failed = 0;
+    failed |= check_init_biases();
     failed |= check_input_given(1);
     failed |= check_input_given(2);
     failed |= check_case(1, 0.0, 1, 3, "one layer");

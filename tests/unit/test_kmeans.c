@@ -8,6 +8,10 @@
 //   3. Fewer distinct points than K: no crash, no NaN, an empty cluster reported as such; a
 //      cluster emptied by Lloyd is re-seeded with the farthest point and the groups recovered.
 //   4. Silhouette: near 1 for the blobs, lower for a wrong K.
+//   5. A tie for the farthest point (points at -10 and +10, centroid 0) goes to the smallest
+//      point id over all ranks, whichever rank holds it (else the clustering depends on P).
+//   6. Restarts: on unclustered points (many local optima) the fit keeps the restart of lowest
+//      inertia: 6 restarts never do worse than the first alone, and beat it for some seeds.
 // Prints "digest <hex>" of the labels (by point id), distances and centroids: the test
 // script runs this under mpirun -np 1, 2 and 4 and requires the same digest.
 #include <math.h>
@@ -191,6 +195,60 @@ static void test_reseed(int rank, int size) {
     kmeans_result_free(&res);
 }
 
+static void test_tie(int rank, int size) {
+    // i < 20: even i at -10, odd i at +10 (ids i + 1: the smallest, id 1, is at -10, while on
+    // 2 or 4 ranks the other ranks' smallest are at +10); i >= 20 at 0.
+    float x[30];
+    uint64_t ids[30];
+    int64_t n = 0;
+    for (int i = 0; i < 30; i++) {
+        if (i % size != rank) continue;
+        x[n] = i >= 20 ? 0.0f : i % 2 ? 10.0f : -10.0f;
+        ids[n++] = (uint64_t)i + 1;
+    }
+    const double init[2] = {0.0, 100.0};
+    KmeansConfig kc = {.k = 2, .dim = 1, .restarts = 1, .max_iter = 20, .seed = 1, .init = init};
+    int32_t labels[30];
+    double dist2[30];
+    KmeansResult res;
+    kmeans_fit(x, ids, n, &kc, labels, dist2, &res);
+    double wrong = 0;
+    for (int64_t i = 0; i < n; i++) wrong += labels[i] != (x[i] == -10.0f);
+    comm_allreduce_sum_f64(&wrong, 1);
+    CHECK(res.reseeded == 1 && wrong == 0, "tie: %d re-seeded, %.0f points not where the "
+          "smallest id's re-seed puts them (the -10 points alone)", res.reseeded, wrong);
+    kmeans_result_free(&res);
+}
+
+static void test_restarts(int rank, int size) {
+    enum { NP = 300 };
+    float x[NP * 2];
+    uint64_t ids[NP];
+    int64_t n = 0;
+    for (int i = 0; i < NP; i++) {
+        if (i % size != rank) continue;
+        x[n * 2] = (float)((mix64((uint64_t)i) >> 11) * 0x1.0p-53);
+        x[n * 2 + 1] = (float)((mix64((uint64_t)i + NP) >> 11) * 0x1.0p-53);
+        ids[n++] = (uint64_t)i + 1;
+    }
+    int32_t labels[NP];
+    double dist2[NP];
+    int better = 0, worse = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        KmeansConfig k1 = {.k = 7, .dim = 2, .restarts = 1, .max_iter = 50, .seed = seed};
+        KmeansConfig k6 = k1;
+        k6.restarts = 6;
+        KmeansResult r1, r6;
+        kmeans_fit(x, ids, n, &k1, labels, dist2, &r1);
+        kmeans_fit(x, ids, n, &k6, labels, dist2, &r6);
+        better += r6.inertia < r1.inertia * (1 - 1e-9) && r6.restart > 0;
+        worse += r6.inertia > r1.inertia;
+        kmeans_result_free(&r1), kmeans_result_free(&r6);
+    }
+    CHECK(worse == 0 && better > 0, "restarts: 6 restarts beat the first alone for %d of 8 seeds, "
+          "did worse for %d (want > 0 and 0)", better, worse);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     int rank = comm_rank(), size = comm_size();
@@ -201,6 +259,8 @@ int main(int argc, char **argv) {
     uint64_t digest = test_blobs(rank, size);
     test_degenerate(rank, size);
     test_reseed(rank, size);
+    test_tie(rank, size);
+    test_restarts(rank, size);
     double fails = g_failures;
     comm_allreduce_max_f64(&fails, 1);
     if (rank == 0) printf("digest %016llx\n%s\n", (unsigned long long)digest, fails ? "FAILED" : "all checks passed");

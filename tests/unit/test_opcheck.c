@@ -6,7 +6,8 @@
 //     gradient into the previous step, for L = sum(wh * h) + sum(wc * c) with random wh, wc,
 //     lanes that reset (keep = 0) and that carry, with and without the recurrent gradient.
 //   head_loss_row: d loss / d y of one output row (action softmax CE, log-normal time NLL,
-//     engagement squared error), for several targets and loss weights.
+//     engagement squared error), for several targets and loss weights; and its top-1 / top-k
+//     counts, ties counting against the target (equal logits: not correct).
 // Double precision (nn_f64): central differences with h = 1e-6 are good to ~1e-9. Prints the
 // normalised error |a - n| / (|a| + |n|) (norms over the checked vector); fails above 1e-7.
 #include <math.h>
@@ -137,6 +138,20 @@ static void check_head(int engagement, int tgt, double w_a, double w_t, double w
           "loss with and without want_grad differ");
 }
 
+// top1/topk of one row whose action logits are y4 (K = 4, top_k = 2).
+static void check_rank(const real *y4, int tgt, double want1, double wantk, const char *what) {
+    ModelShape s = {.n_actions = 4};
+    LossConfig lc = {.w_action = 1, .w_time = 1, .loggap_mean = 0, .loggap_std = 1, .top_k = 2};
+    real y[8] = {0}, e[8];
+    memcpy(y, y4, sizeof(real) * 4);
+    LossSums sums;
+    memset(&sums, 0, sizeof sums);
+    head_loss_row(&s, &lc, 0, y, e, 0, tgt, 0, 0, &sums);
+    printf("  top-1/top-2 (%s): %.0f/%.0f\n", what, sums.top1, sums.topk);
+    CHECK(sums.top1 == want1 && sums.topk == wantk, "%s: top1 %g top2 %g, want %g %g", what,
+          sums.top1, sums.topk, want1, wantk);
+}
+
 int main(void) {
     printf("per-op finite-difference checks (double, h=%g, tolerance %g)\n", STEP, TOL);
     check_cell(0);
@@ -144,6 +159,10 @@ int main(void) {
     check_head(0, 0, 1, 1, 0);
     check_head(1, 5, 1, 1, 1);
     check_head(1, 2, 0.3, 2.0, 0.5);
+    check_rank((const real[]){0.1, 0.9, 0.2, 0.3}, 1, 1, 1, "target highest");
+    check_rank((const real[]){0.1, 0.5, 0.9, 0.3}, 1, 0, 1, "target second");
+    check_rank((const real[]){0.1, 0.9, 0.9, 0.3}, 1, 0, 1, "target tied first");
+    check_rank((const real[]){0.5, 0.5, 0.5, 0.5}, 2, 0, 0, "all tied");
     if (g_failures) printf("%d check(s) failed\n", g_failures);
     else printf("all per-op checks passed\n");
     return g_failures ? 1 : 0;

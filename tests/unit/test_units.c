@@ -8,13 +8,15 @@
 // limit); ISO-8601 (zones, fractions, date only,
 // impossible dates, garbage); SipHash-2-4 against the paper's test vector; hash_bytes equal
 // to the streaming Hasher for any split of the input; vocabulary ids (count desc, then byte
-// order; unseen -> 0); config_time_unit_seconds.
+// order; unseen -> 0); config_time_unit_seconds; the batch of one user's window (the target
+// log gap log(dt + gap_offset) is the next position's input gap before normalisation).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "config.h"
 #include "csv.h"
 #include "hash.h"
@@ -410,6 +412,41 @@ static void test_time_unit(void) {
     CHECK(config_load(&cfg, NULL, 2, ov) != 0, "iso8601 with time_unit=none was accepted");
 }
 
+static void test_batch_targets(void) {
+    enum { T = 4, N = 4 };
+    const double times[N] = {0, 10, 30, 31}, off = 0.5, mean = 1.25, sd = 2.0;
+    uint8_t ev[N][16];
+    memset(ev, 0, sizeof ev);
+    for (int i = 0; i < N; i++) memcpy(ev[i], &times[i], 8), memcpy(ev[i] + 8, &(int32_t){i + 1}, 4);
+    Shard sh;
+    memset(&sh, 0, sizeof sh);
+    sh.hdr.event_bytes = shard_event_bytes(0, 0), sh.hdr.n_users = 1, sh.hdr.n_events = N;
+    ShardUser u = {.user_hash = 7, .first_event = 0, .n_events = N};
+    sh.events = &ev[0][0], sh.users = &u;
+    Dataset ds;
+    memset(&ds, 0, sizeof ds);
+    ds.meta.engagement_index = -1, ds.meta.gap_offset = off;
+    ds.meta.loggap_mean = mean, ds.meta.loggap_std = sd;
+    ds.n_shards = 1, ds.shards[SPLIT_TRAIN] = &sh;
+    BatchBuf bb;
+    batchbuf_init(&bb, 1, T, 0, 2);
+    UserWindow w = {.shard = 0, .user = 0, .start = 0, .lane_id = 1};
+    batch_fill_windows(&bb, &ds, SPLIT_TRAIN, 1, &w);
+    for (int t = 0; t + 1 < N; t++) {
+        // The last event is no input (it has no target): compare with the next input before it.
+        double want = log(times[t + 1] - times[t] + off);
+        double next_in = t + 2 < N ? bb.dense[(t + 1) * 2] * sd + mean : want;
+        CHECK(fabs(bb.tgt_loggap[t] - want) < 1e-5 && fabs(next_in - want) < 1e-5 &&
+                  bb.tgt_action[t] == t + 2,
+              "batch position %d: target log gap %g, next input's %g, want log(%g + %g) = %g; "
+              "target action %d, want %d", t, (double)bb.tgt_loggap[t], next_in,
+              times[t + 1] - times[t], off, want, bb.tgt_action[t], t + 2);
+    }
+    CHECK(bb.tgt_action[T - 1] == -1 && bb.keep[0] == 0 && bb.keep[1] == 1,
+          "batch: the last event has a target (%d) or keep flags wrong", bb.tgt_action[T - 1]);
+    batchbuf_free(&bb);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s/test-units.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -427,6 +464,8 @@ int main(void) {
     test_vocab();
     printf("time units\n");
     test_time_unit();
+    printf("batch targets\n");
+    test_batch_targets();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", g_dir);
