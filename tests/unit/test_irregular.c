@@ -26,7 +26,7 @@ static void check_fixture(const char *path) {
     if (!f) return;
     char line[8192];
     SurpriseParams sp = {0};
-    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 0};
     UserScore us;
     RingEntry *ring = NULL;
     int events = 0, users = 0, last_n = 0;
@@ -99,14 +99,14 @@ static void check_fixture(const char *path) {
 static void check_statistics(void) {
     // window (W = 2, total excess) and mean on x = 1, 3, -1, 5 (all in the action part).
     const double xs[4] = {1, 3, -1, 5};
-    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, {NULL}, {0}, 0},
-              mean = {STAT_MEAN, 2, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec win = {.statistic = STAT_WINDOW, .window = 2},
+              mean = {.statistic = STAT_MEAN, .window = 2};
     RingEntry ring[8];
     UserScore a, b;
     user_score_reset(&a), user_score_reset(&b);
     const double want_win[4] = {1, 2, 2, 2}, want_mean[4] = {1, 2, 1, 2};
     for (int i = 0; i < 4; i++) {
-        EventSurprise ev = {{0}, {xs[i], 0, 0}, {1, 0.5, 0.5}, xs[i]};
+        EventSurprise ev = {.x = {xs[i], 0, 0}, .v = {1, 0.5, 0.5}, .excess = xs[i]};
         user_score_add(&a, ring, &win, &ev, i + 1);
         user_score_add(&b, ring + 4, &mean, &ev, i + 1);
         CHECK(a.score == want_win[i], "window: after %d events %g, want %g", i + 1, a.score, want_win[i]);

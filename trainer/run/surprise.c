@@ -31,6 +31,11 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
         z += e, ey += e * d, ey2 += e * d * d;
     }
     double logz = log(z);
+    for (int k = 0; k < PRED_MAX_K; k++) out->pred[PRED_P + k] = 0;
+    for (int k = 0; k < K; k++)
+        out->pred[PRED_P + (k < PRED_MAX_K ? k : PRED_MAX_K - 1)] += (float)(exp((double)y[k] - mx) / z);
+    out->pred[PRED_MU] = y[K], out->pred[PRED_LSD] = y[K + 1];
+    out->pred[PRED_ENG] = p->engagement ? y[K + 2] : 0;
     out->s[PART_ACTION] = logz - ((double)y[action] - mx);
     out->x[PART_ACTION] = out->s[PART_ACTION] - (logz - ey / z);
     // Var[-log p(a)] = Var[y_a] under p.
@@ -56,7 +61,8 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec s = {.statistic = STAT_ZWINDOW, .window = (int)cfg->score.window};
+    for (int c = 0; c < N_CHANNELS; c++) s.cal_loc[c] = 0, s.cal_scale[c] = 1;
     for (int k = 0; k < 3; k++)
         if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
     return s;
@@ -138,6 +144,40 @@ double score_calibrated(const double *knot_e, const double *knot_k, int n_knots,
     return -log((1.0 + k) / (double)(n + 1));
 }
 
+double score_channel(const ScoreSpec *spec, int c, double e) {
+    if (spec->n_cal <= 0) return e;
+    return score_calibrated(spec->cal[c], spec->cal_count[c], spec->n_knots[c], spec->n_cal,
+                            (e - spec->cal_loc[c]) / spec->cal_scale[c]);
+}
+
+// The shift channels after the newest entry (u->n counts it, u->pred_sum too): the change of
+// the model's mean prediction between the last W events and those before them (from event
+// SHIFT_SKIP on, at least W / 2 of them): action the total variation of the mean action
+// probabilities, timing the distance of (mean, log SD) of the log-gap, engagement the change
+// of the predicted engagement. Each channel's peak is the largest shift, at its last W events.
+static void shift_add(UserScore *u, const RingEntry *ring, int W, int engagement) {
+    const int skip = W / 2, cap = 4 * W;
+    const int64_t nb = u->n - W - skip;
+    if (nb < (W + 1) / 2) return;
+    double after[N_PRED] = {0}, d[N_PRED];
+    for (int j = 0; j < W; j++) {
+        const float *q = ring[(u->n - W + j) % cap].pred;
+        for (int k = 0; k < N_PRED; k++) after[k] += q[k];
+    }
+    for (int k = 0; k < N_PRED; k++) d[k] = after[k] / W - (u->pred_sum[k] - after[k]) / (double)nb;
+    double tv = 0, sh[N_PARTS];
+    for (int k = PRED_P; k < N_PRED; k++) tv += 0.5 * fabs(d[k]);
+    sh[PART_ACTION] = tv, sh[PART_TIMING] = hypot(d[PRED_MU], d[PRED_LSD]);
+    sh[PART_ENGAGEMENT] = engagement ? fabs(d[PRED_ENG]) : 0;
+    for (int p = 0; p < N_PARTS; p++) {
+        Peak *pk = &u->side[CH_SHIFT + p];
+        if (sh[p] > pk->z) {
+            set_peak(pk, ring, cap, u->n - W, W, p, sh[p]);
+            pk->shift = 1;
+        }
+    }
+}
+
 // The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
 static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, int engagement) {
     const int W = spec->window, cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
@@ -166,13 +206,14 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
             }
         }
     }
+    if (u->n > W / 2)
+        for (int k = 0; k < N_PRED; k++) u->pred_sum[k] += ring[(u->n - 1) % cap].pred[k];
+    shift_add(u, ring, W, engagement);
     double best = -INFINITY;
     for (int c = 0; c < N_CHANNELS; c++) {
-        double v = c ? -u->side[c].z : u->side[c].z;
-        u->evidence[c] = -log(m) - log_upper_tail(v);
-        double sc = spec->n_cal > 0 ? score_calibrated(spec->cal[c], spec->cal_count[c],
-                                                       spec->n_knots[c], spec->n_cal, u->evidence[c])
-                                    : u->evidence[c];
+        double v = c == CH_REGULAR ? -u->side[c].z : u->side[c].z;
+        u->evidence[c] = c < CH_SHIFT ? -log(m) - log_upper_tail(v) : v;
+        double sc = score_channel(spec, c, u->evidence[c]);
         if (sc > best) best = sc, u->peak = u->side[c];
     }
     u->score = best;
@@ -195,6 +236,7 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
     RingEntry *slot = &ring[u->n % cap];
     for (int p = 0; p < N_PARTS; p++) slot->x[p] = (float)ev->x[p];
     slot->v_action = (float)ev->v[PART_ACTION];
+    memcpy(slot->pred, ev->pred, sizeof slot->pred);
     slot->event = event;
     u->n++;
     if (spec->statistic == STAT_ZWINDOW) {
@@ -229,7 +271,9 @@ int user_score_reason(const UserScore *u) {
 const char *user_score_reason_text(const UserScore *u) {
     static const char *const REGULAR[N_PARTS] = {"action-regular", "timing-regular",
                                                  "engagement-regular"};
+    static const char *const SHIFT[N_PARTS] = {"action-shift", "timing-shift", "engagement-shift"};
     int p = user_score_reason(u);
+    if (u->peak.shift) return SHIFT[p];
     return u->peak.parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }
 

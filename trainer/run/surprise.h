@@ -44,7 +44,12 @@
 #include "model.h"
 
 enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
-enum { N_CHANNELS = 2 }; // zwindow: surprise, regularity
+// zwindow's channels: surprise, regularity, and the shift of the model's predictions per part.
+enum { CH_SURPRISE, CH_REGULAR, CH_SHIFT, N_CHANNELS = CH_SHIFT + N_PARTS };
+// The model's prediction before an event, as the shift channels use it: the standardised mean
+// and the log SD of the log-gap, the predicted engagement, and the action probabilities (the
+// actions from PRED_MAX_K - 1 on folded into the last).
+enum { PRED_MAX_K = 8, PRED_MU = 0, PRED_LSD, PRED_ENG, PRED_P, N_PRED = PRED_P + PRED_MAX_K };
 extern const char *const PART_NAMES[N_PARTS]; // "action", "timing", "engagement"
 
 typedef struct {
@@ -58,6 +63,7 @@ typedef struct {
     double x[N_PARTS]; // excess over the expected surprisal
     double v[N_PARTS]; // the excess's variance under the model
     double excess;     // sum of x
+    float pred[N_PRED]; // the prediction the event was scored against
 } EventSurprise;
 
 SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma);
@@ -75,6 +81,9 @@ typedef struct {
     // yet, the score is the raw evidence).
     const double *cal[N_CHANNELS], *cal_count[N_CHANNELS];
     int n_knots[N_CHANNELS];
+    // The evidence is standardised as (e - loc) / scale before the knots (the shift channels:
+    // median and MAD of the validation users; the others 0 and 1).
+    double cal_loc[N_CHANNELS], cal_scale[N_CHANNELS];
     long long n_cal;
 } ScoreSpec;
 ScoreSpec score_spec_from(const Config *cfg);
@@ -82,6 +91,7 @@ ScoreSpec score_spec_from(const Config *cfg);
 typedef struct {
     float x[N_PARTS]; // excess per part (float: 4W of them per user, in serve's memory)
     float v_action;   // the action part's variance (timing's and engagement's are 1/2)
+    float pred[N_PRED];
     int64_t event;
 } RingEntry;
 // Entries of the ring a user's UserScore needs: 4W.
@@ -93,7 +103,7 @@ static inline int score_ring_len(const ScoreSpec *s) {
 // first and last event and its top events.
 typedef struct {
     double z;
-    int part;
+    int part, shift; // shift: a shift channel's peak (z the size of the shift)
     double parts[N_PARTS];
     int64_t start, end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
@@ -115,6 +125,7 @@ typedef struct {
     Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
     Peak peak;            // the side the score comes from
     double sum[N_PARTS];  // statistic mean: running sums
+    double pred_sum[N_PRED]; // zwindow: sum of the predictions from event SHIFT_SKIP on
 } UserScore;
 
 void user_score_reset(UserScore *u);
@@ -143,6 +154,8 @@ int score_knots(const double *sorted, long long n, double *knot_e, double *knot_
 // log(n + 1) plus the evidence past it; below the first, k = n.
 double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
                         double e);
+// Channel c's calibrated score of raw evidence e under spec (standardised, then the knots).
+double score_channel(const ScoreSpec *spec, int c, double e);
 
 // The flag threshold: the (1 - rate) quantile of the validation users' scores, so that a
 // share `rate` of them lies strictly above it (sorts scores in place). n = 0: +inf.
