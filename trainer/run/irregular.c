@@ -114,7 +114,8 @@ static void robust_standardise(double *sorted, long long n, double *loc, double 
     double mad = 1.4826 * 0.5 * (dev[(n - 1) / 2] + dev[n / 2]);
     free(dev);
     *loc = med, *scale = mad > 1e-12 ? mad : 1;
-    for (long long i = 0; i < n; i++) sorted[i] = (sorted[i] - *loc) / *scale;
+    for (long long i = 0; i < n; i++)
+        if (sorted[i] > SCORE_NO_EVIDENCE) sorted[i] = (sorted[i] - *loc) / *scale;
 }
 
 // zwindow: every rank gets every channel's sorted evidence; rank 0 returns the users' calibrated
@@ -128,7 +129,7 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         if (comm_rank() == 0) memcpy(sorted, all[k], sizeof(double) * (size_t)*n_all);
         comm_bcast(sorted, sizeof(double) * (size_t)*n_all, 0);
         qsort(sorted, (size_t)*n_all, sizeof(double), by_value);
-        if (k >= CH_SHIFT) robust_standardise(sorted, *n_all, &spec->cal_loc[k], &spec->cal_scale[k]);
+        if (k >= CH_SHIFT_ACTION) robust_standardise(sorted, *n_all, &spec->cal_loc[k], &spec->cal_scale[k]);
         cal->knot_e[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
         cal->knot_k[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
         spec->n_knots[k] = score_knots(sorted, *n_all, cal->knot_e[k], cal->knot_k[k]);

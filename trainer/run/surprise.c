@@ -34,7 +34,7 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
     for (int k = 0; k < PRED_MAX_K; k++) out->pred[PRED_P + k] = 0;
     for (int k = 0; k < K; k++)
         out->pred[PRED_P + (k < PRED_MAX_K ? k : PRED_MAX_K - 1)] += (float)(exp((double)y[k] - mx) / z);
-    out->pred[PRED_MU] = y[K], out->pred[PRED_LSD] = y[K + 1];
+    out->pred[PRED_MU] = y[K];
     out->pred[PRED_ENG] = p->engagement ? y[K + 2] : 0;
     out->s[PART_ACTION] = logz - ((double)y[action] - mx);
     out->x[PART_ACTION] = out->s[PART_ACTION] - (logz - ey / z);
@@ -146,35 +146,49 @@ double score_calibrated(const double *knot_e, const double *knot_k, int n_knots,
 
 double score_channel(const ScoreSpec *spec, int c, double e) {
     if (spec->n_cal <= 0) return e;
+    if (e <= SCORE_NO_EVIDENCE) return 0; // the validation users' lowest
     return score_calibrated(spec->cal[c], spec->cal_count[c], spec->n_knots[c], spec->n_cal,
                             (e - spec->cal_loc[c]) / spec->cal_scale[c]);
 }
 
-// The shift channels after the newest entry (u->n counts it, u->pred_sum too): the change of
-// the model's mean prediction between the last W events and those before them (from event
-// SHIFT_SKIP on, at least W / 2 of them): action the total variation of the mean action
-// probabilities, timing the distance of (mean, log SD) of the log-gap, engagement the change
-// of the predicted engagement. Each channel's peak is the largest shift, at its last W events.
-static void shift_add(UserScore *u, const RingEntry *ring, int W, int engagement) {
-    const int skip = W / 2, cap = 4 * W;
-    const int64_t nb = u->n - W - skip;
-    if (nb < (W + 1) / 2) return;
-    double after[N_PRED] = {0}, d[N_PRED];
-    for (int j = 0; j < W; j++) {
-        const float *q = ring[(u->n - W + j) % cap].pred;
-        for (int k = 0; k < N_PRED; k++) after[k] += q[k];
+// The prediction channels (shifts and levels) after the newest entry (u->n counts it): the
+// model's mean prediction over the last A = W / 2 events against its mean over the events
+// before them from event W on (the model's warm-up on a new user left out; at least W / 2 of
+// them): the action shift is the total variation between the two mean action distributions,
+// the engagement shift the change of the predicted engagement. The levels, over the last W
+// events: short gaps (-mean standardised log-gap) and high predicted engagement. Each
+// channel's peak is its largest value, at those last events.
+static void prediction_add(UserScore *u, const RingEntry *ring, int W, int engagement) {
+    const int cap = 4 * W, skip = W, A = W / 2 > 0 ? W / 2 : 1;
+    if (u->n > skip)
+        for (int k = 0; k < N_PRED; k++) u->pred_sum[k] += ring[(u->n - 1) % cap].pred[k];
+    double v[N_CHANNELS] = {0};
+    int len[N_CHANNELS] = {0}, part[N_CHANNELS] = {0};
+    const int64_t nb = u->n - A - skip;
+    if (nb >= (W + 1) / 2) {
+        double after[N_PRED] = {0}, tv = 0;
+        for (int j = 0; j < A; j++)
+            for (int k = 0; k < N_PRED; k++) after[k] += ring[(u->n - A + j) % cap].pred[k];
+        for (int k = 0; k < N_PRED; k++)
+            after[k] = after[k] / A - (u->pred_sum[k] - after[k]) / (double)nb; // the change
+        for (int k = PRED_P; k < N_PRED; k++) tv += 0.5 * fabs(after[k]);
+        v[CH_SHIFT_ACTION] = tv, len[CH_SHIFT_ACTION] = A, part[CH_SHIFT_ACTION] = PART_ACTION;
+        v[CH_SHIFT_ENGAGEMENT] = fabs(after[PRED_ENG]), part[CH_SHIFT_ENGAGEMENT] = PART_ENGAGEMENT;
+        len[CH_SHIFT_ENGAGEMENT] = engagement ? A : 0;
     }
-    for (int k = 0; k < N_PRED; k++) d[k] = after[k] / W - (u->pred_sum[k] - after[k]) / (double)nb;
-    double tv = 0, sh[N_PARTS];
-    for (int k = PRED_P; k < N_PRED; k++) tv += 0.5 * fabs(d[k]);
-    sh[PART_ACTION] = tv, sh[PART_TIMING] = hypot(d[PRED_MU], d[PRED_LSD]);
-    sh[PART_ENGAGEMENT] = engagement ? fabs(d[PRED_ENG]) : 0;
-    for (int p = 0; p < N_PARTS; p++) {
-        Peak *pk = &u->side[CH_SHIFT + p];
-        if (sh[p] > pk->z) {
-            set_peak(pk, ring, cap, u->n - W, W, p, sh[p]);
-            pk->shift = 1;
-        }
+    if (u->n >= W) {
+        double m[N_PRED] = {0};
+        for (int j = 0; j < W; j++)
+            for (int k = 0; k < N_PRED; k++) m[k] += ring[(u->n - W + j) % cap].pred[k];
+        v[CH_LEVEL_GAP] = -m[PRED_MU] / W, len[CH_LEVEL_GAP] = W, part[CH_LEVEL_GAP] = PART_TIMING;
+        v[CH_LEVEL_ENGAGEMENT] = m[PRED_ENG] / W, part[CH_LEVEL_ENGAGEMENT] = PART_ENGAGEMENT;
+        len[CH_LEVEL_ENGAGEMENT] = engagement ? W : 0;
+    }
+    for (int c = CH_SHIFT_ACTION; c < N_CHANNELS; c++) {
+        Peak *pk = &u->side[c];
+        if (len[c] == 0 || (pk->kind != PEAK_Z && v[c] <= pk->z)) continue;
+        set_peak(pk, ring, cap, u->n - len[c], len[c], part[c], v[c]);
+        pk->kind = c < CH_LEVEL_GAP ? PEAK_SHIFT : PEAK_LEVEL;
     }
 }
 
@@ -206,13 +220,15 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
             }
         }
     }
-    if (u->n > W / 2)
-        for (int k = 0; k < N_PRED; k++) u->pred_sum[k] += ring[(u->n - 1) % cap].pred[k];
-    shift_add(u, ring, W, engagement);
+    prediction_add(u, ring, W, engagement);
     double best = -INFINITY;
     for (int c = 0; c < N_CHANNELS; c++) {
-        double v = c == CH_REGULAR ? -u->side[c].z : u->side[c].z;
-        u->evidence[c] = c < CH_SHIFT ? -log(m) - log_upper_tail(v) : v;
+        const Peak *pk = &u->side[c];
+        // A prediction channel not reached yet (too few events) has the lowest evidence.
+        u->evidence[c] = c == CH_SURPRISE  ? -log(m) - log_upper_tail(pk->z)
+                         : c == CH_REGULAR ? -log(m) - log_upper_tail(-pk->z)
+                         : pk->kind != PEAK_Z ? pk->z
+                                              : SCORE_NO_EVIDENCE;
         double sc = score_channel(spec, c, u->evidence[c]);
         if (sc > best) best = sc, u->peak = u->side[c];
     }
@@ -272,8 +288,9 @@ const char *user_score_reason_text(const UserScore *u) {
     static const char *const REGULAR[N_PARTS] = {"action-regular", "timing-regular",
                                                  "engagement-regular"};
     static const char *const SHIFT[N_PARTS] = {"action-shift", "timing-shift", "engagement-shift"};
+    static const char *const LEVEL[N_PARTS] = {"action-level", "timing-level", "engagement-level"};
     int p = user_score_reason(u);
-    if (u->peak.shift) return SHIFT[p];
+    if (u->peak.kind != PEAK_Z) return u->peak.kind == PEAK_SHIFT ? SHIFT[p] : LEVEL[p];
     return u->peak.parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }
 

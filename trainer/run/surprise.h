@@ -44,12 +44,18 @@
 #include "model.h"
 
 enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
-// zwindow's channels: surprise, regularity, and the shift of the model's predictions per part.
-enum { CH_SURPRISE, CH_REGULAR, CH_SHIFT, N_CHANNELS = CH_SHIFT + N_PARTS };
-// The model's prediction before an event, as the shift channels use it: the standardised mean
-// and the log SD of the log-gap, the predicted engagement, and the action probabilities (the
-// actions from PRED_MAX_K - 1 on folded into the last).
-enum { PRED_MAX_K = 8, PRED_MU = 0, PRED_LSD, PRED_ENG, PRED_P, N_PRED = PRED_P + PRED_MAX_K };
+// zwindow's channels: the two sides of the excess (surprise, regularity), and the model's
+// predictions: how far its mean prediction shifts (action mix, engagement) and how extreme it
+// gets (short gaps, high engagement).
+enum {
+    CH_SURPRISE, CH_REGULAR, CH_SHIFT_ACTION, CH_SHIFT_ENGAGEMENT, CH_LEVEL_GAP, CH_LEVEL_ENGAGEMENT,
+    N_CHANNELS
+};
+// The model's prediction before an event, as the prediction channels use it: the standardised
+// mean log-gap, the predicted engagement (normalised; 0 without one) and the action
+// probabilities (actions from PRED_MAX_K - 1 on folded into the last).
+enum { PRED_MAX_K = 8, PRED_MU = 0, PRED_ENG, PRED_P, N_PRED = PRED_P + PRED_MAX_K };
+#define SCORE_NO_EVIDENCE (-1e300) // a channel's evidence before it has any
 extern const char *const PART_NAMES[N_PARTS]; // "action", "timing", "engagement"
 
 typedef struct {
@@ -99,11 +105,12 @@ static inline int score_ring_len(const ScoreSpec *s) {
     return 4 * s->window;
 }
 
+enum { PEAK_Z, PEAK_SHIFT, PEAK_LEVEL };
 // A window where a statistic peaked: its Z (zwindow) and part, the excess sums per part, its
 // first and last event and its top events.
 typedef struct {
     double z;
-    int part, shift; // shift: a shift channel's peak (z the size of the shift)
+    int part, kind; // kind: PEAK_Z (z a Z), PEAK_SHIFT or PEAK_LEVEL (z the channel's value)
     double parts[N_PARTS];
     int64_t start, end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
@@ -125,7 +132,7 @@ typedef struct {
     Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
     Peak peak;            // the side the score comes from
     double sum[N_PARTS];  // statistic mean: running sums
-    double pred_sum[N_PRED]; // zwindow: sum of the predictions from event SHIFT_SKIP on
+    double pred_sum[N_PRED]; // zwindow: sum of the predictions from the W-th event on
 } UserScore;
 
 void user_score_reset(UserScore *u);
