@@ -50,8 +50,8 @@ static void check_fixture(const char *path) {
             for (int k = 0; k < sp.K + 3; k++) y[k] = (float)strtod(p, &end), p = end;
             int action = (int)strtol(p, &end, 10);
             p = end;
-            double want[16];
-            for (int k = 0; k < 12; k++) want[k] = strtod(p, &end), p = end;
+            double want[16]; // loggap, eng, s[3], x[3], v_action, evidence[N_CHANNELS], score
+            for (int k = 0; k < 10 + N_CHANNELS; k++) want[k] = strtod(p, &end), p = end;
             int peak_start = (int)strtol(p, &end, 10), peak_end = (int)strtol(end, &end, 10);
             int part = (int)strtol(end, &end, 10);
             EventSurprise ev;
@@ -75,13 +75,14 @@ static void check_fixture(const char *path) {
                 CHECK(close_rel(us.evidence[side], want[9 + side], 1e-9),
                       "event %d: evidence[%d] %.12g, reference %.12g", events, side,
                       us.evidence[side], want[9 + side]);
-            CHECK(close_rel(us.score, want[11], 1e-9), "event %d: score %.12g, reference %.12g",
-                  events, us.score, want[11]);
+            const double want_score = want[9 + N_CHANNELS];
+            CHECK(close_rel(us.score, want_score, 1e-9), "event %d: score %.12g, reference %.12g",
+                  events, us.score, want_score);
             CHECK(us.peak.start == peak_start && us.peak.end == peak_end && us.peak.part == part,
                   "event %d: peak [%lld, %lld] part %d, reference [%d, %d] part %d", events,
                   (long long)us.peak.start, (long long)us.peak.end, us.peak.part, peak_start,
                   peak_end, part);
-            worst_score = fmax(worst_score, fabs(us.score - want[11]));
+            worst_score = fmax(worst_score, fabs(us.score - want_score));
             last_score = us.score;
             events++;
         }
