@@ -85,7 +85,7 @@ def zwindow(hist):
     """hist: list of (x[3] float32, v_action float32, event, pred float32). Returns, after
     every event, the raw evidence of every channel (surprise: largest Z; regularity: largest -Z
     over every window each scale has seen; the prediction channels' largest values), the score
-    (uncalibrated: the largest) and that channel's peak window and part."""
+    (uncalibrated: log sum exp of the evidence) and the largest channel's peak window and part."""
     scales = [max(W // 4, 1), W, 4 * W]
     out, best = [], [None] * 6  # per channel: (value, part, first, len)
     for n in range(1, len(hist) + 1):
@@ -109,8 +109,9 @@ def zwindow(hist):
         ev = [-math.log(m) - log_upper_tail(best[c][0]) for c in range(2)]
         ev += [b[0] if b is not None else NO_EVIDENCE for b in best[2:]]
         c = max(range(6), key=lambda i: (ev[i], -i))
+        score = ev[c] + math.log(sum(math.exp(e - ev[c]) for e in ev))  # -log sum of tails
         first, ln = best[c][2], best[c][3]
-        out.append((ev, ev[c], hist[first][2], hist[first + ln - 1][2], best[c][1]))
+        out.append((ev, score, hist[first][2], hist[first + ln - 1][2], best[c][1]))
     return out
 
 

@@ -142,10 +142,9 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         // Each validation user's score as it will be computed from now on.
         *scores = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
         for (long long i = 0; i < *n_all; i++) {
-            double best = -INFINITY;
-            for (int k = 0; k < N_CHANNELS; k++)
-                best = fmax(best, score_channel(spec, k, all[k][i]));
-            (*scores)[i] = best;
+            double sc[N_CHANNELS];
+            for (int k = 0; k < N_CHANNELS; k++) sc[k] = score_channel(spec, k, all[k][i]);
+            (*scores)[i] = score_combine(sc, NULL);
         }
     }
     for (int k = 0; k < N_CHANNELS; k++) free(all[k]);

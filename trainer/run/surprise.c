@@ -151,6 +151,16 @@ double score_channel(const ScoreSpec *spec, int c, double e) {
                             (e - spec->cal_loc[c]) / spec->cal_scale[c]);
 }
 
+double score_combine(const double *sc, int *top) {
+    int t = 0;
+    for (int c = 1; c < N_CHANNELS; c++)
+        if (sc[c] > sc[t]) t = c;
+    double sum = 0;
+    for (int c = 0; c < N_CHANNELS; c++) sum += exp(sc[c] - sc[t]);
+    if (top) *top = t;
+    return sc[t] + log(sum);
+}
+
 // The prediction channels (shifts and levels) after the newest entry (u->n counts it): the
 // model's mean prediction over the last A = W / 2 events against its mean over the events
 // before them from event W on (the model's warm-up on a new user left out; at least W / 2 of
@@ -221,7 +231,7 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
         }
     }
     prediction_add(u, ring, W, engagement);
-    double best = -INFINITY;
+    double sc[N_CHANNELS];
     for (int c = 0; c < N_CHANNELS; c++) {
         const Peak *pk = &u->side[c];
         // A prediction channel not reached yet (too few events) has the lowest evidence.
@@ -229,10 +239,11 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
                          : c == CH_REGULAR ? -log(m) - log_upper_tail(-pk->z)
                          : pk->kind != PEAK_Z ? pk->z
                                               : SCORE_NO_EVIDENCE;
-        double sc = score_channel(spec, c, u->evidence[c]);
-        if (sc > best) best = sc, u->peak = u->side[c];
+        sc[c] = score_channel(spec, c, u->evidence[c]);
     }
-    u->score = best;
+    int top = 0;
+    u->score = score_combine(sc, &top);
+    u->peak = u->side[top];
 }
 
 void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,

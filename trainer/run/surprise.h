@@ -161,6 +161,10 @@ int score_knots(const double *sorted, long long n, double *knot_e, double *knot_
 // log(n + 1) plus the evidence past it; below the first, k = n.
 double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
                         double e);
+// The user's score from its channels' calibrated scores sc (N_CHANNELS): -log of the sum of
+// the channels' tail shares exp(-sc), a union bound (one strong channel or several moderate
+// ones); *top (if not NULL) gets the channel with the largest.
+double score_combine(const double *sc, int *top);
 // Channel c's calibrated score of raw evidence e under spec (standardised, then the knots).
 double score_channel(const ScoreSpec *spec, int c, double e);
 
