@@ -21,20 +21,29 @@
 //
 // Per user, over the events scored so far (n of them), with windows of w events (the last
 // min(n, w) while n < w), one of (score.statistic; W = score.window):
-//   zwindow  for each window of w = W/4, W and 4W events and each part, Z = sum(x) /
-//            sqrt(sum(v)), the part's excess in units of its own standard deviation;
-//            two-sided, so behaviour far MORE regular than the model expects (a bot's
-//            clockwork gaps) counts as well as surprise; short windows catch a short spree,
-//            long ones a sustained bot. The score is the largest |Z| as a log-evidence
-//            corrected for how many windows were looked at, -log(m * 2 Phi(-|Z|)),
-//            m = 3 sum_w max(1, n / w): a long history has more windows to be unlucky in, and
-//            this keeps normal users' scores from growing with length (README, "Irregular
-//            activity", has the measurement).
+//   zwindow  channels of evidence, each calibrated against the validation users:
+//            surprise and regularity: for each window of w = W/4, W and 4W events and each
+//            part, Z = sum(x) / sqrt(sum(v)), the part's excess in units of its own standard
+//            deviation; two-sided, so behaviour far MORE regular than the model expects (a
+//            bot's clockwork gaps) counts as well as surprise; short windows catch a short
+//            spree, long ones a sustained bot. Each side's evidence is its largest Z
+//            corrected for how many windows were looked at, -log(m Phi(-Z)), m = 3 sum_w
+//            max(1, n / w): a long history has more windows to be unlucky in.
+//            prediction channels, from what the model predicts rather than how well: the
+//            shift of its mean prediction over the last W/2 events against the events before
+//            (from event W on), in action mix (total variation) and in engagement: a
+//            takeover, a bot's onset; and the levels of its mean prediction over W events:
+//            short gaps (bursts), high engagement (sprees). Their evidence is the largest
+//            value so far, standardised by the validation users' median and MAD.
+//            The score is -log of the sum over channels of the calibrated tail shares (a
+//            union bound: score_combine), so channels whose tails differ are on one scale.
 //   window   max over windows of mean(x), the total excess (one-sided);
 //   mean     mean(x) over the whole history.
-// The peak window is the (first) window of the maximum; the reason is its part (zwindow; for
-// the others, the part with the largest excess sum there), "-regular" appended when that part
-// was below its expectation, and its top events are those with the largest |x| of that part.
+// The peak window is the (first) window of the maximum (zwindow: of the channel with the
+// largest calibrated score); the reason is its part (zwindow; for the others, the part with
+// the largest excess sum there), with "-regular" appended when that part was below its
+// expectation, "-shift" or "-level" for a prediction channel, and its top events are those
+// with the largest |x| of that part.
 // The running score after each event is the same function of the events so far, so serve's
 // last value for a user equals score's (UserScore is the accumulator both use).
 #pragma once
@@ -119,18 +128,19 @@ typedef struct {
 
 // The running irregularity of one user; ring: score_ring_len entries of caller memory (the
 // accumulator is plain data: serve snapshots it as bytes, with the ring after it).
-// zwindow keeps 2 sides (channels): 0 surprise, the largest Z of any part; 1 regularity, the
-// largest -Z. Each side's evidence -log(m Phi(-z)) is turned into a calibrated score
-// -log((1 + k) / (n + 1)), k of the n validation users having at least that evidence on that
-// side (score_calibrated; ScoreSpec.cal; the raw evidence while calibrating), so the two
-// sides, whose tails differ (surprise's are heavy), are on one scale. The user's score is the larger side's. (Measured against one channel per part
-// and side: that flags more normal users at 1%; README.)
+// zwindow keeps N_CHANNELS channels: surprise, the largest Z of any part; regularity, the
+// largest -Z; the prediction channels' largest values. Each channel's evidence is turned into
+// a calibrated score -log((1 + k) / (n + 1)), k of the n validation users having at least
+// that evidence on that channel (score_channel; ScoreSpec.cal; the raw evidence while
+// calibrating), and the user's score combines them (score_combine). (Measured against one
+// surprise channel per part and side, and against the largest channel instead of the union:
+// both rank worse; README.)
 typedef struct {
     int64_t n;            // events scored
     double score;         // running score (valid when n > 0)
     double evidence[N_CHANNELS]; // zwindow: raw evidence per channel
     Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
-    Peak peak;            // the side the score comes from
+    Peak peak;            // the channel with the largest calibrated score
     double sum[N_PARTS];  // statistic mean: running sums
     double pred_sum[N_PRED]; // zwindow: sum of the predictions from the W-th event on
 } UserScore;
