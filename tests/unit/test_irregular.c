@@ -26,7 +26,7 @@ static void check_fixture(const char *path) {
     if (!f) return;
     char line[8192];
     SurpriseParams sp = {0};
-    ScoreSpec spec = {STAT_ZWINDOW, 0, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 0};
     UserScore us;
     RingEntry *ring = NULL;
     int events = 0, users = 0, last_n = 0;
@@ -50,8 +50,8 @@ static void check_fixture(const char *path) {
             for (int k = 0; k < sp.K + 3; k++) y[k] = (float)strtod(p, &end), p = end;
             int action = (int)strtol(p, &end, 10);
             p = end;
-            double want[16];
-            for (int k = 0; k < 12; k++) want[k] = strtod(p, &end), p = end;
+            double want[16]; // loggap, eng, s[3], x[3], v_action, evidence[N_CHANNELS], score
+            for (int k = 0; k < 10 + N_CHANNELS; k++) want[k] = strtod(p, &end), p = end;
             int peak_start = (int)strtol(p, &end, 10), peak_end = (int)strtol(end, &end, 10);
             int part = (int)strtol(end, &end, 10);
             EventSurprise ev;
@@ -75,13 +75,14 @@ static void check_fixture(const char *path) {
                 CHECK(close_rel(us.evidence[side], want[9 + side], 1e-9),
                       "event %d: evidence[%d] %.12g, reference %.12g", events, side,
                       us.evidence[side], want[9 + side]);
-            CHECK(close_rel(us.score, want[11], 1e-9), "event %d: score %.12g, reference %.12g",
-                  events, us.score, want[11]);
+            const double want_score = want[9 + N_CHANNELS];
+            CHECK(close_rel(us.score, want_score, 1e-9), "event %d: score %.12g, reference %.12g",
+                  events, us.score, want_score);
             CHECK(us.peak.start == peak_start && us.peak.end == peak_end && us.peak.part == part,
                   "event %d: peak [%lld, %lld] part %d, reference [%d, %d] part %d", events,
                   (long long)us.peak.start, (long long)us.peak.end, us.peak.part, peak_start,
                   peak_end, part);
-            worst_score = fmax(worst_score, fabs(us.score - want[11]));
+            worst_score = fmax(worst_score, fabs(us.score - want_score));
             last_score = us.score;
             events++;
         }
@@ -99,14 +100,14 @@ static void check_fixture(const char *path) {
 static void check_statistics(void) {
     // window (W = 2, total excess) and mean on x = 1, 3, -1, 5 (all in the action part).
     const double xs[4] = {1, 3, -1, 5};
-    ScoreSpec win = {STAT_WINDOW, 2, {NULL}, {NULL}, {0}, 0},
-              mean = {STAT_MEAN, 2, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec win = {.statistic = STAT_WINDOW, .window = 2},
+              mean = {.statistic = STAT_MEAN, .window = 2};
     RingEntry ring[8];
     UserScore a, b;
     user_score_reset(&a), user_score_reset(&b);
     const double want_win[4] = {1, 2, 2, 2}, want_mean[4] = {1, 2, 1, 2};
     for (int i = 0; i < 4; i++) {
-        EventSurprise ev = {{0}, {xs[i], 0, 0}, {1, 0.5, 0.5}, xs[i]};
+        EventSurprise ev = {.x = {xs[i], 0, 0}, .v = {1, 0.5, 0.5}, .excess = xs[i]};
         user_score_add(&a, ring, &win, &ev, i + 1);
         user_score_add(&b, ring + 4, &mean, &ev, i + 1);
         CHECK(a.score == want_win[i], "window: after %d events %g, want %g", i + 1, a.score, want_win[i]);

@@ -102,7 +102,23 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-// zwindow: every rank gets both sides' sorted evidence; rank 0 returns the users' calibrated
+// Median and MAD (times 1.4826, an SD for a normal) of sorted[0..n); sorted becomes
+// (sorted - median) / scale, still sorted. A MAD of 0 (most users alike): scale 1.
+static void robust_standardise(double *sorted, long long n, double *loc, double *scale) {
+    *loc = 0, *scale = 1;
+    if (n == 0) return;
+    double med = 0.5 * (sorted[(n - 1) / 2] + sorted[n / 2]);
+    double *dev = xmalloc(sizeof(double) * (size_t)n);
+    for (long long i = 0; i < n; i++) dev[i] = fabs(sorted[i] - med);
+    qsort(dev, (size_t)n, sizeof(double), by_value);
+    double mad = 1.4826 * 0.5 * (dev[(n - 1) / 2] + dev[n / 2]);
+    free(dev);
+    *loc = med, *scale = mad > 1e-12 ? mad : 1;
+    for (long long i = 0; i < n; i++)
+        if (sorted[i] > SCORE_NO_EVIDENCE) sorted[i] = (sorted[i] - *loc) / *scale;
+}
+
+// zwindow: every rank gets every channel's sorted evidence; rank 0 returns the users' calibrated
 // scores (in *scores, n_all of them) for the threshold.
 static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, double **scores,
                            long long *n_all) {
@@ -113,6 +129,7 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         if (comm_rank() == 0) memcpy(sorted, all[k], sizeof(double) * (size_t)*n_all);
         comm_bcast(sorted, sizeof(double) * (size_t)*n_all, 0);
         qsort(sorted, (size_t)*n_all, sizeof(double), by_value);
+        if (k >= CH_SHIFT_ACTION) robust_standardise(sorted, *n_all, &spec->cal_loc[k], &spec->cal_scale[k]);
         cal->knot_e[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
         cal->knot_k[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
         spec->n_knots[k] = score_knots(sorted, *n_all, cal->knot_e[k], cal->knot_k[k]);
@@ -125,11 +142,9 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         // Each validation user's score as it will be computed from now on.
         *scores = xmalloc(sizeof(double) * (size_t)(*n_all + 1));
         for (long long i = 0; i < *n_all; i++) {
-            double best = -INFINITY;
-            for (int k = 0; k < N_CHANNELS; k++)
-                best = fmax(best, score_calibrated(spec->cal[k], spec->cal_count[k],
-                                                   spec->n_knots[k], *n_all, all[k][i]));
-            (*scores)[i] = best;
+            double sc[N_CHANNELS];
+            for (int k = 0; k < N_CHANNELS; k++) sc[k] = score_channel(spec, k, all[k][i]);
+            (*scores)[i] = score_combine(sc, NULL);
         }
     }
     for (int k = 0; k < N_CHANNELS; k++) free(all[k]);

@@ -27,7 +27,7 @@ typedef struct {
     long long n_users;   // validation users scored
     double valid_events; // their scored events
     double base_mean[BASE_N_FEATURES], base_sd[BASE_N_FEATURES];
-    double *knot_e[N_CHANNELS], *knot_k[N_CHANNELS]; // zwindow: calibration knots per side
+    double *knot_e[N_CHANNELS], *knot_k[N_CHANNELS]; // zwindow: calibration knots per channel
 } Calibration;
 
 typedef void (*IrregularEvent)(void *ctx, const ShardUser *u, const Shard *sh, int64_t event,

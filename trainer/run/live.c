@@ -13,7 +13,7 @@
 #include "util.h"
 
 #define SNAP_MAGIC   "LSTMSRVS"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 
 struct LiveScorer {
     Model *model; // the checkpoint's parameters, activations for (max_batch lanes, T = 1)

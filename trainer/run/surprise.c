@@ -31,6 +31,11 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
         z += e, ey += e * d, ey2 += e * d * d;
     }
     double logz = log(z);
+    for (int k = 0; k < PRED_MAX_K; k++) out->pred[PRED_P + k] = 0;
+    for (int k = 0; k < K; k++)
+        out->pred[PRED_P + (k < PRED_MAX_K ? k : PRED_MAX_K - 1)] += (float)(exp((double)y[k] - mx) / z);
+    out->pred[PRED_MU] = y[K];
+    out->pred[PRED_ENG] = p->engagement ? y[K + 2] : 0;
     out->s[PART_ACTION] = logz - ((double)y[action] - mx);
     out->x[PART_ACTION] = out->s[PART_ACTION] - (logz - ey / z);
     // Var[-log p(a)] = Var[y_a] under p.
@@ -56,7 +61,8 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {STAT_ZWINDOW, (int)cfg->score.window, {NULL}, {NULL}, {0}, 0};
+    ScoreSpec s = {.statistic = STAT_ZWINDOW, .window = (int)cfg->score.window};
+    for (int c = 0; c < N_CHANNELS; c++) s.cal_loc[c] = 0, s.cal_scale[c] = 1;
     for (int k = 0; k < 3; k++)
         if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
     return s;
@@ -138,6 +144,64 @@ double score_calibrated(const double *knot_e, const double *knot_k, int n_knots,
     return -log((1.0 + k) / (double)(n + 1));
 }
 
+double score_channel(const ScoreSpec *spec, int c, double e) {
+    if (spec->n_cal <= 0) return e;
+    if (e <= SCORE_NO_EVIDENCE) return 0; // the validation users' lowest
+    return score_calibrated(spec->cal[c], spec->cal_count[c], spec->n_knots[c], spec->n_cal,
+                            (e - spec->cal_loc[c]) / spec->cal_scale[c]);
+}
+
+double score_combine(const double *sc, int *top) {
+    int t = 0;
+    for (int c = 1; c < N_CHANNELS; c++)
+        if (sc[c] > sc[t]) t = c;
+    double sum = 0;
+    for (int c = 0; c < N_CHANNELS; c++) sum += exp(sc[c] - sc[t]);
+    if (top) *top = t;
+    return sc[t] + log(sum);
+}
+
+// The prediction channels (shifts and levels) after the newest entry (u->n counts it): the
+// model's mean prediction over the last A = W / 2 events against its mean over the events
+// before them from event W on (the model's warm-up on a new user left out; at least W / 2 of
+// them): the action shift is the total variation between the two mean action distributions,
+// the engagement shift the change of the predicted engagement. The levels, over the last W
+// events: short gaps (-mean standardised log-gap) and high predicted engagement. Each
+// channel's peak is its largest value, at those last events.
+static void prediction_add(UserScore *u, const RingEntry *ring, int W, int engagement) {
+    const int cap = 4 * W, skip = W, A = W / 2 > 0 ? W / 2 : 1;
+    if (u->n > skip)
+        for (int k = 0; k < N_PRED; k++) u->pred_sum[k] += ring[(u->n - 1) % cap].pred[k];
+    double v[N_CHANNELS] = {0};
+    int len[N_CHANNELS] = {0}, part[N_CHANNELS] = {0};
+    const int64_t nb = u->n - A - skip;
+    if (nb >= (W + 1) / 2) {
+        double after[N_PRED] = {0}, tv = 0;
+        for (int j = 0; j < A; j++)
+            for (int k = 0; k < N_PRED; k++) after[k] += ring[(u->n - A + j) % cap].pred[k];
+        for (int k = 0; k < N_PRED; k++)
+            after[k] = after[k] / A - (u->pred_sum[k] - after[k]) / (double)nb; // the change
+        for (int k = PRED_P; k < N_PRED; k++) tv += 0.5 * fabs(after[k]);
+        v[CH_SHIFT_ACTION] = tv, len[CH_SHIFT_ACTION] = A, part[CH_SHIFT_ACTION] = PART_ACTION;
+        v[CH_SHIFT_ENGAGEMENT] = fabs(after[PRED_ENG]), part[CH_SHIFT_ENGAGEMENT] = PART_ENGAGEMENT;
+        len[CH_SHIFT_ENGAGEMENT] = engagement ? A : 0;
+    }
+    if (u->n >= W) {
+        double m[N_PRED] = {0};
+        for (int j = 0; j < W; j++)
+            for (int k = 0; k < N_PRED; k++) m[k] += ring[(u->n - W + j) % cap].pred[k];
+        v[CH_LEVEL_GAP] = -m[PRED_MU] / W, len[CH_LEVEL_GAP] = W, part[CH_LEVEL_GAP] = PART_TIMING;
+        v[CH_LEVEL_ENGAGEMENT] = m[PRED_ENG] / W, part[CH_LEVEL_ENGAGEMENT] = PART_ENGAGEMENT;
+        len[CH_LEVEL_ENGAGEMENT] = engagement ? W : 0;
+    }
+    for (int c = CH_SHIFT_ACTION; c < N_CHANNELS; c++) {
+        Peak *pk = &u->side[c];
+        if (len[c] == 0 || (pk->kind != PEAK_Z && v[c] <= pk->z)) continue;
+        set_peak(pk, ring, cap, u->n - len[c], len[c], part[c], v[c]);
+        pk->kind = c < CH_LEVEL_GAP ? PEAK_SHIFT : PEAK_LEVEL;
+    }
+}
+
 // The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
 static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, int engagement) {
     const int W = spec->window, cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
@@ -166,16 +230,20 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
             }
         }
     }
-    double best = -INFINITY;
+    prediction_add(u, ring, W, engagement);
+    double sc[N_CHANNELS];
     for (int c = 0; c < N_CHANNELS; c++) {
-        double v = c ? -u->side[c].z : u->side[c].z;
-        u->evidence[c] = -log(m) - log_upper_tail(v);
-        double sc = spec->n_cal > 0 ? score_calibrated(spec->cal[c], spec->cal_count[c],
-                                                       spec->n_knots[c], spec->n_cal, u->evidence[c])
-                                    : u->evidence[c];
-        if (sc > best) best = sc, u->peak = u->side[c];
+        const Peak *pk = &u->side[c];
+        // A prediction channel not reached yet (too few events) has the lowest evidence.
+        u->evidence[c] = c == CH_SURPRISE  ? -log(m) - log_upper_tail(pk->z)
+                         : c == CH_REGULAR ? -log(m) - log_upper_tail(-pk->z)
+                         : pk->kind != PEAK_Z ? pk->z
+                                              : SCORE_NO_EVIDENCE;
+        sc[c] = score_channel(spec, c, u->evidence[c]);
     }
-    u->score = best;
+    int top = 0;
+    u->score = score_combine(sc, &top);
+    u->peak = u->side[top];
 }
 
 void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
@@ -195,6 +263,7 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
     RingEntry *slot = &ring[u->n % cap];
     for (int p = 0; p < N_PARTS; p++) slot->x[p] = (float)ev->x[p];
     slot->v_action = (float)ev->v[PART_ACTION];
+    memcpy(slot->pred, ev->pred, sizeof slot->pred);
     slot->event = event;
     u->n++;
     if (spec->statistic == STAT_ZWINDOW) {
@@ -229,7 +298,10 @@ int user_score_reason(const UserScore *u) {
 const char *user_score_reason_text(const UserScore *u) {
     static const char *const REGULAR[N_PARTS] = {"action-regular", "timing-regular",
                                                  "engagement-regular"};
+    static const char *const SHIFT[N_PARTS] = {"action-shift", "timing-shift", "engagement-shift"};
+    static const char *const LEVEL[N_PARTS] = {"action-level", "timing-level", "engagement-level"};
     int p = user_score_reason(u);
+    if (u->peak.kind != PEAK_Z) return u->peak.kind == PEAK_SHIFT ? SHIFT[p] : LEVEL[p];
     return u->peak.parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }
 

@@ -21,20 +21,29 @@
 //
 // Per user, over the events scored so far (n of them), with windows of w events (the last
 // min(n, w) while n < w), one of (score.statistic; W = score.window):
-//   zwindow  for each window of w = W/4, W and 4W events and each part, Z = sum(x) /
-//            sqrt(sum(v)), the part's excess in units of its own standard deviation;
-//            two-sided, so behaviour far MORE regular than the model expects (a bot's
-//            clockwork gaps) counts as well as surprise; short windows catch a short spree,
-//            long ones a sustained bot. The score is the largest |Z| as a log-evidence
-//            corrected for how many windows were looked at, -log(m * 2 Phi(-|Z|)),
-//            m = 3 sum_w max(1, n / w): a long history has more windows to be unlucky in, and
-//            this keeps normal users' scores from growing with length (README, "Irregular
-//            activity", has the measurement).
+//   zwindow  channels of evidence, each calibrated against the validation users:
+//            surprise and regularity: for each window of w = W/4, W and 4W events and each
+//            part, Z = sum(x) / sqrt(sum(v)), the part's excess in units of its own standard
+//            deviation; two-sided, so behaviour far MORE regular than the model expects (a
+//            bot's clockwork gaps) counts as well as surprise; short windows catch a short
+//            spree, long ones a sustained bot. Each side's evidence is its largest Z
+//            corrected for how many windows were looked at, -log(m Phi(-Z)), m = 3 sum_w
+//            max(1, n / w): a long history has more windows to be unlucky in.
+//            prediction channels, from what the model predicts rather than how well: the
+//            shift of its mean prediction over the last W/2 events against the events before
+//            (from event W on), in action mix (total variation) and in engagement: a
+//            takeover, a bot's onset; and the levels of its mean prediction over W events:
+//            short gaps (bursts), high engagement (sprees). Their evidence is the largest
+//            value so far, standardised by the validation users' median and MAD.
+//            The score is -log of the sum over channels of the calibrated tail shares (a
+//            union bound: score_combine), so channels whose tails differ are on one scale.
 //   window   max over windows of mean(x), the total excess (one-sided);
 //   mean     mean(x) over the whole history.
-// The peak window is the (first) window of the maximum; the reason is its part (zwindow; for
-// the others, the part with the largest excess sum there), "-regular" appended when that part
-// was below its expectation, and its top events are those with the largest |x| of that part.
+// The peak window is the (first) window of the maximum (zwindow: of the channel with the
+// largest calibrated score); the reason is its part (zwindow; for the others, the part with
+// the largest excess sum there), with "-regular" appended when that part was below its
+// expectation, "-shift" or "-level" for a prediction channel, and its top events are those
+// with the largest |x| of that part.
 // The running score after each event is the same function of the events so far, so serve's
 // last value for a user equals score's (UserScore is the accumulator both use).
 #pragma once
@@ -44,7 +53,18 @@
 #include "model.h"
 
 enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
-enum { N_CHANNELS = 2 }; // zwindow: surprise, regularity
+// zwindow's channels: the two sides of the excess (surprise, regularity), and the model's
+// predictions: how far its mean prediction shifts (action mix, engagement) and how extreme it
+// gets (short gaps, high engagement).
+enum {
+    CH_SURPRISE, CH_REGULAR, CH_SHIFT_ACTION, CH_SHIFT_ENGAGEMENT, CH_LEVEL_GAP, CH_LEVEL_ENGAGEMENT,
+    N_CHANNELS
+};
+// The model's prediction before an event, as the prediction channels use it: the standardised
+// mean log-gap, the predicted engagement (normalised; 0 without one) and the action
+// probabilities (actions from PRED_MAX_K - 1 on folded into the last).
+enum { PRED_MAX_K = 8, PRED_MU = 0, PRED_ENG, PRED_P, N_PRED = PRED_P + PRED_MAX_K };
+#define SCORE_NO_EVIDENCE (-1e300) // a channel's evidence before it has any
 extern const char *const PART_NAMES[N_PARTS]; // "action", "timing", "engagement"
 
 typedef struct {
@@ -58,6 +78,7 @@ typedef struct {
     double x[N_PARTS]; // excess over the expected surprisal
     double v[N_PARTS]; // the excess's variance under the model
     double excess;     // sum of x
+    float pred[N_PRED]; // the prediction the event was scored against
 } EventSurprise;
 
 SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma);
@@ -75,6 +96,9 @@ typedef struct {
     // yet, the score is the raw evidence).
     const double *cal[N_CHANNELS], *cal_count[N_CHANNELS];
     int n_knots[N_CHANNELS];
+    // The evidence is standardised as (e - loc) / scale before the knots (the shift channels:
+    // median and MAD of the validation users; the others 0 and 1).
+    double cal_loc[N_CHANNELS], cal_scale[N_CHANNELS];
     long long n_cal;
 } ScoreSpec;
 ScoreSpec score_spec_from(const Config *cfg);
@@ -82,6 +106,7 @@ ScoreSpec score_spec_from(const Config *cfg);
 typedef struct {
     float x[N_PARTS]; // excess per part (float: 4W of them per user, in serve's memory)
     float v_action;   // the action part's variance (timing's and engagement's are 1/2)
+    float pred[N_PRED];
     int64_t event;
 } RingEntry;
 // Entries of the ring a user's UserScore needs: 4W.
@@ -89,11 +114,12 @@ static inline int score_ring_len(const ScoreSpec *s) {
     return 4 * s->window;
 }
 
+enum { PEAK_Z, PEAK_SHIFT, PEAK_LEVEL };
 // A window where a statistic peaked: its Z (zwindow) and part, the excess sums per part, its
 // first and last event and its top events.
 typedef struct {
     double z;
-    int part;
+    int part, kind; // kind: PEAK_Z (z a Z), PEAK_SHIFT or PEAK_LEVEL (z the channel's value)
     double parts[N_PARTS];
     int64_t start, end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
@@ -102,19 +128,21 @@ typedef struct {
 
 // The running irregularity of one user; ring: score_ring_len entries of caller memory (the
 // accumulator is plain data: serve snapshots it as bytes, with the ring after it).
-// zwindow keeps 2 sides (channels): 0 surprise, the largest Z of any part; 1 regularity, the
-// largest -Z. Each side's evidence -log(m Phi(-z)) is turned into a calibrated score
-// -log((1 + k) / (n + 1)), k of the n validation users having at least that evidence on that
-// side (score_calibrated; ScoreSpec.cal; the raw evidence while calibrating), so the two
-// sides, whose tails differ (surprise's are heavy), are on one scale. The user's score is the larger side's. (Measured against one channel per part
-// and side: that flags more normal users at 1%; README.)
+// zwindow keeps N_CHANNELS channels: surprise, the largest Z of any part; regularity, the
+// largest -Z; the prediction channels' largest values. Each channel's evidence is turned into
+// a calibrated score -log((1 + k) / (n + 1)), k of the n validation users having at least
+// that evidence on that channel (score_channel; ScoreSpec.cal; the raw evidence while
+// calibrating), and the user's score combines them (score_combine). (Measured against one
+// surprise channel per part and side, and against the largest channel instead of the union:
+// both rank worse; README.)
 typedef struct {
     int64_t n;            // events scored
     double score;         // running score (valid when n > 0)
     double evidence[N_CHANNELS]; // zwindow: raw evidence per channel
     Peak side[N_CHANNELS];       // zwindow: each channel's peak; window/mean: side[0]
-    Peak peak;            // the side the score comes from
+    Peak peak;            // the channel with the largest calibrated score
     double sum[N_PARTS];  // statistic mean: running sums
+    double pred_sum[N_PRED]; // zwindow: sum of the predictions from the W-th event on
 } UserScore;
 
 void user_score_reset(UserScore *u);
@@ -143,6 +171,12 @@ int score_knots(const double *sorted, long long n, double *knot_e, double *knot_
 // log(n + 1) plus the evidence past it; below the first, k = n.
 double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
                         double e);
+// The user's score from its channels' calibrated scores sc (N_CHANNELS): -log of the sum of
+// the channels' tail shares exp(-sc), a union bound (one strong channel or several moderate
+// ones); *top (if not NULL) gets the channel with the largest.
+double score_combine(const double *sc, int *top);
+// Channel c's calibrated score of raw evidence e under spec (standardised, then the knots).
+double score_channel(const ScoreSpec *spec, int c, double e);
 
 // The flag threshold: the (1 - rate) quantile of the validation users' scores, so that a
 // share `rate` of them lies strictly above it (sorts scores in place). n = 0: +inf.
