@@ -11,6 +11,7 @@
 #include "lstm_cell.h"
 #include "mathfn.h"
 #include "rgemm.h"
+#include "time_mix.h"
 #include "util.h"
 
 #ifdef MODEL_REAL_DOUBLE
@@ -435,30 +436,58 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
 }
 
+// The time head of one row, yt = y + K: adds the gap's NLL (density per time unit) to *nll
+// and its point prediction (lc->time_point) to *pred; with want_grad writes
+// dt (Tw) = w_time * d NLL / d yt.
+// M = 1: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units
+// u = (loggap - mean) / std, yt = (mu, log(sigma / std)). M >= 2: time_mix.h.
+static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_std,
+                          const real *yt, real loggap, int want_grad, real *dt, double *nll,
+                          double *pred) {
+    const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
+    const int M = model_time_mix(s);
+    if (M > 1) {
+        double post[TIME_MIX_MAX];
+        *nll = (double)loggap + log_std + time_mix_nll(M, yt, u, post);
+        *pred = lc->time_point == TIME_POINT_MEAN
+                    ? time_mix_mean_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset)
+                    : time_mix_median_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset);
+        if (want_grad) time_mix_backward(M, yt, u, post, lc->w_time, dt);
+        return;
+    }
+    // (exp_r: these run for every scored event; float precision is ample here.)
+    const double ymu = yt[0], yls = yt[1], inv_var = (double)exp_r((real)(-2.0 * yls));
+    const double diff = u - ymu;
+    *nll = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
+    double logpt = lc->loggap_mean + lc->loggap_std * ymu; // the median's log(gap + delta)
+    if (lc->time_point == TIME_POINT_MEAN) {
+        const double sd = lc->loggap_std * exp(yls);
+        logpt += 0.5 * sd * sd;
+    }
+    double p = (double)exp_r((real)logpt) - lc->gap_offset;
+    *pred = p > 0 ? p : 0;
+    if (want_grad) {
+        dt[0] = (real)(lc->w_time * -diff * inv_var);
+        dt[1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
+    }
+}
+
 // See model.h.
 void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
                    real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
-    const int K = s->n_actions;
+    const int K = s->n_actions, J = model_eng_index(s);
     // Next action: softmax cross-entropy.
     double inv_sum;
     const double logz = softmax_row(y, e, K, &inv_sum);
     const double nll_a = logz - (double)y[tgt];
     int rank = 0; // how many logits beat the target's (ties count against it)
     for (int k = 0; k < K; k++) rank += (k != tgt && y[k] >= y[tgt]);
-    // Next gap: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units:
-    // u = (loggap - mean) / std, y_mu, y_ls = log(sigma / std). NLL is a density per time unit.
-    const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
-    // (exp_r: these run for every scored event; float precision is ample here.)
-    const double ymu = y[K], yls = y[K + 1], inv_var = (double)exp_r((real)(-2.0 * yls));
-    const double diff = u - ymu;
-    double nll_t =
-        (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
+    double nll_t, pred;
+    time_head_row(s, lc, log_std, y + K, loggap, want_grad, e + K, &nll_t, &pred);
     double gap = (double)exp_r(loggap) - lc->gap_offset;
-    double pred = (double)exp_r((real)(lc->loggap_mean + lc->loggap_std * ymu)) - lc->gap_offset;
-    pred = pred > 0 ? pred : 0;
     double se_e = 0;
     if (s->engagement) {
-        double d = (double)y[K + 2] - (double)eng;
+        double d = (double)y[J] - (double)eng;
         se_e = 0.5 * d * d;
     }
     if (sums) {
@@ -476,9 +505,7 @@ void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, co
         const real scale = (real)(lc->w_action * inv_sum);
         for (int k = 0; k < K; k++) e[k] *= scale; // w * softmax
         e[tgt] -= (real)lc->w_action;
-        e[K] = (real)(lc->w_time * -diff * inv_var);
-        e[K + 1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
-        if (s->engagement) e[K + 2] = (real)(lc->w_eng * ((double)y[K + 2] - (double)eng));
+        if (s->engagement) e[J] = (real)(lc->w_eng * ((double)y[J] - (double)eng));
     }
 }
 

@@ -3,8 +3,9 @@
 // Per event the input row is [action embedding | categorical embeddings | dense features]
 // (dense = normalised numeric columns and time features, built by the batcher). L layers of
 // width H with forget-gate bias 1 and inverted dropout between layers. One head matrix maps
-// the top layer to O = K + 2 + E outputs: K next-action logits, (mu, log sigma) of the
-// log-normal on the next gap, and E (0 or 1) next-engagement values.
+// the top layer to O = K + Tw + E outputs: K next-action logits, the time head (Tw = 2:
+// (mu, log sigma) of the log-normal on the next gap; with a mixture of M >= 2 log-normals,
+// Tw = 3M, see time_mix.h), and E (0 or 1) next-engagement values.
 //
 // All parameters live in one flat buffer (gradients, Adam moments: same layout), with a
 // struct of named views. Forward and backward are plain functions on raw buffers; every
@@ -40,6 +41,7 @@ typedef struct {
     int hidden;     // H
     int layers;     // L
     int engagement; // E: 1 if the engagement head exists
+    int time_mix;   // M: log-normal components of the time head; 0 or 1: the single one
     int max_lanes;  // B: activations are sized for up to this many lanes
     int window;     // T: ... and this many time steps
 } ModelShape;
@@ -47,8 +49,20 @@ typedef struct {
 static inline int model_input_width(const ModelShape *s) {
     return s->action_embed + s->n_cat * s->cat_embed + s->n_dense;
 }
+// M, the time head's components (0 in a shape means 1).
+static inline int model_time_mix(const ModelShape *s) {
+    return s->time_mix > 1 ? s->time_mix : 1;
+}
+// Tw, the time head's outputs at y + K.
+static inline int model_time_width(const ModelShape *s) {
+    return s->time_mix > 1 ? 3 * s->time_mix : 2;
+}
+// Index of the engagement output in a row y (when E = 1).
+static inline int model_eng_index(const ModelShape *s) {
+    return s->n_actions + model_time_width(s);
+}
 static inline int model_outputs(const ModelShape *s) {
-    return s->n_actions + 2 + s->engagement;
+    return s->n_actions + model_time_width(s) + s->engagement;
 }
 
 typedef struct {
@@ -92,7 +106,9 @@ typedef struct {
     double loggap_mean, loggap_std; // train-set statistics of log(gap + delta)
     double gap_offset;              // delta, time units
     int top_k;
+    int time_point; // the gap's point prediction (MAE, RMSE): TIME_POINT_MEDIAN or _MEAN
 } LossConfig;
+enum { TIME_POINT_MEDIAN = 0, TIME_POINT_MEAN = 1 };
 
 typedef struct {
     double p;      // dropout probability between layers; 0 (or eval): none
@@ -108,7 +124,7 @@ typedef struct {
     double time_nll;                // sum of -log p(next gap), density per time unit
     double eng_se;                  // sum of 0.5 * squared error of the normalised engagement
     double top1, topk;              // correct counts
-    double gap_abs_err, gap_sq_err; // of the median prediction, time units
+    double gap_abs_err, gap_sq_err; // of the point prediction (lc->time_point), time units
 } LossSums;
 #define LOSS_SUMS_LEN 9 // doubles in LossSums, for reductions
 
