@@ -781,6 +781,9 @@ static void check_rules(Config *c, LoadState *st) {
         RULE(!(c->privacy.noise_multiplier > 0 && c->privacy.target_epsilon > 0),
              "privacy.target_epsilon",
              "set either privacy.target_epsilon or privacy.noise_multiplier, not both");
+        // (per-user gradient norms, nn/lane_grad.h, read the undropped inputs and outputs)
+        RULE(c->model.dropout_input == 0 && c->model.dropout_output == 0, "model.dropout_input",
+             "model.dropout_input and model.dropout_output must be 0 with privacy.dp");
     }
 #undef RULE
 }

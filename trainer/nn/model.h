@@ -114,6 +114,8 @@ typedef struct {
     double p;      // dropout probability between layers; 0 (or eval): none
     uint64_t seed; // run seed
     uint64_t step; // optimizer step: a new mask every step
+    double p_input;  // on layer 0's input rows x0 (embeddings and dense inputs; no folding)
+    double p_output; // on the top layer's output, before the heads
 } DropoutConfig;
 
 // Sums over scored targets (doubles so that large evaluations stay exact enough).
@@ -145,6 +147,9 @@ typedef struct {
     real *hprev[MODEL_MAX_LAYERS]; // (T, B, H) keep * h of the previous step (GEMM input)
     real *h0[MODEL_MAX_LAYERS];    // (B, H) carried state at the window start
     real *c0[MODEL_MAX_LAYERS];    // (B, H)
+    real *mask_in;                 // (T, B, I0) dropout scale of x0, if dropout_in
+    real *mask_out;                // (T, B, H) dropout scale of the top output, if dropout_out
+    real *htop;                    // (T, B, H) the top output after dropout, if dropout_out
     real *y;                       // (T, B, O) head outputs
     real *dy;                      // (T, B, O) d loss / d y (unnormalised sums)
     real *dbuf[2];                 // (T, B, max(I0, H)) ping-pong input/output gradients
@@ -154,7 +159,8 @@ typedef struct {
     real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
     real *dh_rec;                  // (B, H) recurrent gradient into the previous step
     real *dc;                      // (B, H) cell gradient into the previous step
-    int dropout_on;                // whether the last forward used dropout
+    int dropout_on;                // whether the last forward used dropout between layers
+    int dropout_in, dropout_out;   // ... on x0, on the top layer's output
     int folded;                    // whether the last forward folded the embeddings
 } Activations;
 
