@@ -24,8 +24,9 @@ static void print_metrics(const Scorer *sc, const CliArgs *args, const Metrics *
     printf("  next-action NLL       %.4f nats/event\n", m->action_nll);
     const char *unit = strcmp(cfg->data.time_unit, "none") == 0 ? "units" : cfg->data.time_unit;
     printf("  time NLL              %.4f nats/event (density per %s)\n", m->time_nll, unit);
-    printf("  time MAE              %.6g %s (median prediction)\n", m->gap_mae, unit);
-    printf("  time RMSE             %.6g %s\n", m->gap_rmse, unit);
+    const char *point = cfg->eval.time_point; // eval.time_point: median | mean
+    printf("  time MAE              %.6g %s (%s prediction)\n", m->gap_mae, unit, point);
+    printf("  time RMSE             %.6g %s (%s prediction)\n", m->gap_rmse, unit, point);
     if (sc->model->shape.engagement) printf("  engagement MSE        %.4f (normalised)\n", m->eng_mse);
 }
 
@@ -65,8 +66,10 @@ int cmd_eval(int argc, char **argv) {
         if (args.output) {
             char js[1024], text[1400];
             metrics_json(js, sizeof js, &m);
-            snprintf(text, sizeof text, "{\"split\":\"%s\",\"checkpoint_step\":%lld,%s}\n",
-                     args.input ? "input" : SPLIT_NAMES[split], (long long)sc.ck.d.step, js);
+            snprintf(text, sizeof text,
+                     "{\"split\":\"%s\",\"checkpoint_step\":%lld,\"time_point\":\"%s\",%s}\n",
+                     args.input ? "input" : SPLIT_NAMES[split], (long long)sc.ck.d.step,
+                     sc.cfg.eval.time_point, js);
             if (write_file_atomic(args.output, text, strlen(text), js, sizeof js) != 0)
                 fatal("%s", js);
         }

@@ -219,3 +219,16 @@ long long user_rows_join(UserRows *ur, const char *header) {
     sb_free(&all);
     return n_rows;
 }
+
+int scorer_require_single_lognormal(Scorer *sc, const char *what) {
+    const int M = model_time_mix(&sc->model->shape);
+    if (M == 1) return EXIT_OK;
+    if (sc->rank == 0)
+        fprintf(stderr,
+                "error: trainer %s: model.time_mixture: the checkpoint's time head is a mixture "
+                "of %d log-normals; %s scores the single log-normal only (train with "
+                "model.time_mixture: 1)\n",
+                what, M, what);
+    scorer_close(sc);
+    return EXIT_USAGE;
+}
