@@ -22,7 +22,9 @@ FeatureSpec feature_spec(const DataMeta *m) {
     fs.log1p = m->numeric_log1p;
     for (int k = 0; k < fs.n_num; k++)
         fs.num_mean[k] = m->num_mean[k], fs.num_std[k] = m->num_std[k];
-    fs.n_dense = fs.n_num + 2 + (fs.calendar ? 4 : 0);
+    fs.gap_input = m->gap_input;
+    fs.gap_scale = exp(m->loggap_mean);
+    fs.n_dense = fs.n_num + 2 + (fs.calendar ? 4 : 0) + (fs.gap_input ? 1 : 0);
     return fs;
 }
 
@@ -95,6 +97,11 @@ void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, dou
         d[4] = (real)sin(6.283185307179586 * dow / 7.0),
         d[5] = (real)cos(6.283185307179586 * dow / 7.0);
     }
+    // The previous gap on a linear-ish scale (d[0] is its log): short gaps ~ gap / scale,
+    // long ones ~ log; 0 for a user's first event.
+    if (fs->gap_input)
+        d[2 + (fs->calendar ? 4 : 0)] =
+            isnan(prev_time) ? 0 : (real)log1p((t_e - prev_time) / fs->gap_scale);
     bb->keep[r] = !isnan(prev_time);
 }
 

@@ -34,6 +34,8 @@ typedef struct {
     double unit_seconds, gap_offset, loggap_mean, loggap_std;
     int log1p;
     double num_mean[CFG_LIST_MAX], num_std[CFG_LIST_MAX];
+    int gap_input; // model.gap_input: the last dense input is log1p(previous gap / gap_scale)
+    double gap_scale; // exp(loggap_mean): the train set's geometric-mean gap (+ delta), time units
 } FeatureSpec;
 
 FeatureSpec feature_spec(const DataMeta *meta);
