@@ -80,6 +80,7 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
         memset(&sc->ds, 0, sizeof sc->ds);
         if (meta_read(meta_path, &sc->ds.meta, err, sizeof err) != 0) fatal("%s", err);
+        sc->ds.meta.gap_input = cfg->model.gap_input; // (as dataset_open does)
         sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
         sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
         input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
