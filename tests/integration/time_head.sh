@@ -10,6 +10,8 @@
 #      --output JSON), and the two give different MAE.
 #   4. predict writes a row per user from a mixture head; score refuses one with exit 2 and
 #      one line naming model.time_mixture.
+#   5. eval.next_k 3: the same per-step accuracies on 1 and 2 ranks, step 1 equal to top-1,
+#      and a roll-out that gets worse with the horizon.
 . "$(dirname "$0")/../lib/lib.sh"
 write_small_exp exp.yaml
 [ -n "$CKPT_COMPARE" ] || { fail "no ckpt_compare given"; finish; }
@@ -55,4 +57,17 @@ rc=0
 mpirun_limit 120 1 "$TRAINER" score exp.yaml --checkpoint "$WORK/m1" "${MIX[@]}" "${DROP[@]}" --split valid --output "$WORK/score" > score.out 2>&1 || rc=$?
 if [ "$rc" -eq 2 ] && grep -q 'model.time_mixture' score.out; then pass "score refuses a mixture head: $(grep error score.out)"
 else cat score.out; fail "score: exit $rc, expected 2 naming model.time_mixture"; fi
+
+# 5. next-k accuracy.
+for n in 1 2; do
+  mpirun_limit 120 $n "$TRAINER" eval exp.yaml --checkpoint "$WORK/m1" --split valid "${MIX[@]}" "${DROP[@]}" \
+    --set eval.next_k=3 --output "$WORK/nk$n.json" > "nk$n.out" 2>&1 || { cat "nk$n.out"; fail "eval next_k on $n ranks"; }
+done
+steps() { sed -nE 's/.*"next_k_steps":"([^"]*)".*/\1/p' "$1"; }
+top1() { sed -nE 's/.*"top1":([^,}]*).*/\1/p' "$1"; }
+read -r s1 s2 s3 <<< "$(steps nk1.json)"
+if [ -n "${s3:-}" ] && [ "$(steps nk1.json)" = "$(steps nk2.json)" ] &&
+   awk -v a="$s1" -v t="$(top1 nk1.json)" -v c="$s3" 'BEGIN { d = a - t; exit !(d < 6e-5 && d > -6e-5 && c < a) }'; then
+  pass "next-3 accuracy on 1 and 2 ranks: $(steps nk1.json) (top-1 $(top1 nk1.json)); $(grep 'next-3' nk1.out)"
+else cat nk1.out nk2.out; fail "next_k: steps '$(steps nk1.json)' vs '$(steps nk2.json)', top-1 $(top1 nk1.json)"; fi
 finish

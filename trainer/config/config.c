@@ -178,6 +178,9 @@ static const KeySpec SCHEMA[] = {
     {"eval.time_point", K_ENUM, OFF(eval.time_point), "median", 0, 0, "median|mean",
      "point prediction of the next gap scored by time MAE and RMSE: the median (minimises "
      "MAE) or the mean (minimises RMSE) of the predicted density"},
+    {"eval.next_k", K_INT, OFF(eval.next_k), "0", 0, 64, NULL,
+     "trainer eval: accuracy of the next k event types from greedy roll-outs of the model's own "
+     "predictions, per step (0: off)"},
 
     {"score.window", K_INT, OFF(score.window), "8", 1, 1 << 20, NULL,
      "events per window of the irregularity score (trainer score, trainer serve)"},

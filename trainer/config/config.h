@@ -79,6 +79,7 @@ typedef struct {
     struct {
         int64_t every, top_k, batch_size;
         char time_point[8]; // median | mean: the gap's point prediction (MAE, RMSE)
+        int64_t next_k;     // `trainer eval`: next-k accuracy of greedy roll-outs (0: off)
     } eval;
     struct {
         int64_t window;      // events per window of the irregularity score

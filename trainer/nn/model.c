@@ -442,6 +442,24 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     memcpy(state->c[l], a->c[l] + (size_t)(T - 1) * B * H, sizeof(real) * (size_t)B * H);
 }
 
+// See model.h.
+double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y) {
+    const real *yt = y + s->n_actions;
+    const int M = model_time_mix(s);
+    if (M > 1)
+        return lc->time_point == TIME_POINT_MEAN
+                   ? time_mix_mean_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset)
+                   : time_mix_median_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset);
+    const double ymu = yt[0], yls = yt[1];
+    double logpt = lc->loggap_mean + lc->loggap_std * ymu; // the median's log(gap + delta)
+    if (lc->time_point == TIME_POINT_MEAN) {
+        const double sd = lc->loggap_std * exp(yls);
+        logpt += 0.5 * sd * sd;
+    }
+    double p = (double)exp_r((real)logpt) - lc->gap_offset;
+    return p > 0 ? p : 0;
+}
+
 // The time head of one row, yt = y + K: adds the gap's NLL (density per time unit) to *nll
 // and its point prediction (lc->time_point) to *pred; with want_grad writes
 // dt (Tw) = w_time * d NLL / d yt.
@@ -455,9 +473,7 @@ static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_
     if (M > 1) {
         double post[TIME_MIX_MAX];
         *nll = (double)loggap + log_std + time_mix_nll(M, yt, u, post);
-        *pred = lc->time_point == TIME_POINT_MEAN
-                    ? time_mix_mean_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset)
-                    : time_mix_median_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset);
+        *pred = head_gap_point(s, lc, yt - s->n_actions);
         if (want_grad) time_mix_backward(M, yt, u, post, lc->w_time, dt);
         return;
     }
@@ -465,13 +481,7 @@ static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_
     const double ymu = yt[0], yls = yt[1], inv_var = (double)exp_r((real)(-2.0 * yls));
     const double diff = u - ymu;
     *nll = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
-    double logpt = lc->loggap_mean + lc->loggap_std * ymu; // the median's log(gap + delta)
-    if (lc->time_point == TIME_POINT_MEAN) {
-        const double sd = lc->loggap_std * exp(yls);
-        logpt += 0.5 * sd * sd;
-    }
-    double p = (double)exp_r((real)logpt) - lc->gap_offset;
-    *pred = p > 0 ? p : 0;
+    *pred = head_gap_point(s, lc, yt - s->n_actions);
     if (want_grad) {
         dt[0] = (real)(lc->w_time * -diff * inv_var);
         dt[1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));

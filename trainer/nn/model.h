@@ -231,6 +231,10 @@ void model_input_rows(const Model *m, const Batch *b, real *x0);
 void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
                    real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums);
 
+// The gap's point prediction (time units, >= 0) of one output row y (O): the median or the
+// mean (lc->time_point) of the predicted density. What head_loss_row scores MAE and RMSE of.
+double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y);
+
 // One BLAS thread per rank unless OPENBLAS_NUM_THREADS says otherwise (ranks, not threads,
 // use the cores; OpenBLAS's thread pool would fight the other ranks). Returns a description
 // of the BLAS in use, e.g. "OpenBLAS SkylakeX, 1 thread", for logs and benchmarks.

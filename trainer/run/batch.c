@@ -73,14 +73,7 @@ static void begin_batch(BatchBuf *bb, int lanes) {
     bb->n_targets = 0;
 }
 
-void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, double prev_time,
-                      size_t r) {
-    bb->action[r] = ev_action(e);
-    for (int c = 0; c < fs->n_cat; c++) bb->cat[r * fs->n_cat + c] = ev_cat(e, c);
-    real *d = bb->dense + r * (size_t)bb->n_dense;
-    for (int k = 0; k < fs->n_num; k++) d[k] = (real)norm_num(fs, k, ev_num(e, fs->n_cat, k));
-    d += fs->n_num;
-    const double t_e = ev_time(e);
+void feature_time_inputs(const FeatureSpec *fs, real *d, double t_e, double prev_time) {
     if (!isnan(prev_time)) { // the user has a previous event
         double gap = t_e - prev_time;
         d[0] = (real)((log(gap + fs->gap_offset) - fs->loggap_mean) / fs->loggap_std);
@@ -102,6 +95,15 @@ void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, dou
     if (fs->gap_input)
         d[2 + (fs->calendar ? 4 : 0)] =
             isnan(prev_time) ? 0 : (real)log1p((t_e - prev_time) / fs->gap_scale);
+}
+
+void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, double prev_time,
+                      size_t r) {
+    bb->action[r] = ev_action(e);
+    for (int c = 0; c < fs->n_cat; c++) bb->cat[r * fs->n_cat + c] = ev_cat(e, c);
+    real *d = bb->dense + r * (size_t)bb->n_dense;
+    for (int k = 0; k < fs->n_num; k++) d[k] = (real)norm_num(fs, k, ev_num(e, fs->n_cat, k));
+    feature_time_inputs(fs, d + fs->n_num, ev_time(e), prev_time);
     bb->keep[r] = !isnan(prev_time);
 }
 
