@@ -17,8 +17,9 @@
 #include "mathfn.h"
 #include "model.h"
 
-static void old_head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
-                              real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
+static void old_head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std,
+                              const real *y, real *e, int want_grad, int tgt, real loggap, real eng,
+                              LossSums *sums) {
     const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;
@@ -74,9 +75,12 @@ int main(void) {
         const int E = c & 1, K = 2 + (int)rng_below(&r, 30);
         ModelShape s0 = {.n_actions = K, .engagement = E}, s1 = s0;
         s1.time_mix = c % 3 == 0 ? 0 : 1;
-        LossConfig lc = {.w_action = rng_uniform(&r) * 2, .w_time = rng_uniform(&r) * 2,
-                         .w_eng = rng_uniform(&r), .loggap_mean = 4 * rng_normal(&r),
-                         .loggap_std = 0.2 + 2 * rng_uniform(&r), .gap_offset = 1e-3,
+        LossConfig lc = {.w_action = rng_uniform(&r) * 2,
+                         .w_time = rng_uniform(&r) * 2,
+                         .w_eng = rng_uniform(&r),
+                         .loggap_mean = 4 * rng_normal(&r),
+                         .loggap_std = 0.2 + 2 * rng_uniform(&r),
+                         .gap_offset = 1e-3,
                          .top_k = 1 + (int)rng_below(&r, 5)};
         const double log_std = log(lc.loggap_std);
         real y[40], e0[40], e1[40];

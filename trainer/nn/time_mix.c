@@ -29,8 +29,7 @@ double time_mix_nll(int M, const real *y, double u, double *post) {
     return -logp;
 }
 
-void time_mix_backward(int M, const real *y, double u, const double *post, double scale,
-                       real *dy) {
+void time_mix_backward(int M, const real *y, double u, const double *post, double scale, real *dy) {
     const real *mu = y + M, *ls = y + 2 * M;
     double logw[TIME_MIX_MAX];
     log_weights(M, y, logw);
@@ -56,8 +55,8 @@ double time_mix_mean_gap(int M, const real *y, double loggap_mean, double loggap
 }
 
 // F(u) - q and F'(u) of the mixture (w (M) the weights).
-static double cdf_minus(int M, const double *w, const real *mu, const real *ls, double u,
-                        double q, double *pdf) {
+static double cdf_minus(int M, const double *w, const real *mu, const real *ls, double u, double q,
+                        double *pdf) {
     double F = 0, f = 0;
     for (int m = 0; m < M; m++) {
         const double inv_s = exp(-(double)ls[m]), z = (u - (double)mu[m]) * inv_s;
@@ -89,8 +88,10 @@ double time_mix_quantile(int M, const real *y, double q) {
     for (int it = 0; it < 200 && hi - lo > 1e-12; it++) {
         double f, g = cdf_minus(M, w, mu, ls, u, q, &f);
         if (g == 0) break;
-        if (g < 0) lo = u;
-        else hi = u;
+        if (g < 0)
+            lo = u;
+        else
+            hi = u;
         double next = f > 0 ? u - g / f : 0.5 * (lo + hi);
         if (!(next > lo && next < hi)) next = 0.5 * (lo + hi); // outside the bracket: bisect
         if (fabs(next - u) < 1e-12) return next;

@@ -28,8 +28,7 @@ double time_mix_nll(int M, const real *y, double u, double *post);
 // dy (3M) = scale * d(-log p(u)) / dy, from y, u and time_mix_nll's responsibilities:
 //   d/d logit_m = w_m - r_m,  d/d mu_m = -r_m z_m / s_m,  d/d ls_m = r_m (1 - z_m^2),
 // z_m = (u - mu_m) / s_m.
-void time_mix_backward(int M, const real *y, double u, const double *post, double scale,
-                       real *dy);
+void time_mix_backward(int M, const real *y, double u, const double *post, double scale, real *dy);
 
 // The mean and median of the mixture's gap, time units (see above).
 double time_mix_mean_gap(int M, const real *y, double loggap_mean, double loggap_std,

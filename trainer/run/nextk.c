@@ -67,7 +67,8 @@ static int rollout_start(NextK *nk, Scorer *sc, const EvalStream *es, const Batc
     int any = 0;
     for (int b = 0; b < B; b++) {
         const int r = t * B + b;
-        nk->user[b] = bb->view.tgt_action[r] >= 0 ? scorer_slot_user(es, bb, r, &nk->shard[b]) : NULL;
+        nk->user[b] =
+            bb->view.tgt_action[r] >= 0 ? scorer_slot_user(es, bb, r, &nk->shard[b]) : NULL;
         if (!nk->user[b]) continue;
         any = 1;
         nk->pos[b] = bb->slot_pos[r];

@@ -16,11 +16,11 @@
 
 typedef struct {
     int k;
-    Model *roll;       // the scorer's model with window 1 (a copy of its parameters)
-    LaneState st;      // (lanes) roll-out state
-    BatchBuf bb;       // window 1
-    double *t_last;    // (lanes) time of each lane's last (real or predicted) event
-    int32_t *pos;      // (lanes) the scored input event of each lane
+    Model *roll;            // the scorer's model with window 1 (a copy of its parameters)
+    LaneState st;           // (lanes) roll-out state
+    BatchBuf bb;            // window 1
+    double *t_last;         // (lanes) time of each lane's last (real or predicted) event
+    int32_t *pos;           // (lanes) the scored input event of each lane
     const ShardUser **user; // (lanes) its user, NULL: no roll-out from this slot
     const Shard **shard;    // (lanes) the user's shard
     // sums[j - 1]: hits at step j; sums[NEXTK_MAX + j - 1]: positions counted (local sums,
