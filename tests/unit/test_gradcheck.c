@@ -7,7 +7,9 @@
 // positions without targets, and the explanations' path (input_given + input_grad_only:
 // d f / d x0 backpropagated from a given dy, weight gradients untouched). Prints the
 // normalised error |a - n| / (|a| + |n|) per tensor (norms over the tensor) and fails above
-// 1e-6. Also the initial biases (model_init_params): the forget gate's 1, the other gates' 0.
+// 1e-6. Also the initial biases (model_init_params): the forget gate's 1, the other gates' 0;
+// the mixture-of-log-normals time head (time_mix.h) and dropout on the layer-0 inputs and the
+// top layer's output.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,10 @@ static double loss_of(Model *m, const Batch *b, const LaneState *init, LaneState
     return sums.loss;
 }
 
-static int check_case(int layers, double dropout, int engagement, int vocab2, const char *label) {
+// time_mix: components of the time head (model.time_mixture); p_in, p_out: dropout on the
+// layer-0 inputs and on the top layer's output.
+static int check_case_full(int layers, double dropout, int engagement, int vocab2, int time_mix,
+                           double p_in, double p_out, const char *label) {
     // vocab2 decides the layer-0 path: small vocabularies are folded into per-value tables,
     // large ones (more rows than the batch's T*B = 18) go through the plain input GEMM.
     ModelShape s = {.n_actions = 5,
@@ -50,6 +55,7 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
                     .hidden = 4,
                     .layers = layers,
                     .engagement = engagement,
+                    .time_mix = time_mix,
                     .max_lanes = B,
                     .window = T};
     Model *m = model_create(&s);
@@ -92,7 +98,7 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
                      .loggap_std = 1.5,
                      .gap_offset = 1e-3,
                      .top_k = 2};
-    DropoutConfig dc = {.p = dropout, .seed = 5, .step = 11};
+    DropoutConfig dc = {.p = dropout, .seed = 5, .step = 11, .p_input = p_in, .p_output = p_out};
 
     LaneState init = lane_state_alloc(&s, B), work = lane_state_alloc(&s, B);
     for (int l = 0; l < layers; l++)
@@ -121,10 +127,10 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
     double worst = 0;
     TensorInfo ti[MODEL_MAX_TENSORS];
     int nt = model_tensors(&s, ti);
-    printf("%s (L=%d, dropout=%.2f, engagement head=%d, %s embeddings): loss %.6f over %.0f "
-           "targets\n",
-           label, layers, dropout, engagement, m->act.folded ? "folded" : "unfolded", sums.loss,
-           sums.n_targets);
+    printf("%s (L=%d, dropout=%.2f in/out %.2f/%.2f, M=%d, engagement head=%d, %s embeddings): "
+           "loss %.6f over %.0f targets\n",
+           label, layers, dropout, p_in, p_out, model_time_mix(&s), engagement,
+           m->act.folded ? "folded" : "unfolded", sums.loss, sums.n_targets);
     for (int k = 0; k < nt; k++) {
         double diff2 = 0, a2 = 0, n2 = 0;
         for (size_t i = 0; i < ti[k].count; i++) {
@@ -176,6 +182,10 @@ static int check_case(int layers, double dropout, int engagement, int vocab2, co
     lane_state_free(&work);
     model_free(m);
     return failed;
+}
+
+static int check_case(int layers, double dropout, int engagement, int vocab2, const char *label) {
+    return check_case_full(layers, dropout, engagement, vocab2, 1, 0, 0, label);
 }
 
 // Explanations' path (model.h: input_given, input_grad_only, backward from a given dy): the
@@ -272,6 +282,9 @@ int main(void) {
     failed |= check_case(2, 0.0, 0, 3, "two layers, no engagement head");
     failed |= check_case(3, 0.4, 1, 3, "three layers with dropout");
     failed |= check_case(3, 0.4, 1, 40, "three layers with dropout");
+    failed |= check_case_full(1, 0.0, 1, 3, 4, 0, 0, "mixture time head");
+    failed |= check_case_full(2, 0.3, 0, 40, 3, 0, 0, "mixture time head, no engagement head");
+    failed |= check_case_full(2, 0.2, 1, 3, 2, 0.3, 0.25, "input and output dropout");
     printf(failed ? "FAILED\n" : "all gradient checks passed\n");
     return failed;
 }

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "comm.h"
 #include "evaluate.h"
+#include "nextk.h"
 #include "scoring.h"
 #include "util.h"
 
@@ -24,9 +25,25 @@ static void print_metrics(const Scorer *sc, const CliArgs *args, const Metrics *
     printf("  next-action NLL       %.4f nats/event\n", m->action_nll);
     const char *unit = strcmp(cfg->data.time_unit, "none") == 0 ? "units" : cfg->data.time_unit;
     printf("  time NLL              %.4f nats/event (density per %s)\n", m->time_nll, unit);
-    printf("  time MAE              %.6g %s (median prediction)\n", m->gap_mae, unit);
-    printf("  time RMSE             %.6g %s\n", m->gap_rmse, unit);
+    const char *point = cfg->eval.time_point; // eval.time_point: median | mean
+    printf("  time MAE              %.6g %s (%s prediction)\n", m->gap_mae, unit, point);
+    printf("  time RMSE             %.6g %s (%s prediction)\n", m->gap_rmse, unit, point);
     if (sc->model->shape.engagement) printf("  engagement MSE        %.4f (normalised)\n", m->eng_mse);
+}
+
+// Next-k accuracy (eval.next_k, run/nextk.h) from the reduced sums: over all steps, and a
+// text of the per-step accuracies "a_1 a_2 ... a_k" (JSON, and printed).
+static double next_k_text(const NextK *nk, char *steps, size_t cap) {
+    double hits = 0, counted = 0;
+    size_t used = 0;
+    steps[0] = 0;
+    for (int j = 0; j < nk->k; j++) {
+        const double n = nk->sums[NEXTK_MAX + j];
+        hits += nk->sums[j], counted += n;
+        int w = snprintf(steps + used, cap - used, "%s%.4f", j ? " " : "", n > 0 ? nk->sums[j] / n : 0);
+        if (w > 0 && used + (size_t)w < cap) used += (size_t)w;
+    }
+    return counted > 0 ? hits / counted : 0;
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -46,8 +63,17 @@ int cmd_eval(int argc, char **argv) {
     double t0 = now_seconds();
     LossSums sums;
     memset(&sums, 0, sizeof sums);
-    scorer_pass(&sc, 0, &sums, NULL, NULL);
+    NextK nk = {.k = 0};
+    if (sc.cfg.eval.next_k > 0) nextk_init(&nk, &sc, (int)sc.cfg.eval.next_k);
+    scorer_pass(&sc, 0, &sums, nk.k ? nextk_visit : NULL, &nk);
     comm_allreduce_sum_f64((double *)&sums, LOSS_SUMS_LEN);
+    comm_allreduce_sum_f64(nk.sums, 2 * NEXTK_MAX);
+    char steps[NEXTK_MAX * 8 + 8] = "", nk_js[NEXTK_MAX * 8 + 96] = "";
+    const double nk_acc = nk.k ? next_k_text(&nk, steps, sizeof steps) : 0;
+    if (nk.k)
+        snprintf(nk_js, sizeof nk_js, ",\"next_k\":%d,\"next_k_acc\":%.6g,\"next_k_steps\":\"%s\"",
+                 nk.k, nk_acc, steps);
+    if (nk.k) nextk_free(&nk);
     Metrics m = metrics_from(&sums);
     if (m.n_targets <= 0) { // the count is global: every rank refuses together
         if (sc.rank == 0)
@@ -62,11 +88,14 @@ int cmd_eval(int argc, char **argv) {
     }
     if (sc.rank == 0) {
         print_metrics(&sc, &args, &m, now_seconds() - t0);
+        if (nk_js[0]) printf("  next-%d accuracy      %.4f (per step: %s)\n", (int)sc.cfg.eval.next_k, nk_acc, steps);
         if (args.output) {
-            char js[1024], text[1400];
+            char js[1024], text[1400 + sizeof nk_js];
             metrics_json(js, sizeof js, &m);
-            snprintf(text, sizeof text, "{\"split\":\"%s\",\"checkpoint_step\":%lld,%s}\n",
-                     args.input ? "input" : SPLIT_NAMES[split], (long long)sc.ck.d.step, js);
+            snprintf(text, sizeof text,
+                     "{\"split\":\"%s\",\"checkpoint_step\":%lld,\"time_point\":\"%s\",%s%s}\n",
+                     args.input ? "input" : SPLIT_NAMES[split], (long long)sc.ck.d.step,
+                     sc.cfg.eval.time_point, js, nk_js);
             if (write_file_atomic(args.output, text, strlen(text), js, sizeof js) != 0)
                 fatal("%s", js);
         }

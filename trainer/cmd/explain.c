@@ -111,6 +111,8 @@ int cmd_explain(int argc, char **argv) {
     if (rc == EXIT_OK && explain_resolve_target(&o, &sc.ds.meta, sc.rank, &action) != 0) {
         scorer_close(&sc);
         rc = EXIT_USAGE;
+    } else if (rc == EXIT_OK && o.kind == ATTR_GAP) {
+        rc = scorer_require_single_lognormal(&sc, "explain --target gap");
     }
     if (rc != EXIT_OK) {
         free(args.overrides);

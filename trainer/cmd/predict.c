@@ -17,6 +17,7 @@
 #include "segment_model.h"
 #include "user_features.h"
 #include "scoring.h"
+#include "time_mix.h"
 #include "util.h"
 
 // --segments DIR: the segmentation applied to every user (see segment.c).
@@ -65,15 +66,21 @@ static void write_prediction(Predict *p, const Scorer *sc, const Shard *sh, cons
     double last = ev_time(sh->events + (u->first_event + u->n_events - 1) * sh->hdr.event_bytes);
     double mu = sc->lc.loggap_mean + sc->lc.loggap_std * y[K];
     double sd = sc->lc.loggap_std * exp(y[K + 1]);
-    double med = fmax(0, exp(mu) - sc->lc.gap_offset);
-    double lo = fmax(0, exp(mu - z90 * sd) - sc->lc.gap_offset);
-    double hi = fmax(0, exp(mu + z90 * sd) - sc->lc.gap_offset);
+    double q[3] = {mu - z90 * sd, mu, mu + z90 * sd}; // log(gap + delta) at 10%, 50%, 90%
+    const int M = model_time_mix(s);
+    for (int i = 0; i < 3 && M > 1; i++) // a mixture (time_mix.h): its quantiles
+        q[i] = sc->lc.loggap_mean +
+               sc->lc.loggap_std * time_mix_quantile(M, y + K, i == 0 ? 0.1 : i == 1 ? 0.5 : 0.9);
+    double med = fmax(0, exp(q[1]) - sc->lc.gap_offset);
+    double lo = fmax(0, exp(q[0]) - sc->lc.gap_offset);
+    double hi = fmax(0, exp(q[2]) - sc->lc.gap_offset);
     fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
             last + med);
     for (int i = 1; i <= top; i++)
         fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
     fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
-    if (s->engagement) fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[K + 2]));
+    if (s->engagement)
+        fprintf(f, ",%.6g", denorm_num(meta, meta->engagement_index, y[model_eng_index(s)]));
 }
 
 // One row per user, at the slot of its last event.

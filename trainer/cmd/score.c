@@ -142,6 +142,7 @@ int cmd_score(int argc, char **argv) {
                         args.checkpoint, args.input, split, 2, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
+    if (rc == EXIT_OK) rc = scorer_require_single_lognormal(&sc, "score");
     if (rc != EXIT_OK) {
         free(args.overrides);
         return rc;

@@ -425,6 +425,7 @@ int cmd_serve(int argc, char **argv) {
     if (json_fd < 0 || dup2(2, 1) < 0) fatal("serve: cannot redirect stdout (%s)", strerror(errno));
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
+    if (rc == EXIT_OK) rc = scorer_require_single_lognormal(&sc, "serve");
     if (rc != EXIT_OK) {
         free(args.overrides);
         return rc;

@@ -133,6 +133,15 @@ static const KeySpec SCHEMA[] = {
      "uniform init range of LSTM/head weights; 0: 1/sqrt(hidden) as PyTorch"},
     {"model.engagement_head", K_BOOL, OFF(model.engagement_head), "true", 0, 0, NULL,
      "predict the next data.engagement_col value (ignored when that is empty)"},
+    {"model.time_mixture", K_INT, OFF(model.time_mixture), "1", 1, 32, NULL,
+     "M log-normal components of the next-gap density (Shchur et al. 2020); 1: the single "
+     "log-normal"},
+    {"model.gap_input", K_BOOL, OFF(model.gap_input), "false", 0, 0, NULL,
+     "one more input per event: log1p(previous gap / the train set's geometric-mean gap)"},
+    {"model.dropout_input", K_FLOAT, OFF(model.dropout_input), "0", 0, 0.9, NULL,
+     "inverted dropout on layer 0's input row (embeddings and dense inputs; training only)"},
+    {"model.dropout_output", K_FLOAT, OFF(model.dropout_output), "0", 0, 0.9, NULL,
+     "inverted dropout on the top layer's output, before the heads (training only)"},
 
     {"train.batch_size", K_INT, OFF(train.batch_size), "32", 1, 1 << 20, NULL,
      "global lanes B (a multiple of data.virtual_shards); each rank runs B/P"},
@@ -189,6 +198,12 @@ static const KeySpec SCHEMA[] = {
     {"eval.metric", K_ENUM, OFF(eval.metric), "loss", 0, 0, "action_nll|time_nll|loss|top1",
      "validation figure that picks the best checkpoint and drives early stopping (top1: "
      "higher is better, the others lower)"},
+    {"eval.time_point", K_ENUM, OFF(eval.time_point), "median", 0, 0, "median|mean",
+     "point prediction of the next gap scored by time MAE and RMSE: the median (minimises "
+     "MAE) or the mean (minimises RMSE) of the predicted density"},
+    {"eval.next_k", K_INT, OFF(eval.next_k), "0", 0, 64, NULL,
+     "trainer eval: accuracy of the next k event types from greedy roll-outs of the model's own "
+     "predictions, per step (0: off)"},
 
     {"score.window", K_INT, OFF(score.window), "8", 1, 1 << 20, NULL,
      "events per window of the irregularity score (trainer score, trainer serve)"},
@@ -797,6 +812,9 @@ static void check_rules(Config *c, LoadState *st) {
         RULE(!(c->privacy.noise_multiplier > 0 && c->privacy.target_epsilon > 0),
              "privacy.target_epsilon",
              "set either privacy.target_epsilon or privacy.noise_multiplier, not both");
+        // (per-user gradient norms, nn/lane_grad.h, read the undropped inputs and outputs)
+        RULE(c->model.dropout_input == 0 && c->model.dropout_output == 0, "model.dropout_input",
+             "model.dropout_input and model.dropout_output must be 0 with privacy.dp");
     }
 #undef RULE
 }

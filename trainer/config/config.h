@@ -61,6 +61,9 @@ typedef struct {
         int64_t hidden, layers, action_embed, cat_embed;
         double dropout, gap_offset, init_scale;
         int engagement_head;
+        int64_t time_mixture;                 // log-normal components of the time head
+        int gap_input;                        // log1p(previous gap / typical gap) as an input
+        double dropout_input, dropout_output; // on layer 0's inputs, on the top layer's output
     } model;
     struct {
         int64_t batch_size, window, steps;
@@ -83,6 +86,8 @@ typedef struct {
     struct {
         int64_t every, top_k, batch_size;
         char metric[16]; // action_nll | time_nll | loss | top1
+        char time_point[8]; // median | mean: the gap's point prediction (MAE, RMSE)
+        int64_t next_k;     // `trainer eval`: next-k accuracy of greedy roll-outs (0: off)
     } eval;
     struct {
         int64_t window;      // events per window of the irregularity score

@@ -132,6 +132,7 @@ void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank,
     char meta_path[CFG_PATH_LEN + 16], err[512];
     snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", d->dir);
     if (meta_read(meta_path, &d->meta, err, sizeof err) != 0) fatal("%s", err);
+    d->meta.gap_input = cfg->model.gap_input;
     if (d->meta.fingerprint != fingerprint)
         fatal("%s: prepared for other data (fingerprint %016llx, expected %016llx)", meta_path,
               (unsigned long long)d->meta.fingerprint, (unsigned long long)fingerprint);

@@ -109,6 +109,7 @@ typedef struct {
     char column[2 + 2 * CFG_LIST_MAX][CFG_NAME_LEN]; // action, cats..., nums... (for reports)
     SplitCounts split[N_SPLITS];
     uint64_t rows_read, bad_rows;
+    int32_t gap_input; // model.gap_input, set by dataset_open (not in the meta file)
 } DataMeta;
 
 int meta_write(const char *path, const DataMeta *m, char *err, size_t errlen);

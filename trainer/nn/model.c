@@ -12,6 +12,7 @@
 #include "lstm_cell.h"
 #include "mathfn.h"
 #include "rgemm.h"
+#include "time_mix.h"
 #include "util.h"
 
 #ifdef MODEL_REAL_DOUBLE
@@ -171,6 +172,9 @@ static size_t activations_layout(Model *m, char *arena) {
         ALLOC(a->h0[l], B * H);
         ALLOC(a->c0[l], B * H);
     }
+    ALLOC(a->mask_in, TB * I0);
+    ALLOC(a->mask_out, TB * H);
+    ALLOC(a->htop, TB * H);
     ALLOC(a->y, TB * O);
     ALLOC(a->dy, TB * O);
     ALLOC(a->dbuf[0], TB * W);
@@ -292,21 +296,24 @@ void model_input_rows(const Model *m, const Batch *b, real *x0) {
     }
 }
 
-// Inverted dropout of layer l's input: xin = hout[l-1] * mask, mask in {0, 1/(1-p)}.
-// Draws depend on (seed, step, layer, global lane, t, unit) only.
-static void dropout_forward(Model *m, const Batch *b, int l, const DropoutConfig *dc) {
-    const int B = b->lanes, T = b->window, H = m->shape.hidden;
-    const real scale = (real)(1.0 / (1.0 - dc->p));
-    uint64_t stream = mix64(dc->step * 0x9e3779b97f4a7c15ULL + (uint64_t)l);
+// Inverted dropout: out = in * mask over (T, B, W) rows, mask in {0, 1/(1-p)}. Draws depend
+// on (seed, step, which, global lane, t, unit) only, so they are the same on any number of
+// ranks; which = l for layer l's input, DROP_INPUT for x0, DROP_OUTPUT for the top output.
+enum { DROP_INPUT = 1000, DROP_OUTPUT = 1001 };
+static void dropout_apply(const Batch *b, const DropoutConfig *dc, double p, uint64_t which,
+                          int W, const real *in, real *mask, real *out) {
+    const int B = b->lanes, T = b->window;
+    const real scale = (real)(1.0 / (1.0 - p));
+    uint64_t stream = mix64(dc->step * 0x9e3779b97f4a7c15ULL + which);
     for (int t = 0; t < T; t++)
         for (int lane = 0; lane < B; lane++) {
             size_t row = (size_t)t * B + lane;
-            real *mk = m->act.mask[l] + row * H, *x = m->act.xin[l] + row * H;
-            const real *h = m->act.hout[l - 1] + row * H;
-            uint64_t base = (b->lane_id[lane] * (uint64_t)0x10000 + (uint64_t)t) * (uint64_t)H;
-            for (int j = 0; j < H; j++) {
+            real *mk = mask + row * W, *x = out + row * W;
+            const real *h = in + row * W;
+            uint64_t base = (b->lane_id[lane] * (uint64_t)0x10000 + (uint64_t)t) * (uint64_t)W;
+            for (int j = 0; j < W; j++) {
                 double u = rng_uniform_at(dc->seed, stream, base + (uint64_t)j);
-                mk[j] = u < dc->p ? (real)0 : scale;
+                mk[j] = u < p ? (real)0 : scale;
                 x[j] = h[j] * mk[j];
             }
         }
@@ -438,29 +445,67 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
 }
 
 // See model.h.
+double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y) {
+    const real *yt = y + s->n_actions;
+    const int M = model_time_mix(s);
+    if (M > 1)
+        return lc->time_point == TIME_POINT_MEAN
+                   ? time_mix_mean_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset)
+                   : time_mix_median_gap(M, yt, lc->loggap_mean, lc->loggap_std, lc->gap_offset);
+    const double ymu = yt[0], yls = yt[1];
+    double logpt = lc->loggap_mean + lc->loggap_std * ymu; // the median's log(gap + delta)
+    if (lc->time_point == TIME_POINT_MEAN) {
+        const double sd = lc->loggap_std * exp(yls);
+        logpt += 0.5 * sd * sd;
+    }
+    double p = (double)exp_r((real)logpt) - lc->gap_offset;
+    return p > 0 ? p : 0;
+}
+
+// The time head of one row, yt = y + K: adds the gap's NLL (density per time unit) to *nll
+// and its point prediction (lc->time_point) to *pred; with want_grad writes
+// dt (Tw) = w_time * d NLL / d yt.
+// M = 1: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units
+// u = (loggap - mean) / std, yt = (mu, log(sigma / std)). M >= 2: time_mix.h.
+static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_std,
+                          const real *yt, real loggap, int want_grad, real *dt, double *nll,
+                          double *pred) {
+    const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
+    const int M = model_time_mix(s);
+    if (M > 1) {
+        double post[TIME_MIX_MAX];
+        *nll = (double)loggap + log_std + time_mix_nll(M, yt, u, post);
+        *pred = head_gap_point(s, lc, yt - s->n_actions);
+        if (want_grad) time_mix_backward(M, yt, u, post, lc->w_time, dt);
+        return;
+    }
+    // (exp_r: these run for every scored event; float precision is ample here.)
+    const double ymu = yt[0], yls = yt[1], inv_var = (double)exp_r((real)(-2.0 * yls));
+    const double diff = u - ymu;
+    *nll = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
+    *pred = head_gap_point(s, lc, yt - s->n_actions);
+    if (want_grad) {
+        dt[0] = (real)(lc->w_time * -diff * inv_var);
+        dt[1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
+    }
+}
+
+// See model.h.
 void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
                    real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
-    const int K = s->n_actions;
+    const int K = s->n_actions, J = model_eng_index(s);
     // Next action: softmax cross-entropy.
     double inv_sum;
     const double logz = softmax_row(y, e, K, &inv_sum);
     const double nll_a = logz - (double)y[tgt];
     int rank = 0; // how many logits beat the target's (ties count against it)
     for (int k = 0; k < K; k++) rank += (k != tgt && y[k] >= y[tgt]);
-    // Next gap: log(gap + delta) ~ Normal(mu, sigma), predicted in normalised units:
-    // u = (loggap - mean) / std, y_mu, y_ls = log(sigma / std). NLL is a density per time unit.
-    const double u = ((double)loggap - lc->loggap_mean) / lc->loggap_std;
-    // (exp_r: these run for every scored event; float precision is ample here.)
-    const double ymu = y[K], yls = y[K + 1], inv_var = (double)exp_r((real)(-2.0 * yls));
-    const double diff = u - ymu;
-    double nll_t =
-        (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
+    double nll_t, pred;
+    time_head_row(s, lc, log_std, y + K, loggap, want_grad, e + K, &nll_t, &pred);
     double gap = (double)exp_r(loggap) - lc->gap_offset;
-    double pred = (double)exp_r((real)(lc->loggap_mean + lc->loggap_std * ymu)) - lc->gap_offset;
-    pred = pred > 0 ? pred : 0;
     double se_e = 0;
     if (s->engagement) {
-        double d = (double)y[K + 2] - (double)eng;
+        double d = (double)y[J] - (double)eng;
         se_e = 0.5 * d * d;
     }
     if (sums) {
@@ -478,9 +523,7 @@ void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, co
         const real scale = (real)(lc->w_action * inv_sum);
         for (int k = 0; k < K; k++) e[k] *= scale; // w * softmax
         e[tgt] -= (real)lc->w_action;
-        e[K] = (real)(lc->w_time * -diff * inv_var);
-        e[K + 1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
-        if (s->engagement) e[K + 2] = (real)(lc->w_eng * ((double)y[K + 2] - (double)eng));
+        if (s->engagement) e[J] = (real)(lc->w_eng * ((double)y[J] - (double)eng));
     }
 }
 
@@ -493,14 +536,25 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
               b->window, s->max_lanes, s->window);
     const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
     a->dropout_on = dc && dc->p > 0 && s->layers > 1;
-    a->folded = !m->input_given && m->fold_rows > 0 && m->fold_rows <= b->window * b->lanes;
+    a->dropout_in = dc && dc->p_input > 0 && !m->input_given;
+    a->dropout_out = dc && dc->p_output > 0;
+    a->folded = !m->input_given && !a->dropout_in && m->fold_rows > 0 &&
+                m->fold_rows <= b->window * b->lanes;
     if (!a->folded && !m->input_given) model_input_rows(m, b, a->x0);
+    if (a->dropout_in) // in place: x0 becomes the dropped rows, backward needs only the mask
+        dropout_apply(b, dc, dc->p_input, DROP_INPUT, model_input_width(s), a->x0, a->mask_in,
+                      a->x0);
     for (int l = 0; l < s->layers; l++) {
-        if (l > 0 && a->dropout_on) dropout_forward(m, b, l, dc);
+        if (l > 0 && a->dropout_on)
+            dropout_apply(b, dc, dc->p, (uint64_t)l, H, a->hout[l - 1], a->mask[l], a->xin[l]);
         lstm_layer_forward(m, b, l, state);
     }
     // Heads: y (TB, O) = h_top (TB, H) W_head^T (H, O) + b_head.
     const real *htop = a->hout[s->layers - 1];
+    if (a->dropout_out) {
+        dropout_apply(b, dc, dc->p_output, DROP_OUTPUT, H, htop, a->mask_out, a->htop);
+        htop = a->htop;
+    }
     for (int r = 0; r < TB; r++) memcpy(a->y + (size_t)r * O, m->p.b_head, sizeof(real) * O);
     gemm(0, 1, TB, O, H, 1, htop, H, m->p.w_head, H, 1, a->y, O);
     if (!sums && !want_grad) return;
@@ -600,7 +654,7 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int TB = b->window * b->lanes, H = s->hidden, O = model_outputs(s);
     const int L = s->layers, I0 = model_input_width(s);
     // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
-    const real *htop = a->hout[L - 1];
+    const real *htop = a->dropout_out ? a->htop : a->hout[L - 1];
     if (!m->skip_param_grads && !m->input_grad_only) {
         gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
         add_column_sums(m->g.b_head, a->dy, TB, O);
@@ -608,6 +662,8 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
     real *dH = a->dbuf[0], *dX = a->dbuf[1];
     gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);
+    if (a->dropout_out)
+        for (size_t i = 0; i < (size_t)TB * H; i++) dH[i] *= a->mask_out[i];
     for (int l = L - 1; l >= 0; l--) {
         lstm_layer_backward(m, b, l, dH, dX, hooks);
         if (l > 0) {
@@ -625,6 +681,8 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
         return;
     }
     a->dx0 = dX; // (TB, I0)
+    if (a->dropout_in) // d loss / d x0 before dropout
+        for (size_t i = 0; i < (size_t)TB * I0; i++) dX[i] *= a->mask_in[i];
     const int Ea = s->action_embed, Ec = s->cat_embed, C = s->n_cat, D = s->n_dense;
     if (m->want_input_grad)
         for (int r = 0; r < TB; r++)

@@ -3,8 +3,9 @@
 // Per event the input row is [action embedding | categorical embeddings | dense features]
 // (dense = normalised numeric columns and time features, built by the batcher). L layers of
 // width H with forget-gate bias 1 and inverted dropout between layers. One head matrix maps
-// the top layer to O = K + 2 + E outputs: K next-action logits, (mu, log sigma) of the
-// log-normal on the next gap, and E (0 or 1) next-engagement values.
+// the top layer to O = K + Tw + E outputs: K next-action logits, the time head (Tw = 2:
+// (mu, log sigma) of the log-normal on the next gap; with a mixture of M >= 2 log-normals,
+// Tw = 3M, see time_mix.h), and E (0 or 1) next-engagement values.
 //
 // All parameters live in one flat buffer (gradients, Adam moments: same layout), with a
 // struct of named views. Forward and backward are plain functions on raw buffers; every
@@ -40,6 +41,7 @@ typedef struct {
     int hidden;     // H
     int layers;     // L
     int engagement; // E: 1 if the engagement head exists
+    int time_mix;   // M: log-normal components of the time head; 0 or 1: the single one
     int max_lanes;  // B: activations are sized for up to this many lanes
     int window;     // T: ... and this many time steps
 } ModelShape;
@@ -47,8 +49,20 @@ typedef struct {
 static inline int model_input_width(const ModelShape *s) {
     return s->action_embed + s->n_cat * s->cat_embed + s->n_dense;
 }
+// M, the time head's components (0 in a shape means 1).
+static inline int model_time_mix(const ModelShape *s) {
+    return s->time_mix > 1 ? s->time_mix : 1;
+}
+// Tw, the time head's outputs at y + K.
+static inline int model_time_width(const ModelShape *s) {
+    return s->time_mix > 1 ? 3 * s->time_mix : 2;
+}
+// Index of the engagement output in a row y (when E = 1).
+static inline int model_eng_index(const ModelShape *s) {
+    return s->n_actions + model_time_width(s);
+}
 static inline int model_outputs(const ModelShape *s) {
-    return s->n_actions + 2 + s->engagement;
+    return s->n_actions + model_time_width(s) + s->engagement;
 }
 
 typedef struct {
@@ -92,12 +106,16 @@ typedef struct {
     double loggap_mean, loggap_std; // train-set statistics of log(gap + delta)
     double gap_offset;              // delta, time units
     int top_k;
+    int time_point; // the gap's point prediction (MAE, RMSE): TIME_POINT_MEDIAN or _MEAN
 } LossConfig;
+enum { TIME_POINT_MEDIAN = 0, TIME_POINT_MEAN = 1 };
 
 typedef struct {
     double p;      // dropout probability between layers; 0 (or eval): none
     uint64_t seed; // run seed
     uint64_t step; // optimizer step: a new mask every step
+    double p_input;  // on layer 0's input rows x0 (embeddings and dense inputs; no folding)
+    double p_output; // on the top layer's output, before the heads
 } DropoutConfig;
 
 // Sums over scored targets (doubles so that large evaluations stay exact enough).
@@ -108,7 +126,7 @@ typedef struct {
     double time_nll;                // sum of -log p(next gap), density per time unit
     double eng_se;                  // sum of 0.5 * squared error of the normalised engagement
     double top1, topk;              // correct counts
-    double gap_abs_err, gap_sq_err; // of the median prediction, time units
+    double gap_abs_err, gap_sq_err; // of the point prediction (lc->time_point), time units
 } LossSums;
 #define LOSS_SUMS_LEN 9 // doubles in LossSums, for reductions
 
@@ -129,6 +147,9 @@ typedef struct {
     real *hprev[MODEL_MAX_LAYERS]; // (T, B, H) keep * h of the previous step (GEMM input)
     real *h0[MODEL_MAX_LAYERS];    // (B, H) carried state at the window start
     real *c0[MODEL_MAX_LAYERS];    // (B, H)
+    real *mask_in;                 // (T, B, I0) dropout scale of x0, if dropout_in
+    real *mask_out;                // (T, B, H) dropout scale of the top output, if dropout_out
+    real *htop;                    // (T, B, H) the top output after dropout, if dropout_out
     real *y;                       // (T, B, O) head outputs
     real *dy;                      // (T, B, O) d loss / d y (unnormalised sums)
     real *dbuf[2];                 // (T, B, max(I0, H)) ping-pong input/output gradients
@@ -138,7 +159,8 @@ typedef struct {
     real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
     real *dh_rec;                  // (B, H) recurrent gradient into the previous step
     real *dc;                      // (B, H) cell gradient into the previous step
-    int dropout_on;                // whether the last forward used dropout
+    int dropout_on;                // whether the last forward used dropout between layers
+    int dropout_in, dropout_out;   // ... on x0, on the top layer's output
     int folded;                    // whether the last forward folded the embeddings
 } Activations;
 
@@ -208,6 +230,10 @@ void model_input_rows(const Model *m, const Batch *b, real *x0);
 // Exposed for the per-op finite-difference check; model_forward runs it for every target.
 void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
                    real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums);
+
+// The gap's point prediction (time units, >= 0) of one output row y (O): the median or the
+// mean (lc->time_point) of the predicted density. What head_loss_row scores MAE and RMSE of.
+double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y);
 
 // One BLAS thread per rank unless OPENBLAS_NUM_THREADS says otherwise (ranks, not threads,
 // use the cores; OpenBLAS's thread pool would fight the other ranks). Returns a description

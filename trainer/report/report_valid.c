@@ -10,6 +10,7 @@
 #include "report.h"
 #include "scoring.h"
 #include "svg.h"
+#include "time_mix.h"
 
 typedef struct {
     ValidDetail *vd;
@@ -43,7 +44,9 @@ static void visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *b
         const double lg = bb->view.tgt_loggap[r];
         const double mu = lc->loggap_mean + lc->loggap_std * y[K];
         const double sd = lc->loggap_std * exp((double)y[K + 1]);
-        const double pit = 0.5 * erfc(-(lg - mu) / (sd * sqrt(2.0)));
+        const int M = model_time_mix(s); // > 1: a mixture (time_mix.h)
+        const double pit = M > 1 ? time_mix_cdf(M, y + K, (lg - lc->loggap_mean) / lc->loggap_std)
+                                 : 0.5 * erfc(-(lg - mu) / (sd * sqrt(2.0)));
         for (int q = 0; q < GAP_QS; q++) vd->gap_cover[q] += pit <= 0.05 * (q + 1);
         p->sum_lg += lg, p->sum_lg2 += lg * lg;
         if (vd->n == p->cap) {
@@ -51,7 +54,9 @@ static void visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *b
             vd->pred_median = xrealloc(vd->pred_median, sizeof(double) * (size_t)p->cap);
             vd->obs_gap = xrealloc(vd->obs_gap, sizeof(double) * (size_t)p->cap);
         }
-        vd->pred_median[vd->n] = fmax(0, exp(mu) - lc->gap_offset);
+        vd->pred_median[vd->n] =
+            M > 1 ? time_mix_median_gap(M, y + K, lc->loggap_mean, lc->loggap_std, lc->gap_offset)
+                  : fmax(0, exp(mu) - lc->gap_offset);
         vd->obs_gap[vd->n] = fmax(0, exp(lg) - lc->gap_offset);
         vd->n++;
     }

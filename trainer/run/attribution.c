@@ -38,12 +38,14 @@ void feature_groups_init(FeatureGroups *fg, const DataMeta *meta, const ModelSha
     for (int j = 0; j < s->action_embed; j++) fg->col_group[col++] = fg->action_group;
     for (int c = 0; c < C; c++)
         for (int j = 0; j < Ec; j++) fg->col_group[col++] = fg->cat_group[c];
-    // Dense: [numerics | log gap, first-event flag | sin, cos time of day | sin, cos day of week].
+    // Dense: [numerics | log gap, first-event flag | sin, cos time of day | sin, cos day of week
+    // | log1p gap (model.gap_input)].
     for (int k = 0; k < fg->fs.n_num; k++) fg->col_group[col++] = fg->num_group[k];
     fg->col_group[col++] = fg->gap_group;
     fg->col_group[col++] = fg->gap_group;
     for (int j = 0; j < 4 && fg->fs.calendar; j++)
         fg->col_group[col++] = j < 2 ? fg->tod_group : fg->dow_group;
+    if (fg->fs.gap_input) fg->col_group[col++] = fg->gap_group; // log1p of the gap
     if (col != I0) fatal("explain: internal: %d input columns grouped, the model has %d", col, I0);
 }
 

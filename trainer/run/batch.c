@@ -22,7 +22,9 @@ FeatureSpec feature_spec(const DataMeta *m) {
     fs.log1p = m->numeric_log1p;
     for (int k = 0; k < fs.n_num; k++)
         fs.num_mean[k] = m->num_mean[k], fs.num_std[k] = m->num_std[k];
-    fs.n_dense = fs.n_num + 2 + (fs.calendar ? 4 : 0);
+    fs.gap_input = m->gap_input;
+    fs.gap_scale = exp(m->loggap_mean);
+    fs.n_dense = fs.n_num + 2 + (fs.calendar ? 4 : 0) + (fs.gap_input ? 1 : 0);
     return fs;
 }
 
@@ -71,14 +73,7 @@ static void begin_batch(BatchBuf *bb, int lanes) {
     bb->n_targets = 0;
 }
 
-void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, double prev_time,
-                      size_t r) {
-    bb->action[r] = ev_action(e);
-    for (int c = 0; c < fs->n_cat; c++) bb->cat[r * fs->n_cat + c] = ev_cat(e, c);
-    real *d = bb->dense + r * (size_t)bb->n_dense;
-    for (int k = 0; k < fs->n_num; k++) d[k] = (real)norm_num(fs, k, ev_num(e, fs->n_cat, k));
-    d += fs->n_num;
-    const double t_e = ev_time(e);
+void feature_time_inputs(const FeatureSpec *fs, real *d, double t_e, double prev_time) {
     if (!isnan(prev_time)) { // the user has a previous event
         double gap = t_e - prev_time;
         d[0] = (real)((log(gap + fs->gap_offset) - fs->loggap_mean) / fs->loggap_std);
@@ -95,6 +90,20 @@ void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, dou
         d[4] = (real)sin(6.283185307179586 * dow / 7.0),
         d[5] = (real)cos(6.283185307179586 * dow / 7.0);
     }
+    // The previous gap on a linear-ish scale (d[0] is its log): short gaps ~ gap / scale,
+    // long ones ~ log; 0 for a user's first event.
+    if (fs->gap_input)
+        d[2 + (fs->calendar ? 4 : 0)] =
+            isnan(prev_time) ? 0 : (real)log1p((t_e - prev_time) / fs->gap_scale);
+}
+
+void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *e, double prev_time,
+                      size_t r) {
+    bb->action[r] = ev_action(e);
+    for (int c = 0; c < fs->n_cat; c++) bb->cat[r * fs->n_cat + c] = ev_cat(e, c);
+    real *d = bb->dense + r * (size_t)bb->n_dense;
+    for (int k = 0; k < fs->n_num; k++) d[k] = (real)norm_num(fs, k, ev_num(e, fs->n_cat, k));
+    feature_time_inputs(fs, d + fs->n_num, ev_time(e), prev_time);
     bb->keep[r] = !isnan(prev_time);
 }
 

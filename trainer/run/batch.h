@@ -34,6 +34,8 @@ typedef struct {
     double unit_seconds, gap_offset, loggap_mean, loggap_std;
     int log1p;
     double num_mean[CFG_LIST_MAX], num_std[CFG_LIST_MAX];
+    int gap_input; // model.gap_input: the last dense input is log1p(previous gap / gap_scale)
+    double gap_scale; // exp(loggap_mean): the train set's geometric-mean gap (+ delta), time units
 } FeatureSpec;
 
 FeatureSpec feature_spec(const DataMeta *meta);
@@ -56,6 +58,10 @@ void batchbuf_init(BatchBuf *bb, int max_lanes, int window, int n_cat, int n_den
 // Targets are not touched. Shared by the batch streams and `trainer serve`.
 void batch_fill_input(BatchBuf *bb, const FeatureSpec *fs, const uint8_t *event, double prev_time,
                       size_t r);
+// The time inputs of an event at time t_e (after the numeric columns in a dense row): the
+// normalised log gap and first-event flag, calendar features, the gap input. prev_time: NAN
+// for a user's first event. (Also for events the model predicted, run/nextk.c.)
+void feature_time_inputs(const FeatureSpec *fs, real *d, double t_e, double prev_time);
 // A numeric column's value as the model sees it (transform, train-set normalisation).
 double feature_norm_num(const FeatureSpec *fs, int k, double x);
 void batchbuf_free(BatchBuf *bb);

@@ -177,6 +177,7 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     shape.cat_embed = d->shape.cat_embed, shape.n_dense = d->shape.n_dense;
     shape.hidden = d->shape.hidden, shape.layers = d->shape.layers;
     shape.engagement = d->shape.engagement, shape.window = d->shape.window;
+    shape.time_mix = d->shape.time_mix > 1 ? d->shape.time_mix : 0; // 1 is written as before
     int64_t *epochs = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
     int64_t *nexts = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
     int32_t *lu = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
@@ -768,6 +769,7 @@ static int map_tensors(Reader *r, LoadedCheckpoint *out) {
     for (int c = 0; c < s->n_cat; c++) d->shape.cat_vocab[c] = s->cat_vocab[c];
     d->shape.cat_embed = s->cat_embed, d->shape.n_dense = s->n_dense, d->shape.hidden = s->hidden;
     d->shape.layers = s->layers, d->shape.engagement = s->engagement, d->shape.window = s->window;
+    d->shape.time_mix = s->time_mix;
     d->n_params = model_param_count(&d->shape);
     d->n_vshards = hdr->cursor->n_vshards, d->n_lanes = hdr->cursor->n_lanes;
     d->lanes_per_shard = hdr->cursor->lanes_per_shard;

@@ -80,6 +80,7 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
         memset(&sc->ds, 0, sizeof sc->ds);
         if (meta_read(meta_path, &sc->ds.meta, err, sizeof err) != 0) fatal("%s", err);
+        sc->ds.meta.gap_input = cfg->model.gap_input; // (as dataset_open does)
         sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
         sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
         input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
@@ -218,4 +219,17 @@ long long user_rows_join(UserRows *ur, const char *header) {
     if (write_file_atomic(ur->final, all.data, all.len, err, sizeof err) != 0) fatal("%s", err);
     sb_free(&all);
     return n_rows;
+}
+
+int scorer_require_single_lognormal(Scorer *sc, const char *what) {
+    const int M = model_time_mix(&sc->model->shape);
+    if (M == 1) return EXIT_OK;
+    if (sc->rank == 0)
+        fprintf(stderr,
+                "error: trainer %s: model.time_mixture: the checkpoint's time head is a mixture "
+                "of %d log-normals; %s scores the single log-normal only (train with "
+                "model.time_mixture: 1)\n",
+                what, M, what);
+    scorer_close(sc);
+    return EXIT_USAGE;
 }

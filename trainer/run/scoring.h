@@ -48,6 +48,9 @@ typedef struct {
 // errors are fatal.
 int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv);
 void scorer_close(Scorer *sc); // frees everything and finalises comm
+// EXIT_OK, or (one line on rank 0, then scorer_close) EXIT_USAGE when the checkpoint's time
+// head is a mixture (model.time_mixture > 1), which `what` (a command) does not support.
+int scorer_require_single_lognormal(Scorer *sc, const char *what);
 
 // The user behind slot (t, b) = r of the current window (NULL for padding), with its shard.
 const ShardUser *scorer_slot_user(const EvalStream *es, const BatchBuf *bb, int r,

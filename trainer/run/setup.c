@@ -18,6 +18,7 @@ ModelShape model_shape_from(const Config *c, const DataMeta *m, int max_lanes) {
     s.hidden = (int)c->model.hidden;
     s.layers = (int)c->model.layers;
     s.engagement = c->model.engagement_head && m->engagement_index >= 0;
+    s.time_mix = (int)c->model.time_mixture;
     s.max_lanes = max_lanes;
     s.window = (int)c->train.window;
     return s;
@@ -49,7 +50,9 @@ LossConfig loss_config_from(const Config *c, const DataMeta *m) {
                      .loggap_mean = m->loggap_mean,
                      .loggap_std = m->loggap_std,
                      .gap_offset = m->gap_offset,
-                     .top_k = (int)c->eval.top_k};
+                     .top_k = (int)c->eval.top_k,
+                     .time_point = strcmp(c->eval.time_point, "mean") == 0 ? TIME_POINT_MEAN
+                                                                          : TIME_POINT_MEDIAN};
     return lc;
 }
 

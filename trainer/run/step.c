@@ -234,7 +234,11 @@ static void reduce_reproducible(Stepper *st, StepHeader *h) {
 StepResult step_run(Stepper *st, int64_t step, LaneState *state, StepBatchFn next, void *ctx,
                     int (*stop_vote)(void)) {
     Model *m = st->model;
-    DropoutConfig dc = {.p = st->dropout, .seed = st->seed, .step = (uint64_t)step};
+    DropoutConfig dc = {.p = st->dropout,
+                        .seed = st->seed,
+                        .step = (uint64_t)step,
+                        .p_input = st->dropout_input,
+                        .p_output = st->dropout_output};
     StepResult r;
     memset(&r, 0, sizeof r);
     comm_set_step(step + 1); // as the log counts steps: named by the watchdog

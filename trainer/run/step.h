@@ -61,6 +61,7 @@ typedef struct {
     GradSync sync;
     LossConfig lc;
     double dropout;
+    double dropout_input, dropout_output; // model.dropout_input, model.dropout_output
     uint64_t seed;
     int lanes; // this rank's lanes
     // Reproducible mode: lanes come in n_shards groups of lanes_per_shard, shard s of this

@@ -737,6 +737,8 @@ static void setup_model(Trainer *tr) {
                   tr->shape.n_dense);
     stepper_init(&tr->stepper, tr->model, &tr->opt, &tr->lc, cfg->model.dropout,
                  (uint64_t)cfg->run.seed, cfg->comm.bucket_mb, tr->lanes);
+    tr->stepper.dropout_input = cfg->model.dropout_input;
+    tr->stepper.dropout_output = cfg->model.dropout_output;
     if (cfg->train.reproducible)
         stepper_reproducible(&tr->stepper, tr->ds.n_shards, tr->ds.first_shard,
                              (int)tr->ds.meta.n_vshards, tr->lanes_per_shard);
