@@ -905,17 +905,40 @@ char *config_to_yaml(const Config *cfg, int with_docs) {
     return sb.data;
 }
 
+int config_is_location_key(const char *key) {
+    return strcmp(key, "run.dir") == 0 || strcmp(key, "data.shard_dir") == 0 ||
+           strcmp(key, "synth.out_dir") == 0;
+}
+
+// The experiment's identity: every key but where its files are, so a run directory that is
+// copied or moved (with its shards and synthetic data) is the same experiment.
 uint64_t config_hash(const Config *cfg) {
-    char *text = config_to_yaml(cfg, 0);
-    uint64_t h = hash_bytes(text, strlen(text), 0);
-    free(text);
+    StrBuf sb = {0};
+    for (int i = 0; i < N_KEYS; i++) {
+        if (config_is_location_key(SCHEMA[i].key)) continue;
+        sb_appendf(&sb, "%s: ", SCHEMA[i].key);
+        value_text(cfg, i, &sb);
+        sb_append(&sb, "\n", 1);
+    }
+    uint64_t h = hash_bytes(sb.data, sb.len, 0);
+    sb_free(&sb);
     return h;
+}
+
+int config_key_text(const Config *cfg, const char *key, StrBuf *out) {
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(SCHEMA[i].key, key) == 0) {
+            value_text(cfg, i, out);
+            return 0;
+        }
+    return -1;
 }
 
 void config_diff(const Config *a, const Config *b, char *out, size_t cap) {
     out[0] = 0;
     size_t used = 0;
     for (int i = 0; i < N_KEYS; i++) {
+        if (config_is_location_key(SCHEMA[i].key)) continue;
         StrBuf x = {0}, y = {0};
         value_text(a, i, &x);
         value_text(b, i, &y);

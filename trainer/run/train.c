@@ -682,9 +682,7 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
         signals_install();
         const char *blas = model_blas_setup();
         if (tr->rank == 0) {
-            runstate_prepare(cfg, args->exp_path, args->n_overrides, args->overrides,
-                             args->resume);
-            runlog_open(&tr->log, cfg->run.dir);
+            runstate_check(cfg, args->resume);
             printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
                    tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash,
                    blas);
@@ -696,6 +694,10 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
     if (status == EXIT_OK) {
         setup_model(tr);
         maybe_resume(tr);
+        if (tr->rank == 0) { // accepted: only now is the run directory written
+            runstate_commit(&tr->cfg, args->exp_path, args->n_overrides, args->overrides);
+            runlog_open(&tr->log, tr->cfg.run.dir);
+        }
         tr->rank_secs = xcalloc(2 * (size_t)tr->size, sizeof(double));
         if (tr->rank == 0)
             runlog_start(&tr->log, tr->size, comm_launcher(), tr->config_hash, tr->data_hash,
