@@ -393,7 +393,7 @@ int cmd_serve(int argc, char **argv) {
     }
     fprintf(stderr, "serve: ready (threshold %.6g from %lld validation users; batches of up to %d "
             "users, %g ms at most)\n", cal.threshold, cal.n_users, max_batch, max_delay_ms);
-    signals_install();
+    signals_install(0);
     Reader rd = {.cfg = &sc.cfg, .meta = &sc.ds.meta};
     for (uint32_t v = 0; v <= sc.ds.meta.n_cat; v++) {
         strtab_init(&rd.vt[v]);

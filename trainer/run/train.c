@@ -704,7 +704,7 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
     int status = setup_config(tr, args);
     if (status == EXIT_OK) {
         const Config *cfg = &tr->cfg;
-        signals_install();
+        signals_install(strcmp(comm_launcher(), "mpirun") == 0);
         const char *blas = model_blas_setup();
         if (tr->rank == 0) {
             runstate_check(cfg, args->resume);
