@@ -198,6 +198,7 @@ static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
         bucket_path(g, b, "", path, sizeof path);
         xfwrite(rec, g->rec_bytes, g->bucket[b], path);
     }
+    row_parser_notes(&rp, in->path);
     free(rec);
     csv_close(r);
 }

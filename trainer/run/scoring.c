@@ -98,7 +98,8 @@ static void open_users(Scorer *sc, const ScoreRequest *req, uint64_t fp) {
     sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
     sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
     input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
-                       &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad);
+                       &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad,
+                       sc->input_unseen);
 }
 
 // comm up, config resolved on every rank, checkpoint read and checked against the data
@@ -145,6 +146,23 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
     memcpy(sc->model->params, sc->ck.params, sizeof(float) * sc->model->n_params);
     sc->lc = loss_config_from(cfg, &sc->ds.meta);
     return EXIT_OK;
+}
+
+void scorer_unseen_text(const Scorer *sc, char *out, size_t cap) {
+    const Config *cfg = &sc->cfg;
+    size_t used = 0;
+    out[0] = 0;
+    for (uint32_t v = 0; v <= sc->ds.meta.n_cat; v++) {
+        if (!sc->input_unseen[v]) continue;
+        const char *col = v ? cfg->data.categorical_cols.item[v - 1] : cfg->data.action_col;
+        int n = snprintf(out + used, cap - used, "%s%lld rows with a value of %s never seen in training",
+                         used ? ", " : "", sc->input_unseen[v], col);
+        if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
+    }
+    if (!used)
+        snprintf(out, cap, "every %s and categorical value seen in training", cfg->data.action_col);
+    else
+        snprintf(out + used, cap - used, " (scored as <unk>; never predicted)");
 }
 
 void scorer_close(Scorer *sc) {

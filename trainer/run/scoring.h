@@ -41,6 +41,7 @@ typedef struct {
     LossConfig lc;
     int rank, size, lanes, split;
     long long input_rows, input_bad; // --input only
+    long long input_unseen[1 + CFG_LIST_MAX]; // --input: rows per vocabulary scored as <unk>
 } Scorer;
 
 // Brings comm up (argc/argv for MPI) and opens everything; returns EXIT_OK, or EXIT_USAGE
@@ -48,6 +49,9 @@ typedef struct {
 // errors are fatal.
 int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv);
 void scorer_close(Scorer *sc); // frees everything and finalises comm
+// --input: "N rows with an action never seen in training, M with a content never seen
+// (scored as <unk>)" or "every value seen in training", into out.
+void scorer_unseen_text(const Scorer *sc, char *out, size_t cap);
 
 // The user behind slot (t, b) = r of the current window (NULL for padding), with its shard.
 const ShardUser *scorer_slot_user(const EvalStream *es, const BatchBuf *bb, int r,
