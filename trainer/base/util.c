@@ -98,15 +98,21 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
     fflush(stderr);
 }
 
+// After the message: stdout flushed, cleanups run (partial files removed), the abort hook
+// (which ends every rank under MPI), then exit.
+static _Noreturn void fatal_exit(int status) {
+    fflush(stdout);
+    run_cleanups();
+    g_abort_hook(status);
+    exit(status);
+}
+
 _Noreturn void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vmessage("error: ", fmt, ap);
     va_end(ap);
-    fflush(stdout);
-    run_cleanups();
-    g_abort_hook(EXIT_FATAL);
-    exit(EXIT_FATAL);
+    fatal_exit(EXIT_FATAL);
 }
 
 _Noreturn void fatal_status(int status, const char *fmt, ...) {
@@ -114,10 +120,7 @@ _Noreturn void fatal_status(int status, const char *fmt, ...) {
     va_start(ap, fmt);
     vmessage("error: ", fmt, ap);
     va_end(ap);
-    fflush(stdout);
-    run_cleanups();
-    g_abort_hook(status);
-    exit(status);
+    fatal_exit(status);
 }
 
 void warnf(const char *fmt, ...) {

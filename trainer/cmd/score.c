@@ -94,6 +94,38 @@ static void write_summary(const char *dir, const Scorer *sc, const CliArgs *args
     sb_free(&js);
 }
 
+// Users, flagged users, events and the per-part surprise sums over every rank.
+static void reduce_counts(ScoreRun *s) {
+    double red[3 + N_PARTS] = {s->n_users, s->n_flagged, s->n_events};
+    memcpy(red + 3, s->part_sum, sizeof s->part_sum);
+    comm_allreduce_sum_f64(red, 3 + N_PARTS);
+    s->n_users = red[0], s->n_flagged = red[1], s->n_events = red[2];
+    memcpy(s->part_sum, red + 3, sizeof s->part_sum);
+}
+
+// Rank 0: the planted truth's report when there is one, summary.json and the two lines.
+static void finish(const char *dir, Scorer *sc, const CliArgs *args, const ScoreSpec *spec,
+                   const Calibration *cal, const ScoreRun *s, double rate, double pass_secs) {
+    char truth_path[CFG_PATH_LEN + 32] = "", path[CFG_PATH_LEN + 32];
+    const char *truth = cli_get(args, "--truth");
+    if (!truth && strcmp(sc->cfg.data.source, "synth") == 0) {
+        snprintf(truth_path, sizeof truth_path, "%s/truth.csv", sc->cfg.synth.out_dir);
+        if (path_exists(truth_path)) truth = truth_path;
+    }
+    StrBuf tj = {0};
+    snprintf(path, sizeof path, "%s/users.csv", dir);
+    if (truth) irregular_truth_report(path, truth, &sc->cfg, rate, &tj);
+    write_summary(dir, sc, args, spec, cal, s, pass_secs, tj.data);
+    printf("score: %.0f users, %.0f events of %s in %.2f s (%.0f events/s, %d rank%s) -> %s\n",
+           s->n_users, s->n_events, args->input ? args->input : SPLIT_NAMES[sc->split], pass_secs,
+           pass_secs > 0 ? s->n_events / pass_secs : 0, sc->size, sc->size > 1 ? "s" : "", dir);
+    printf("score: threshold %.6g (flag rate %.4g on %lld validation users); %.0f flagged "
+           "(%.2f%%)\n",
+           cal->threshold, rate, cal->n_users, s->n_flagged,
+           s->n_users > 0 ? 100 * s->n_flagged / s->n_users : 0);
+    sb_free(&tj);
+}
+
 int cmd_score(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "score",
@@ -135,33 +167,10 @@ int cmd_score(int argc, char **argv) {
     irregular_pass(&sc, NULL, 0, &spec, &sp, on_event, on_user, &s);
     double pass_secs = now_seconds() - t0;
     comm_allreduce_max_f64(&pass_secs, 1);
-    double red[3 + N_PARTS] = {s.n_users, s.n_flagged, s.n_events};
-    memcpy(red + 3, s.part_sum, sizeof s.part_sum);
-    comm_allreduce_sum_f64(red, 3 + N_PARTS);
-    s.n_users = red[0], s.n_flagged = red[1], s.n_events = red[2];
-    memcpy(s.part_sum, red + 3, sizeof s.part_sum);
+    reduce_counts(&s);
     user_rows_join(&s.users, USERS_HEADER);
     if (s.with_events) user_rows_join(&s.events, EVENTS_HEADER);
-    if (sc.rank == 0) {
-        char truth_path[CFG_PATH_LEN + 32] = "";
-        const char *truth = cli_get(&args, "--truth");
-        if (!truth && strcmp(sc.cfg.data.source, "synth") == 0) {
-            snprintf(truth_path, sizeof truth_path, "%s/truth.csv", sc.cfg.synth.out_dir);
-            if (path_exists(truth_path)) truth = truth_path;
-        }
-        StrBuf tj = {0};
-        snprintf(path, sizeof path, "%s/users.csv", dir);
-        if (truth) irregular_truth_report(path, truth, &sc.cfg, rate, &tj);
-        write_summary(dir, &sc, &args, &spec, &cal, &s, pass_secs, tj.data);
-        printf("score: %.0f users, %.0f events of %s in %.2f s (%.0f events/s, %d rank%s) -> %s\n",
-               s.n_users, s.n_events, args.input ? args.input : SPLIT_NAMES[sc.split], pass_secs,
-               pass_secs > 0 ? s.n_events / pass_secs : 0, sc.size, sc.size > 1 ? "s" : "", dir);
-        printf("score: threshold %.6g (flag rate %.4g on %lld validation users); %.0f flagged "
-               "(%.2f%%)\n",
-               cal.threshold, rate, cal.n_users, s.n_flagged,
-               s.n_users > 0 ? 100 * s.n_flagged / s.n_users : 0);
-        sb_free(&tj);
-    }
+    if (sc.rank == 0) finish(dir, &sc, &args, &spec, &cal, &s, rate, pass_secs);
     calibration_free(&cal);
     scorer_close(&sc);
     free(args.overrides);

@@ -396,6 +396,29 @@ static void print_summary(const Scorer *sc, const SegmentOptions *o, const Kmean
 }
 
 // Everything after the scorer is open. Returns the exit status.
+// Against the planted segments: ARI of these labels, of the other feature kind clustered
+// the same way with the same K, and of the Bayes assignment; returns the contingency table.
+static int64_t *compare_with_truth(const SegmentOptions *o, const FeatureSet *other,
+                                   const Users *us, int64_t N, uint64_t seed, int rank,
+                                   const int32_t *labels, int k, const Truth *t, ProfileRun *run) {
+    SegmentOptions same_k = *o;
+    same_k.k = k;
+    int32_t *other_labels = xmalloc(sizeof(int32_t) * (size_t)(us->n + 1));
+    double *other_d2 = xmalloc(sizeof(double) * (size_t)(us->n + 1));
+    KmeansResult ores;
+    cluster(&same_k, other->x, us, other->dim, N, seed, rank, other_labels, other_d2, &ores);
+    run->has_truth = 1, run->n_true = t->n_true, run->true_names = t->names;
+    run->truth_users = t->found;
+    run->ari = truth_ari(t, labels, us->n, k);
+    run->ari_other = truth_ari(t, other_labels, us->n, k);
+    run->ari_bayes = truth_ari(t, t->bayes, us->n, t->n_true);
+    int64_t *table = truth_table(t, labels, us->n, k);
+    run->truth_table = table;
+    kmeans_result_free(&ores);
+    free(other_labels), free(other_d2);
+    return table;
+}
+
 static int run_segment(Scorer *sc, const SegmentOptions *o, const CliArgs *a) {
     const int rank = sc->rank;
     const char *what = a->input ? a->input : SPLIT_NAMES[sc->split];
@@ -431,24 +454,7 @@ static int run_segment(Scorer *sc, const SegmentOptions *o, const CliArgs *a) {
     Truth t;
     truth_load(&sc->cfg, &us, a->input ? -1 : userkey_hash_split(&sc->cfg, sc->split), &t);
     int64_t *table = NULL;
-    if (t.have && t.found > 0) {
-        // The other feature kind, clustered the same way with the same K: the comparison.
-        SegmentOptions same_k = *o;
-        same_k.k = res.k;
-        int32_t *other_labels = xmalloc(sizeof(int32_t) * (size_t)(us.n + 1));
-        double *other_d2 = xmalloc(sizeof(double) * (size_t)(us.n + 1));
-        KmeansResult ores;
-        cluster(&same_k, other->x, &us, other->dim, N, seed, rank, other_labels, other_d2, &ores);
-        run.has_truth = 1, run.n_true = t.n_true, run.true_names = t.names;
-        run.truth_users = t.found;
-        run.ari = truth_ari(&t, labels, us.n, res.k);
-        run.ari_other = truth_ari(&t, other_labels, us.n, res.k);
-        run.ari_bayes = truth_ari(&t, t.bayes, us.n, t.n_true);
-        table = truth_table(&t, labels, us.n, res.k);
-        run.truth_table = table;
-        kmeans_result_free(&ores);
-        free(other_labels), free(other_d2);
-    }
+    if (t.have && t.found > 0) table = compare_with_truth(o, other, &us, N, seed, rank, labels, res.k, &t, &run);
     write_segments_csv(o, &us, labels, dist2, rank, sc->size);
     Profiles prof;
     profiles_compute(&prof, &us.hs, us.hand, us.n_events, labels, us.n, res.k, hand.mean, hand.std);

@@ -352,6 +352,59 @@ static void write_stats(const char *path, const Out *o, const Reader *rd, const 
     sb_free(&js);
 }
 
+// The vocabularies and user key a row of the live stream is read with.
+static void reader_open(Reader *rd, const Scorer *sc) {
+    *rd = (Reader){.cfg = &sc->cfg, .meta = &sc->ds.meta};
+    for (uint32_t v = 0; v <= sc->ds.meta.n_cat; v++) {
+        strtab_init(&rd->vt[v]);
+        for (int i = 0; i < sc->ds.meta.vocab_size[v]; i++)
+            strtab_intern(&rd->vt[v], sc->ds.meta.vocab[v][i], strlen(sc->ds.meta.vocab[v][i]));
+    }
+    userkey_load(&sc->cfg, &rd->key);
+    rd->event_bytes = shard_event_bytes((int)sc->ds.meta.n_cat, (int)sc->ds.meta.n_num);
+    rd->record = xcalloc(1, rd->event_bytes);
+}
+
+static void reader_close(Reader *rd) {
+    for (uint32_t v = 0; v <= rd->meta->n_cat; v++) strtab_free(&rd->vt[v]);
+    free(rd->record);
+}
+
+// The output line buffer (sized for the longest action name, escaped), latency bins.
+static void out_open(Out *o, Scorer *sc, const Calibration *cal, int top, int max_batch) {
+    *o = (Out){.sc = sc, .cal = cal, .meta = &sc->ds.meta, .top = top > 0 ? top : 3,
+               .K = sc->model->shape.n_actions};
+    o->order = xmalloc(sizeof(int) * (size_t)o->K);
+    size_t longest = 0;
+    for (int k = 0; k < o->K; k++) longest = fmax(longest, strlen(sc->ds.meta.vocab[0][k]));
+    o->line = xmalloc(1024 + (size_t)(o->top + 1) * (6 * longest + 64));
+    o->arrivals = xmalloc(sizeof(double) * (size_t)max_batch);
+    o->lat_bins = xcalloc(LAT_BINS, sizeof(long long));
+}
+
+static void out_free(Out *o) {
+    free(o->order), free(o->line), free(o->arrivals), free(o->lat_bins);
+}
+
+static void restore_state(LiveScorer *ls, const Snapshots *sn) {
+    char err[CFG_PATH_LEN + 256];
+    if (!sn->state || !path_exists(sn->state)) return;
+    if (live_snapshot_read(ls, sn->state, err, sizeof err) != 0) fatal("serve: --state %s", err);
+    fprintf(stderr, "serve: restored %lld users (%lld events) from %s\n", live_users(ls),
+            live_events(ls), sn->state);
+}
+
+static void print_summary(const Reader *rd, const Out *o, const LiveScorer *ls,
+                          const Snapshots *sn, double secs) {
+    int sig = signals_stop_requested();
+    fprintf(stderr,
+            "serve: %lld rows, %lld skipped, %lld events scored for %lld users in %.2f s (%.0f "
+            "events/s); latency p50 %.3f ms, p99 %.3f ms, max %.3f ms%s%s\n",
+            rd->rows, rd->skipped, o->lat_n, live_users(ls), secs, secs > 0 ? o->lat_n / secs : 0,
+            1e3 * lat_quantile(o, 0.5), 1e3 * lat_quantile(o, 0.99), 1e3 * o->lat_max,
+            sig ? "; stopped by a signal" : "", sn->state ? "; state saved" : "");
+}
+
 int cmd_serve(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "serve",
@@ -385,32 +438,14 @@ int cmd_serve(int argc, char **argv) {
     irregular_calibrate(&sc, &spec, rate_arg >= 0 ? rate_arg : sc.cfg.score.flag_rate, &cal);
     SurpriseParams sp = surprise_params(&sc.model->shape, &sc.lc, cal.eng_sigma);
     LiveScorer *ls = live_open(&sc, &spec, &sp, max_batch);
-    char err[CFG_PATH_LEN + 256];
-    if (sn.state && path_exists(sn.state)) {
-        if (live_snapshot_read(ls, sn.state, err, sizeof err) != 0) fatal("serve: --state %s", err);
-        fprintf(stderr, "serve: restored %lld users (%lld events) from %s\n", live_users(ls),
-                live_events(ls), sn.state);
-    }
+    restore_state(ls, &sn);
     fprintf(stderr, "serve: ready (threshold %.6g from %lld validation users; batches of up to %d "
             "users, %g ms at most)\n", cal.threshold, cal.n_users, max_batch, max_delay_ms);
     signals_install(0);
-    Reader rd = {.cfg = &sc.cfg, .meta = &sc.ds.meta};
-    for (uint32_t v = 0; v <= sc.ds.meta.n_cat; v++) {
-        strtab_init(&rd.vt[v]);
-        for (int i = 0; i < sc.ds.meta.vocab_size[v]; i++)
-            strtab_intern(&rd.vt[v], sc.ds.meta.vocab[v][i], strlen(sc.ds.meta.vocab[v][i]));
-    }
-    userkey_load(&sc.cfg, &rd.key);
-    rd.event_bytes = shard_event_bytes((int)sc.ds.meta.n_cat, (int)sc.ds.meta.n_num);
-    rd.record = xcalloc(1, rd.event_bytes);
-    Out o = {.sc = &sc, .cal = &cal, .meta = &sc.ds.meta, .top = args.top > 0 ? args.top : 3,
-             .K = sc.model->shape.n_actions};
-    o.order = xmalloc(sizeof(int) * (size_t)o.K);
-    size_t longest = 0;
-    for (int k = 0; k < o.K; k++) longest = fmax(longest, strlen(sc.ds.meta.vocab[0][k]));
-    o.line = xmalloc(1024 + (size_t)(o.top + 1) * (6 * longest + 64));
-    o.arrivals = xmalloc(sizeof(double) * (size_t)max_batch);
-    o.lat_bins = xcalloc(LAT_BINS, sizeof(long long));
+    Reader rd;
+    reader_open(&rd, &sc);
+    Out o;
+    out_open(&o, &sc, &cal, args.top, max_batch);
     fflush(stdout);
     if (dup2(json_fd, 1) < 0) fatal("serve: cannot restore stdout (%s)", strerror(errno));
     close(json_fd);
@@ -420,16 +455,10 @@ int cmd_serve(int argc, char **argv) {
     serve_loop(fd, &rd, ls, &o, &sn, max_delay_ms / 1e3);
     double secs = now_seconds() - t0;
     snapshot(ls, &sn);
-    int sig = signals_stop_requested();
-    fprintf(stderr,
-            "serve: %lld rows, %lld skipped, %lld events scored for %lld users in %.2f s (%.0f "
-            "events/s); latency p50 %.3f ms, p99 %.3f ms, max %.3f ms%s%s\n",
-            rd.rows, rd.skipped, o.lat_n, live_users(ls), secs, secs > 0 ? o.lat_n / secs : 0,
-            1e3 * lat_quantile(&o, 0.5), 1e3 * lat_quantile(&o, 0.99), 1e3 * o.lat_max,
-            sig ? "; stopped by a signal" : "", sn.state ? "; state saved" : "");
+    print_summary(&rd, &o, ls, &sn, secs);
     if (stats) write_stats(stats, &o, &rd, ls, secs, max_batch, max_delay_ms);
-    for (uint32_t v = 0; v <= sc.ds.meta.n_cat; v++) strtab_free(&rd.vt[v]);
-    free(rd.record), free(o.order), free(o.line), free(o.arrivals), free(o.lat_bins);
+    reader_close(&rd);
+    out_free(&o);
     if (fd > 0) close(fd);
     live_close(ls);
     calibration_free(&cal);

@@ -42,74 +42,68 @@ static void write_text(const char *path, const char *text) {
     if (write_file_atomic(path, text, strlen(text), err, sizeof err) != 0) fatal("%s", err);
 }
 
-static int sweep_plan(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: trainer sweep plan SWEEP.yaml DIR\n");
-        return EXIT_USAGE;
-    }
-    SweepSpec *sp = xcalloc(1, sizeof *sp);
-    if (sweep_spec_load(argv[0], sp) != 0) {
-        free(sp);
-        return EXIT_USAGE;
-    }
-    if (mkdir_p(argv[1]) != 0) fatal("%s: cannot create (%s)", argv[1], strerror(errno));
-    char dir[CFG_PATH_LEN];
-    if (!realpath(argv[1], dir)) fatal("%s: %s", argv[1], strerror(errno));
-    Config *base = xmalloc(sizeof *base);
-    if (config_load(base, sp->base, 0, NULL) != 0) {
-        fprintf(stderr, "error: %s: base experiment %s is invalid (see above)\n", argv[0],
-                sp->base);
-        free(sp), free(base);
-        return EXIT_USAGE;
-    }
-    // Trials share the prepared data unless an axis changes it; paths the base derives from
-    // its run.dir move into the sweep directory.
-    int shared = 1;
-    for (int a = 0; a < sp->n_axes; a++) shared &= !changes_data(sp->axes[a].key);
+// Where trials keep their data: shared by all (DIR/shards) unless an axis changes the data;
+// paths the base derives from its run.dir move into the sweep directory.
+typedef struct {
+    const char *dir;
+    int shared, move_shards, move_synth;
+} Layout;
+
+static Layout plan_layout(const SweepSpec *sp, const Config *base, const char *dir) {
+    Layout lay = {.dir = dir, .shared = 1};
+    for (int a = 0; a < sp->n_axes; a++) lay.shared &= !changes_data(sp->axes[a].key);
     char derived_shards[CFG_PATH_LEN + 16], derived_synth[CFG_PATH_LEN + 16];
     snprintf(derived_shards, sizeof derived_shards, "%s/shards", base->run.dir);
     snprintf(derived_synth, sizeof derived_synth, "%s/synth", base->run.dir);
-    int move_shards = strcmp(base->data.shard_dir, derived_shards) == 0;
-    int move_synth = strcmp(base->synth.out_dir, derived_synth) == 0;
-    const int64_t n = sweep_trial_count(sp);
-    StrBuf plan = {0};
-    sb_appendf(&plan, "# sweep %s, base %s, %lld trials, metric %s (%s)\n", argv[0], sp->base,
-               (long long)n, sp->metric, sp->maximize ? "max" : "min");
+    lay.move_shards = strcmp(base->data.shard_dir, derived_shards) == 0;
+    lay.move_synth = strcmp(base->synth.out_dir, derived_synth) == 0;
+    return lay;
+}
+
+// Every trial's resolved experiment (texts[i]) and its line of the plan, checked before
+// anything is written; -1 (after a message) when a trial is not a valid experiment.
+static int plan_trials(const char *sweep_path, const SweepSpec *sp, const Layout *lay,
+                       char **texts, StrBuf *plan) {
     static char ov[MAX_OVERRIDES][256];
     char *ovp[MAX_OVERRIDES];
     for (int k = 0; k < MAX_OVERRIDES; k++) ovp[k] = ov[k];
-    // Every trial's resolved experiment is checked before anything is written.
     Config *cfg = xmalloc(sizeof *cfg);
-    char **texts = xcalloc((size_t)n, sizeof(char *));
+    const int64_t n = sweep_trial_count(sp);
     for (int64_t i = 0; i < n; i++) {
         char tdir[CFG_PATH_LEN + 16];
-        trial_dir(tdir, sizeof tdir, dir, i);
+        trial_dir(tdir, sizeof tdir, lay->dir, i);
+        const char *data_dir = lay->shared ? lay->dir : tdir;
         int k = 0;
         snprintf(ov[k++], 256, "run.dir=%s", tdir);
-        if (move_shards)
-            snprintf(ov[k++], 256, "data.shard_dir=%s/%s", shared ? dir : tdir, "shards");
-        if (move_synth) snprintf(ov[k++], 256, "synth.out_dir=%s/%s", shared ? dir : tdir, "synth");
+        if (lay->move_shards) snprintf(ov[k++], 256, "data.shard_dir=%s/shards", data_dir);
+        if (lay->move_synth) snprintf(ov[k++], 256, "synth.out_dir=%s/synth", data_dir);
         for (int f = 0; f < sp->n_fixed; f++) snprintf(ov[k++], 256, "%s", sp->fixed[f]);
         int first_axis = k;
         k += sweep_trial_overrides(sp, i, ov + k, MAX_OVERRIDES - k);
         if (config_load(cfg, sp->base, k, ovp) != 0) {
             fprintf(stderr, "error: %s: trial %lld is not a valid experiment (see above)\n",
-                    argv[0], (long long)i);
+                    sweep_path, (long long)i);
             for (int64_t j = 0; j < i; j++) free(texts[j]);
-            free(texts), free(sp), free(base), free(cfg);
-            sb_free(&plan);
-            return EXIT_USAGE;
+            free(cfg);
+            return -1;
         }
         texts[i] = config_to_yaml(cfg, 0);
-        sb_appendf(&plan, "trial-%03lld", (long long)i);
-        for (int j = first_axis; j < k; j++) sb_appendf(&plan, "\t%s", ov[j]);
-        sb_appendf(&plan, "\n");
+        sb_appendf(plan, "trial-%03lld", (long long)i);
+        for (int j = first_axis; j < k; j++) sb_appendf(plan, "\t%s", ov[j]);
+        sb_appendf(plan, "\n");
     }
-    // A directory holds one plan: planning the same sweep again is a no-op.
+    free(cfg);
+    return 0;
+}
+
+// Writes the trial directories, sweep.txt and plan.txt; a directory holds one plan, and
+// planning the same sweep again is a no-op. Returns 1 when the plan is new. Frees texts[].
+static int plan_commit(const char *dir, const SweepSpec *sp, int64_t n, char **texts,
+                       const char *plan) {
     char path[CFG_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/plan.txt", dir);
     char *old = read_file(path, NULL);
-    if (old && strcmp(old, plan.data) != 0)
+    if (old && strcmp(old, plan) != 0)
         fatal("%s already holds another sweep plan (%s); use another directory", dir, path);
     int fresh = !old;
     free(old);
@@ -121,22 +115,52 @@ static int sweep_plan(int argc, char **argv) {
         if (!path_exists(p)) write_text(p, texts[i]);
         free(texts[i]);
     }
-    free(texts);
     char meta[256];
     snprintf(meta, sizeof meta, "metric %s\nmode %s\n", sp->metric, sp->maximize ? "max" : "min");
     snprintf(path, sizeof path, "%s/sweep.txt", dir);
     write_text(path, meta);
     snprintf(path, sizeof path, "%s/plan.txt", dir);
-    write_text(path, plan.data);
-    printf("%s %lld trials in %s (data %s):\n%s",
-           fresh ? "planned" : "plan unchanged:", (long long)n, dir,
-           shared ? "shared by all trials" : "per trial", plan.data);
-    printf("run them here: trainer sweep run %s\n"
-           "or on Slurm:   sbatch --array=0-%lld cluster/sweep.sbatch %s\n",
-           dir, (long long)n - 1, dir);
+    write_text(path, plan);
+    return fresh;
+}
+
+static int sweep_plan(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: trainer sweep plan SWEEP.yaml DIR\n");
+        return EXIT_USAGE;
+    }
+    SweepSpec *sp = xcalloc(1, sizeof *sp);
+    Config *base = xmalloc(sizeof *base);
+    int rc = EXIT_USAGE;
+    if (sweep_spec_load(argv[0], sp) != 0) goto out;
+    if (mkdir_p(argv[1]) != 0) fatal("%s: cannot create (%s)", argv[1], strerror(errno));
+    char dir[CFG_PATH_LEN];
+    if (!realpath(argv[1], dir)) fatal("%s: %s", argv[1], strerror(errno));
+    if (config_load(base, sp->base, 0, NULL) != 0) {
+        fprintf(stderr, "error: %s: base experiment %s is invalid (see above)\n", argv[0],
+                sp->base);
+        goto out;
+    }
+    Layout lay = plan_layout(sp, base, dir);
+    const int64_t n = sweep_trial_count(sp);
+    StrBuf plan = {0};
+    sb_appendf(&plan, "# sweep %s, base %s, %lld trials, metric %s (%s)\n", argv[0], sp->base,
+               (long long)n, sp->metric, sp->maximize ? "max" : "min");
+    char **texts = xcalloc((size_t)n, sizeof(char *));
+    if (plan_trials(argv[0], sp, &lay, texts, &plan) == 0) {
+        int fresh = plan_commit(dir, sp, n, texts, plan.data);
+        printf("%s %lld trials in %s (data %s):\n%s", fresh ? "planned" : "plan unchanged:",
+               (long long)n, dir, lay.shared ? "shared by all trials" : "per trial", plan.data);
+        printf("run them here: trainer sweep run %s\n"
+               "or on Slurm:   sbatch --array=0-%lld cluster/sweep.sbatch %s\n",
+               dir, (long long)n - 1, dir);
+        rc = EXIT_OK;
+    }
+    free(texts);
     sb_free(&plan);
-    free(sp), free(base), free(cfg);
-    return EXIT_OK;
+out:
+    free(sp), free(base);
+    return rc;
 }
 
 // ---------------------------------------------------------------- reading a sweep directory
@@ -260,44 +284,104 @@ static void tail_lines(const char *path, int n, StrBuf *out) {
     free(text);
 }
 
-static int sweep_run(int argc, char **argv) {
-    const char *dir = NULL, *launcher_text = getenv("TRAINER_LAUNCHER");
-    long trial = -1;
+static const char RUN_USAGE[] =
+    "usage: trainer sweep run DIR [--trial i] [--launcher \"mpirun -np 2\"]\n";
+
+// DIR [--trial i] [--launcher CMD]; returns EXIT_OK or EXIT_USAGE.
+static int parse_run_args(int argc, char **argv, const char **dir, long *trial,
+                          const char **launcher_text) {
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--trial") == 0 && i + 1 < argc) {
             char *end;
-            trial = strtol(argv[++i], &end, 10);
-            if (*end || trial < 0) {
+            *trial = strtol(argv[++i], &end, 10);
+            if (*end || *trial < 0) {
                 fprintf(stderr,
                         "error: trainer sweep run: --trial expects a trial index, got \"%s\"\n",
                         argv[i]);
                 return EXIT_USAGE;
             }
         } else if (strcmp(argv[i], "--launcher") == 0 && i + 1 < argc)
-            launcher_text = argv[++i];
-        else if (!dir && argv[i][0] != '-')
-            dir = argv[i];
+            *launcher_text = argv[++i];
+        else if (!*dir && argv[i][0] != '-')
+            *dir = argv[i];
         else {
-            fprintf(stderr,
-                    "usage: trainer sweep run DIR [--trial i] [--launcher \"mpirun -np 2\"]\n");
+            fputs(RUN_USAGE, stderr);
             return EXIT_USAGE;
         }
     }
-    if (!dir) {
-        fprintf(stderr, "usage: trainer sweep run DIR [--trial i] [--launcher \"mpirun -np 2\"]\n");
+    if (!*dir) {
+        fputs(RUN_USAGE, stderr);
         return EXIT_USAGE;
     }
+    return EXIT_OK;
+}
+
+typedef struct {
+    char *argv[32];
+    int n;
+    const char *text;
+} Launcher;
+
+enum { TRIAL_DONE, TRIAL_FAILED, TRIAL_STOPPED };
+
+// Runs trial i unless it is DONE: DONE with its metrics, FAILED with the end of its log,
+// or stopped by a signal after its checkpoint.
+static int run_trial(const Plan *p, const char *dir, int64_t i, Launcher *l) {
+    char tdir[CFG_PATH_LEN + 16], done[CFG_PATH_LEN + 32], fail_path[CFG_PATH_LEN + 32];
+    char config[CFG_PATH_LEN + 32], log_path[CFG_PATH_LEN + 32], metrics[CFG_PATH_LEN + 32];
+    trial_dir(tdir, sizeof tdir, dir, i);
+    snprintf(done, sizeof done, "%s/DONE", tdir);
+    snprintf(fail_path, sizeof fail_path, "%s/FAILED", tdir);
+    snprintf(config, sizeof config, "%s/config.yaml", tdir);
+    snprintf(log_path, sizeof log_path, "%s/train.log", tdir);
+    snprintf(metrics, sizeof metrics, "%s/metrics.json", tdir);
+    if (path_exists(done)) {
+        printf("%s: DONE already, skipped\n", p->name[i]);
+        return TRIAL_DONE;
+    }
+    unlink(fail_path);
+    printf("%s: running %s%s%s (log %s)\n", p->name[i], l->text ? l->text : "",
+           l->text ? " " : "", p->overrides[i], log_path);
+    double t0 = now_seconds();
+    int status = run_child(l->argv, l->n, config, log_path);
+    double secs = now_seconds() - t0;
+    char *m = status == 0 ? read_file(metrics, NULL) : NULL;
+    if (m) {
+        write_text(done, m);
+        printf("%s: DONE in %.1f s: %s", p->name[i], secs, m);
+        free(m);
+        return TRIAL_DONE;
+    }
+    if (status == 0) status = 1; // exited 0 without its metrics
+    if (status == EXIT_PREEMPTED) {
+        printf("%s: stopped by a signal after its checkpoint; run the sweep again to resume it\n",
+               p->name[i]);
+        return TRIAL_STOPPED;
+    }
+    StrBuf why = {0};
+    sb_appendf(&why, "exit status %d after %.1f s\nlast lines of %s:\n", status, secs, log_path);
+    tail_lines(log_path, 15, &why);
+    write_text(fail_path, why.data);
+    printf("%s: FAILED (exit status %d); see %s\n", p->name[i], status, fail_path);
+    sb_free(&why);
+    return TRIAL_FAILED;
+}
+
+static int sweep_run(int argc, char **argv) {
+    const char *dir = NULL;
+    long trial = -1;
+    Launcher l = {.n = 0, .text = getenv("TRAINER_LAUNCHER")};
+    if (parse_run_args(argc, argv, &dir, &trial, &l.text) != EXIT_OK) return EXIT_USAGE;
     Plan p;
     plan_read(dir, &p);
     if (trial >= p.n)
         fatal("%s has %lld trials (0..%lld); --trial %ld is not one of them", dir, (long long)p.n,
               (long long)p.n - 1, trial);
-    char lbuf[512] = "", *launcher[32];
-    int n_launcher = 0;
-    if (launcher_text) {
-        snprintf(lbuf, sizeof lbuf, "%s", launcher_text);
-        for (char *tok = strtok(lbuf, " "); tok && n_launcher < 32; tok = strtok(NULL, " "))
-            launcher[n_launcher++] = tok;
+    char lbuf[512] = "";
+    if (l.text) {
+        snprintf(lbuf, sizeof lbuf, "%s", l.text);
+        for (char *tok = strtok(lbuf, " "); tok && l.n < 32; tok = strtok(NULL, " "))
+            l.argv[l.n++] = tok;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -305,51 +389,11 @@ static int sweep_run(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     int failed = 0, stopped = 0;
-    for (int64_t i = trial >= 0 ? trial : 0; i < (trial >= 0 ? trial + 1 : p.n) && !g_stop; i++) {
-        char tdir[CFG_PATH_LEN + 16], done[CFG_PATH_LEN + 32], fail_path[CFG_PATH_LEN + 32];
-        char config[CFG_PATH_LEN + 32], log_path[CFG_PATH_LEN + 32], metrics[CFG_PATH_LEN + 32];
-        trial_dir(tdir, sizeof tdir, dir, i);
-        snprintf(done, sizeof done, "%s/DONE", tdir);
-        snprintf(fail_path, sizeof fail_path, "%s/FAILED", tdir);
-        snprintf(config, sizeof config, "%s/config.yaml", tdir);
-        snprintf(log_path, sizeof log_path, "%s/train.log", tdir);
-        snprintf(metrics, sizeof metrics, "%s/metrics.json", tdir);
-        if (path_exists(done)) {
-            printf("%s: DONE already, skipped\n", p.name[i]);
-            continue;
-        }
-        unlink(fail_path);
-        printf("%s: running %s%s%s (log %s)\n", p.name[i], launcher_text ? launcher_text : "",
-               launcher_text ? " " : "", p.overrides[i], log_path);
-        double t0 = now_seconds();
-        int status = run_child(launcher, n_launcher, config, log_path);
-        double secs = now_seconds() - t0;
-        if (status == 0) {
-            char *m = read_file(metrics, NULL);
-            if (!m) {
-                status = 1;
-            } else {
-                write_text(done, m);
-                printf("%s: DONE in %.1f s: %s", p.name[i], secs, m);
-                free(m);
-                continue;
-            }
-        }
-        if (status == EXIT_PREEMPTED) {
-            printf(
-                "%s: stopped by a signal after its checkpoint; run the sweep again to resume it\n",
-                p.name[i]);
-            stopped = 1;
-            break;
-        }
-        StrBuf why = {0};
-        sb_appendf(&why, "exit status %d after %.1f s\nlast lines of %s:\n", status, secs,
-                   log_path);
-        tail_lines(log_path, 15, &why);
-        write_text(fail_path, why.data);
-        printf("%s: FAILED (exit status %d); see %s\n", p.name[i], status, fail_path);
-        sb_free(&why);
-        failed++;
+    int64_t first = trial >= 0 ? trial : 0, end = trial >= 0 ? trial + 1 : p.n;
+    for (int64_t i = first; i < end && !g_stop && !stopped; i++) {
+        int outcome = run_trial(&p, dir, i, &l);
+        failed += outcome == TRIAL_FAILED;
+        stopped = outcome == TRIAL_STOPPED;
     }
     plan_free(&p);
     if (stopped || g_stop) return EXIT_PREEMPTED;

@@ -77,6 +77,60 @@ static double number(Ctx *c, yaml_node_t *n, const char *what) {
     return v;
 }
 
+// Appends "key=value" for every item of the list node `list` to ax->values, checking each
+// as an override; `what` names the section in messages (grid, random).
+static int load_axis_values(Ctx *c, SweepAxis *ax, const char *what, yaml_node_t *list) {
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = yaml_document_get_node(c->doc, *it);
+        if (ax->n_values >= SWEEP_MAX_VALUES) {
+            err(c, v, "%s.%s: more than %d values", what, ax->key, SWEEP_MAX_VALUES);
+            return -1;
+        }
+        if (value_text(c, v, ax->values[ax->n_values], sizeof ax->values[0]) != 0) {
+            err(c, v, "%s.%s: values must be scalars or lists of scalars", what, ax->key);
+            return -1;
+        }
+        char kv[300];
+        snprintf(kv, sizeof kv, "%s=%s", ax->key, ax->values[ax->n_values++]);
+        check_override(c, v, kv);
+    }
+    return 0;
+}
+
+// uniform | loguniform | int: low and high, both valid values of the key.
+static int load_range(Ctx *c, SweepAxis *ax, const char *dist, yaml_node_t *spec, yaml_node_t *low,
+                      yaml_node_t *high) {
+    const char *key = ax->key;
+    if (strcmp(dist, "uniform") == 0)
+        ax->kind = AX_UNIFORM;
+    else if (strcmp(dist, "loguniform") == 0)
+        ax->kind = AX_LOGUNIFORM;
+    else if (strcmp(dist, "int") == 0)
+        ax->kind = AX_INT;
+    else {
+        err(c, spec, "random.%s: unknown dist '%s' (choice, uniform, loguniform, int)", key, dist);
+        return -1;
+    }
+    if (!low || !high) {
+        err(c, spec, "random.%s: %s needs low and high", key, dist);
+        return -1;
+    }
+    ax->low = number(c, low, "low"), ax->high = number(c, high, "high");
+    if (!(ax->low <= ax->high)) err(c, spec, "random.%s: low must be <= high", key);
+    if (ax->kind == AX_LOGUNIFORM && !(ax->low > 0))
+        err(c, low, "random.%s: loguniform needs low > 0", key);
+    if (ax->kind == AX_INT && (ax->low != floor(ax->low) || ax->high != floor(ax->high)))
+        err(c, spec, "random.%s: int needs integer low and high", key);
+    char kv[300];
+    snprintf(kv, sizeof kv, ax->kind == AX_INT ? "%s=%.0f" : "%s=%.17g", key, ax->low);
+    check_override(c, low, kv);
+    snprintf(kv, sizeof kv, ax->kind == AX_INT ? "%s=%.0f" : "%s=%.17g", key, ax->high);
+    check_override(c, high, kv);
+    return 0;
+}
+
+// random.KEY: {dist: choice, values: [...]} or {dist: uniform|loguniform|int, low:, high:}.
 static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t *spec) {
     SweepAxis *ax = &sp->axes[sp->n_axes];
     memset(ax, 0, sizeof *ax);
@@ -110,57 +164,17 @@ static void load_random_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t
         err(c, spec, "random.%s: missing dist (choice, uniform, loguniform, int)", key);
         return;
     }
-    if (strcmp(dist, "choice") == 0) {
-        ax->kind = AX_CHOICE;
-        if (!values || values->type != YAML_SEQUENCE_NODE) {
-            err(c, spec, "random.%s: choice needs values: [...]", key);
-            return;
-        }
-        for (yaml_node_item_t *it = values->data.sequence.items.start;
-             it < values->data.sequence.items.top; it++) {
-            yaml_node_t *v = yaml_document_get_node(c->doc, *it);
-            if (ax->n_values >= SWEEP_MAX_VALUES) {
-                err(c, v, "random.%s: more than %d values", key, SWEEP_MAX_VALUES);
-                return;
-            }
-            if (value_text(c, v, ax->values[ax->n_values], sizeof ax->values[0]) != 0) {
-                err(c, v, "random.%s: values must be scalars or lists of scalars", key);
-                return;
-            }
-            char kv[300];
-            snprintf(kv, sizeof kv, "%s=%s", key, ax->values[ax->n_values++]);
-            check_override(c, v, kv);
-        }
-        if (ax->n_values == 0) err(c, values, "random.%s: values is empty", key);
-    } else {
-        if (strcmp(dist, "uniform") == 0)
-            ax->kind = AX_UNIFORM;
-        else if (strcmp(dist, "loguniform") == 0)
-            ax->kind = AX_LOGUNIFORM;
-        else if (strcmp(dist, "int") == 0)
-            ax->kind = AX_INT;
-        else {
-            err(c, spec, "random.%s: unknown dist '%s' (choice, uniform, loguniform, int)", key,
-                dist);
-            return;
-        }
-        if (!low || !high) {
-            err(c, spec, "random.%s: %s needs low and high", key, dist);
-            return;
-        }
-        ax->low = number(c, low, "low"), ax->high = number(c, high, "high");
-        if (!(ax->low <= ax->high)) err(c, spec, "random.%s: low must be <= high", key);
-        if (ax->kind == AX_LOGUNIFORM && !(ax->low > 0))
-            err(c, low, "random.%s: loguniform needs low > 0", key);
-        if (ax->kind == AX_INT && (ax->low != floor(ax->low) || ax->high != floor(ax->high)))
-            err(c, spec, "random.%s: int needs integer low and high", key);
-        // Both ends must be valid values of the key.
-        char kv[300];
-        snprintf(kv, sizeof kv, ax->kind == AX_INT ? "%s=%.0f" : "%s=%.17g", key, ax->low);
-        check_override(c, low, kv);
-        snprintf(kv, sizeof kv, ax->kind == AX_INT ? "%s=%.0f" : "%s=%.17g", key, ax->high);
-        check_override(c, high, kv);
+    if (strcmp(dist, "choice") != 0) {
+        if (load_range(c, ax, dist, spec, low, high) == 0) sp->n_axes++;
+        return;
     }
+    ax->kind = AX_CHOICE;
+    if (!values || values->type != YAML_SEQUENCE_NODE) {
+        err(c, spec, "random.%s: choice needs values: [...]", key);
+        return;
+    }
+    if (load_axis_values(c, ax, "random", values) != 0) return;
+    if (ax->n_values == 0) err(c, values, "random.%s: values is empty", key);
     sp->n_axes++;
 }
 
@@ -191,6 +205,169 @@ static void check_trial_count(Ctx *c, const SweepSpec *sp, yaml_node_t *at) {
         count, factors, (long long)sp->max_trials);
 }
 
+// What the top-level keys fill in while the file is read.
+typedef struct {
+    int have_base;
+    yaml_node_t *grid_node, *trials_node;
+} Seen;
+
+// base: the experiment file, relative to the sweep file's directory.
+static void load_base(Ctx *c, SweepSpec *sp, yaml_node_t *v, Seen *seen) {
+    const char *b = scalar(v);
+    if (!b || !*b) {
+        err(c, v, "base: expected the path of an experiment file");
+        return;
+    }
+    const char *slash = strrchr(c->file, '/');
+    if (b[0] == '/' || !slash)
+        snprintf(sp->base, sizeof sp->base, "%s", b);
+    else
+        snprintf(sp->base, sizeof sp->base, "%.*s/%s", (int)(slash - c->file), c->file, b);
+    seen->have_base = 1;
+}
+
+static void load_metric(Ctx *c, SweepSpec *sp, yaml_node_t *v) {
+    static const char *ok[] = {"valid.action_nll", "valid.time_nll", "valid.loss",
+                               "valid.top1",       "valid.topk",     "valid.gap_mae",
+                               "valid.gap_rmse",   "valid.eng_mse"};
+    const char *m = scalar(v);
+    for (size_t i = 0; m && i < ARRAY_LEN(ok); i++)
+        if (strcmp(m, ok[i]) == 0) {
+            snprintf(sp->metric, sizeof sp->metric, "%s", m);
+            return;
+        }
+    err(c, v,
+        "metric: expected one of valid.action_nll, valid.time_nll, valid.loss, "
+        "valid.top1, valid.topk, valid.gap_mae, valid.gap_rmse, valid.eng_mse");
+}
+
+static void load_mode(Ctx *c, SweepSpec *sp, yaml_node_t *v) {
+    const char *m = scalar(v);
+    if (m && strcmp(m, "min") == 0)
+        sp->maximize = 0;
+    else if (m && strcmp(m, "max") == 0)
+        sp->maximize = 1;
+    else
+        err(c, v, "mode: expected min or max");
+}
+
+// seed (>= 0), trials and max_trials (>= 1), each at most 1000000.
+static void load_count(Ctx *c, SweepSpec *sp, const char *name, yaml_node_t *v, Seen *seen) {
+    const char *s = scalar(v);
+    char *end;
+    int positive = strcmp(name, "seed") != 0;
+    errno = 0;
+    long long x = s ? strtoll(s, &end, 10) : -1;
+    if (!s || *end || errno || x < positive || x > 1000000)
+        err(c, v, "%s: expected a %s integer up to 1000000", name,
+            positive ? "positive" : "non-negative");
+    else if (strcmp(name, "seed") == 0)
+        sp->seed = x;
+    else if (strcmp(name, "trials") == 0)
+        sp->trials = x, seen->trials_node = v;
+    else
+        sp->max_trials = x;
+}
+
+// set.KEY: VALUE, one fixed override of every trial.
+static void load_fixed(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t *kk, yaml_node_t *vv) {
+    char val[200];
+    if (sp->n_fixed >= SWEEP_MAX_FIXED || value_text(c, vv, val, sizeof val) != 0) {
+        err(c, vv, "set.%s: expected a scalar or a list of scalars", key);
+        return;
+    }
+    snprintf(sp->fixed[sp->n_fixed], sizeof sp->fixed[0], "%s=%s", key, val);
+    check_override(c, kk, sp->fixed[sp->n_fixed++]);
+}
+
+// grid.KEY: [values], every value crossed with every other axis.
+static void load_grid_axis(Ctx *c, SweepSpec *sp, const char *key, yaml_node_t *vv) {
+    SweepAxis *ax = &sp->axes[sp->n_axes];
+    memset(ax, 0, sizeof *ax);
+    snprintf(ax->key, sizeof ax->key, "%s", key);
+    ax->kind = AX_GRID;
+    if (vv->type != YAML_SEQUENCE_NODE ||
+        vv->data.sequence.items.top == vv->data.sequence.items.start) {
+        err(c, vv, "grid.%s: expected a non-empty list of values", key);
+        return;
+    }
+    if (load_axis_values(c, ax, "grid", vv) == 0) sp->n_axes++;
+}
+
+// set:, grid: or random:, a mapping of experiment keys.
+static void load_section(Ctx *c, SweepSpec *sp, const char *name, yaml_node_t *v, Seen *seen) {
+    if (v->type != YAML_MAPPING_NODE) {
+        err(c, v, "%s: expected a mapping of experiment keys", name);
+        return;
+    }
+    if (strcmp(name, "grid") == 0) seen->grid_node = v;
+    for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+        yaml_node_t *kk = yaml_document_get_node(c->doc, q->key),
+                    *vv = yaml_document_get_node(c->doc, q->value);
+        const char *key = scalar(kk);
+        if (!key)
+            err(c, kk, "%s: keys must be dotted experiment keys", name);
+        else if (strcmp(name, "set") == 0)
+            load_fixed(c, sp, key, kk, vv);
+        else if (sp->n_axes >= SWEEP_MAX_AXES)
+            err(c, kk, "more than %d axes", SWEEP_MAX_AXES);
+        else if (strcmp(name, "random") == 0)
+            load_random_axis(c, sp, key, vv);
+        else
+            load_grid_axis(c, sp, key, vv);
+    }
+}
+
+static void unknown_key(Ctx *c, yaml_node_t *k, const char *name) {
+    static const char *known[] = {"base", "metric", "mode",   "seed",      "trials",
+                                  "set",  "grid",   "random", "max_trials"};
+    int best = -1;
+    for (size_t i = 0; i < ARRAY_LEN(known); i++)
+        if (strncmp(name, known[i], 2) == 0) best = (int)i;
+    if (best >= 0)
+        err(c, k, "unknown key '%s' (did you mean '%s'?)", name, known[best]);
+    else
+        err(c, k,
+            "unknown key '%s' (base, metric, mode, seed, trials, max_trials, set, grid, random)",
+            name);
+}
+
+static void load_key(Ctx *c, SweepSpec *sp, yaml_node_t *k, yaml_node_t *v, Seen *seen) {
+    const char *name = scalar(k);
+    if (!name)
+        err(c, k, "keys must be plain names");
+    else if (strcmp(name, "base") == 0)
+        load_base(c, sp, v, seen);
+    else if (strcmp(name, "metric") == 0)
+        load_metric(c, sp, v);
+    else if (strcmp(name, "mode") == 0)
+        load_mode(c, sp, v);
+    else if (strcmp(name, "seed") == 0 || strcmp(name, "trials") == 0 ||
+             strcmp(name, "max_trials") == 0)
+        load_count(c, sp, name, v, seen);
+    else if (strcmp(name, "set") == 0 || strcmp(name, "grid") == 0 || strcmp(name, "random") == 0)
+        load_section(c, sp, name, v, seen);
+    else
+        unknown_key(c, k, name);
+}
+
+static void load_document(Ctx *c, SweepSpec *sp) {
+    yaml_node_t *root = yaml_document_get_root_node(c->doc);
+    Seen seen = {0, NULL, NULL};
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        err(c, root, "expected a mapping (base:, grid:, random:, ...)");
+        return;
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++)
+        load_key(c, sp, yaml_document_get_node(c->doc, p->key),
+                 yaml_document_get_node(c->doc, p->value), &seen);
+    if (!seen.have_base) err(c, root, "missing base: the experiment the trials start from");
+    if (!c->errors)
+        check_trial_count(c, sp, seen.grid_node ? seen.grid_node
+                                 : seen.trials_node ? seen.trials_node
+                                                    : root);
+}
+
 int sweep_spec_load(const char *path, SweepSpec *sp) {
     memset(sp, 0, sizeof *sp);
     snprintf(sp->path, sizeof sp->path, "%s", path);
@@ -198,7 +375,6 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
     sp->trials = 1;
     sp->seed = 0;
     sp->max_trials = SWEEP_DEFAULT_MAX_TRIALS;
-    Ctx c = {path, 0, NULL};
     size_t size;
     char *text = read_file(path, &size);
     if (!text) {
@@ -216,148 +392,8 @@ int sweep_spec_load(const char *path, SweepSpec *sp) {
         free(text);
         return -1;
     }
-    c.doc = &doc;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    int have_base = 0;
-    yaml_node_t *grid_node = NULL, *trials_node = NULL;
-    if (!root || root->type != YAML_MAPPING_NODE)
-        err(&c, root, "expected a mapping (base:, grid:, random:, ...)");
-    for (yaml_node_pair_t *p =
-             root && root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
-         p && p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, p->key),
-                    *v = yaml_document_get_node(&doc, p->value);
-        const char *name = scalar(k);
-        if (!name) {
-            err(&c, k, "keys must be plain names");
-            continue;
-        }
-        if (strcmp(name, "base") == 0) {
-            const char *b = scalar(v);
-            if (!b || !*b) {
-                err(&c, v, "base: expected the path of an experiment file");
-                continue;
-            }
-            // Relative to the sweep file's directory.
-            const char *slash = strrchr(path, '/');
-            if (b[0] == '/' || !slash)
-                snprintf(sp->base, sizeof sp->base, "%s", b);
-            else
-                snprintf(sp->base, sizeof sp->base, "%.*s/%s", (int)(slash - path), path, b);
-            have_base = 1;
-        } else if (strcmp(name, "metric") == 0) {
-            const char *m = scalar(v);
-            static const char *ok[] = {"valid.action_nll", "valid.time_nll", "valid.loss",
-                                       "valid.top1",       "valid.topk",     "valid.gap_mae",
-                                       "valid.gap_rmse",   "valid.eng_mse"};
-            int found = 0;
-            for (size_t i = 0; m && i < ARRAY_LEN(ok); i++) found |= strcmp(m, ok[i]) == 0;
-            if (!found)
-                err(&c, v,
-                    "metric: expected one of valid.action_nll, valid.time_nll, valid.loss, "
-                    "valid.top1, valid.topk, valid.gap_mae, valid.gap_rmse, valid.eng_mse");
-            else
-                snprintf(sp->metric, sizeof sp->metric, "%s", m);
-        } else if (strcmp(name, "mode") == 0) {
-            const char *m = scalar(v);
-            if (m && strcmp(m, "min") == 0)
-                sp->maximize = 0;
-            else if (m && strcmp(m, "max") == 0)
-                sp->maximize = 1;
-            else
-                err(&c, v, "mode: expected min or max");
-        } else if (strcmp(name, "seed") == 0 || strcmp(name, "trials") == 0 ||
-                   strcmp(name, "max_trials") == 0) {
-            const char *s = scalar(v);
-            char *end;
-            int positive = strcmp(name, "seed") != 0;
-            errno = 0;
-            long long x = s ? strtoll(s, &end, 10) : -1;
-            if (!s || *end || errno || x < positive || x > 1000000)
-                err(&c, v, "%s: expected a %s integer up to 1000000", name,
-                    positive ? "positive" : "non-negative");
-            else if (strcmp(name, "seed") == 0)
-                sp->seed = x;
-            else if (strcmp(name, "trials") == 0)
-                sp->trials = x, trials_node = v;
-            else
-                sp->max_trials = x;
-        } else if (strcmp(name, "set") == 0 || strcmp(name, "grid") == 0 ||
-                   strcmp(name, "random") == 0) {
-            if (v->type != YAML_MAPPING_NODE) {
-                err(&c, v, "%s: expected a mapping of experiment keys", name);
-                continue;
-            }
-            if (strcmp(name, "grid") == 0) grid_node = v;
-            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
-                 q++) {
-                yaml_node_t *kk = yaml_document_get_node(&doc, q->key),
-                            *vv = yaml_document_get_node(&doc, q->value);
-                const char *key = scalar(kk);
-                if (!key) {
-                    err(&c, kk, "%s: keys must be dotted experiment keys", name);
-                    continue;
-                }
-                if (strcmp(name, "set") == 0) {
-                    char val[200];
-                    if (sp->n_fixed >= SWEEP_MAX_FIXED ||
-                        value_text(&c, vv, val, sizeof val) != 0) {
-                        err(&c, vv, "set.%s: expected a scalar or a list of scalars", key);
-                        continue;
-                    }
-                    snprintf(sp->fixed[sp->n_fixed], sizeof sp->fixed[0], "%s=%s", key, val);
-                    check_override(&c, kk, sp->fixed[sp->n_fixed++]);
-                    continue;
-                }
-                if (sp->n_axes >= SWEEP_MAX_AXES) {
-                    err(&c, kk, "more than %d axes", SWEEP_MAX_AXES);
-                    continue;
-                }
-                if (strcmp(name, "random") == 0) {
-                    load_random_axis(&c, sp, key, vv);
-                    continue;
-                }
-                SweepAxis *ax = &sp->axes[sp->n_axes];
-                memset(ax, 0, sizeof *ax);
-                snprintf(ax->key, sizeof ax->key, "%s", key);
-                ax->kind = AX_GRID;
-                if (vv->type != YAML_SEQUENCE_NODE ||
-                    vv->data.sequence.items.top == vv->data.sequence.items.start) {
-                    err(&c, vv, "grid.%s: expected a non-empty list of values", key);
-                    continue;
-                }
-                for (yaml_node_item_t *it = vv->data.sequence.items.start;
-                     it < vv->data.sequence.items.top; it++) {
-                    yaml_node_t *item = yaml_document_get_node(&doc, *it);
-                    if (ax->n_values >= SWEEP_MAX_VALUES ||
-                        value_text(&c, item, ax->values[ax->n_values], sizeof ax->values[0]) != 0) {
-                        err(&c, item, "grid.%s: values must be scalars (at most %d)", key,
-                            SWEEP_MAX_VALUES);
-                        break;
-                    }
-                    char kv[300];
-                    snprintf(kv, sizeof kv, "%s=%s", key, ax->values[ax->n_values++]);
-                    check_override(&c, item, kv);
-                }
-                sp->n_axes++;
-            }
-        } else {
-            static const char *known[] = {"base", "metric", "mode",   "seed",      "trials",
-                                          "set",  "grid",   "random", "max_trials"};
-            int best = -1;
-            for (size_t i = 0; i < ARRAY_LEN(known); i++)
-                if (strncmp(name, known[i], 2) == 0) best = (int)i;
-            if (best >= 0)
-                err(&c, k, "unknown key '%s' (did you mean '%s'?)", name, known[best]);
-            else
-                err(&c, k,
-                    "unknown key '%s' (base, metric, mode, seed, trials, max_trials, set, grid, "
-                    "random)",
-                    name);
-        }
-    }
-    if (root && !have_base) err(&c, root, "missing base: the experiment the trials start from");
-    if (!c.errors) check_trial_count(&c, sp, grid_node ? grid_node : trials_node ? trials_node : root);
+    Ctx c = {path, 0, &doc};
+    load_document(&c, sp);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(text);

@@ -187,6 +187,58 @@ static char *take_str(Cursor *c) {
     return s;
 }
 
+// The frame of a dataset.meta: magic, trailing checksum, version; the body's cursor.
+static int meta_frame(const char *path, char *buf, size_t size, Cursor *c, char *err,
+                      size_t errlen) {
+    uint64_t sum;
+    if (size < 20 || memcmp(buf, "LSTMMETA", 8) != 0) {
+        snprintf(err, errlen, "%s: not a dataset.meta file", path);
+        return -1;
+    }
+    memcpy(&sum, buf + size - 8, 8);
+    if (hash_bytes(buf, size - 8, 0) != sum) {
+        snprintf(err, errlen, "%s: checksum mismatch (corrupt or truncated)", path);
+        return -1;
+    }
+    *c = (Cursor){buf + 8, buf + size - 8, 0};
+    uint32_t version = 0;
+    TAKE(c, version);
+    if (version != META_VERSION) {
+        snprintf(err, errlen, "%s: meta version %u, this program reads %d", path, version,
+                 META_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+// Column names, vocabularies and per-split counts, after the sizes they depend on.
+static void meta_take_tables(Cursor *c, DataMeta *m) {
+    for (uint32_t k = 0; k < 2 + m->n_cat + m->n_num; k++) {
+        char *s = take_str(c);
+        snprintf(m->column[k], CFG_NAME_LEN, "%s", s);
+        free(s);
+    }
+    for (uint32_t v = 0; v <= m->n_cat; v++) {
+        TAKE(c, m->vocab_size[v]);
+        if (c->bad || m->vocab_size[v] < 1 || m->vocab_size[v] > (1 << 26)) {
+            c->bad = 1;
+            m->vocab_size[v] = 0;
+            break;
+        }
+        m->vocab[v] = xcalloc((size_t)m->vocab_size[v], sizeof(char *));
+        for (int i = 0; i < m->vocab_size[v]; i++) m->vocab[v][i] = take_str(c);
+    }
+    meta_alloc_counts(m);
+    for (int s = 0; s < N_SPLITS && !c->bad; s++) {
+        SplitCounts *sc = &m->split[s];
+        TAKE(c, sc->users), TAKE(c, sc->events), TAKE(c, sc->targets);
+        TAKE(c, sc->dropped_users);
+        take(c, sc->shard_users, sizeof(uint64_t) * m->n_vshards);
+        take(c, sc->shard_events, sizeof(uint64_t) * m->n_vshards);
+        take(c, sc->shard_checksum, sizeof(uint64_t) * m->n_vshards);
+    }
+}
+
 int meta_read(const char *path, DataMeta *m, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     size_t size;
@@ -195,24 +247,8 @@ int meta_read(const char *path, DataMeta *m, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
         return -1;
     }
-    uint64_t sum;
-    if (size < 20 || memcmp(buf, "LSTMMETA", 8) != 0) {
-        snprintf(err, errlen, "%s: not a dataset.meta file", path);
-        free(buf);
-        return -1;
-    }
-    memcpy(&sum, buf + size - 8, 8);
-    if (hash_bytes(buf, size - 8, 0) != sum) {
-        snprintf(err, errlen, "%s: checksum mismatch (corrupt or truncated)", path);
-        free(buf);
-        return -1;
-    }
-    Cursor c = {buf + 8, buf + size - 8, 0};
-    uint32_t version = 0;
-    TAKE(&c, version);
-    if (version != META_VERSION) {
-        snprintf(err, errlen, "%s: meta version %u, this program reads %d", path, version,
-                 META_VERSION);
+    Cursor c;
+    if (meta_frame(path, buf, size, &c, err, errlen) != 0) {
         free(buf);
         return -1;
     }
@@ -228,30 +264,7 @@ int meta_read(const char *path, DataMeta *m, char *err, size_t errlen) {
     TAKE(&c, m->numeric_log1p), TAKE(&c, m->loggap_mean), TAKE(&c, m->loggap_std);
     take(&c, m->num_mean, sizeof(double) * m->n_num);
     take(&c, m->num_std, sizeof(double) * m->n_num);
-    for (uint32_t k = 0; k < 2 + m->n_cat + m->n_num; k++) {
-        char *s = take_str(&c);
-        snprintf(m->column[k], CFG_NAME_LEN, "%s", s);
-        free(s);
-    }
-    for (uint32_t v = 0; v <= m->n_cat; v++) {
-        TAKE(&c, m->vocab_size[v]);
-        if (c.bad || m->vocab_size[v] < 1 || m->vocab_size[v] > (1 << 26)) {
-            c.bad = 1;
-            m->vocab_size[v] = 0;
-            break;
-        }
-        m->vocab[v] = xcalloc((size_t)m->vocab_size[v], sizeof(char *));
-        for (int i = 0; i < m->vocab_size[v]; i++) m->vocab[v][i] = take_str(&c);
-    }
-    meta_alloc_counts(m);
-    for (int s = 0; s < N_SPLITS && !c.bad; s++) {
-        SplitCounts *sc = &m->split[s];
-        TAKE(&c, sc->users), TAKE(&c, sc->events), TAKE(&c, sc->targets);
-        TAKE(&c, sc->dropped_users);
-        take(&c, sc->shard_users, sizeof(uint64_t) * m->n_vshards);
-        take(&c, sc->shard_events, sizeof(uint64_t) * m->n_vshards);
-        take(&c, sc->shard_checksum, sizeof(uint64_t) * m->n_vshards);
-    }
+    meta_take_tables(&c, m);
     TAKE(&c, m->rows_read), TAKE(&c, m->bad_rows);
     free(buf);
     if (c.bad || c.p != c.end) {

@@ -164,6 +164,17 @@ static void csv_section(StrBuf *o, const char *dir, const char *name, double thr
     free(text);
 }
 
+// A JSON document as a table of its flattened keys, then the histograms found in it.
+static void json_table(StrBuf *o, const JsonNode *root) {
+    StrBuf hist = {0};
+    sb_appendf(o, "<table>");
+    flatten(o, root, "", &hist);
+    sb_appendf(o, "</table><div class=\"grid2\">");
+    if (hist.len) sb_append(o, hist.data, hist.len);
+    sb_appendf(o, "</div>");
+    sb_free(&hist);
+}
+
 // Another JSON file of the directory (profiles.json, ...): the same table.
 static void json_section(StrBuf *o, const char *dir, const char *name) {
     char path[1400], jerr[128];
@@ -179,15 +190,7 @@ static void json_section(StrBuf *o, const char *dir, const char *name) {
         free(text);
         return;
     }
-    StrBuf hist = {0};
-    if (doc.root->type == JSON_OBJECT || doc.root->type == JSON_ARRAY) {
-        sb_appendf(o, "<table>");
-        flatten(o, doc.root, "", &hist);
-        sb_appendf(o, "</table><div class=\"grid2\">");
-        if (hist.len) sb_append(o, hist.data, hist.len);
-        sb_appendf(o, "</div>");
-    }
-    sb_free(&hist);
+    if (doc.root->type == JSON_OBJECT || doc.root->type == JSON_ARRAY) json_table(o, doc.root);
     json_free(&doc);
     free(text);
 }
@@ -235,13 +238,7 @@ int report_outputs(StrBuf *o, const char *dir, char *err, size_t errlen) {
     page_section(o, "summary", "summary.json");
     if (have_json && doc.root->type == JSON_OBJECT) {
         threshold = json_num(doc.root, "threshold", NAN);
-        StrBuf hist = {0};
-        sb_appendf(o, "<table>");
-        flatten(o, doc.root, "", &hist);
-        sb_appendf(o, "</table><div class=\"grid2\">");
-        if (hist.len) sb_append(o, hist.data, hist.len);
-        sb_appendf(o, "</div>");
-        sb_free(&hist);
+        json_table(o, doc.root);
     } else if (text) {
         char m[300];
         snprintf(m, sizeof m, "summary.json does not parse as a JSON object (%s)",

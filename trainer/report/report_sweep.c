@@ -181,13 +181,14 @@ static int param_chart(StrBuf *o, const Sweep *sw, int k) {
     return drawn;
 }
 
-int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
+// The plan, the metric and mode, every trial's state, sorted best first; -1 without a plan.
+static Sweep *sweep_read(const char *dir, char *err, size_t errlen) {
     char path[1200];
     snprintf(path, sizeof path, "%s/plan.txt", dir);
     char *text = read_file(path, NULL);
     if (!text) {
         snprintf(err, errlen, "%s: cannot read (is %s a sweep directory?)", path, dir);
-        return -1;
+        return NULL;
     }
     Sweep *sw = xcalloc(1, sizeof *sw);
     sw->t = xcalloc(MAX_TRIALS, sizeof(Trial));
@@ -202,13 +203,46 @@ int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
                 sw->maximize = strcmp(mode, "max") == 0;
         free(text);
     }
-    int done = 0, failed = 0;
-    for (int i = 0; i < sw->n; i++) {
-        read_trial(dir, sw, &sw->t[i]);
-        done += sw->t[i].status == 0, failed += sw->t[i].status == 1;
-    }
+    for (int i = 0; i < sw->n; i++) read_trial(dir, sw, &sw->t[i]);
     g_maximize = sw->maximize;
     qsort(sw->t, (size_t)sw->n, sizeof(Trial), by_metric);
+    return sw;
+}
+
+static void curves_chart(StrBuf *o, const Sweep *sw) {
+    char title[200];
+    Chart c;
+    snprintf(title, sizeof title, "%s over steps, every trial", sw->metric);
+    chart_init(&c, "curves", title, "step", sw->metric);
+    sb_appendf(o, "<div class=\"grid2\">");
+    for (int i = 0; i < sw->n && c.n_series < CHART_MAX_SERIES; i++)
+        chart_add(&c, sw->t[i].name, sw->t[i].curve_x, sw->t[i].curve_y, sw->t[i].n_curve,
+                  SERIES_LINE_POINTS);
+    if (sw->n > CHART_MAX_SERIES) c.note = "The best 24 trials are shown.";
+    chart_svg(o, &c);
+    sb_appendf(o, "</div>");
+}
+
+static void best_section(StrBuf *o, const Sweep *sw, const char *dir, int done) {
+    if (done == 0 || !isfinite(sw->t[0].metric)) {
+        page_note(o, "note", "No finished trial yet.");
+        return;
+    }
+    char m[1400], path[1200];
+    snprintf(m, sizeof m, "%s: %s = %.6g with %s", sw->t[0].name, sw->metric, sw->t[0].metric,
+             sw->t[0].overrides[0] ? sw->t[0].overrides : "(no overrides)");
+    page_note(o, "note", m);
+    snprintf(path, sizeof path, "%s/%s/config.yaml", dir, sw->t[0].name);
+    char *text = read_file(path, NULL);
+    page_pre(o, text ? text : "(config.yaml missing)");
+    free(text);
+}
+
+int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
+    Sweep *sw = sweep_read(dir, err, errlen);
+    if (!sw) return -1;
+    int done = 0, failed = 0;
+    for (int i = 0; i < sw->n; i++) done += sw->t[i].status == 0, failed += sw->t[i].status == 1;
     char title[1300], sub[400];
     snprintf(title, sizeof title, "Sweep %s", dir);
     snprintf(sub, sizeof sub, "%d trials: %d done, %d failed, %d pending; sorted by %s (%s)", sw->n,
@@ -229,29 +263,9 @@ int report_sweep(StrBuf *o, const char *dir, char *err, size_t errlen) {
     if (sw->n_keys == 0) page_note(o, "note", "The plan sweeps no parameter.");
     sb_appendf(o, "</div>");
     page_section(o, "curves", "Validation curves of all trials");
-    Chart c;
-    snprintf(title, sizeof title, "%s over steps, every trial", sw->metric);
-    chart_init(&c, "curves", title, "step", sw->metric);
-    sb_appendf(o, "<div class=\"grid2\">");
-    for (int i = 0; i < sw->n && c.n_series < CHART_MAX_SERIES; i++)
-        chart_add(&c, sw->t[i].name, sw->t[i].curve_x, sw->t[i].curve_y, sw->t[i].n_curve,
-                  SERIES_LINE_POINTS);
-    if (sw->n > CHART_MAX_SERIES) c.note = "The best 24 trials are shown.";
-    chart_svg(o, &c);
-    sb_appendf(o, "</div>");
+    curves_chart(o, sw);
     page_section(o, "best", "Best configuration");
-    if (done > 0 && isfinite(sw->t[0].metric)) {
-        char m[1400];
-        snprintf(m, sizeof m, "%s: %s = %.6g with %s", sw->t[0].name, sw->metric, sw->t[0].metric,
-                 sw->t[0].overrides[0] ? sw->t[0].overrides : "(no overrides)");
-        page_note(o, "note", m);
-        snprintf(path, sizeof path, "%s/%s/config.yaml", dir, sw->t[0].name);
-        text = read_file(path, NULL);
-        page_pre(o, text ? text : "(config.yaml missing)");
-        free(text);
-    } else {
-        page_note(o, "note", "No finished trial yet.");
-    }
+    best_section(o, sw, dir, done);
     page_end(o);
     for (int i = 0; i < sw->n; i++) free(sw->t[i].curve_x), free(sw->t[i].curve_y);
     free(sw->t);

@@ -20,6 +20,45 @@ static int has(const uint64_t *v, size_t n, uint64_t x) {
     return bsearch(&x, v, n, sizeof x, cmp_u64) != NULL;
 }
 
+// The listed users as they appear in shards: the base keyed hash, or (given split files)
+// that hash mixed with the split, as ingest names them; sorted, *n of them.
+static uint64_t *candidate_hashes(const Config *cfg, const char *ids_path, Erasure *ids,
+                                  size_t *n) {
+    Config c2 = *cfg;
+    snprintf(c2.data.exclude_users, sizeof c2.data.exclude_users, "%s", ids_path);
+    UserKey key;
+    userkey_load(cfg, &key);
+    erasure_load(ids, &c2, &key);
+    *n = ids->n * (1 + N_SPLITS);
+    uint64_t *cand = xmalloc(sizeof(uint64_t) * (*n ? *n : 1));
+    for (size_t i = 0; i < ids->n; i++) {
+        cand[i * (1 + N_SPLITS)] = ids->hash[i];
+        for (int s = 0; s < N_SPLITS; s++)
+            cand[i * (1 + N_SPLITS) + 1 + s] = mix64(ids->hash[i] + (uint64_t)s * 0x9e3779b97f4a7c15ULL);
+    }
+    qsort(cand, *n, sizeof(uint64_t), cmp_u64);
+    return cand;
+}
+
+// Users per split, and how many of them are listed; prints each listed training user.
+static void count_listed(Dataset *ds, const uint64_t *cand, size_t n_cand, uint64_t *found,
+                         uint64_t *users) {
+    for (int s = 0; s < N_SPLITS; s++) {
+        dataset_load_split(ds, s); // verifies every shard's checksum against dataset.meta
+        for (int v = 0; v < ds->n_shards; v++) {
+            const Shard *sh = &ds->shards[s][v];
+            for (uint64_t u = 0; u < sh->hdr.n_users; u++) {
+                users[s]++;
+                if (!has(cand, n_cand, sh->users[u].user_hash)) continue;
+                found[s]++;
+                if (s == SPLIT_TRAIN)
+                    printf("  trained on: user %016llx (virtual shard %d)\n",
+                           (unsigned long long)sh->users[u].user_hash, v);
+            }
+        }
+    }
+}
+
 int erasure_verify(const Config *cfg, const char *checkpoint, const char *ids_path) {
     char path[CFG_PATH_LEN + 64], err[1024];
     unsigned char *buf = NULL;
@@ -45,37 +84,11 @@ int erasure_verify(const Config *cfg, const char *checkpoint, const char *ids_pa
         dataset_free(&ds), checkpoint_free(&ck);
         return 1;
     }
-    // The listed users as they appear in shards: the base keyed hash, or (given split
-    // files) that hash mixed with the split, as ingest names them.
-    Config c2 = *cfg;
-    snprintf(c2.data.exclude_users, sizeof c2.data.exclude_users, "%s", ids_path);
-    UserKey key;
-    userkey_load(cfg, &key);
     Erasure ids;
-    erasure_load(&ids, &c2, &key);
-    const size_t n_cand = ids.n * (1 + N_SPLITS);
-    uint64_t *cand = xmalloc(sizeof(uint64_t) * (n_cand ? n_cand : 1));
-    for (size_t i = 0; i < ids.n; i++) {
-        cand[i * (1 + N_SPLITS)] = ids.hash[i];
-        for (int s = 0; s < N_SPLITS; s++)
-            cand[i * (1 + N_SPLITS) + 1 + s] = mix64(ids.hash[i] + (uint64_t)s * 0x9e3779b97f4a7c15ULL);
-    }
-    qsort(cand, n_cand, sizeof(uint64_t), cmp_u64);
+    size_t n_cand;
+    uint64_t *cand = candidate_hashes(cfg, ids_path, &ids, &n_cand);
     uint64_t found[N_SPLITS] = {0}, users[N_SPLITS] = {0};
-    for (int s = 0; s < N_SPLITS; s++) {
-        dataset_load_split(&ds, s); // verifies every shard's checksum against dataset.meta
-        for (int v = 0; v < ds.n_shards; v++) {
-            const Shard *sh = &ds.shards[s][v];
-            for (uint64_t u = 0; u < sh->hdr.n_users; u++) {
-                users[s]++;
-                if (!has(cand, n_cand, sh->users[u].user_hash)) continue;
-                found[s]++;
-                if (s == SPLIT_TRAIN)
-                    printf("  trained on: user %016llx (virtual shard %d)\n",
-                           (unsigned long long)sh->users[u].user_hash, v);
-            }
-        }
-    }
+    count_listed(&ds, cand, n_cand, found, users);
     const int same_list = ids.digest == ck.d.privacy.exclusion_digest;
     printf("%s: %d listed users (digest %016llx); checkpoint %s (data hash %016llx) %s\n",
            ids_path, ids.lines, (unsigned long long)ids.digest, path,
