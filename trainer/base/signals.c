@@ -17,7 +17,8 @@ static int g_pipe_fd[2] = {-1, -1}; // stdout, stderr when they are the launcher
 static void on_signal(int sig) {
     g_stop = sig;
     for (int i = 0; i < 2; i++)
-        if (g_pipe_fd[i] >= 0) fcntl(g_pipe_fd[i], F_SETFL, O_NONBLOCK | fcntl(g_pipe_fd[i], F_GETFL));
+        if (g_pipe_fd[i] >= 0)
+            fcntl(g_pipe_fd[i], F_SETFL, O_NONBLOCK | fcntl(g_pipe_fd[i], F_GETFL));
 }
 
 void signals_install(int launcher_output) {
@@ -28,8 +29,8 @@ void signals_install(int launcher_output) {
     sa.sa_flags = SA_RESTART;
     for (int fd = 1; fd <= 2 && launcher_output; fd++) {
         struct stat st; // mpirun gives a rank a pty of its own for stdout and a pipe for stderr
-        if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
-                                    S_ISSOCK(st.st_mode)))
+        if (fstat(fd, &st) == 0 &&
+            (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode)))
             g_pipe_fd[fd - 1] = fd;
     }
     sigaction(SIGTERM, &sa, NULL);

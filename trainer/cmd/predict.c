@@ -271,7 +271,8 @@ int cmd_predict(int argc, char **argv) {
         printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped; %s) -> %s "
                "(users named by keyed hash; times %s, gaps in %s)\n",
                users, args.input, sc.input_rows, sc.input_bad, unseen, final,
-               iso ? "in ISO-8601 UTC" : "as numbers, like the input's", *unit ? unit : "time units");
+               iso ? "in ISO-8601 UTC" : "as numbers, like the input's",
+               *unit ? unit : "time units");
     }
     scorer_close(&sc);
     free(args.overrides);

@@ -622,7 +622,8 @@ static const char *yaml_problem(yaml_parser_t *p, char *buf, size_t cap, yaml_ma
 static const char *const PATH_KEYS[] = {"run.dir",        "data.path",      "data.train_path",
                                         "data.valid_path", "data.test_path", "data.shard_dir",
                                         "data.key_file",   "data.exclude_users", "synth.out_dir"};
-#define RESOLVED_MARK "# resolved experiment: relative paths are relative to the working directory\n"
+#define RESOLVED_MARK                                                                              \
+    "# resolved experiment: relative paths are relative to the working directory\n"
 
 // dir/rel with "." and "name/.." removed, into out (cap bytes); -1 if it does not fit.
 static int join_path(const char *dir, const char *rel, char *out, size_t cap) {

@@ -98,8 +98,8 @@ static void unlock_shard_dir(int fd) {
 
 // What data.shard_dir holds, compared with what cfg asks for; reads only (the stored
 // fingerprint.txt lends the digests of unchanged inputs). text: cfg's fingerprint text.
-static int data_state(const Config *cfg, const UserKey *key, StrBuf *text, uint64_t *fp,
-                      char *why, size_t cap) {
+static int data_state(const Config *cfg, const UserKey *key, StrBuf *text, uint64_t *fp, char *why,
+                      size_t cap) {
     char path[CFG_PATH_LEN + 32], err[512];
     snprintf(path, sizeof path, "%s/fingerprint.txt", cfg->data.shard_dir);
     char *stored = read_file(path, NULL);
@@ -158,6 +158,13 @@ uint64_t dataset_ensure_prepared(const Config *cfg) {
 }
 
 int dataset_state(const Config *cfg, uint64_t *fp, char *why, size_t cap) {
+    char meta_path[CFG_PATH_LEN + 16];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
+    *fp = 0;
+    if (!path_exists(meta_path)) { // nothing prepared (its inputs may not exist yet either)
+        snprintf(why, cap, "not prepared yet");
+        return DATA_MISSING;
+    }
     UserKey key;
     userkey_load(cfg, &key);
     StrBuf text = {0};

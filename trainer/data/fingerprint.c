@@ -13,15 +13,15 @@
 #include "shards.h"
 
 const char *const FINGERPRINT_KEYS[] = {
-    "data.source",         "data.valid_frac",     "data.test_frac",        "data.user_col",
-    "data.time_col",       "data.action_col",     "data.categorical_cols", "data.numeric_cols",
-    "data.engagement_col", "data.time_format",    "data.time_unit",        "data.numeric_transform",
-    "data.virtual_shards", "data.min_events",     "model.gap_offset",      "data.on_error",
+    "data.source",         "data.valid_frac",  "data.test_frac",        "data.user_col",
+    "data.time_col",       "data.action_col",  "data.categorical_cols", "data.numeric_cols",
+    "data.engagement_col", "data.time_format", "data.time_unit",        "data.numeric_transform",
+    "data.virtual_shards", "data.min_events",  "model.gap_offset",      "data.on_error",
     "data.consent_col"};
 const int N_FINGERPRINT_KEYS = ARRAY_LEN(FINGERPRINT_KEYS);
-const char *const SYNTH_KEYS[] = {"synth.users",      "synth.min_events",     "synth.max_events",
-                                  "synth.seed",       "synth.valid_frac",     "synth.test_frac",
-                                  "synth.irregular_frac", "synth.irregular_kinds"};
+const char *const SYNTH_KEYS[] = {
+    "synth.users",      "synth.min_events", "synth.max_events",     "synth.seed",
+    "synth.valid_frac", "synth.test_frac",  "synth.irregular_frac", "synth.irregular_kinds"};
 const int N_SYNTH_KEYS = ARRAY_LEN(SYNTH_KEYS);
 
 // The digest of a file's bytes, read in 1 MiB pieces.
@@ -50,8 +50,8 @@ static int prev_digest(const char *prev, const char *head, long long size, const
         long long s;
         char t[64];
         if (strncmp(p, head, hl) == 0 &&
-            sscanf(p + hl, " size %lld digest %llx mtime %63s", &s, digest, t) == 3 &&
-            s == size && strcmp(t, mtime) == 0)
+            sscanf(p + hl, " size %lld digest %llx mtime %63s", &s, digest, t) == 3 && s == size &&
+            strcmp(t, mtime) == 0)
             return 1;
         p = strchr(p, '\n');
         p = p ? p + 1 : NULL;
@@ -85,8 +85,8 @@ void fingerprint_text(const Config *cfg, const UserKey *key, const char *prev, S
     sb_appendf(out, "format: %d.%d\n", SHARD_VERSION, META_VERSION);
     const int synth = strcmp(cfg->data.source, "synth") == 0;
     for (int i = 0; i < N_FINGERPRINT_KEYS + (synth ? N_SYNTH_KEYS : 0); i++) {
-        const char *k = i < N_FINGERPRINT_KEYS ? FINGERPRINT_KEYS[i]
-                                               : SYNTH_KEYS[i - N_FINGERPRINT_KEYS];
+        const char *k =
+            i < N_FINGERPRINT_KEYS ? FINGERPRINT_KEYS[i] : SYNTH_KEYS[i - N_FINGERPRINT_KEYS];
         sb_appendf(out, "%s: ", k);
         if (config_key_text(cfg, k, out) != 0) fatal("internal: no config key %s", k);
         sb_append(out, "\n", 1);
@@ -142,8 +142,8 @@ void fingerprint_diff(const char *stored, const char *wanted, char *out, size_t 
         if (q && line_len(q) == wl && strncmp(p, q, wl) == 0) continue;
         const char *old = q ? q + nl + 2 : "(none)";
         const int old_len = q ? (int)(line_len(q) - nl - 2) : 6;
-        int n = snprintf(out + used, cap - used, "%s%.*s (%.*s -> %.*s)", used ? ", " : "",
-                         (int)nl, p, old_len, old, (int)(wl - nl - 2), colon + 2);
+        int n = snprintf(out + used, cap - used, "%s%.*s (%.*s -> %.*s)", used ? ", " : "", (int)nl,
+                         p, old_len, old, (int)(wl - nl - 2), colon + 2);
         if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
     }
 }

@@ -85,7 +85,7 @@ static int parse_number(const char *s, double *out) {
 // 1971-01-01 and 2100-01-01 in seconds: an event outside them in a history of today's events
 // is almost always a placeholder date (1900-01-01) or a typo, and its gap is implausible.
 #define PLAUSIBLE_FROM 31536000.0
-#define PLAUSIBLE_TO 4102444800.0
+#define PLAUSIBLE_TO   4102444800.0
 
 static void note_time(TimeNotes *n, const char *ts, double seconds, int form) {
     n->no_zone += (form & ISO_NO_ZONE) != 0;

@@ -155,8 +155,9 @@ void scorer_unseen_text(const Scorer *sc, char *out, size_t cap) {
     for (uint32_t v = 0; v <= sc->ds.meta.n_cat; v++) {
         if (!sc->input_unseen[v]) continue;
         const char *col = v ? cfg->data.categorical_cols.item[v - 1] : cfg->data.action_col;
-        int n = snprintf(out + used, cap - used, "%s%lld rows with a value of %s never seen in training",
-                         used ? ", " : "", sc->input_unseen[v], col);
+        int n = snprintf(out + used, cap - used,
+                         "%s%lld rows with a value of %s never seen in training", used ? ", " : "",
+                         sc->input_unseen[v], col);
         if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
     }
     if (!used)

@@ -104,15 +104,15 @@ void checkpoint_data_diff(const char *ckpt_config_text, const Config *cfg, char 
     size_t used = 0;
     const int synth = strcmp(cfg->data.source, "synth") == 0;
     for (int i = 0; i < N_FINGERPRINT_KEYS + (synth ? N_SYNTH_KEYS : 0); i++) {
-        const char *k = i < N_FINGERPRINT_KEYS ? FINGERPRINT_KEYS[i]
-                                               : SYNTH_KEYS[i - N_FINGERPRINT_KEYS];
+        const char *k =
+            i < N_FINGERPRINT_KEYS ? FINGERPRINT_KEYS[i] : SYNTH_KEYS[i - N_FINGERPRINT_KEYS];
         if (strcmp(k, "data.on_error") == 0) continue;
         StrBuf a = {0}, b = {0};
         config_key_text(there, k, &a);
         config_key_text(cfg, k, &b);
         if (strcmp(a.data, b.data) != 0) {
-            int n = snprintf(out + used, cap - used, "%s%s (%s -> %s)", used ? ", " : "", k,
-                             a.data, b.data);
+            int n = snprintf(out + used, cap - used, "%s%s (%s -> %s)", used ? ", " : "", k, a.data,
+                             b.data);
             if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
         }
         sb_free(&a), sb_free(&b);

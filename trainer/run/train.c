@@ -158,7 +158,9 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
         char diff[2048];
         checkpoint_data_diff(d->config_text, &tr->cfg, diff, sizeof diff);
         fatal("%s: was trained on other data (%s%s): check data.* settings and input files",
-              path, diff[0] ? "its data settings differ: " : "the same data settings, other input files or contents",
+              path,
+              diff[0] ? "its data settings differ: "
+                      : "the same data settings, other input files or contents",
               diff);
     }
     if (d->n_lanes != (int)tr->cfg.train.batch_size || d->n_vshards != (int)tr->ds.meta.n_vshards)
