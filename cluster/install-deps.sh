@@ -12,7 +12,8 @@ set -euo pipefail
 
 PKGS=(gcc make libc6-dev cmake pkg-config
       libopenmpi-dev openmpi-bin libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
-      python3)  # python3: tests compare outputs with it
+      zlib1g-dev iproute2 python3)  # zlib: .csv.gz inputs; iproute2: the multihost test; python3:
+                                    # tests compare outputs with it
 if [ "${1:-}" = --fuzz ]; then PKGS=(clang); fi # Debian's clang carries libFuzzer's runtime
 if [ "${1:-}" = "--browser" ]; then
   # Debian's headless Chromium; fonts so that text in screenshots and PDFs renders.

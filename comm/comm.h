@@ -60,3 +60,9 @@ void comm_reducer_progress(GradReducer *r);          // let outstanding reductio
 void comm_reducer_finish(GradReducer *r, double *header);
 // Seconds spent blocked in this module since the last call (then reset).
 double comm_take_wait_seconds(void);
+
+// Where the ranks run (placement.c). Collective, once at start: gathers each rank's host
+// name, machine (kernel boot id: namespaces and containers of one machine share it) and CPU
+// affinity; rank 0 warns when bound ranks of one machine overlap with more ranks than CPUs
+// (they take turns on a core). Returns the number of distinct host names.
+int comm_placement_check(void);

@@ -97,8 +97,8 @@ n_eps=$(grep -c '"event":"valid".*"epsilon"' t1/log.jsonl || true)
 inspect t1 > inspect.out 2>&1 || true
 grep -q "privacy: user-level DP-SGD, epsilon $eps at delta" inspect.out &&
   pass "checkpoint inspect shows epsilon $eps" || fail "inspect: $(grep privacy inspect.out)"
-inspect r1 > r1_inspect.out 2>&1 || true
-grep -q "epsilon" r1_inspect.out && pass "inspect of a fixed-sigma run shows epsilon" || fail "r1 inspect"
+inspect r1 > inspect_r1.out 2>&1 || true
+grep -q "epsilon" inspect_r1.out && pass "inspect of a fixed-sigma run shows epsilon" || fail "r1 inspect"
 # The Python reference for the printed q and sigma (rounded to 4 digits: compare loosely).
 ref=$(cd "$TESTS_DIR/tools" && python3 -c "
 import make_dp_reference as r, math

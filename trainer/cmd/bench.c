@@ -619,6 +619,7 @@ int cmd_bench(int argc, char **argv) {
     parse_options(argc, argv, &o);
     comm_init(&argc, &argv);
     const int rank = comm_rank(), P = comm_size();
+    comm_placement_check(); // warns of ranks bound to shared CPUs
     const char *blas = model_blas_setup();
     const double rss_start = (double)peak_rss_bytes();
     Bench bn;

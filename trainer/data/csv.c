@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "util.h"
 
@@ -13,7 +14,7 @@
 #define CSV_MAX_FIELDS 4096
 
 struct CsvReader {
-    FILE *f;
+    gzFile f; // zlib reads plain files as they are ("transparent") and gzip streams decoded
     char *buf; // holds [pos, len) unread bytes
     size_t cap, pos, len;
     int eof;
@@ -22,11 +23,37 @@ struct CsvReader {
     int n_fields;
     int had_bom;
     char error[256], encoding_error[256]; // a UTF-16/32 file: every csv_next reports it
+    char io_error[256];                   // a read error or a bad gzip stream: reading ends
 };
 
+// Up to n (< 2^30) bytes into dst; 0 at the end of the input or on an error, which then
+// sets io_error. A gzip stream that stops before its end (a truncated copy) is an error,
+// not a short file: zlib reports Z_BUF_ERROR at such an end.
+static size_t read_some(CsvReader *r, char *dst, size_t n) {
+    if (r->io_error[0]) return 0;
+    int got = gzread(r->f, dst, (unsigned)n), err = Z_OK;
+    const char *msg = gzerror(r->f, &err);
+    if (got > 0) return (size_t)got;
+    if (err == Z_ERRNO)
+        snprintf(r->io_error, sizeof r->io_error, "read error (%s)", strerror(errno));
+    else if (err == Z_BUF_ERROR)
+        snprintf(r->io_error, sizeof r->io_error,
+                 "gzip stream cut short: the file ends inside compressed data (a truncated "
+                 "copy or download?); check it with gzip -t");
+    else if (got < 0 || err != Z_OK)
+        snprintf(r->io_error, sizeof r->io_error, "gzip data corrupt (%s); check it with gzip -t",
+                 msg ? msg : "?");
+    return 0;
+}
+
 CsvReader *csv_open(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        if (!errno) errno = ENOMEM; // zlib's own allocation failed
+        return NULL;
+    }
+    gzbuffer(f, 1 << 18);
     CsvReader *r = xcalloc(1, sizeof *r);
     r->f = f;
     r->cap = 2 * CSV_BLOCK;
@@ -35,7 +62,7 @@ CsvReader *csv_open(const char *path) {
     r->line = 1;
     // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first
     // column's name: without this, "user" would be missing from a header that shows it.
-    size_t n = fread(r->buf, 1, 4, f);
+    size_t n = read_some(r, r->buf, 4);
     const unsigned char *b = (const unsigned char *)r->buf;
     r->had_bom = n >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0;
     if (r->had_bom) memmove(r->buf, r->buf + 3, n - 3), n -= 3;
@@ -66,7 +93,7 @@ int csv_had_bom(const CsvReader *r) {
 
 void csv_close(CsvReader *r) {
     if (!r) return;
-    fclose(r->f);
+    gzclose(r->f);
     free(r->buf);
     free(r->fields);
     free(r);
@@ -122,10 +149,10 @@ static long find_row_end(CsvReader *r) {
             r->cap *= 2;
             r->buf = xrealloc(r->buf, r->cap + 1);
         }
-        size_t n = fread(r->buf + r->len, 1, CSV_BLOCK, r->f);
+        size_t n = read_some(r, r->buf + r->len, CSV_BLOCK);
         if (n == 0) {
-            if (ferror(r->f)) {
-                snprintf(r->error, sizeof r->error, "read error (%s)", strerror(errno));
+            if (r->io_error[0]) {
+                snprintf(r->error, sizeof r->error, "%s", r->io_error);
                 return -2;
             }
             r->eof = 1;
@@ -141,7 +168,7 @@ static void skip_long_row(CsvReader *r) {
     r->row_line = r->line;
     r->pos = r->len = 0;
     for (;;) {
-        size_t n = fread(r->buf, 1, CSV_BLOCK, r->f);
+        size_t n = read_some(r, r->buf, CSV_BLOCK);
         if (n == 0) {
             r->eof = 1;
             return;
@@ -184,6 +211,12 @@ static int quoted_fields_close(const char *p, const char *stop) {
 }
 
 int csv_next(CsvReader *r, char ***fields, int *n_fields) {
+    if (r->io_error[0]) { // the input is unreadable from here on: said once, then the end
+        if (r->eof) return 0;
+        r->eof = 1, r->row_line = r->line;
+        snprintf(r->error, sizeof r->error, "%s", r->io_error);
+        return -2;
+    }
     if (r->encoding_error[0]) {
         r->row_line = 1;
         snprintf(r->error, sizeof r->error, "%s", r->encoding_error);
@@ -192,7 +225,10 @@ int csv_next(CsvReader *r, char ***fields, int *n_fields) {
     for (;;) {
         r->error[0] = 0;
         long end = find_row_end(r);
-        if (end == -2) return -1;
+        if (end == -2) {
+            r->eof = 1, r->row_line = r->line;
+            return -2;
+        }
         if (end < 0) {
             skip_long_row(r);
             snprintf(r->error, sizeof r->error, "row longer than %d MiB", CSV_MAX_ROW >> 20);

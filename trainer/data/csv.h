@@ -1,6 +1,7 @@
 // csv.h: a streaming CSV reader (RFC 4180: quoted fields, "" escapes, CRLF or LF).
 //
-// Reads the file in large blocks; memory is bounded by the longest row, not the file.
+// Reads the file in large blocks; memory is bounded by the longest row, not the file. A gzip
+// file (any name) is decompressed as it is read (zlib); a plain file is read as it is.
 // Fields point into the reader's buffer and stay valid until the next csv_next().
 // A UTF-8 byte order mark at the start of the file is skipped (csv_had_bom says so); a UTF-16
 // or UTF-32 file is refused by the first csv_next (-1, "file is UTF-16; convert it to UTF-8").
@@ -15,7 +16,8 @@ typedef struct CsvReader CsvReader;
 
 CsvReader *csv_open(const char *path); // NULL with errno set
 // 1: a row was read; 0: end of file; -1: a malformed row (csv_error says why; the reader
-// has skipped to the next line, so reading can go on).
+// has skipped to the next line, so reading can go on); -2: the input cannot be read on (a
+// read error, a gzip stream cut short or corrupt; csv_error says which, csv_line where).
 int csv_next(CsvReader *r, char ***fields, int *n_fields);
 long long csv_line(const CsvReader *r); // 1-based line number where the last row started
 const char *csv_error(const CsvReader *r);

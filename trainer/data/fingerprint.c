@@ -60,8 +60,8 @@ static int prev_digest(const char *prev, const char *head, long long size, const
 }
 
 static void input_lines(const Config *cfg, const char *prev, StrBuf *out) {
-    Input in[N_SPLITS];
-    const int n = list_inputs(cfg, in);
+    int n;
+    Input *in = list_inputs(cfg, &n);
     for (int i = 0; i < n; i++) {
         struct stat st;
         if (stat(in[i].path, &st) != 0)
@@ -79,6 +79,7 @@ static void input_lines(const Config *cfg, const char *prev, StrBuf *out) {
         sb_appendf(out, "%s size %lld digest %016llx mtime %s\n", head, (long long)st.st_size,
                    digest, mtime);
     }
+    free(in);
 }
 
 void fingerprint_text(const Config *cfg, const UserKey *key, const char *prev, StrBuf *out) {

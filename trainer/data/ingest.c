@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "partfiles.h"
 #include "rowparse.h"
 #include "hash.h"
 #include "shards.h"
@@ -21,29 +22,44 @@
 
 // ---------------------------------------------------------------- inputs
 
-int list_inputs(const Config *cfg, Input in[N_SPLITS]) {
-    int n = 0;
+#define MAX_INPUT_FILES 65535 // a record's seq holds its input's index in 16 bits
+
+// Appends the files of one setting (a file, a directory or a glob) to in[0..*n).
+static void add_setting(Input **in, int *n, const char *setting, const char *key, int split) {
+    int n_files;
+    char **files = partfiles_list(setting, key, MAX_INPUT_FILES - *n, &n_files);
+    *in = xrealloc(*in, sizeof(Input) * (size_t)(*n + n_files));
+    for (int i = 0; i < n_files; i++) {
+        if (strlen(files[i]) >= CFG_PATH_LEN)
+            fatal_status(EXIT_USAGE, "%s: %s: path longer than %d bytes", key, files[i],
+                         CFG_PATH_LEN - 1);
+        Input *x = &(*in)[(*n)++];
+        snprintf(x->path, CFG_PATH_LEN, "%s", files[i]);
+        x->key = key, x->split = split, x->n_parts = n_files;
+    }
+    partfiles_free(files, n_files);
+}
+
+// Every input file in reading order: a malloc'd array of *n (the caller frees it).
+Input *list_inputs(const Config *cfg, int *n) {
+    Input *in = NULL;
+    *n = 0;
     if (strcmp(cfg->data.source, "synth") == 0) {
+        in = xcalloc(N_SPLITS, sizeof *in);
         for (int s = 0; s < N_SPLITS; s++) {
-            snprintf(in[n].path, CFG_PATH_LEN, "%s/%s.csv", cfg->synth.out_dir, SPLIT_NAMES[s]);
-            in[n].key = "synth.out_dir";
-            in[n++].split = s;
+            snprintf(in[s].path, CFG_PATH_LEN, "%s/%s.csv", cfg->synth.out_dir, SPLIT_NAMES[s]);
+            in[s].key = "synth.out_dir", in[s].split = s, in[s].n_parts = 1;
         }
+        *n = N_SPLITS;
     } else if (cfg->data.train_path[0]) {
         const char *paths[] = {cfg->data.train_path, cfg->data.valid_path, cfg->data.test_path};
         const char *keys[] = {"data.train_path", "data.valid_path", "data.test_path"};
-        for (int s = 0; s < N_SPLITS; s++) {
-            if (!paths[s][0]) continue;
-            snprintf(in[n].path, CFG_PATH_LEN, "%s", paths[s]);
-            in[n].key = keys[s];
-            in[n++].split = s;
-        }
+        for (int s = 0; s < N_SPLITS; s++)
+            if (paths[s][0]) add_setting(&in, n, paths[s], keys[s], s);
     } else {
-        snprintf(in[n].path, CFG_PATH_LEN, "%s", cfg->data.path);
-        in[n].key = "data.path";
-        in[n++].split = -1;
+        add_setting(&in, n, cfg->data.path, "data.path", -1);
     }
-    return n;
+    return in;
 }
 
 // ---------------------------------------------------------------- pass 1: rows -> buckets
@@ -141,6 +157,10 @@ static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
     char **f;
     int nf;
     int rc = csv_next(r, &f, &nf);
+    if (rc == 0 && in->n_parts > 1) { // an empty partition: Spark writes those
+        csv_close(r);
+        return;
+    }
     if (rc == 0) fatal("%s:1: empty file (expected a header row)", in->path);
     if (rc < 0) fatal("%s:%lld: %s", in->path, csv_line(r), csv_error(r));
     if (csv_had_bom(r)) printf("data: %s: UTF-8 byte order mark skipped\n", in->path);
@@ -152,6 +172,7 @@ static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
     while ((rc = csv_next(r, &f, &nf)) != 0) {
         g->rows++;
         long long line = csv_line(r);
+        if (rc == -2) fatal("%s:%lld: %s", in->path, line, csv_error(r)); // no shard is written
         if (rc < 0) {
             bad_row_report(&g->bad, in->path, line, csv_error(r));
             continue;
@@ -353,7 +374,8 @@ static void check_order(Ingest *g, const unsigned char *recs, size_t i, size_t j
         double t0, t1;
         memcpy(&t0, &g->scratch[2 * k - 1], sizeof t0);
         memcpy(&t1, &g->scratch[2 * k + 1], sizeof t1);
-        if (t1 < t0) {
+        // Only within one file: parts of one input are not ordered by time between them.
+        if (t1 < t0 && SEQ_INPUT(g->scratch[2 * k]) == SEQ_INPUT(g->scratch[2 * k - 2])) {
             negative++;
             if (!g->unsorted_first || g->scratch[2 * k] < g->unsorted_first)
                 g->unsorted_first = g->scratch[2 * k];
@@ -424,13 +446,16 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     cleanup_register(dir, ".shard.tmp");
     if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
 
-    Input in[N_SPLITS];
-    int n_in = list_inputs(cfg, in);
-    // Buckets of ~16 MiB of input each keep pass 2's memory bounded for any input size.
+    int n_in;
+    Input *in = list_inputs(cfg, &n_in);
+    // Buckets of ~16 MiB of input each keep pass 2's memory bounded for any input size (a
+    // gzip file counted as ~8 times its size).
     long long total = 0;
     for (int i = 0; i < n_in; i++) {
         struct stat st;
-        if (stat(in[i].path, &st) == 0) total += st.st_size;
+        size_t len = strlen(in[i].path);
+        int gz = len > 3 && strcmp(in[i].path + len - 3, ".gz") == 0;
+        if (stat(in[i].path, &st) == 0) total += (gz ? 8 : 1) * (long long)st.st_size;
     }
     g.n_buckets = (int)(total / (16 << 20)) + 1;
     g.n_buckets = g.n_buckets < 4 ? 4 : (g.n_buckets > 1024 ? 1024 : g.n_buckets);
@@ -705,5 +730,6 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     for (int c = 0; c < g.n_cat; c++) strtab_free(&g.cats[c]);
     free(g.bucket);
     free(users);
+    free(in);
     meta_free(&meta);
 }

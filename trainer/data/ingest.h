@@ -18,14 +18,15 @@ typedef struct {
     size_t peak_rss;
 } IngestReport;
 
-// An input file of the experiment (data.path, data.{train,valid,test}_path or the
-// generator's CSVs in synth.out_dir).
+// One input file: a setting's file, or one part file of a directory or glob (partfiles.h).
 typedef struct {
     char path[CFG_PATH_LEN];
     const char *key; // config key naming it, for messages
     int split;       // SPLIT_* or -1: split by user
+    int n_parts;     // files of its setting: an empty part of several is allowed
 } Input;
-int list_inputs(const Config *cfg, Input in[N_SPLITS]); // returns how many
+// Every input file in reading order: a malloc'd array of *n (the caller frees it).
+Input *list_inputs(const Config *cfg, int *n);
 // Writes data.shard_dir (dataset.meta last, so a crash leaves no valid-looking half).
 // The split of a user of a single input file (data.path): by an unkeyed hash of its raw id.
 int user_split(const Config *cfg, const char *raw_id);

@@ -58,6 +58,7 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
     for (uint32_t v = 0; v <= meta->n_cat; v++) n_unseen[v] = 0;
     while ((rc = csv_next(r, &f, &nf)) != 0) {
         ++*n_rows;
+        if (rc == -2) fatal("%s:%lld: %s", path, csv_line(r), csv_error(r));
         if (rc < 0) {
             bad_row_report(&bad, path, csv_line(r), csv_error(r));
             continue;

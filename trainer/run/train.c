@@ -708,11 +708,12 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
         const Config *cfg = &tr->cfg;
         signals_install(strcmp(comm_launcher(), "mpirun") == 0);
         const char *blas = model_blas_setup();
+        int n_hosts = comm_placement_check();
         if (tr->rank == 0) {
             runstate_check(cfg, args->resume);
-            printf("run %s: %d rank%s (%s), config %016llx, %s\n", cfg->run.dir, tr->size,
-                   tr->size > 1 ? "s" : "", comm_launcher(), (unsigned long long)tr->config_hash,
-                   blas);
+            printf("run %s: %d rank%s (%s) on %d host%s, config %016llx, %s\n", cfg->run.dir,
+                   tr->size, tr->size > 1 ? "s" : "", comm_launcher(), n_hosts,
+                   n_hosts > 1 ? "s" : "", (unsigned long long)tr->config_hash, blas);
         }
         runstate_checkpoint_dir(cfg, tr->ckpt_dir, sizeof tr->ckpt_dir);
         setup_data(tr);
