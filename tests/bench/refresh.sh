@@ -13,12 +13,12 @@
 KIND=${1:-habits}
 SEEDS=${2:-20}
 NP=${NP:-1} STEPS=${STEPS:-1200} P1_STEPS=${P1_STEPS:-1000} EVERY=${EVERY:-10}
-sed -e "s|dir: runs/default|dir: $WORK/p1|" "$REPO_DIR/configs/default.yaml" > p1.yaml
+sed -e "s|dir: \.\./runs/default|dir: $WORK/p1|" "$REPO_DIR/configs/default.yaml" > p1.yaml
 COMMON=(--set checkpoint.every=0 --set synth.out_dir=$WORK/synth --set data.shard_dir=$WORK/shards1 --set synth.drift_kind=$KIND)
 run_np() { mpirun_n "$NP" "$TRAINER" "$@"; }
 run_np train p1.yaml "${COMMON[@]}" --set train.steps=$P1_STEPS > p1.out 2>&1 || { grep error p1.out; exit 1; }
 P2=$WORK/synth/period2
-sed -e "s|dir: runs/default|dir: $WORK/p2|" \
+sed -e "s|dir: \.\./runs/default|dir: $WORK/p2|" \
     -e "s|source: synth .*|source: csv\n  train_path: $P2/train.csv\n  valid_path: $P2/valid.csv\n  test_path: $P2/test.csv|" \
     "$REPO_DIR/configs/default.yaml" > p2.yaml
 BEST=$(sed -n 's/^split valid action_nll \([0-9.]*\).*/\1/p' "$P2/best.txt")

@@ -128,8 +128,8 @@ if [ -n "$imb" ] && awk -v r="$imb" 'BEGIN { exit !(r >= 1 && r <= 1.1) }'; then
 else fail "train: no or bad imbalance report ('$imb')"; fi
 expect_reuse "train.lr changed" --set train.lr=0.001
 touch -d '+1 minute' "$WORK/in/valid.csv"
-expect_prepare "valid.csv touched"
-expect_reuse "after re-prepare, unchanged"
+expect_reuse "valid.csv touched, contents unchanged (the fingerprint is of contents, not times)"
+expect_reuse "touched again, unchanged"
 printf 'brand-new-user,1,view,image,1.0\nbrand-new-user,2,like,text,0.5\n' >> "$WORK/in/train.csv"
 expect_prepare "train.csv changed"
 if grep -qE '^  train +2401 users' "$OUT"; then pass "the appended user is in the re-prepared shards"

@@ -54,4 +54,22 @@ expect 2 default_warmup "train.warmup_steps: 20 (the default value) is more than
   && "$TRAINER" config show resolved.yaml > again.yaml 2> again.err \
   && pass "config show output loads again ($(grep -c '^[a-z]' resolved.yaml) sections)" \
   || fail "config show output does not load again: $(head -c 300 again.err)"
+
+# One rule for paths (issue item 14): relative paths in an experiment file are relative to the
+# file's directory (as a sweep's base: is), in --set values to the working directory, and a
+# resolved file (config show, RUNDIR/config.yaml) keeps them as resolved.
+mkdir -p sub
+printf 'run: {dir: runs/x}\ndata: {source: csv, path: ev.csv, key_file: ../k.key}\n' > sub/rel.yaml
+"$TRAINER" config show sub/rel.yaml > rel.out 2>&1 || true
+grep -q '^  dir: "sub/runs/x"$' rel.out && grep -q '^  path: "sub/ev.csv"$' rel.out && grep -q '^  key_file: "k.key"$' rel.out \
+  && grep -q '^  shard_dir: "sub/runs/x/shards"$' rel.out \
+  && pass "paths in sub/rel.yaml are relative to sub/ (run.dir sub/runs/x, data.path sub/ev.csv, key_file k.key)" \
+  || fail "file-relative paths: $(grep -E '^  (dir|path|key_file|shard_dir):' rel.out | tr '\n' ' ')"
+"$TRAINER" config show sub/rel.yaml --set data.path=other.csv > set.out 2>&1 || true
+grep -q '^  path: "other.csv"$' set.out && pass "--set data.path=other.csv stays relative to the working directory" \
+  || fail "--set path: $(grep '^  path:' set.out)"
+grep -v '^# config hash' rel.out > sub/resolved.yaml
+"$TRAINER" config show sub/resolved.yaml > again.out 2>&1 || true
+grep -q '^  path: "sub/ev.csv"$' again.out && pass "a resolved file in sub/ keeps its paths (not joined again)" \
+  || fail "resolved file re-joined: $(grep '^  path:' again.out)"
 finish

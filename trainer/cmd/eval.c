@@ -17,8 +17,12 @@ static void print_metrics(const Scorer *sc, const CliArgs *args, const Metrics *
     const char *what = args->input ? args->input : SPLIT_NAMES[sc->split];
     printf("eval %s with %s (step %lld) on %d rank%s in %.2f s\n", what, sc->ckpt_path,
            (long long)sc->ck.d.step, sc->size, sc->size > 1 ? "s" : "", secs);
-    if (args->input)
-        printf("  %lld rows read, %lld bad rows skipped\n", sc->input_rows, sc->input_bad);
+    if (args->input) {
+        char unseen[1024];
+        scorer_unseen_text(sc, unseen, sizeof unseen);
+        printf("  %lld rows read, %lld bad rows skipped; %s\n", sc->input_rows, sc->input_bad,
+               unseen);
+    }
     printf("  targets scored        %.0f\n", m->n_targets);
     printf("  next-action top-1     %.4f\n", m->top1);
     printf("  next-action top-%-2d    %.4f\n", (int)cfg->eval.top_k, m->topk);

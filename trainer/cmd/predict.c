@@ -18,6 +18,7 @@
 #include "user_features.h"
 #include "scoring.h"
 #include "time_mix.h"
+#include "timeparse.h"
 #include "util.h"
 
 // --segments DIR: the segmentation applied to every user (see segment.c).
@@ -35,6 +36,7 @@ typedef struct {
     UserRows rows;
     int top;
     int *order;    // (K) scratch for the top-N selection
+    double iso_unit_s; // data.time_format=iso8601: seconds per time unit (times written as ISO)
     Explainer *ex; // --explain
     Segmenter *seg; // --segments
 } Predict;
@@ -74,8 +76,15 @@ static void write_prediction(Predict *p, const Scorer *sc, const Shard *sh, cons
     double med = fmax(0, exp(q[1]) - sc->lc.gap_offset);
     double lo = fmax(0, exp(q[0]) - sc->lc.gap_offset);
     double hi = fmax(0, exp(q[2]) - sc->lc.gap_offset);
-    fprintf(f, "%016llx,%u,%.6f,%.6f", (unsigned long long)u->user_hash, u->n_events, last,
-            last + med);
+    fprintf(f, "%016llx,%u,", (unsigned long long)u->user_hash, u->n_events);
+    if (p->iso_unit_s > 0) { // ISO-8601 in, ISO-8601 out
+        char a[48], b[48];
+        format_iso8601(last * p->iso_unit_s, a, sizeof a);
+        format_iso8601((last + med) * p->iso_unit_s, b, sizeof b);
+        fprintf(f, "%s,%s", a, b);
+    } else {
+        fprintf(f, "%.6f,%.6f", last, last + med);
+    }
     for (int i = 1; i <= top; i++)
         fprintf(f, ",%s,%.6f", meta->vocab[0][order[i]], exp(y[order[i]] - mx) / z);
     fprintf(f, ",%.6g,%.6g,%.6g", med, lo, hi);
@@ -229,6 +238,8 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Predict p = {.top = args.top_given ? args.top : (n_known < 3 ? n_known : 3)};
+    const int iso = strcmp(sc.cfg.data.time_format, "iso8601") == 0;
+    if (iso) p.iso_unit_s = config_time_unit_seconds(&sc.cfg);
     Segmenter seg;
     if (args.segments) {
         double bad = segmenter_open(&seg, args.segments, &sc) != 0;
@@ -252,16 +263,24 @@ int cmd_predict(int argc, char **argv) {
     StrBuf header = {0};
     sb_appendf(&header, "user_hash,n_events,last_time,predicted_time");
     for (int i = 1; i <= p.top; i++) sb_appendf(&header, ",action_%d,p_%d", i, i);
-    sb_appendf(&header, ",gap_median,gap_p10,gap_p90%s", s->engagement ? ",engagement" : "");
+    // Gaps in data.time_unit, named in the header (gap_median_s); unitless data: no suffix.
+    const char *unit = strcmp(sc.cfg.data.time_unit, "none") == 0 ? "" : sc.cfg.data.time_unit;
+    sb_appendf(&header, ",gap_median%s%s,gap_p10%s%s,gap_p90%s%s%s", *unit ? "_" : "", unit,
+               *unit ? "_" : "", unit, *unit ? "_" : "", unit, s->engagement ? ",engagement" : "");
     sb_appendf(&header, "%s%s\n", args.explain ? ",reason_1,reason_2,reason_3,completeness_error" : "",
                p.seg ? ",segment,segment_distance" : "");
     long long users = user_rows_join(&p.rows, header.data);
     sb_free(&header);
     if (p.seg) segmenter_free(&seg);
-    if (sc.rank == 0)
-        printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped) -> %s "
-               "(users named by keyed hash; times in %s)\n",
-               users, args.input, sc.input_rows, sc.input_bad, final, sc.cfg.data.time_unit);
+    if (sc.rank == 0) {
+        char unseen[1024];
+        scorer_unseen_text(&sc, unseen, sizeof unseen);
+        printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped; %s) -> %s "
+               "(users named by keyed hash; times %s, gaps in %s)\n",
+               users, args.input, sc.input_rows, sc.input_bad, unseen, final,
+               iso ? "in ISO-8601 UTC" : "as numbers, like the input's",
+               *unit ? unit : "time units");
+    }
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;

@@ -442,7 +442,7 @@ int cmd_serve(int argc, char **argv) {
     restore_state(ls, &sn);
     fprintf(stderr, "serve: ready (threshold %.6g from %lld validation users; batches of up to %d "
             "users, %g ms at most)\n", cal.threshold, cal.n_users, max_batch, max_delay_ms);
-    signals_install();
+    signals_install(0);
     Reader rd;
     reader_open(&rd, &sc);
     Out o;

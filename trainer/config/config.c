@@ -655,6 +655,63 @@ static const char *yaml_problem(yaml_parser_t *p, char *buf, size_t cap, yaml_ma
     return buf;
 }
 
+// ---------------------------------------------------------------- paths
+
+// Keys naming files or directories. In an experiment file a relative value is relative to
+// the file's directory (as a sweep's base: is); on the command line (--set) and in resolved
+// files (config show, RUNDIR/config.yaml, a sweep's trial configs), to the working directory.
+static const char *const PATH_KEYS[] = {"run.dir",        "data.path",      "data.train_path",
+                                        "data.valid_path", "data.test_path", "data.shard_dir",
+                                        "data.key_file",   "data.exclude_users", "synth.out_dir"};
+#define RESOLVED_MARK                                                                              \
+    "# resolved experiment: relative paths are relative to the working directory\n"
+
+// dir/rel with "." and "name/.." removed, into out (cap bytes); -1 if it does not fit.
+static int join_path(const char *dir, const char *rel, char *out, size_t cap) {
+    char joined[2 * CFG_PATH_LEN + 2];
+    snprintf(joined, sizeof joined, "%s/%s", dir, rel);
+    char *part[256];
+    int n = 0;
+    const int absolute = joined[0] == '/';
+    for (char *save = NULL, *t = strtok_r(joined, "/", &save); t && n < 256;
+         t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, ".") == 0) continue;
+        if (strcmp(t, "..") == 0 && n > 0 && strcmp(part[n - 1], "..") != 0) {
+            n--;
+            continue;
+        }
+        if (strcmp(t, "..") == 0 && absolute) continue; // /.. is /
+        part[n++] = t;
+    }
+    size_t used = 0;
+    out[0] = 0;
+    if (absolute) used = (size_t)snprintf(out, cap, "/");
+    for (int i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "/" : "", part[i]);
+    if (!n && !absolute) used = (size_t)snprintf(out, cap, ".");
+    return used < cap ? 0 : -1;
+}
+
+static void resolve_file_paths(Config *cfg, LoadState *st, const char *path, const char *text) {
+    if (strncmp(text, RESOLVED_MARK, strlen(RESOLVED_MARK)) == 0) return;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return; // the file is in the working directory: nothing to join
+    char dir[CFG_PATH_LEN];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+    for (size_t k = 0; k < ARRAY_LEN(PATH_KEYS); k++) {
+        const int i = find_key(PATH_KEYS[k]);
+        char *value = (char *)cfg + SCHEMA[i].offset;
+        if (!value[0] || value[0] == '/' || strncmp(st->origin[i], path, strlen(path)) != 0)
+            continue;
+        char out[CFG_PATH_LEN];
+        if (join_path(dir, value, out, sizeof out) != 0 || strlen(out) >= SCHEMA[i].size)
+            report(st, st->origin[i], SCHEMA[i].key, "%s/%s is too long (at most %zu characters)",
+                   dir, value, SCHEMA[i].size - 1);
+        else
+            snprintf(value, SCHEMA[i].size, "%s", out);
+    }
+}
+
 static void load_file(Config *cfg, LoadState *st, const char *path) {
     size_t size;
     char *text = read_file(path, &size);
@@ -677,9 +734,10 @@ static void load_file(Config *cfg, LoadState *st, const char *path) {
         return;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type == YAML_MAPPING_NODE)
+    if (root && root->type == YAML_MAPPING_NODE) {
         load_mapping(cfg, st, &doc, root, "", path);
-    else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        resolve_file_paths(cfg, st, path, text);
+    } else if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         char where[CFG_PATH_LEN + 32];
         where_of(where, sizeof where, path, root->start_mark);
         report(st, where, NULL, "expected a mapping of sections (run:, data:, model:, ...)");
@@ -935,6 +993,7 @@ static void value_text(const Config *cfg, int i, StrBuf *sb) {
 
 char *config_to_yaml(const Config *cfg, int with_docs) {
     StrBuf sb = {0};
+    sb_appendf(&sb, "%s", RESOLVED_MARK);
     char section[64] = "";
     for (int i = 0; i < N_KEYS; i++) {
         const char *dot = strchr(SCHEMA[i].key, '.');
@@ -951,17 +1010,40 @@ char *config_to_yaml(const Config *cfg, int with_docs) {
     return sb.data;
 }
 
+int config_is_location_key(const char *key) {
+    return strcmp(key, "run.dir") == 0 || strcmp(key, "data.shard_dir") == 0 ||
+           strcmp(key, "synth.out_dir") == 0;
+}
+
+// The experiment's identity: every key but where its files are, so a run directory that is
+// copied or moved (with its shards and synthetic data) is the same experiment.
 uint64_t config_hash(const Config *cfg) {
-    char *text = config_to_yaml(cfg, 0);
-    uint64_t h = hash_bytes(text, strlen(text), 0);
-    free(text);
+    StrBuf sb = {0};
+    for (int i = 0; i < N_KEYS; i++) {
+        if (config_is_location_key(SCHEMA[i].key)) continue;
+        sb_appendf(&sb, "%s: ", SCHEMA[i].key);
+        value_text(cfg, i, &sb);
+        sb_append(&sb, "\n", 1);
+    }
+    uint64_t h = hash_bytes(sb.data, sb.len, 0);
+    sb_free(&sb);
     return h;
+}
+
+int config_key_text(const Config *cfg, const char *key, StrBuf *out) {
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(SCHEMA[i].key, key) == 0) {
+            value_text(cfg, i, out);
+            return 0;
+        }
+    return -1;
 }
 
 void config_diff(const Config *a, const Config *b, char *out, size_t cap) {
     out[0] = 0;
     size_t used = 0;
     for (int i = 0; i < N_KEYS; i++) {
+        if (config_is_location_key(SCHEMA[i].key)) continue;
         StrBuf x = {0}, y = {0};
         value_text(a, i, &x);
         value_text(b, i, &y);

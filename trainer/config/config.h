@@ -126,7 +126,13 @@ void config_quiet(int quiet);
 // It is what run directories and checkpoints store and what the config hash is taken of.
 // with_docs adds each key's doc as a trailing comment (for `trainer config show`).
 char *config_to_yaml(const Config *cfg, int with_docs);
+// The hash and the diff leave out the location keys (run.dir, data.shard_dir, synth.out_dir):
+// where a run's files are is not part of the experiment, so a copied or moved run directory
+// is the same experiment.
 uint64_t config_hash(const Config *cfg);
+int config_is_location_key(const char *key);
+// Appends the value of `key` as config show writes it; -1 if there is no such key.
+int config_key_text(const Config *cfg, const char *key, StrBuf *out);
 
 // Keys whose values differ between a and b, comma separated into out (empty if none).
 void config_diff(const Config *a, const Config *b, char *out, size_t cap);

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "fingerprint.h"
 #include "hash.h"
 #include "ingest.h"
 #include "synth.h"
@@ -95,35 +96,118 @@ static void unlock_shard_dir(int fd) {
     close(fd);
 }
 
+// What data.shard_dir holds, compared with what cfg asks for; reads only (the stored
+// fingerprint.txt lends the digests of unchanged inputs). text: cfg's fingerprint text.
+static int data_state(const Config *cfg, const UserKey *key, StrBuf *text, uint64_t *fp, char *why,
+                      size_t cap) {
+    char path[CFG_PATH_LEN + 32], err[512];
+    snprintf(path, sizeof path, "%s/fingerprint.txt", cfg->data.shard_dir);
+    char *stored = read_file(path, NULL);
+    fingerprint_text(cfg, key, stored, text);
+    *fp = fingerprint_hash(text->data);
+    snprintf(path, sizeof path, "%s/dataset.meta", cfg->data.shard_dir);
+    DataMeta meta;
+    int state = DATA_FRESH;
+    if (meta_read(path, &meta, err, sizeof err) != 0) {
+        state = path_exists(path) ? DATA_STALE : DATA_MISSING;
+        snprintf(why, cap, "%s", path_exists(path) ? err : "not prepared yet");
+    } else {
+        if (meta.fingerprint != *fp) {
+            char diff[2048] = "";
+            if (stored) fingerprint_diff(stored, text->data, diff, sizeof diff);
+            snprintf(why, cap, "stale: %s",
+                     diff[0]  ? diff
+                     : stored ? "the experiment's data settings or input files changed"
+                              : "prepared by an older trainer (no fingerprint.txt)");
+            state = DATA_STALE;
+        }
+        meta_free(&meta);
+    }
+    free(stored);
+    return state;
+}
+
+// Prepares data.shard_dir from scratch and stores the fingerprint text next to the meta.
+static void prepare_now(const Config *cfg, const UserKey *key, const StrBuf *text, uint64_t fp) {
+    IngestReport rep;
+    data_prepare(cfg, key, fp, &rep);
+    char path[CFG_PATH_LEN + 32], err[512];
+    snprintf(path, sizeof path, "%s/fingerprint.txt", cfg->data.shard_dir);
+    if (write_file_atomic(path, text->data, text->len, err, sizeof err) != 0) fatal("%s", err);
+}
+
 uint64_t dataset_ensure_prepared(const Config *cfg) {
     const char *dir = cfg->data.shard_dir;
     int fd = lock_shard_dir(dir);
     if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
     UserKey key;
     userkey_load(cfg, &key);
-    uint64_t fp = data_fingerprint(cfg, &key);
-    char meta_path[CFG_PATH_LEN + 16];
-    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
-    DataMeta meta;
-    char err[512];
-    const char *why = NULL;
-    if (meta_read(meta_path, &meta, err, sizeof err) != 0)
-        why = path_exists(meta_path) ? err : "not prepared yet";
-    else {
-        if (meta.fingerprint != fp)
-            why = "stale: the experiment's data settings or input files changed";
-        meta_free(&meta);
-    }
-    if (why) {
+    StrBuf text = {0};
+    uint64_t fp;
+    char why[2600];
+    if (data_state(cfg, &key, &text, &fp, why, sizeof why) != DATA_FRESH) {
         printf("data: preparing %s (%s)\n", dir, why);
-        IngestReport rep;
-        data_prepare(cfg, &key, fp, &rep);
+        prepare_now(cfg, &key, &text, fp);
     } else {
         printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
                (unsigned long long)fp);
     }
+    sb_free(&text);
     unlock_shard_dir(fd);
     return fp;
+}
+
+int dataset_state(const Config *cfg, uint64_t *fp, char *why, size_t cap) {
+    char meta_path[CFG_PATH_LEN + 16];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
+    *fp = 0;
+    if (!path_exists(meta_path)) { // nothing prepared (its inputs may not exist yet either)
+        snprintf(why, cap, "not prepared yet");
+        return DATA_MISSING;
+    }
+    UserKey key;
+    userkey_load(cfg, &key);
+    StrBuf text = {0};
+    why[0] = 0;
+    int state = data_state(cfg, &key, &text, fp, why, cap);
+    sb_free(&text);
+    return state;
+}
+
+// A scratch directory next to dir ("DIR.scratch-PID"), removed at exit and by fatal().
+static void scratch_dir(const char *dir, char *out, size_t cap) {
+    snprintf(out, cap, "%s.scratch-%ld", dir, (long)getpid());
+    if (mkdir_p(out) != 0) fatal("%s: cannot create (%s)", out, strerror(errno));
+    cleanup_register(out, NULL);
+}
+
+uint64_t dataset_prepare_for_reading(Config *cfg, char *why, size_t cap) {
+    uint64_t fp;
+    int state = dataset_state(cfg, &fp, why, cap);
+    if (state == DATA_MISSING) return dataset_ensure_prepared(cfg); // nothing there to harm
+    if (state == DATA_FRESH) {
+        printf("data: using prepared shards in %s (fingerprint %016llx)\n", cfg->data.shard_dir,
+               (unsigned long long)fp);
+        return fp;
+    }
+    char dir[CFG_PATH_LEN];
+    if (strcmp(cfg->data.source, "synth") == 0) {
+        char path[CFG_PATH_LEN + 32], want[32];
+        snprintf(path, sizeof path, "%s/settings.hash", cfg->synth.out_dir);
+        snprintf(want, sizeof want, "%016llx\n", (unsigned long long)synth_settings_hash(cfg));
+        char *have = read_file(path, NULL);
+        if (!have || strcmp(have, want) != 0) {
+            scratch_dir(cfg->synth.out_dir, dir, sizeof dir);
+            snprintf(cfg->synth.out_dir, sizeof cfg->synth.out_dir, "%s", dir);
+        }
+        free(have);
+    }
+    printf("data: %s was prepared from other data than these settings (%s); it is left as it "
+           "is and the data prepared for this command in a scratch directory, removed at exit\n",
+           cfg->data.shard_dir, why);
+    scratch_dir(cfg->data.shard_dir, dir, sizeof dir);
+    snprintf(cfg->data.shard_dir, sizeof cfg->data.shard_dir, "%s", dir);
+    return dataset_ensure_prepared(cfg);
 }
 
 void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size) {
@@ -224,8 +308,9 @@ void dataset_prepare(const Config *cfg) {
     if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
     UserKey key;
     userkey_load(cfg, &key);
-    uint64_t fp = data_fingerprint(cfg, &key);
-    IngestReport rep;
-    data_prepare(cfg, &key, fp, &rep);
+    StrBuf text = {0};
+    fingerprint_text(cfg, &key, NULL, &text);
+    prepare_now(cfg, &key, &text, fingerprint_hash(text.data));
+    sb_free(&text);
     unlock_shard_dir(fd);
 }

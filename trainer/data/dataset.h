@@ -20,8 +20,21 @@ typedef struct {
     Shard *shards[N_SPLITS];   // n_shards each, NULL until loaded
 } Dataset;
 
-// Returns the fingerprint of the prepared data (prints what it did).
+// Returns the fingerprint of the prepared data (prints what it did). The fingerprint's text
+// (fingerprint.h) is kept as data.shard_dir/fingerprint.txt, so "stale" names what differs.
 uint64_t dataset_ensure_prepared(const Config *cfg);
+
+// What data.shard_dir holds compared with what cfg asks for, reading only: DATA_FRESH,
+// DATA_STALE (why: the differing keys and input files, or the damage) or DATA_MISSING.
+enum { DATA_FRESH, DATA_STALE, DATA_MISSING };
+int dataset_state(const Config *cfg, uint64_t *fingerprint, char *why, size_t cap);
+
+// For commands that read a run (eval, predict, score, segment, explain): never rebuilds
+// data.shard_dir. Fresh shards are used as they are; missing ones are prepared in place
+// (nothing there to harm); stale or damaged ones are left alone and the data is prepared in
+// a scratch directory next to them, DIR.scratch-PID (synth.out_dir's too when the generator's
+// settings changed), removed at exit: cfg is pointed there. why: what was stale ("" if not).
+uint64_t dataset_prepare_for_reading(Config *cfg, char *why, size_t cap);
 // Opens dataset.meta (fatal if missing, corrupt, or of other data); checks that size
 // divides the number of virtual shards.
 void dataset_open(Dataset *d, const Config *cfg, uint64_t fingerprint, int rank, int size);

@@ -24,14 +24,6 @@
 
 #define MAX_INPUT_FILES 65535 // a record's seq holds its input's index in 16 bits
 
-// One input file: a setting's file, or one part file of a directory or glob (partfiles.h).
-typedef struct {
-    char path[CFG_PATH_LEN];
-    const char *key; // config key naming it, for messages
-    int split;       // SPLIT_* or -1: split by user
-    int n_parts;     // files of its setting: an empty part of several is allowed
-} Input;
-
 // Appends the files of one setting (a file, a directory or a glob) to in[0..*n).
 static void add_setting(Input **in, int *n, const char *setting, const char *key, int split) {
     int n_files;
@@ -49,7 +41,7 @@ static void add_setting(Input **in, int *n, const char *setting, const char *key
 }
 
 // Every input file in reading order: a malloc'd array of *n (the caller frees it).
-static Input *list_inputs(const Config *cfg, int *n) {
+Input *list_inputs(const Config *cfg, int *n) {
     Input *in = NULL;
     *n = 0;
     if (strcmp(cfg->data.source, "synth") == 0) {
@@ -68,56 +60,6 @@ static Input *list_inputs(const Config *cfg, int *n) {
         add_setting(&in, n, cfg->data.path, "data.path", -1);
     }
     return in;
-}
-
-uint64_t data_fingerprint(const Config *cfg, const UserKey *key) {
-    Hasher h;
-    hasher_init(&h, 0xda7a);
-    uint32_t version = SHARD_VERSION * 1000 + META_VERSION;
-    hasher_update(&h, &version, sizeof version);
-    // Every config key that changes the bytes of the shards or the meta file.
-    const Config *c = cfg;
-    const void *fields[][2] = {
-        {c->data.source, (void *)sizeof c->data.source},
-        {&c->data.valid_frac, (void *)sizeof(double)},
-        {&c->data.test_frac, (void *)sizeof(double)},
-        {c->data.user_col, (void *)sizeof c->data.user_col},
-        {c->data.time_col, (void *)sizeof c->data.time_col},
-        {c->data.action_col, (void *)sizeof c->data.action_col},
-        {&c->data.categorical_cols, (void *)sizeof c->data.categorical_cols},
-        {&c->data.numeric_cols, (void *)sizeof c->data.numeric_cols},
-        {c->data.engagement_col, (void *)sizeof c->data.engagement_col},
-        {c->data.time_format, (void *)sizeof c->data.time_format},
-        {c->data.time_unit, (void *)sizeof c->data.time_unit},
-        {c->data.numeric_transform, (void *)sizeof c->data.numeric_transform},
-        {&c->data.virtual_shards, (void *)sizeof(int64_t)},
-        {&c->data.min_events, (void *)sizeof(int64_t)},
-        {&c->model.gap_offset, (void *)sizeof(double)},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(fields); i++)
-        hasher_update(&h, fields[i][0], (size_t)fields[i][1]);
-    // Bad-row policy changes which rows land only when rows are bad; include it anyway.
-    hasher_update(&h, c->data.on_error, sizeof c->data.on_error);
-    int n;
-    Input *in = list_inputs(cfg, &n);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(in[i].path, &st) != 0)
-            fatal("%s: %s: cannot read input (%s)", in[i].key, in[i].path, strerror(errno));
-        int64_t meta[4] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
-                           (int64_t)st.st_mtim.tv_nsec, in[i].split};
-        hasher_update(&h, in[i].path, strlen(in[i].path));
-        hasher_update(&h, meta, sizeof meta);
-    }
-    free(in);
-    hasher_update(&h, &key->fingerprint, sizeof key->fingerprint);
-    // Erasure and consent change which users land; the list by its content.
-    hasher_update(&h, c->data.consent_col, sizeof c->data.consent_col);
-    Erasure er;
-    erasure_load(&er, cfg, key);
-    hasher_update(&h, &er.digest, sizeof er.digest);
-    erasure_free(&er);
-    return hasher_final(&h);
 }
 
 // ---------------------------------------------------------------- pass 1: rows -> buckets
@@ -277,6 +219,7 @@ static void read_input(Ingest *g, const Input *in, int index, int n_inputs) {
         bucket_path(g, b, "", path, sizeof path);
         xfwrite(rec, g->rec_bytes, g->bucket[b], path);
     }
+    row_parser_notes(&rp, in->path);
     free(rec);
     csv_close(r);
 }

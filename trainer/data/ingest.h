@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "shards.h"
 #include "userkey.h"
 
 typedef struct {
@@ -17,9 +18,15 @@ typedef struct {
     size_t peak_rss;
 } IngestReport;
 
-// The fingerprint of the data an experiment asks for: data-shaping config keys, the input
-// files' sizes and mtimes, the key's fingerprint. fatal() naming the key if an input is missing.
-uint64_t data_fingerprint(const Config *cfg, const UserKey *key);
+// One input file: a setting's file, or one part file of a directory or glob (partfiles.h).
+typedef struct {
+    char path[CFG_PATH_LEN];
+    const char *key; // config key naming it, for messages
+    int split;       // SPLIT_* or -1: split by user
+    int n_parts;     // files of its setting: an empty part of several is allowed
+} Input;
+// Every input file in reading order: a malloc'd array of *n (the caller frees it).
+Input *list_inputs(const Config *cfg, int *n);
 // Writes data.shard_dir (dataset.meta last, so a crash leaves no valid-looking half).
 // The split of a user of a single input file (data.path): by an unkeyed hash of its raw id.
 int user_split(const Config *cfg, const char *raw_id);

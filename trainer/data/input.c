@@ -29,7 +29,8 @@ static int by_user_time(const void *a, const void *b) {
 // Reads path with the experiment's columns; maps values with the training vocabularies;
 // keeps users with at least min_events events whose index % size == rank.
 void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *path, int min_events,
-                         int rank, int size, Shard *out, long long *n_rows, long long *n_bad) {
+                         int rank, int size, Shard *out, long long *n_rows, long long *n_bad,
+                         long long *n_unseen) {
     CsvReader *r = csv_open(path);
     if (!r) fatal("--input %s: cannot open (%s)", path, strerror(errno));
     char **f;
@@ -54,6 +55,7 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
     Row row;
     char why[512];
     *n_rows = 0;
+    for (uint32_t v = 0; v <= meta->n_cat; v++) n_unseen[v] = 0;
     while ((rc = csv_next(r, &f, &nf)) != 0) {
         ++*n_rows;
         if (rc == -2) fatal("%s:%lld: %s", path, csv_line(r), csv_error(r));
@@ -76,13 +78,16 @@ void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *pat
         // unseen value gives it an id beyond the vocabulary, hence the bound check.
         int a = strtab_intern(&vt[0], row.action, strlen(row.action));
         e->action = a < meta->vocab_size[0] ? a : 0;
+        n_unseen[0] += a >= meta->vocab_size[0];
         for (uint32_t c = 0; c < meta->n_cat; c++) {
             int id = strtab_intern(&vt[1 + c], row.cat[c], strlen(row.cat[c]));
             e->cat[c] = id < meta->vocab_size[1 + c] ? id : 0;
+            n_unseen[1 + c] += id >= meta->vocab_size[1 + c];
         }
         for (uint32_t k = 0; k < meta->n_num; k++) e->num[k] = (float)row.num[k];
     }
     csv_close(r);
+    if (rank == 0) row_parser_notes(&rp, path);
     erasure_free(&erasure);
     for (uint32_t v = 0; v <= meta->n_cat; v++) strtab_free(&vt[v]);
     *n_bad = (long long)bad.count;

@@ -8,5 +8,9 @@
 #include "shards.h"
 
 // Keeps users with at least min_events events whose index (in hash order) % size == rank.
+// Counts of the whole file (the same on every rank): rows, bad rows skipped, and per
+// vocabulary (0: actions, 1 + c: categorical column c) the rows whose value the training
+// data never had (scored as <unk>).
 void input_csv_to_shard(const Config *cfg, const DataMeta *meta, const char *path, int min_events,
-                        int rank, int size, Shard *out, long long *n_rows, long long *n_bad);
+                        int rank, int size, Shard *out, long long *n_rows, long long *n_bad,
+                        long long *n_unseen);

@@ -19,6 +19,7 @@ static int find_column(char **names, int n, const char *want) {
 void row_parser_init(RowParser *p, const Config *cfg, const char *path, const char *key_name,
                      char **header, int n_header) {
     memset(p, 0, sizeof *p);
+    p->notes = &p->notes_store;
     p->cfg = cfg;
     p->n_header = n_header;
     p->n_cat = cfg->data.categorical_cols.n;
@@ -81,6 +82,32 @@ static int parse_number(const char *s, double *out) {
     return 0;
 }
 
+// 1971-01-01 and 2100-01-01 in seconds: an event outside them in a history of today's events
+// is almost always a placeholder date (1900-01-01) or a typo, and its gap is implausible.
+#define PLAUSIBLE_FROM 31536000.0
+#define PLAUSIBLE_TO   4102444800.0
+
+static void note_time(TimeNotes *n, const char *ts, double seconds, int form) {
+    n->no_zone += (form & ISO_NO_ZONE) != 0;
+    n->date_only += (form & ISO_DATE_ONLY) != 0;
+    n->space += (form & ISO_SPACE) != 0;
+    if (seconds >= PLAUSIBLE_FROM && seconds < PLAUSIBLE_TO) return;
+    if (!n->implausible++) snprintf(n->first_implausible, sizeof n->first_implausible, "%s", ts);
+}
+
+void row_parser_notes(const RowParser *p, const char *path) {
+    const TimeNotes *n = p->notes;
+    const char *col = p->cfg->data.time_col;
+    if (n->no_zone)
+        warnf("%s: %lld %s times have no zone (%lld of them bare dates, %lld with a space "
+              "for 'T'): read as UTC; write Z or +hh:mm to say otherwise",
+              path, n->no_zone, col, n->date_only, n->space);
+    if (n->implausible)
+        warnf("%s: %lld %s times are before 1971 or after 2099 (the first: %s): their gaps to "
+              "the users' other events are implausible; check the column",
+              path, n->implausible, col, n->first_implausible);
+}
+
 int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t cap) {
     const Config *cfg = p->cfg;
     if (nf != p->n_header) {
@@ -104,10 +131,12 @@ int row_parse(const RowParser *p, char **f, int nf, Row *row, char *why, size_t 
     const char *ts = f[p->col_time];
     if (p->iso) {
         const char *reason;
-        if (parse_iso8601(ts, &row->time, &reason) != 0) {
+        int form;
+        if (parse_iso8601_form(ts, &row->time, &reason, &form) != 0) {
             snprintf(why, cap, "%s: cannot parse time \"%s\": %s", cfg->data.time_col, ts, reason);
             return -1;
         }
+        note_time(p->notes, ts, row->time, form);
         row->time /= p->unit_seconds;
     } else if (parse_number(ts, &row->time) != 0) {
         int looks_iso = strlen(ts) >= 10 && ts[4] == '-' && ts[7] == '-';

@@ -1,6 +1,9 @@
 // timeparse.c: see timeparse.h.
 #include "timeparse.h"
 
+#include <math.h>
+#include <stdio.h>
+
 #include <ctype.h>
 #include <stdlib.h>
 
@@ -26,7 +29,34 @@ static int digits(const char **p, int n, int *out) {
 }
 
 int parse_iso8601(const char *s, double *out, const char **why) {
+    int form;
+    return parse_iso8601_form(s, out, why, &form);
+}
+
+void format_iso8601(double seconds, char *out, size_t cap) {
+    const double whole = floor(seconds);
+    long long ms = llround((seconds - whole) * 1000);
+    long long t = (long long)whole + (ms == 1000);
+    ms %= 1000;
+    // Civil from days (Howard Hinnant's algorithm), so any year prints without gmtime's range.
+    long long days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400), sod = t - days * 86400;
+    days += 719468;
+    const long long era = (days >= 0 ? days : days - 146096) / 146097;
+    const unsigned doe = (unsigned)(days - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    const long long y = (long long)yoe + era * 400 + (m <= 2);
+    int n = snprintf(out, cap, "%04lld-%02u-%02uT%02lld:%02lld:%02lld", y, m, d, sod / 3600,
+                     sod / 60 % 60, sod % 60);
+    if (ms && n > 0 && (size_t)n < cap) n += snprintf(out + n, cap - (size_t)n, ".%03lld", ms);
+    if (n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, "Z");
+}
+
+int parse_iso8601_form(const char *s, double *out, const char **why, int *form) {
     const char *p = s;
+    *form = ISO_NO_ZONE | ISO_DATE_ONLY;
     int Y, M, D, h = 0, mi = 0, sec = 0;
     double frac = 0;
     *why = "expected YYYY-MM-DD[Thh:mm[:ss[.fff]]][Z|+hh:mm]";
@@ -37,6 +67,7 @@ int parse_iso8601(const char *s, double *out, const char **why) {
     int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
     if (M == 2 && D == 29 && !leap) return *why = "no such date (not a leap year)", -1;
     if (*p == 'T' || *p == ' ') {
+        *form = (*form & ~ISO_DATE_ONLY) | (*p == ' ' ? ISO_SPACE : 0);
         p++;
         if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi)) return -1;
         if (*p == ':') {
@@ -52,6 +83,7 @@ int parse_iso8601(const char *s, double *out, const char **why) {
         if (h > 23 || mi > 59 || sec > 60) return *why = "time of day out of range", -1;
     }
     long offset = 0;
+    if (*p == 'Z' || *p == '+' || *p == '-') *form &= ~ISO_NO_ZONE;
     if (*p == 'Z')
         p++;
     else if (*p == '+' || *p == '-') {

@@ -61,27 +61,46 @@ void runstate_lock(const Config *cfg) {
     g_lock_fd = fd;
 }
 
-void runstate_prepare(const Config *cfg, const char *exp_path, int n_overrides, char **overrides,
-                      int allow_changed) {
-    const char *dir = cfg->run.dir;
+// The stored experiment of run.dir, and what differs from cfg ("" when the same experiment:
+// location keys are not compared, so a copied or moved run directory is the same one).
+// Returns the stored text (NULL when there is none yet).
+static char *stored_experiment(const Config *cfg, char *diff, size_t cap) {
+    char path[CFG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/config.yaml", cfg->run.dir);
+    diff[0] = 0;
+    char *old = read_file(path, NULL);
+    if (!old) return NULL;
+    // The stored file is a resolved experiment; load it quietly to name what changed.
+    Config prev;
+    config_quiet(1);
+    int bad = config_load(&prev, path, 0, NULL) != 0;
+    config_quiet(0);
+    if (bad)
+        snprintf(diff, cap, "its config.yaml is unreadable");
+    else if (config_hash(&prev) != config_hash(cfg))
+        config_diff(&prev, cfg, diff, cap);
+    return old;
+}
+
+void runstate_check(const Config *cfg, int allow_changed) {
     runstate_lock(cfg); // before anything in the directory is read or written
-    char path[CFG_PATH_LEN + 32], err[1024];
+    char diff[2048];
+    free(stored_experiment(cfg, diff, sizeof diff));
+    if (diff[0] && !allow_changed)
+        fatal_status(EXIT_USAGE,
+                     "run.dir %s holds a different experiment (changed: %s). Start a new run "
+                     "with --set run.dir=OTHER, or pass --resume to continue this directory with "
+                     "the new settings",
+                     cfg->run.dir, diff);
+}
+
+void runstate_commit(const Config *cfg, const char *exp_path, int n_overrides, char **overrides) {
+    const char *dir = cfg->run.dir;
+    char path[CFG_PATH_LEN + 32], err[1024], diff[2048];
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     char *text = config_to_yaml(cfg, 0);
-    char *old = read_file(path, NULL);
-    if (old && strcmp(old, text) != 0) {
-        Config prev;
-        char diff[2048] = "";
-        // The stored file is a resolved experiment; load it quietly to name what changed.
-        if (config_load(&prev, path, 0, NULL) == 0) config_diff(&prev, cfg, diff, sizeof diff);
-        if (!allow_changed) {
-            free(old);
-            free(text);
-            fatal("run.dir %s holds a different experiment (changed: %s). Start a new run with "
-                  "--set run.dir=OTHER, or pass --resume to continue this directory with the "
-                  "new settings",
-                  dir, diff[0] ? diff : "its config.yaml is unreadable");
-        }
+    char *old = stored_experiment(cfg, diff, sizeof diff);
+    if (old && diff[0]) {
         printf("run: continuing %s with changed settings: %s\n", dir, diff);
         char prev_path[CFG_PATH_LEN + 64];
         snprintf(prev_path, sizeof prev_path, "%s/config.prev-%ld.yaml", dir, (long)time(NULL));

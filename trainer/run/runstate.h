@@ -18,9 +18,13 @@
 // Rank 0: takes the run lock (idempotent); fatal_status(EXIT_USAGE) naming the holder.
 void runstate_lock(const Config *cfg);
 
-// Rank 0, before anything is written. fatal() with the differing keys on refusal.
-void runstate_prepare(const Config *cfg, const char *exp_path, int n_overrides, char **overrides,
-                      int allow_changed);
+// Rank 0, before anything is written: takes the lock and refuses (exit 2, naming the
+// differing keys) a directory holding another experiment unless allow_changed. Writes nothing.
+void runstate_check(const Config *cfg, int allow_changed);
+// Rank 0, once the start is accepted (data and checkpoint checked): writes config.yaml (the
+// replaced one kept as config.prev-TIME.yaml) and appends this start to overrides.txt. A
+// refused start never gets here, so it changes nothing on disk.
+void runstate_commit(const Config *cfg, const char *exp_path, int n_overrides, char **overrides);
 void runstate_checkpoint_dir(const Config *cfg, char *out, size_t cap);
 
 // Every start of `train` that ends through the training loop (status 0, 3 or 75) appends a

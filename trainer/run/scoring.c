@@ -23,12 +23,91 @@ static int refuse(Scorer *sc, const ScoreRequest *req, const char *why) {
     return EXIT_USAGE;
 }
 
-// comm up, config resolved on every rank, data prepared, checkpoint read and checked;
-// with --input, the file is this rank's slice of users as split `split`.
+// Rank 0 finds the checkpoint; every rank parses the same bytes. -1 with err on refusal.
+static int read_checkpoint(Scorer *sc, const ScoreRequest *req, char *err, size_t cap) {
+    int64_t size = 0;
+    unsigned char *buf = NULL;
+    if (sc->rank == 0) {
+        size_t n = 0;
+        if (checkpoint_resolve(req->checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, &buf, &n,
+                               err, cap) != 0) {
+            if (!req->bad_checkpoint_is_usage) fatal("%s", err);
+            size = -1; // refused on every rank
+        } else {
+            size = (int64_t)n;
+        }
+    }
+    comm_bcast(&size, sizeof size, 0);
+    comm_bcast(sc->ckpt_path, sizeof sc->ckpt_path, 0);
+    if (size < 0) return -1;
+    if (sc->rank != 0) buf = xmalloc((size_t)size);
+    comm_bcast(buf, (size_t)size, 0);
+    char why[1024];
+    int bad = checkpoint_parse(buf, (size_t)size, &sc->ck, why, sizeof why) != 0;
+    free(buf);
+    if (bad) snprintf(err, cap, "%s: %s", sc->ckpt_path, why);
+    return bad ? -1 : 0;
+}
+
+// Before any data is prepared: a checkpoint trained with other data settings is refused,
+// naming them (rank 0 decides; -1 on every rank).
+static int check_data_settings(Scorer *sc, char *err, size_t cap) {
+    int64_t differ = 0;
+    if (sc->rank == 0) {
+        char diff[2048];
+        checkpoint_data_diff(sc->ck.d.config_text, &sc->cfg, diff, sizeof diff);
+        differ = diff[0] != 0;
+        if (differ)
+            snprintf(err, cap,
+                     "%s: was trained on other data than this experiment's (its data settings "
+                     "differ: %s): score it with the experiment it was trained with",
+                     sc->ckpt_path, diff);
+    }
+    comm_bcast(&differ, sizeof differ, 0);
+    return differ ? -1 : 0;
+}
+
+// Rank 0 makes sure the data is there without rebuilding the run's shards (a scratch copy
+// when they are stale); every rank learns where it is. stale: what was stale (rank 0).
+static uint64_t prepare_data(Scorer *sc, char *stale, size_t cap) {
+    uint64_t fp = 0;
+    stale[0] = 0;
+    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
+    if (sc->rank == 0) fp = dataset_prepare_for_reading(&sc->cfg, stale, cap);
+    comm_bcast(&fp, sizeof fp, 0);
+    comm_long_wait_end();
+    comm_bcast(sc->cfg.data.shard_dir, sizeof sc->cfg.data.shard_dir, 0);
+    comm_bcast(sc->cfg.synth.out_dir, sizeof sc->cfg.synth.out_dir, 0);
+    return fp;
+}
+
+// This rank's users: with --input, the file is this rank's slice of users as split `split`.
+static void open_users(Scorer *sc, const ScoreRequest *req, uint64_t fp) {
+    const Config *cfg = &sc->cfg;
+    const int split = req->split;
+    if (!req->input) {
+        dataset_open_scoring(&sc->ds, cfg, fp, sc->rank, sc->size);
+        dataset_load_split(&sc->ds, split);
+        return;
+    }
+    // One pseudo-shard per rank holding its slice of the file's users.
+    char meta_path[CFG_PATH_LEN + 16], err[1024];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
+    memset(&sc->ds, 0, sizeof sc->ds);
+    if (meta_read(meta_path, &sc->ds.meta, err, sizeof err) != 0) fatal("%s", err);
+    sc->ds.meta.gap_input = cfg->model.gap_input; // (as dataset_open does)
+    sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
+    sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
+    input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
+                       &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad,
+                       sc->input_unseen);
+}
+
+// comm up, config resolved on every rank, checkpoint read and checked against the data
+// settings, data prepared (never the run's shards rebuilt), users opened.
 int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
     memset(sc, 0, sizeof *sc);
-    const int split = req->split;
-    sc->split = split;
+    sc->split = req->split;
     comm_init(argc, argv);
     sc->rank = comm_rank(), sc->size = comm_size();
     config_quiet(sc->rank != 0);
@@ -43,59 +122,21 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
     comm_set_timeout(cfg->comm.timeout_s);
     if (!req->checkpoint)
         fatal("trainer %s: --checkpoint FILE|RUNDIR is required", req->command);
-    // Rank 0 finds the checkpoint and prepares the data; every rank parses the same bytes.
-    uint64_t fp = 0;
-    int64_t size = 0;
-    unsigned char *buf = NULL;
-    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
-    char err[1024] = "";
-    if (sc->rank == 0) {
-        size_t n = 0;
-        if (checkpoint_resolve(req->checkpoint, sc->ckpt_path, sizeof sc->ckpt_path, &buf, &n,
-                               err, sizeof err) != 0) {
-            if (!req->bad_checkpoint_is_usage) fatal("%s", err);
-            size = -1; // refused below, on every rank
-        } else {
-            size = (int64_t)n;
-            fp = dataset_ensure_prepared(cfg);
-        }
-    }
-    comm_bcast(&fp, sizeof fp, 0);
-    comm_long_wait_end();
-    comm_bcast(&size, sizeof size, 0);
-    comm_bcast(sc->ckpt_path, sizeof sc->ckpt_path, 0);
-    if (size < 0) return refuse(sc, req, err);
-    if (sc->rank != 0) buf = xmalloc((size_t)size);
-    comm_bcast(buf, (size_t)size, 0);
-    char why[1024];
-    if (checkpoint_parse(buf, (size_t)size, &sc->ck, why, sizeof why) != 0) {
-        free(buf);
-        snprintf(err, sizeof err, "%s: %s", sc->ckpt_path, why);
-        return refuse(sc, req, err);
-    }
-    free(buf);
-    if (req->input) {
-        // One pseudo-shard per rank holding its slice of the file's users.
-        char meta_path[CFG_PATH_LEN + 16];
-        snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", cfg->data.shard_dir);
-        memset(&sc->ds, 0, sizeof sc->ds);
-        if (meta_read(meta_path, &sc->ds.meta, err, sizeof err) != 0) fatal("%s", err);
-        sc->ds.meta.gap_input = cfg->model.gap_input; // (as dataset_open does)
-        sc->ds.n_shards = 1, sc->ds.rank = sc->rank, sc->ds.size = sc->size;
-        sc->ds.shards[split] = xcalloc(1, sizeof(Shard));
-        input_csv_to_shard(cfg, &sc->ds.meta, req->input, req->min_events, sc->rank, sc->size,
-                     &sc->ds.shards[split][0], &sc->input_rows, &sc->input_bad);
-    } else {
-        dataset_open_scoring(&sc->ds, cfg, fp, sc->rank, sc->size);
-        dataset_load_split(&sc->ds, split);
-    }
+    char err[3700] = "", stale[2600];
+    if (read_checkpoint(sc, req, err, sizeof err) != 0) return refuse(sc, req, err);
+    if (check_data_settings(sc, err, sizeof err) != 0) return refuse(sc, req, err);
+    const uint64_t fp = prepare_data(sc, stale, sizeof stale);
+    open_users(sc, req, fp);
     if (sc->ck.d.data_hash != dataset_content_hash(&sc->ds.meta)) {
         snprintf(err, sizeof err,
-                 "%s: was trained on other data than this experiment's (its vocabularies and "
-                 "statistics differ): score it with the experiment it was trained with",
-                 sc->ckpt_path);
+                 "%s: was trained on other data than this experiment's (the same data settings, "
+                 "other input files or contents%s%s): score it with the experiment it was "
+                 "trained with",
+                 sc->ckpt_path, stale[0] ? "; the run's shards differ from them in " : "",
+                 stale);
         return refuse(sc, req, err);
     }
+    char why[1024];
     sc->lanes = (int)cfg->eval.batch_size;
     ModelShape shape = model_shape_from(cfg, &sc->ds.meta, sc->lanes);
     if (model_shape_check(&sc->ck.d.shape, &shape, why, sizeof why) != 0) {
@@ -106,6 +147,24 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
     memcpy(sc->model->params, sc->ck.params, sizeof(float) * sc->model->n_params);
     sc->lc = loss_config_from(cfg, &sc->ds.meta);
     return EXIT_OK;
+}
+
+void scorer_unseen_text(const Scorer *sc, char *out, size_t cap) {
+    const Config *cfg = &sc->cfg;
+    size_t used = 0;
+    out[0] = 0;
+    for (uint32_t v = 0; v <= sc->ds.meta.n_cat; v++) {
+        if (!sc->input_unseen[v]) continue;
+        const char *col = v ? cfg->data.categorical_cols.item[v - 1] : cfg->data.action_col;
+        int n = snprintf(out + used, cap - used,
+                         "%s%lld rows with a value of %s never seen in training", used ? ", " : "",
+                         sc->input_unseen[v], col);
+        if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
+    }
+    if (!used)
+        snprintf(out, cap, "every %s and categorical value seen in training", cfg->data.action_col);
+    else
+        snprintf(out + used, cap - used, " (scored as <unk>; never predicted)");
 }
 
 void scorer_close(Scorer *sc) {

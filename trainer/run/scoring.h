@@ -41,6 +41,7 @@ typedef struct {
     LossConfig lc;
     int rank, size, lanes, split;
     long long input_rows, input_bad; // --input only
+    long long input_unseen[1 + CFG_LIST_MAX]; // --input: rows per vocabulary scored as <unk>
 } Scorer;
 
 // Brings comm up (argc/argv for MPI) and opens everything; returns EXIT_OK, or EXIT_USAGE
@@ -51,6 +52,9 @@ void scorer_close(Scorer *sc); // frees everything and finalises comm
 // EXIT_OK, or (one line on rank 0, then scorer_close) EXIT_USAGE when the checkpoint's time
 // head is a mixture (model.time_mixture > 1), which `what` (a command) does not support.
 int scorer_require_single_lognormal(Scorer *sc, const char *what);
+// --input: "N rows with an action never seen in training, M with a content never seen
+// (scored as <unk>)" or "every value seen in training", into out.
+void scorer_unseen_text(const Scorer *sc, char *out, size_t cap);
 
 // The user behind slot (t, b) = r of the current window (NULL for padding), with its shard.
 const ShardUser *scorer_slot_user(const EvalStream *es, const BatchBuf *bb, int r,

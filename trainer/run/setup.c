@@ -2,9 +2,12 @@
 #include "setup.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
+#include "fingerprint.h"
 
 ModelShape model_shape_from(const Config *c, const DataMeta *m, int max_lanes) {
     ModelShape s;
@@ -75,4 +78,47 @@ OptimConfig optim_config_from(const Config *cfg) {
     oc.warmup_steps = cfg->train.warmup_steps;
     oc.total_steps = cfg->train.steps;
     return oc;
+}
+
+// The checkpoint's experiment, loaded quietly from its text through a temporary file.
+static int config_from_text(const char *text, Config *out) {
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/trainer-ckpt-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    const size_t n = strlen(text);
+    int bad = write(fd, text, n) != (ssize_t)n;
+    close(fd);
+    config_quiet(1);
+    bad = bad || config_load(out, path, 0, NULL) != 0;
+    config_quiet(0);
+    unlink(path);
+    return bad ? -1 : 0;
+}
+
+void checkpoint_data_diff(const char *ckpt_config_text, const Config *cfg, char *out, size_t cap) {
+    out[0] = 0;
+    Config *there = xmalloc(sizeof *there);
+    if (!ckpt_config_text || config_from_text(ckpt_config_text, there) != 0) {
+        free(there);
+        return;
+    }
+    size_t used = 0;
+    const int synth = strcmp(cfg->data.source, "synth") == 0;
+    for (int i = 0; i < N_FINGERPRINT_KEYS + (synth ? N_SYNTH_KEYS : 0); i++) {
+        const char *k =
+            i < N_FINGERPRINT_KEYS ? FINGERPRINT_KEYS[i] : SYNTH_KEYS[i - N_FINGERPRINT_KEYS];
+        if (strcmp(k, "data.on_error") == 0) continue;
+        StrBuf a = {0}, b = {0};
+        config_key_text(there, k, &a);
+        config_key_text(cfg, k, &b);
+        if (strcmp(a.data, b.data) != 0) {
+            int n = snprintf(out + used, cap - used, "%s%s (%s -> %s)", used ? ", " : "", k, a.data,
+                             b.data);
+            if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
+        }
+        sb_free(&a), sb_free(&b);
+    }
+    free(there);
 }

@@ -15,3 +15,9 @@ ModelShape model_shape_from(const Config *cfg, const DataMeta *meta, int max_lan
 int model_shape_check(const ModelShape *have, const ModelShape *want, char *err, size_t errlen);
 LossConfig loss_config_from(const Config *cfg, const DataMeta *meta);
 OptimConfig optim_config_from(const Config *cfg);
+
+// The data-shaping keys (data/fingerprint.h) whose values differ between the experiment a
+// checkpoint was trained with (its stored config text) and cfg: "KEY (THERE -> HERE)",
+// ", "-separated; data.on_error is left out (it changes the data only when rows are bad).
+// "" when none differ or the text does not load.
+void checkpoint_data_diff(const char *ckpt_config_text, const Config *cfg, char *out, size_t cap);

@@ -12,6 +12,7 @@
 // depend on how shards are spread over ranks.
 #include "train.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,10 +163,15 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
     // Refuse what cannot continue this run, saying what differs.
     char why[512];
     if (model_shape_check(&d->shape, &tr->shape, why, sizeof why) != 0) fatal("%s: %s", path, why);
-    if (d->data_hash != tr->data_hash)
-        fatal("%s: was trained on other data (data hash %016llx, the experiment's is %016llx): "
-              "check data.* settings and input files",
-              path, (unsigned long long)d->data_hash, (unsigned long long)tr->data_hash);
+    if (d->data_hash != tr->data_hash) {
+        char diff[2048];
+        checkpoint_data_diff(d->config_text, &tr->cfg, diff, sizeof diff);
+        fatal("%s: was trained on other data (%s%s): check data.* settings and input files",
+              path,
+              diff[0] ? "its data settings differ: "
+                      : "the same data settings, other input files or contents",
+              diff);
+    }
     if (d->n_lanes != (int)tr->cfg.train.batch_size || d->n_vshards != (int)tr->ds.meta.n_vshards)
         fatal("%s: has %d lanes over %d virtual shards; the experiment has train.batch_size=%lld, "
               "data.virtual_shards=%u",
@@ -641,11 +647,32 @@ static int setup_config(Trainer *tr, const TrainArgs *args) {
     return EXIT_OK;
 }
 
+// Rank 0: a run with checkpoints never rebuilds its shards for other data (its checkpoints
+// were trained on them): refused (exit 2) before anything is touched, naming what differs.
+static void refuse_other_data(const Trainer *tr) {
+    const Config *cfg = &tr->cfg;
+    DIR *d = opendir(tr->ckpt_dir);
+    int has_ckpt = 0;
+    for (struct dirent *e; d && !has_ckpt && (e = readdir(d)) != NULL;)
+        has_ckpt = strncmp(e->d_name, "step-", 5) == 0 && strstr(e->d_name, ".ckpt") != NULL;
+    if (d) closedir(d);
+    if (!has_ckpt || strcmp(cfg->checkpoint.resume, "never") == 0) return;
+    uint64_t fp;
+    char why[2600];
+    if (dataset_state(cfg, &fp, why, sizeof why) != DATA_STALE) return;
+    fatal_status(EXIT_USAGE,
+                 "%s holds checkpoints trained on %s, which these settings would rebuild (%s); "
+                 "nothing was changed: train on this data in a new run.dir, or use the settings "
+                 "the checkpoints were trained with",
+                 tr->ckpt_dir, cfg->data.shard_dir, why);
+}
+
 // Data prepared by rank 0, this rank's shards of train and valid loaded, the balance
 // reported.
 static void setup_data(Trainer *tr) {
     const Config *cfg = &tr->cfg;
     uint64_t fp = 0;
+    if (tr->rank == 0) refuse_other_data(tr);
     comm_long_wait_begin(); // rank 0 may prepare the data for a long time
     if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
     comm_bcast(&fp, sizeof fp, 0);
@@ -779,13 +806,11 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
     int status = setup_config(tr, args);
     if (status == EXIT_OK) {
         const Config *cfg = &tr->cfg;
-        signals_install();
+        signals_install(strcmp(comm_launcher(), "mpirun") == 0);
         const char *blas = model_blas_setup();
         int n_hosts = comm_placement_check();
         if (tr->rank == 0) {
-            runstate_prepare(cfg, args->exp_path, args->n_overrides, args->overrides,
-                             args->resume);
-            runlog_open(&tr->log, cfg->run.dir);
+            runstate_check(cfg, args->resume);
             printf("run %s: %d rank%s (%s) on %d host%s, config %016llx, %s\n", cfg->run.dir,
                    tr->size, tr->size > 1 ? "s" : "", comm_launcher(), n_hosts,
                    n_hosts > 1 ? "s" : "", (unsigned long long)tr->config_hash, blas);
@@ -803,6 +828,10 @@ int train_main(const TrainArgs *args, int *argc, char ***argv) {
         status = warm_start(tr, args->exp_path);
     }
     if (status == EXIT_OK) {
+        if (tr->rank == 0) { // accepted: only now is the run directory written
+            runstate_commit(&tr->cfg, args->exp_path, args->n_overrides, args->overrides);
+            runlog_open(&tr->log, tr->cfg.run.dir);
+        }
         tr->rank_secs = xcalloc(2 * (size_t)tr->size, sizeof(double));
         if (tr->rank == 0)
             runlog_start(&tr->log, tr->size, comm_launcher(), tr->config_hash, tr->data_hash,
