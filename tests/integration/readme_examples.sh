@@ -8,7 +8,7 @@
 # line must have the fields a real step line has.
 . "$(dirname "$0")/../lib/lib.sh"
 README=$REPO_DIR/README.md
-mkdir -p build configs && ln -sf "$TRAINER" build/trainer && cp "$REPO_DIR"/configs/* configs/
+mkdir -p build configs && ln -sf "$TRAINER" build/trainer && cp -r "$REPO_DIR"/configs/. configs/
 sed -i 's/^  steps: 400$/  steps: 40/' configs/default.yaml
 "$TRAINER" --help > help.txt 2>&1 || true
 # Commands: fenced sh lines with build/trainer, comments cut, from build/trainer on.
@@ -25,7 +25,7 @@ while read -r line; do
   for o in $(grep -oE -- '--[a-z][a-z-]*' <<< "$line" | sort -u); do
     [ "$o" = --set ] || grep -qF -- "$o" <<< "$usage" || { fail "README: '$line': $o is not an option of '$sub'"; bad=1; }
   done
-  for f in $(grep -oE 'configs/[a-zA-Z0-9_.-]+' <<< "$line"); do
+  for f in $(grep -oE 'configs/[a-zA-Z0-9_./-]+' <<< "$line"); do
     [ -f "$REPO_DIR/$f" ] || { fail "README: '$line': $f does not exist"; bad=1; }
   done
 done < cmds.txt
