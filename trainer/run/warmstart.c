@@ -121,17 +121,6 @@ static void fold_stats(const DataMeta *old, const DataMeta *cur, const ModelShap
                     affine(old->num_mean[e], old->num_std[e], cur->num_mean[e], cur->num_std[e]));
 }
 
-// A new action's logit bias starts at the mean bias of the kept actions (as likely as an
-// average known action), not at 0, which may be far above or below all of them.
-static void init_new_action_bias(float *b, const int *amap, int K) {
-    double sum = 0;
-    int kept = 0;
-    for (int r = 1; r < K; r++)
-        if (amap[r] >= 0) sum += b[r], kept++;
-    for (int r = 1; r < K && kept > 0; r++)
-        if (amap[r] < 0) b[r] = (float)(sum / kept);
-}
-
 int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMeta *meta,
                     const ModelShape *shape, float *params, float *adam_m, float *adam_v,
                     WarmStartCounts *counts, char *err, size_t errlen) {
@@ -165,8 +154,6 @@ int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMet
             copy_rows(params + tn[i].offset, ck->params + to[j].offset, map, R, C);
             if (adam_m) copy_rows(adam_m + tn[i].offset, ck->adam_m + to[j].offset, map, R, C);
             if (adam_v) copy_rows(adam_v + tn[i].offset, ck->adam_v + to[j].offset, map, R, C);
-            if (strcmp(tn[i].name, "head.b") == 0)
-                init_new_action_bias(params + tn[i].offset, vmaps[0], shape->n_actions);
         }
         free(map);
     }
