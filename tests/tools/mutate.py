@@ -160,9 +160,9 @@ MUTANTS = [
      "if (hash_bytes(buf + sizeof *h, size - sizeof *h, 0) != h->payload_checksum) {",
      "if (0) {",
      "shard payload checksum not verified", "data_errors|checkpoint_corrupt|data_determinism"),
-    ("fp_min_events", "data", "trainer/data/ingest.c",
-     "        {&c->data.min_events, (void *)sizeof(int64_t)},\n",
-     "",
+    ("fp_min_events", "data", "trainer/data/fingerprint.c",
+     "\"data.virtual_shards\", \"data.min_events\",  \"model.gap_offset\",",
+     "\"data.virtual_shards\", \"model.gap_offset\",",
      "data.min_events missing from the data fingerprint (stale shards reused)", "data_determinism|data_errors"),
     # base
     ("no_fsync", "base", "trainer/base/atomic_file.c",
