@@ -30,6 +30,14 @@ done
 grep -q ',story,' p_new_action/period2/train.csv && ! grep -q ',story,' p_new_action/train.csv \
   && pass "new_action: 'story' appears in period 2 only" || fail "new_action: no story action"
 
+# A prepare that asks for a drift kind after the run's drift-free one regenerates the users
+# (the generator's settings include the drift): period2/ appears in the run's synth dir.
+"$TRAINER" data prepare exp.yaml "${E[@]}" --set synth.drift_kind=habits --set data.shard_dir=shards_h \
+  > prep_h.out 2>&1 || { show prep_h.out; fail "data prepare with drift_kind=habits"; }
+[ -f synth/period2/valid.csv ] && cmp -s synth/valid.csv p_habits/valid.csv \
+  && pass "drift_kind set after a drift-free run: period2/ generated, period 1 the same bytes" \
+  || fail "drift_kind set after a drift-free run: no period2/ in synth/ ($(ls synth | tr '\n' ' '))"
+
 drift() { # drift NP INPUT OUT
   local rc=0
   mpirun_t "$1" "$TRAINER" drift exp.yaml "${E[@]}" --checkpoint run --input "$2" --output "$3.json" \

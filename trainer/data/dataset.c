@@ -28,6 +28,11 @@ static uint64_t synth_settings_hash(const Config *cfg) {
         h = hash_bytes(&cfg->synth.irregular_frac, sizeof(double), h);
         h = hash_bytes(&cfg->synth.irregular_kinds, sizeof(StrList), h);
     }
+    // A second period (period2/) likewise: asking for one regenerates.
+    if (strcmp(cfg->synth.drift_kind, "none") != 0) {
+        h = hash_bytes(cfg->synth.drift_kind, strlen(cfg->synth.drift_kind), h);
+        h = hash_bytes(&cfg->synth.drift_strength, sizeof(double), h);
+    }
     return h;
 }
 
