@@ -161,6 +161,151 @@ static int stats_in(const LstmTrainer__DataStats *st, LoadedCheckpoint *out) {
     return 0;
 }
 
+// The header's sub-messages and the arrays they point into, built from d and freed together.
+typedef struct {
+    LstmTrainer__CheckpointHeader hdr;
+    LstmTrainer__ModelShape shape;
+    LstmTrainer__RngState rng;
+    LstmTrainer__DataCursor cur;
+    LstmTrainer__Metrics met;
+    LstmTrainer__Privacy priv;
+    LstmTrainer__BestRecord best;
+    LstmTrainer__TensorMeta *metas, **meta_ptrs;
+    int64_t *epochs, *nexts;
+    int32_t *lane_user, *lane_pos;
+    StatsOut *stats;
+} Header;
+
+static void header_shape(Header *h, const ModelShape *s) {
+    LstmTrainer__ModelShape shape = LSTM_TRAINER__MODEL_SHAPE__INIT;
+    shape.n_actions = s->n_actions, shape.action_embed = s->action_embed;
+    shape.n_cat = s->n_cat, shape.n_cat_vocab = (size_t)s->n_cat;
+    shape.cat_vocab = (int32_t *)s->cat_vocab;
+    shape.cat_embed = s->cat_embed, shape.n_dense = s->n_dense;
+    shape.hidden = s->hidden, shape.layers = s->layers;
+    shape.engagement = s->engagement, shape.window = s->window;
+    shape.time_mix = s->time_mix > 1 ? s->time_mix : 0; // 1 is written as before
+    h->shape = shape;
+}
+
+// Where every virtual shard and lane stands, and the random state: what resume needs.
+static void header_cursor(Header *h, const CheckpointData *d) {
+    h->epochs = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
+    h->nexts = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
+    h->lane_user = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
+    h->lane_pos = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
+    for (int v = 0; v < d->n_vshards; v++)
+        h->epochs[v] = d->shards[v].epoch, h->nexts[v] = d->shards[v].next;
+    for (int l = 0; l < d->n_lanes; l++)
+        h->lane_user[l] = d->lanes[l].user, h->lane_pos[l] = d->lanes[l].pos;
+    LstmTrainer__RngState rng = LSTM_TRAINER__RNG_STATE__INIT;
+    rng.seed = d->seed, rng.dropout_step = d->step;
+    rng.n_shard_epoch = (size_t)d->n_vshards, rng.shard_epoch = h->epochs;
+    rng.generator = "counter-based splitmix64 (hash.h): draw = f(seed, stream, counter)";
+    h->rng = rng;
+    LstmTrainer__DataCursor cur = LSTM_TRAINER__DATA_CURSOR__INIT;
+    cur.n_vshards = d->n_vshards, cur.n_lanes = d->n_lanes,
+    cur.lanes_per_shard = d->lanes_per_shard;
+    cur.n_shard_epoch = cur.n_shard_next = (size_t)d->n_vshards;
+    cur.shard_epoch = h->epochs, cur.shard_next = h->nexts;
+    cur.n_lane_user = cur.n_lane_pos = (size_t)d->n_lanes;
+    cur.lane_user = h->lane_user, cur.lane_pos = h->lane_pos;
+    h->cur = cur;
+}
+
+static void header_tensors(Header *h, TensorRef *tens, int nt) {
+    h->metas = xcalloc((size_t)nt, sizeof *h->metas);
+    h->meta_ptrs = xcalloc((size_t)nt, sizeof *h->meta_ptrs);
+    for (int i = 0; i < nt; i++) {
+        LstmTrainer__TensorMeta *m = &h->metas[i];
+        lstm_trainer__tensor_meta__init(m);
+        m->name = tens[i].name;
+        m->n_shape = (size_t)tens[i].ndim;
+        m->shape = tens[i].shape;
+        m->count = tens[i].count;
+        m->checksum = hash_bytes(tens[i].data, tens[i].count * sizeof(float), 0);
+        m->n_chunks = (uint32_t)((tens[i].count * sizeof(float) + CHUNK_BYTES - 1) / CHUNK_BYTES);
+        h->meta_ptrs[i] = m;
+    }
+}
+
+// The last validation, the privacy record and the best record (each only when there is one).
+static void header_records(Header *h, const CheckpointData *d) {
+    LstmTrainer__Metrics met = LSTM_TRAINER__METRICS__INIT;
+    const Metrics *m = &d->last_valid;
+    met.n_targets = m->n_targets, met.loss = m->loss, met.action_nll = m->action_nll;
+    met.top1 = m->top1, met.topk = m->topk, met.time_nll = m->time_nll;
+    met.gap_mae = m->gap_mae, met.gap_rmse = m->gap_rmse, met.eng_mse = m->eng_mse;
+    h->met = met;
+    h->hdr.has_metrics = d->has_metrics, h->hdr.last_valid = &h->met;
+    LstmTrainer__Privacy priv = LSTM_TRAINER__PRIVACY__INIT;
+    const CkptPrivacy *pv = &d->privacy;
+    if (pv->dp || pv->exclusion_digest) {
+        priv.dp = pv->dp, priv.epsilon = pv->epsilon, priv.delta = pv->delta;
+        priv.noise_multiplier = pv->sigma, priv.sample_rate = pv->q, priv.clip = pv->clip;
+        priv.accountant = (char *)pv->accountant;
+        priv.exclusion_digest = pv->exclusion_digest, priv.excluded_users = pv->excluded_users;
+        h->priv = priv;
+        h->hdr.privacy = &h->priv;
+    }
+    LstmTrainer__BestRecord best = LSTM_TRAINER__BEST_RECORD__INIT;
+    const CkptBest *bs = &d->best;
+    if (bs->has_best) {
+        best.has_best = 1, best.best_step = bs->best_step, best.best_value = bs->best_value;
+        best.metric = (char *)bs->metric, best.evals_since_best = bs->evals_since_best;
+        best.is_best = bs->is_best;
+        h->best = best;
+        h->hdr.best = &h->best;
+    }
+}
+
+// Header *h must stay where it is while h->hdr is written (it points into h).
+static void header_build(Header *h, const CheckpointData *d, TensorRef *tens, int nt) {
+    memset(h, 0, sizeof *h);
+    LstmTrainer__CheckpointHeader hdr = LSTM_TRAINER__CHECKPOINT_HEADER__INIT;
+    h->hdr = hdr;
+    header_shape(h, &d->shape);
+    header_cursor(h, d);
+    header_tensors(h, tens, nt);
+    LstmTrainer__CheckpointHeader *p = &h->hdr;
+    p->format_version = CKPT_FORMAT_VERSION;
+    p->step = d->step, p->skipped_steps = d->skipped_steps;
+    p->events_seen = d->events_seen, p->epoch = d->epoch;
+    p->config_text = (char *)d->config_text, p->config_hash = d->config_hash;
+    p->data_hash = d->data_hash, p->world_size = d->world_size;
+    p->shape = &h->shape, p->rng = &h->rng, p->cursor = &h->cur;
+    p->n_tensors = (size_t)nt, p->tensors = h->meta_ptrs;
+    p->created_unix = wall_seconds();
+    header_records(h, d);
+    h->stats = xcalloc(1, sizeof *h->stats);
+    if (d->meta) {
+        stats_out(d->meta, h->stats);
+        p->data = &h->stats->msg;
+    }
+}
+
+static void header_free(Header *h) {
+    free(h->epochs), free(h->nexts), free(h->lane_user), free(h->lane_pos);
+    free(h->metas), free(h->meta_ptrs), free(h->stats);
+}
+
+// Every tensor as chunks of at most CHUNK_BYTES (an empty tensor: one empty chunk).
+static int write_tensors(Out *o, const TensorRef *tens, int nt) {
+    const size_t per = CHUNK_BYTES / sizeof(float);
+    for (int i = 0; i < nt; i++) {
+        for (size_t off = 0; off < tens[i].count || (off == 0 && tens[i].count == 0); off += per) {
+            size_t n = tens[i].count - off < per ? tens[i].count - off : per;
+            LstmTrainer__TensorChunk ch = LSTM_TRAINER__TENSOR_CHUNK__INIT;
+            ch.tensor = (uint32_t)i, ch.offset = off;
+            ch.data.len = n * sizeof(float);
+            ch.data.data = (uint8_t *)(tens[i].data + off);
+            if (write_record(o, &ch.base) != 0) return -1;
+            if (tens[i].count == 0) break;
+        }
+    }
+    return 0;
+}
+
 int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, size_t errlen) {
     if (!all_finite(d->params, d->n_params) || !all_finite(d->adam_m, d->n_params) ||
         !all_finite(d->adam_v, d->n_params)) {
@@ -169,104 +314,16 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     }
     TensorRef *tens = xcalloc(3 * MODEL_MAX_TENSORS + 2, sizeof(TensorRef));
     int nt = list_tensors(d, tens);
-    // Header message.
-    LstmTrainer__ModelShape shape = LSTM_TRAINER__MODEL_SHAPE__INIT;
-    shape.n_actions = d->shape.n_actions, shape.action_embed = d->shape.action_embed;
-    shape.n_cat = d->shape.n_cat, shape.n_cat_vocab = (size_t)d->shape.n_cat;
-    shape.cat_vocab = (int32_t *)d->shape.cat_vocab;
-    shape.cat_embed = d->shape.cat_embed, shape.n_dense = d->shape.n_dense;
-    shape.hidden = d->shape.hidden, shape.layers = d->shape.layers;
-    shape.engagement = d->shape.engagement, shape.window = d->shape.window;
-    shape.time_mix = d->shape.time_mix > 1 ? d->shape.time_mix : 0; // 1 is written as before
-    int64_t *epochs = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
-    int64_t *nexts = xmalloc(sizeof(int64_t) * (size_t)d->n_vshards);
-    int32_t *lu = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
-    int32_t *lp = xmalloc(sizeof(int32_t) * (size_t)d->n_lanes);
-    for (int v = 0; v < d->n_vshards; v++)
-        epochs[v] = d->shards[v].epoch, nexts[v] = d->shards[v].next;
-    for (int l = 0; l < d->n_lanes; l++) lu[l] = d->lanes[l].user, lp[l] = d->lanes[l].pos;
-    LstmTrainer__RngState rng = LSTM_TRAINER__RNG_STATE__INIT;
-    rng.seed = d->seed, rng.dropout_step = d->step;
-    rng.n_shard_epoch = (size_t)d->n_vshards, rng.shard_epoch = epochs;
-    rng.generator = "counter-based splitmix64 (hash.h): draw = f(seed, stream, counter)";
-    LstmTrainer__DataCursor cur = LSTM_TRAINER__DATA_CURSOR__INIT;
-    cur.n_vshards = d->n_vshards, cur.n_lanes = d->n_lanes,
-    cur.lanes_per_shard = d->lanes_per_shard;
-    cur.n_shard_epoch = cur.n_shard_next = (size_t)d->n_vshards;
-    cur.shard_epoch = epochs, cur.shard_next = nexts;
-    cur.n_lane_user = cur.n_lane_pos = (size_t)d->n_lanes;
-    cur.lane_user = lu, cur.lane_pos = lp;
-    LstmTrainer__Metrics met = LSTM_TRAINER__METRICS__INIT;
-    const Metrics *m = &d->last_valid;
-    met.n_targets = m->n_targets, met.loss = m->loss, met.action_nll = m->action_nll;
-    met.top1 = m->top1, met.topk = m->topk, met.time_nll = m->time_nll;
-    met.gap_mae = m->gap_mae, met.gap_rmse = m->gap_rmse, met.eng_mse = m->eng_mse;
-    LstmTrainer__TensorMeta *metas = xcalloc((size_t)nt, sizeof *metas);
-    LstmTrainer__TensorMeta **meta_ptrs = xcalloc((size_t)nt, sizeof *meta_ptrs);
-    for (int i = 0; i < nt; i++) {
-        lstm_trainer__tensor_meta__init(&metas[i]);
-        metas[i].name = tens[i].name;
-        metas[i].n_shape = (size_t)tens[i].ndim;
-        metas[i].shape = tens[i].shape;
-        metas[i].count = tens[i].count;
-        metas[i].checksum = hash_bytes(tens[i].data, tens[i].count * sizeof(float), 0);
-        metas[i].n_chunks =
-            (uint32_t)((tens[i].count * sizeof(float) + CHUNK_BYTES - 1) / CHUNK_BYTES);
-        meta_ptrs[i] = &metas[i];
-    }
-    LstmTrainer__CheckpointHeader hdr = LSTM_TRAINER__CHECKPOINT_HEADER__INIT;
-    hdr.format_version = CKPT_FORMAT_VERSION;
-    hdr.step = d->step, hdr.skipped_steps = d->skipped_steps;
-    hdr.events_seen = d->events_seen, hdr.epoch = d->epoch;
-    hdr.config_text = (char *)d->config_text, hdr.config_hash = d->config_hash;
-    hdr.data_hash = d->data_hash, hdr.world_size = d->world_size;
-    hdr.shape = &shape, hdr.rng = &rng, hdr.cursor = &cur;
-    hdr.n_tensors = (size_t)nt, hdr.tensors = meta_ptrs;
-    hdr.has_metrics = d->has_metrics, hdr.last_valid = &met;
-    hdr.created_unix = wall_seconds();
-    LstmTrainer__Privacy priv = LSTM_TRAINER__PRIVACY__INIT;
-    const CkptPrivacy *pv = &d->privacy;
-    if (pv->dp || pv->exclusion_digest) {
-        priv.dp = pv->dp, priv.epsilon = pv->epsilon, priv.delta = pv->delta;
-        priv.noise_multiplier = pv->sigma, priv.sample_rate = pv->q, priv.clip = pv->clip;
-        priv.accountant = (char *)pv->accountant;
-        priv.exclusion_digest = pv->exclusion_digest, priv.excluded_users = pv->excluded_users;
-        hdr.privacy = &priv;
-    }
-
-    LstmTrainer__BestRecord best = LSTM_TRAINER__BEST_RECORD__INIT;
-    const CkptBest *bs = &d->best;
-    if (bs->has_best) {
-        best.has_best = 1, best.best_step = bs->best_step, best.best_value = bs->best_value;
-        best.metric = (char *)bs->metric, best.evals_since_best = bs->evals_since_best;
-        best.is_best = bs->is_best;
-        hdr.best = &best;
-    }
-    StatsOut *stats = xcalloc(1, sizeof *stats);
-    if (d->meta) {
-        stats_out(d->meta, stats);
-        hdr.data = &stats->msg;
-    }
-
+    Header *h = xmalloc(sizeof *h);
+    header_build(h, d, tens, nt);
     Out o;
     memset(&o, 0, sizeof o);
     hasher_init(&o.records, 0);
     int rc = -1;
     if (af_open(&o.af, path, 0, 0) != 0) goto done;
     setup_fault(&o.af, d->step);
-    if (af_write(&o.af, CKPT_MAGIC, 8) != 0 || write_record(&o, &hdr.base) != 0) goto done;
-    for (int i = 0; i < nt; i++) {
-        size_t per = CHUNK_BYTES / sizeof(float);
-        for (size_t off = 0; off < tens[i].count || (off == 0 && tens[i].count == 0); off += per) {
-            size_t n = tens[i].count - off < per ? tens[i].count - off : per;
-            LstmTrainer__TensorChunk ch = LSTM_TRAINER__TENSOR_CHUNK__INIT;
-            ch.tensor = (uint32_t)i, ch.offset = off;
-            ch.data.len = n * sizeof(float);
-            ch.data.data = (uint8_t *)(tens[i].data + off);
-            if (write_record(&o, &ch.base) != 0) goto done;
-            if (tens[i].count == 0) break;
-        }
-    }
+    if (af_write(&o.af, CKPT_MAGIC, 8) != 0 || write_record(&o, &h->hdr.base) != 0) goto done;
+    if (write_tensors(&o, tens, nt) != 0) goto done;
     LstmTrainer__CheckpointFooter foot = LSTM_TRAINER__CHECKPOINT_FOOTER__INIT;
     foot.n_records = o.n_records;
     foot.records_hash = hasher_final(&o.records);
@@ -274,8 +331,8 @@ int checkpoint_write_file(const char *path, const CheckpointData *d, char *err, 
     rc = af_commit(&o.af); // a failed directory fsync leaves the whole file, in doubt
 done:
     if (rc != 0) snprintf(err, errlen, "%s", o.af.err);
-    free(tens), free(epochs), free(nexts), free(lu), free(lp), free(metas), free(meta_ptrs);
-    free(stats);
+    header_free(h);
+    free(h), free(tens);
     return rc;
 }
 
