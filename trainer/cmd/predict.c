@@ -193,6 +193,29 @@ static void segmenter_free(Segmenter *g) {
     free(g->vec), free(g->slot_seg), free(g->slot_dist);
 }
 
+// The CSV header: per user, the time columns, the top actions, the gap quantiles (in
+// data.time_unit, named: gap_median_s; unitless data: no suffix), then the optional parts.
+static void predict_header(StrBuf *h, const Predict *p, const char *unit, int engagement,
+                           int explain) {
+    sb_appendf(h, "user_hash,n_events,last_time,predicted_time");
+    for (int i = 1; i <= p->top; i++) sb_appendf(h, ",action_%d,p_%d", i, i);
+    const char *sep = *unit ? "_" : "";
+    sb_appendf(h, ",gap_median%s%s,gap_p10%s%s,gap_p90%s%s%s", sep, unit, sep, unit, sep, unit,
+               engagement ? ",engagement" : "");
+    sb_appendf(h, "%s%s\n", explain ? ",reason_1,reason_2,reason_3,completeness_error" : "",
+               p->seg ? ",segment,segment_distance" : "");
+}
+
+static void print_summary(const Scorer *sc, long long users, const char *input, const char *out,
+                          int iso, const char *unit) {
+    char unseen[1024];
+    scorer_unseen_text(sc, unseen, sizeof unseen);
+    printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped; %s) -> %s "
+           "(users named by keyed hash; times %s, gaps in %s)\n",
+           users, input, sc->input_rows, sc->input_bad, unseen, out,
+           iso ? "in ISO-8601 UTC" : "as numbers, like the input's", *unit ? unit : "time units");
+}
+
 int cmd_predict(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "predict",
@@ -261,26 +284,12 @@ int cmd_predict(int argc, char **argv) {
     explainer_free(p.ex);
     free(p.order);
     StrBuf header = {0};
-    sb_appendf(&header, "user_hash,n_events,last_time,predicted_time");
-    for (int i = 1; i <= p.top; i++) sb_appendf(&header, ",action_%d,p_%d", i, i);
-    // Gaps in data.time_unit, named in the header (gap_median_s); unitless data: no suffix.
     const char *unit = strcmp(sc.cfg.data.time_unit, "none") == 0 ? "" : sc.cfg.data.time_unit;
-    sb_appendf(&header, ",gap_median%s%s,gap_p10%s%s,gap_p90%s%s%s", *unit ? "_" : "", unit,
-               *unit ? "_" : "", unit, *unit ? "_" : "", unit, s->engagement ? ",engagement" : "");
-    sb_appendf(&header, "%s%s\n", args.explain ? ",reason_1,reason_2,reason_3,completeness_error" : "",
-               p.seg ? ",segment,segment_distance" : "");
+    predict_header(&header, &p, unit, s->engagement, args.explain);
     long long users = user_rows_join(&p.rows, header.data);
     sb_free(&header);
     if (p.seg) segmenter_free(&seg);
-    if (sc.rank == 0) {
-        char unseen[1024];
-        scorer_unseen_text(&sc, unseen, sizeof unseen);
-        printf("predict: %lld users from %s (%lld rows, %lld bad rows skipped; %s) -> %s "
-               "(users named by keyed hash; times %s, gaps in %s)\n",
-               users, args.input, sc.input_rows, sc.input_bad, unseen, final,
-               iso ? "in ISO-8601 UTC" : "as numbers, like the input's",
-               *unit ? unit : "time units");
-    }
+    if (sc.rank == 0) print_summary(&sc, users, args.input, final, iso, unit);
     scorer_close(&sc);
     free(args.overrides);
     return EXIT_OK;
