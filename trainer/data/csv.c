@@ -210,6 +210,59 @@ static int quoted_fields_close(const char *p, const char *stop) {
     }
 }
 
+// One quoted field starting at p (on the opening quote), unescaped in place into
+// r->fields[nf]; returns what follows it (',' or the end), or NULL with r->error set.
+static char *quoted_field(CsvReader *r, char *p, int nf) {
+    char *out = p, *in = p + 1;
+    r->fields[nf] = out;
+    for (;;) {
+        if (*in == 0) {
+            snprintf(r->error, sizeof r->error, "unterminated quoted field");
+            return NULL;
+        }
+        if (*in == '"') {
+            if (in[1] == '"') {
+                *out++ = '"';
+                in += 2;
+                continue;
+            }
+            in++;
+            break;
+        }
+        *out++ = *in++;
+    }
+    *out = 0;
+    if (*in != ',' && *in != 0) {
+        snprintf(r->error, sizeof r->error, "text after a closing quote in field %d", nf + 1);
+        return NULL;
+    }
+    return in;
+}
+
+// Splits the NUL-terminated row in place into r->fields; the field count, or -1 (r->error).
+static int split_row(CsvReader *r, char *row) {
+    int nf = 0;
+    char *p = row;
+    for (;;) {
+        if (nf >= CSV_MAX_FIELDS) {
+            snprintf(r->error, sizeof r->error, "more than %d fields", CSV_MAX_FIELDS);
+            return -1;
+        }
+        if (*p == '"') {
+            char *in = quoted_field(r, p, nf++);
+            if (!in) return -1;
+            if (*in == 0) return nf;
+            p = in + 1;
+        } else {
+            r->fields[nf++] = p;
+            char *comma = strchr(p, ',');
+            if (!comma) return nf;
+            *comma = 0;
+            p = comma + 1;
+        }
+    }
+}
+
 int csv_next(CsvReader *r, char ***fields, int *n_fields) {
     if (r->io_error[0]) { // the input is unreadable from here on: said once, then the end
         if (r->eof) return 0;
@@ -255,56 +308,8 @@ int csv_next(CsvReader *r, char ***fields, int *n_fields) {
         }
         *stop = 0;
         if (stop == row) continue; // blank line
-        // Split in place, unescaping quoted fields.
-        int nf = 0;
-        char *p = row;
-        int bad = 0;
-        for (;;) {
-            if (nf >= CSV_MAX_FIELDS) {
-                snprintf(r->error, sizeof r->error, "more than %d fields", CSV_MAX_FIELDS);
-                return -1;
-            }
-            if (*p == '"') {
-                char *out = p, *in = p + 1;
-                r->fields[nf++] = out;
-                for (;;) {
-                    if (*in == 0) {
-                        bad = 1; // unterminated quote
-                        break;
-                    }
-                    if (*in == '"') {
-                        if (in[1] == '"') {
-                            *out++ = '"';
-                            in += 2;
-                            continue;
-                        }
-                        in++;
-                        break;
-                    }
-                    *out++ = *in++;
-                }
-                if (bad) {
-                    snprintf(r->error, sizeof r->error, "unterminated quoted field");
-                    return -1;
-                }
-                if (*in != ',' && *in != 0) {
-                    *out = 0;
-                    snprintf(r->error, sizeof r->error, "text after a closing quote in field %d",
-                             nf);
-                    return -1;
-                }
-                int last = *in == 0;
-                *out = 0;
-                if (last) break;
-                p = in + 1;
-            } else {
-                r->fields[nf++] = p;
-                char *comma = strchr(p, ',');
-                if (!comma) break;
-                *comma = 0;
-                p = comma + 1;
-            }
-        }
+        int nf = split_row(r, row);
+        if (nf < 0) return -1;
         *fields = r->fields;
         *n_fields = nf;
         return 1;
