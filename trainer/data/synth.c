@@ -833,6 +833,29 @@ static int lookup_name(const char *s, size_t n, const char *const *names, int co
     return -1;
 }
 
+// One row of the generator's CSV (user,time,action,content,engagement) between p and nl:
+// its fields and the event; -1 for anything the generator does not write.
+static int parse_row(const char *p, const char *nl, const char **field, const char **field_end,
+                     size_t user_cap, Event *ev) {
+    const char *q = p;
+    int nf = 0;
+    while (nf < 5) {
+        field[nf] = q;
+        while (q < nl && *q != ',') q++;
+        field_end[nf++] = q;
+        if (q >= nl) break;
+        q++;
+    }
+    size_t ulen = (size_t)(field_end[0] - field[0]);
+    if (nf != 5 || q != nl || ulen == 0 || ulen >= user_cap ||
+        parse_milli(field[1], field_end[1], &ev->t_ms) != 0 ||
+        parse_milli(field[4], field_end[4], &ev->eng_milli) != 0 || ev->eng_milli < 1)
+        return -1;
+    ev->action = lookup_name(field[2], (size_t)(field_end[2] - field[2]), ACTION_NAMES, N_ACT);
+    ev->content = lookup_name(field[3], (size_t)(field_end[3] - field[3]), CONTENT_NAMES, N_CONTENT);
+    return ev->action < 0 || ev->content < 0 ? -1 : 0;
+}
+
 int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStats *prior_mix) {
     size_t size = 0;
     char *text = read_file(csv_path, &size);
@@ -866,28 +889,13 @@ int synth_score_csv(const char *csv_path, SynthSplitStats *bayes, SynthSplitStat
         nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) nl = end;
         const char *field[5], *field_end[5];
-        const char *q = p;
-        int nf = 0;
-        while (nf < 5) {
-            field[nf] = q;
-            while (q < nl && *q != ',') q++;
-            field_end[nf++] = q;
-            if (q >= nl) break;
-            q++;
-        }
         Event ev;
-        size_t ulen = (size_t)(field_end[0] - field[0]);
-        if (nf != 5 || q != nl || ulen == 0 || ulen >= sizeof user ||
-            parse_milli(field[1], field_end[1], &ev.t_ms) != 0 ||
-            parse_milli(field[4], field_end[4], &ev.eng_milli) != 0 || ev.eng_milli < 1 ||
-            (ev.action = lookup_name(field[2], (size_t)(field_end[2] - field[2]), ACTION_NAMES,
-                                     N_ACT)) < 0 ||
-            (ev.content = lookup_name(field[3], (size_t)(field_end[3] - field[3]), CONTENT_NAMES,
-                                      N_CONTENT)) < 0) {
+        if (parse_row(p, nl, field, field_end, sizeof user, &ev) != 0) {
             warnf("%s:%lld: not a row the generator writes", csv_path, line_no);
             rc = -1;
             break;
         }
+        size_t ulen = (size_t)(field_end[0] - field[0]);
         if (ulen != user_len || memcmp(user, field[0], ulen) != 0) {
             memcpy(user, field[0], ulen);
             user_len = ulen;
