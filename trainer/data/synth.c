@@ -67,6 +67,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "hash.h"
 #include "synth_irregular.h"
 #include "synth_truth.h"
@@ -436,40 +437,28 @@ static int draw_next(const Model *m, Rng *r, int s, const Event *prev, Irregular
 
 // ---------------------------------------------------------------- output
 
-// One CSV being written: a big buffer flushed with write(2) to "<final>.tmp".
+// One CSV being written (base/atomic_file.h: "<final>.tmp", published once all three files
+// are whole), rows formatted into a big buffer of its own.
 typedef struct {
-    char final_path[CFG_PATH_LEN + 32], tmp_path[CFG_PATH_LEN + 40];
-    int fd;
+    AtomicFile af;
     char *buf;
     size_t len, cap;
 } CsvOut;
 
 enum { CSV_BUF_BYTES = 1 << 22, MAX_ROW_BYTES = 160 };
 
-_Noreturn static void csv_fail(CsvOut *out, const char *what, int err) {
-    if (out->fd >= 0) close(out->fd);
-    unlink(out->tmp_path); // a partial file never stays behind, under any name
-    fatal("%s: %s failed (%s)", out->tmp_path, what, strerror(err));
-}
-
+// A failed write has already removed its temp file; the others go with fatal's cleanup of
+// *.csv.tmp, so a partial file never stays behind, under any name.
 static void csv_flush(CsvOut *out) {
-    size_t done = 0;
-    while (done < out->len) {
-        ssize_t n = write(out->fd, out->buf + done, out->len - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) csv_fail(out, "write", n < 0 ? errno : ENOSPC);
-        done += (size_t)n;
-    }
+    if (af_write(&out->af, out->buf, out->len) != 0) fatal("%s", out->af.err);
     out->len = 0;
 }
 
 static void csv_open(CsvOut *out, const char *dir, const char *name) {
-    int n_final = snprintf(out->final_path, sizeof out->final_path, "%s/%s", dir, name);
-    int n_tmp = snprintf(out->tmp_path, sizeof out->tmp_path, "%s/%s.tmp", dir, name);
-    if (n_final < 0 || n_tmp < 0 || (size_t)n_tmp >= sizeof out->tmp_path)
-        fatal("%s: directory name too long", dir);
-    out->fd = open(out->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out->fd < 0) csv_fail(out, "create", errno);
+    char path[CFG_PATH_LEN + 32];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) fatal("%s: directory name too long", dir);
+    if (af_open(&out->af, path, 0, 0) != 0) fatal("%s", out->af.err);
     out->cap = CSV_BUF_BYTES;
     out->buf = xmalloc(out->cap);
     static const char header[] = SYNTH_COLUMNS "\n";
@@ -477,15 +466,10 @@ static void csv_open(CsvOut *out, const char *dir, const char *name) {
     out->len = sizeof header - 1;
 }
 
-// Flushes and fsyncs; the rename happens once all three files are whole.
+// Flushes, fsyncs and closes; the publish happens once all three files are whole.
 static void csv_finish(CsvOut *out) {
     csv_flush(out);
-    if (fsync(out->fd) != 0) csv_fail(out, "fsync", errno);
-    if (close(out->fd) != 0) {
-        out->fd = -1;
-        csv_fail(out, "close", errno);
-    }
-    out->fd = -1;
+    if (af_sync(&out->af) != 0) fatal("%s", out->af.err);
     free(out->buf);
     out->buf = NULL;
 }
@@ -578,10 +562,7 @@ static void generate_period(const Config *cfg, const Model *model, const char *d
     int stale = remove_matching(dir, ".csv.tmp");
     if (stale) printf("synth: removed %d partial *.csv.tmp file(s) of an earlier run\n", stale);
     cleanup_register(dir, ".csv.tmp");
-    for (int k = 0; k < 3; k++) {
-        out[k].fd = -1;
-        csv_open(&out[k], dir, SPLIT_FILES[k]);
-    }
+    for (int k = 0; k < 3; k++) csv_open(&out[k], dir, SPLIT_FILES[k]);
 
     Tally bayes[3], prior_mix[3];
     memset(bayes, 0, sizeof bayes);
@@ -644,12 +625,8 @@ static void generate_period(const Config *cfg, const Model *model, const char *d
 
     for (int k = 0; k < 3; k++) csv_finish(&out[k]);
     for (int k = 0; k < 3; k++)
-        if (rename(out[k].tmp_path, out[k].final_path) != 0)
-            fatal("%s: rename to %s failed (%s)", out[k].tmp_path, out[k].final_path,
-                  strerror(errno));
+        if (af_publish(&out[k].af) != 0) fatal("%s", out[k].af.err);
     cleanup_unregister(dir, ".csv.tmp");
-    if (fsync_dir_of(out[0].final_path) != 0)
-        fatal("%s: fsync of directory failed (%s)", dir, strerror(errno));
 
     double segment_acc = synth_truth_finish(&truth); // before best.txt, which marks a whole set
     SynthReport prior_report;
