@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "csv.h"
 #include "partfiles.h"
 #include "rowparse.h"
@@ -415,36 +416,26 @@ static void report_overlap(const Ingest *g) {
     warnf("data: %s (data.on_split_overlap=warn; stop refuses such data)", msg);
 }
 
-void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
-                  IngestReport *report) {
-    double t0 = now_seconds();
-    const char *dir = cfg->data.shard_dir;
-    const int V = (int)cfg->data.virtual_shards;
-    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
-    // The old meta goes first: until the new one is written, the directory is "not prepared".
-    char meta_path[CFG_PATH_LEN + 32];
-    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
-    if (unlink(meta_path) == 0) fsync_dir_of(meta_path);
-
-    Ingest g;
-    memset(&g, 0, sizeof g);
-    g.cfg = cfg;
-    g.key = key;
-    g.bad.cfg = cfg;
-    erasure_load(&g.erasure, cfg, key);
-    g.n_cat = cfg->data.categorical_cols.n;
-    g.n_num = cfg->data.numeric_cols.n;
-    g.log1p_numeric = strcmp(cfg->data.numeric_transform, "log1p") == 0;
-    g.num_offset = (size_t)((32 + 4 * g.n_cat + 7) / 8 * 8);
-    g.rec_bytes = g.num_offset + 8 * (size_t)g.n_num;
-    g_rec_bytes = g.rec_bytes;
-    strtab_init(&g.actions);
-    for (int c = 0; c < g.n_cat; c++) strtab_init(&g.cats[c]);
-    snprintf(g.tmp_dir, sizeof g.tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
+// Pass 1: every input read once, rows hashed by user into ~16 MiB buckets of records.
+static void read_inputs(Ingest *g, const Config *cfg, const UserKey *key, const char *dir, int V) {
+    memset(g, 0, sizeof *g);
+    g->cfg = cfg;
+    g->key = key;
+    g->bad.cfg = cfg;
+    erasure_load(&g->erasure, cfg, key);
+    g->n_cat = cfg->data.categorical_cols.n;
+    g->n_num = cfg->data.numeric_cols.n;
+    g->log1p_numeric = strcmp(cfg->data.numeric_transform, "log1p") == 0;
+    g->num_offset = (size_t)((32 + 4 * g->n_cat + 7) / 8 * 8);
+    g->rec_bytes = g->num_offset + 8 * (size_t)g->n_num;
+    g_rec_bytes = g->rec_bytes;
+    strtab_init(&g->actions);
+    for (int c = 0; c < g->n_cat; c++) strtab_init(&g->cats[c]);
+    snprintf(g->tmp_dir, sizeof g->tmp_dir, "%s/.prepare-%d", dir, (int)getpid());
     remove_stale_tmp_dirs(dir);
-    cleanup_register(g.tmp_dir, NULL);
+    cleanup_register(g->tmp_dir, NULL);
     cleanup_register(dir, ".shard.tmp");
-    if (mkdir_p(g.tmp_dir) != 0) fatal("%s: cannot create (%s)", g.tmp_dir, strerror(errno));
+    if (mkdir_p(g->tmp_dir) != 0) fatal("%s: cannot create (%s)", g->tmp_dir, strerror(errno));
 
     int n_in;
     Input *in = list_inputs(cfg, &n_in);
@@ -457,265 +448,314 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
         int gz = len > 3 && strcmp(in[i].path + len - 3, ".gz") == 0;
         if (stat(in[i].path, &st) == 0) total += (gz ? 8 : 1) * (long long)st.st_size;
     }
-    g.n_buckets = (int)(total / (16 << 20)) + 1;
-    g.n_buckets = g.n_buckets < 4 ? 4 : (g.n_buckets > 1024 ? 1024 : g.n_buckets);
-    raise_fd_limit(g.n_buckets + V + 64);
-    g.bucket = xcalloc((size_t)g.n_buckets, sizeof(FILE *));
-    for (int b = 0; b < g.n_buckets; b++) {
+    g->n_buckets = (int)(total / (16 << 20)) + 1;
+    g->n_buckets = g->n_buckets < 4 ? 4 : (g->n_buckets > 1024 ? 1024 : g->n_buckets);
+    raise_fd_limit(g->n_buckets + V + 64);
+    g->bucket = xcalloc((size_t)g->n_buckets, sizeof(FILE *));
+    for (int b = 0; b < g->n_buckets; b++) {
         char path[CFG_PATH_LEN + 96];
-        bucket_path(&g, b, "", path, sizeof path);
-        g.bucket[b] = xfopen(path, "wb");
-        setvbuf(g.bucket[b], NULL, _IOFBF, 1 << 16);
+        bucket_path(g, b, "", path, sizeof path);
+        g->bucket[b] = xfopen(path, "wb");
+        setvbuf(g->bucket[b], NULL, _IOFBF, 1 << 16);
     }
-    g.inputs = in;
-    for (int i = 0; i < n_in; i++) read_input(&g, &in[i], i, n_in);
-    report_overlap(&g);
-    free(g.ids);
-    for (int b = 0; b < g.n_buckets; b++) {
+    g->inputs = in;
+    for (int i = 0; i < n_in; i++) read_input(g, &in[i], i, n_in);
+    report_overlap(g);
+    free(g->ids);
+    for (int b = 0; b < g->n_buckets; b++) {
         char path[CFG_PATH_LEN + 96];
-        bucket_path(&g, b, "", path, sizeof path);
-        xfclose(g.bucket[b], path);
+        bucket_path(g, b, "", path, sizeof path);
+        xfclose(g->bucket[b], path);
     }
+}
 
-    // Vocabularies from the training split.
-    Vocab vocab[1 + CFG_LIST_MAX];
-    vocab_build(&g.actions, &vocab[0]);
-    for (int c = 0; c < g.n_cat; c++) vocab_build(&g.cats[c], &vocab[1 + c]);
-
-    DataMeta meta;
-    memset(&meta, 0, sizeof meta);
-    meta.n_vshards = (uint32_t)V;
-    meta.n_cat = (uint32_t)g.n_cat;
-    meta.n_num = (uint32_t)g.n_num;
-    meta.engagement_index = -1;
-    for (int k = 0; k < g.n_num; k++)
+static void meta_init(DataMeta *meta, const Ingest *g, const Config *cfg, int V,
+                      uint64_t fingerprint) {
+    memset(meta, 0, sizeof *meta);
+    meta->n_vshards = (uint32_t)V;
+    meta->n_cat = (uint32_t)g->n_cat;
+    meta->n_num = (uint32_t)g->n_num;
+    meta->engagement_index = -1;
+    for (int k = 0; k < g->n_num; k++)
         if (cfg->data.engagement_col[0] &&
             strcmp(cfg->data.numeric_cols.item[k], cfg->data.engagement_col) == 0)
-            meta.engagement_index = k;
-    meta.fingerprint = fingerprint;
-    meta.time_unit_seconds = config_time_unit_seconds(cfg);
-    meta.gap_offset = cfg->model.gap_offset;
-    meta.numeric_log1p = g.log1p_numeric;
-    meta_alloc_counts(&meta);
+            meta->engagement_index = k;
+    meta->fingerprint = fingerprint;
+    meta->time_unit_seconds = config_time_unit_seconds(cfg);
+    meta->gap_offset = cfg->model.gap_offset;
+    meta->numeric_log1p = g->log1p_numeric;
+    meta_alloc_counts(meta);
+}
 
+// Pass 2a: each bucket sorted by (user, time), its users found and checked, the training
+// split's statistics gathered, users balanced over the virtual shards; *n of them.
+static UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
     // Pass 2a: sort each bucket, find users, gather train statistics.
     UserRec *users = NULL;
     size_t n_users = 0, cap_users = 0;
+    const Config *cfg = g->cfg;
+    const int V = (int)meta->n_vshards;
     Welford wgap = {0}, wnum[CFG_LIST_MAX];
     memset(wnum, 0, sizeof wnum);
     const double delta = cfg->model.gap_offset;
-    for (int b = 0; b < g.n_buckets; b++) {
+    for (int b = 0; b < g->n_buckets; b++) {
         size_t n_rec;
-        unsigned char *recs = load_bucket(&g, b, "", &n_rec);
-        qsort(recs, n_rec, g.rec_bytes, by_user_time_seq);
+        unsigned char *recs = load_bucket(g, b, "", &n_rec);
+        qsort(recs, n_rec, g->rec_bytes, by_user_time_seq);
         for (size_t i = 0; i < n_rec;) {
             size_t j = i;
             while (j < n_rec &&
-                   REC_USER(recs + j * g.rec_bytes) == REC_USER(recs + i * g.rec_bytes))
+                   REC_USER(recs + j * g->rec_bytes) == REC_USER(recs + i * g->rec_bytes))
                 j++;
-            unsigned char *first = recs + i * g.rec_bytes;
+            unsigned char *first = recs + i * g->rec_bytes;
             int split = REC_SPLIT(first);
             uint32_t n = (uint32_t)(j - i);
-            check_order(&g, recs, i, j);
+            check_order(g, recs, i, j);
             if (n < (uint32_t)cfg->data.min_events) {
-                meta.split[split].dropped_users++;
+                meta->split[split].dropped_users++;
             } else {
                 if (n_users == cap_users) {
                     cap_users = cap_users ? cap_users * 2 : 4096;
                     users = xrealloc(users, sizeof(UserRec) * cap_users);
                 }
                 users[n_users++] = (UserRec){REC_USER(first), n, (uint32_t)b, split, -1};
-                meta.split[split].users++;
-                meta.split[split].events += n;
-                meta.split[split].targets += n - 1;
+                meta->split[split].users++;
+                meta->split[split].events += n;
+                meta->split[split].targets += n - 1;
                 if (split == SPLIT_TRAIN)
                     for (size_t k = i; k < j; k++) {
-                        unsigned char *r = recs + k * g.rec_bytes;
+                        unsigned char *r = recs + k * g->rec_bytes;
                         if (k > i)
                             welford_add(&wgap,
-                                        log(REC_TIME(r) - REC_TIME(r - g.rec_bytes) + delta));
-                        const double *num = (const double *)(r + g.num_offset);
-                        for (int q = 0; q < g.n_num; q++)
-                            welford_add(&wnum[q], g.log1p_numeric ? log1p(num[q]) : num[q]);
+                                        log(REC_TIME(r) - REC_TIME(r - g->rec_bytes) + delta));
+                        const double *num = (const double *)(r + g->num_offset);
+                        for (int q = 0; q < g->n_num; q++)
+                            welford_add(&wnum[q], g->log1p_numeric ? log1p(num[q]) : num[q]);
                     }
             }
             i = j;
         }
         char path[CFG_PATH_LEN + 96];
-        bucket_path(&g, b, ".sorted", path, sizeof path);
+        bucket_path(g, b, ".sorted", path, sizeof path);
         FILE *f = xfopen(path, "wb");
-        xfwrite(recs, n_rec * g.rec_bytes, f, path);
+        xfwrite(recs, n_rec * g->rec_bytes, f, path);
         xfclose(f, path);
-        bucket_path(&g, b, "", path, sizeof path);
+        bucket_path(g, b, "", path, sizeof path);
         unlink(path);
         free(recs);
     }
-    free(g.scratch);
-    order_finding(&g, "data.on_duplicate_time", cfg->data.on_duplicate_time, g.dup_events,
-                  g.dup_users, g.dup_first, "share their time with the same user's previous event");
-    order_finding(&g, "data.on_unsorted", cfg->data.on_unsorted, g.unsorted_events,
-                  g.unsorted_users, g.unsorted_first,
+    free(g->scratch);
+    order_finding(g, "data.on_duplicate_time", cfg->data.on_duplicate_time, g->dup_events,
+                  g->dup_users, g->dup_first, "share their time with the same user's previous event");
+    order_finding(g, "data.on_unsorted", cfg->data.on_unsorted, g->unsorted_events,
+                  g->unsorted_users, g->unsorted_first,
                   "are earlier than the same user's previous row in the file (negative gaps; "
                   "sorted by time)");
-    if (meta.split[SPLIT_TRAIN].users == 0)
+    if (meta->split[SPLIT_TRAIN].users == 0)
         fatal("no training users with at least data.min_events=%lld events in the input",
               (long long)cfg->data.min_events);
-    if (meta.split[SPLIT_VALID].users == 0)
+    if (meta->split[SPLIT_VALID].users == 0)
         warnf("no validation users: validation metrics will be empty");
-    meta.loggap_mean = wgap.n > 0 ? wgap.mean : 0;
-    meta.loggap_std = welford_std(&wgap);
-    for (int q = 0; q < g.n_num; q++) {
-        meta.num_mean[q] = wnum[q].mean;
-        meta.num_std[q] = welford_std(&wnum[q]);
+    meta->loggap_mean = wgap.n > 0 ? wgap.mean : 0;
+    meta->loggap_std = welford_std(&wgap);
+    for (int q = 0; q < g->n_num; q++) {
+        meta->num_mean[q] = wnum[q].mean;
+        meta->num_std[q] = welford_std(&wnum[q]);
     }
-    for (int s = 0; s < N_SPLITS; s++) balance_users(users, n_users, s, V, &meta);
+    for (int s = 0; s < N_SPLITS; s++) balance_users(users, n_users, s, V, meta);
+    *n_out = n_users;
+    return users;
+}
 
-    // Pass 2b, one split at a time: stream users into their shard files.
-    const uint32_t ev_bytes = shard_event_bytes(g.n_cat, g.n_num);
+// One shard's header, with its checksums, once its events and user table are written.
+static ShardHeader shard_header(const Ingest *g, int s, int v, int V, uint32_t ev_bytes,
+                                uint64_t users, uint64_t events, uint64_t fingerprint,
+                                uint64_t payload) {
+    ShardHeader h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "LSTMSHRD", 8);
+    h.version = SHARD_VERSION;
+    h.split = (uint32_t)s, h.vshard = (uint32_t)v, h.n_vshards = (uint32_t)V;
+    h.n_cat = (uint32_t)g->n_cat, h.n_num = (uint32_t)g->n_num, h.event_bytes = ev_bytes;
+    h.n_users = users, h.n_events = events;
+    h.data_fingerprint = fingerprint;
+    h.payload_checksum = payload;
+    h.header_checksum = hash_bytes(&h, offsetof(ShardHeader, header_checksum), 0);
+    return h;
+}
+
+// One user's sorted records as shard events (vocabulary ids remapped) into its shard file.
+static void put_user_events(const Ingest *g, const Vocab *vocab, const unsigned char *recs,
+                            size_t i, size_t j, unsigned char *ev, uint32_t ev_bytes,
+                            AtomicFile *out, Hasher *h) {
+    for (size_t k = i; k < j; k++) {
+        const unsigned char *r = recs + k * g->rec_bytes;
+        const double *num = (const double *)(r + g->num_offset);
+        memset(ev, 0, ev_bytes);
+        *(double *)ev = REC_TIME(r);
+        *(int32_t *)(ev + 8) = vocab[0].remap[REC_ACTION(r)];
+        for (int c = 0; c < g->n_cat; c++)
+            ((int32_t *)(ev + 12))[c] = vocab[1 + c].remap[REC_CAT(r, c)];
+        for (int q = 0; q < g->n_num; q++)
+            ((float *)(ev + 12 + 4 * g->n_cat))[q] = (float)num[q];
+        if (af_write(out, ev, ev_bytes) != 0) fatal("%s", out->err);
+        hasher_update(h, ev, ev_bytes);
+    }
+}
+
+// Pass 2b for split s: users streamed from the sorted buckets into their shard files (each
+// through base/atomic_file.h: a temp file, its header written last, fsync, rename).
+static void write_split(Ingest *g, DataMeta *meta, const Vocab *vocab, const UserRec *users,
+                        size_t n_users, int s, const char *dir, uint64_t fingerprint) {
+    const int V = (int)meta->n_vshards;
+    const uint32_t ev_bytes = shard_event_bytes(g->n_cat, g->n_num);
     unsigned char *ev = xcalloc(1, ev_bytes);
-    FILE **out = xcalloc((size_t)V, sizeof(FILE *));
+    AtomicFile *out = xcalloc((size_t)V, sizeof(AtomicFile));
     Hasher *hs = xcalloc((size_t)V, sizeof(Hasher));
     ShardUser **tables = xcalloc((size_t)V, sizeof(ShardUser *));
     uint64_t *n_written = xcalloc((size_t)V, sizeof(uint64_t)),
              *u_written = xcalloc((size_t)V, sizeof(uint64_t));
-    char path[CFG_PATH_LEN + 96], tmp[CFG_PATH_LEN + 128];
-    for (int s = 0; s < N_SPLITS; s++) {
-        for (int v = 0; v < V; v++) {
-            shard_file_name(path, sizeof path, dir, s, v);
-            snprintf(tmp, sizeof tmp, "%s.tmp", path);
-            out[v] = xfopen(tmp, "wb");
-            setvbuf(out[v], NULL, _IOFBF, 1 << 16);
-            ShardHeader zero;
-            memset(&zero, 0, sizeof zero);
-            xfwrite(&zero, sizeof zero, out[v], tmp);
-            hasher_init(&hs[v], 0);
-            tables[v] = xmalloc(sizeof(ShardUser) * (meta.split[s].shard_users[v] + 1));
-            n_written[v] = u_written[v] = 0;
-        }
-        size_t next_user = 0;
-        for (int b = 0; b < g.n_buckets; b++) {
-            size_t n_rec;
-            unsigned char *recs = load_bucket(&g, b, ".sorted", &n_rec);
-            for (size_t i = 0; i < n_rec;) {
-                size_t j = i;
-                uint64_t uh = REC_USER(recs + i * g.rec_bytes);
-                while (j < n_rec && REC_USER(recs + j * g.rec_bytes) == uh) j++;
-                // users[] was filled in this same bucket order; dropped users are absent.
-                int kept = next_user < n_users && users[next_user].hash == uh &&
-                           users[next_user].bucket == (uint32_t)b;
-                UserRec *u = kept ? &users[next_user++] : NULL;
-                if (u && u->split == s) {
-                    int v = u->shard;
-                    shard_file_name(path, sizeof path, dir, s, v);
-                    tables[v][u_written[v]++] = (ShardUser){uh, n_written[v], u->n_events, 0};
-                    for (size_t k = i; k < j; k++) {
-                        const unsigned char *r = recs + k * g.rec_bytes;
-                        const double *num = (const double *)(r + g.num_offset);
-                        memset(ev, 0, ev_bytes);
-                        *(double *)ev = REC_TIME(r);
-                        *(int32_t *)(ev + 8) = vocab[0].remap[REC_ACTION(r)];
-                        for (int c = 0; c < g.n_cat; c++)
-                            ((int32_t *)(ev + 12))[c] = vocab[1 + c].remap[REC_CAT(r, c)];
-                        for (int q = 0; q < g.n_num; q++)
-                            ((float *)(ev + 12 + 4 * g.n_cat))[q] = (float)num[q];
-                        xfwrite(ev, ev_bytes, out[v], path);
-                        hasher_update(&hs[v], ev, ev_bytes);
-                    }
-                    n_written[v] += u->n_events;
-                }
-                i = j;
+    char path[CFG_PATH_LEN + 96];
+    for (int v = 0; v < V; v++) {
+        shard_file_name(path, sizeof path, dir, s, v);
+        ShardHeader zero;
+        memset(&zero, 0, sizeof zero);
+        if (af_open(&out[v], path, 0, 1 << 16) != 0 || af_write(&out[v], &zero, sizeof zero) != 0)
+            fatal("%s", out[v].err);
+        hasher_init(&hs[v], 0);
+        tables[v] = xmalloc(sizeof(ShardUser) * (meta->split[s].shard_users[v] + 1));
+    }
+    size_t next_user = 0;
+    for (int b = 0; b < g->n_buckets; b++) {
+        size_t n_rec;
+        unsigned char *recs = load_bucket(g, b, ".sorted", &n_rec);
+        for (size_t i = 0; i < n_rec;) {
+            size_t j = i;
+            uint64_t uh = REC_USER(recs + i * g->rec_bytes);
+            while (j < n_rec && REC_USER(recs + j * g->rec_bytes) == uh) j++;
+            // users[] was filled in this same bucket order; dropped users are absent.
+            int kept = next_user < n_users && users[next_user].hash == uh &&
+                       users[next_user].bucket == (uint32_t)b;
+            const UserRec *u = kept ? &users[next_user++] : NULL;
+            if (u && u->split == s) {
+                int v = u->shard;
+                tables[v][u_written[v]++] = (ShardUser){uh, n_written[v], u->n_events, 0};
+                put_user_events(g, vocab, recs, i, j, ev, ev_bytes, &out[v], &hs[v]);
+                n_written[v] += u->n_events;
             }
-            free(recs);
+            i = j;
         }
-        for (int v = 0; v < V; v++) {
-            shard_file_name(path, sizeof path, dir, s, v);
-            snprintf(tmp, sizeof tmp, "%s.tmp", path);
-            size_t tb = sizeof(ShardUser) * u_written[v];
-            xfwrite(tables[v], tb, out[v], tmp);
-            hasher_update(&hs[v], tables[v], tb);
-            ShardHeader h;
-            memset(&h, 0, sizeof h);
-            memcpy(h.magic, "LSTMSHRD", 8);
-            h.version = SHARD_VERSION;
-            h.split = (uint32_t)s, h.vshard = (uint32_t)v, h.n_vshards = (uint32_t)V;
-            h.n_cat = (uint32_t)g.n_cat, h.n_num = (uint32_t)g.n_num, h.event_bytes = ev_bytes;
-            h.n_users = u_written[v], h.n_events = n_written[v];
-            h.data_fingerprint = fingerprint;
-            h.payload_checksum = hasher_final(&hs[v]);
-            h.header_checksum = hash_bytes(&h, offsetof(ShardHeader, header_checksum), 0);
-            if (fseek(out[v], 0, SEEK_SET) != 0)
-                fatal("%s: seek failed (%s)", tmp, strerror(errno));
-            xfwrite(&h, sizeof h, out[v], tmp);
-            if (fflush(out[v]) != 0 || fsync(fileno(out[v])) != 0)
-                fatal("%s: flush failed (%s)", tmp, strerror(errno));
-            xfclose(out[v], tmp);
-            if (rename(tmp, path) != 0) fatal("%s: rename failed (%s)", path, strerror(errno));
-            meta.split[s].shard_checksum[v] = h.payload_checksum;
-            if (u_written[v] != meta.split[s].shard_users[v] ||
-                n_written[v] != meta.split[s].shard_events[v])
-                fatal("internal: shard %s-%d counts differ from the plan", SPLIT_NAMES[s], v);
-            free(tables[v]);
-        }
+        free(recs);
+    }
+    for (int v = 0; v < V; v++) {
+        size_t tb = sizeof(ShardUser) * u_written[v];
+        if (af_write(&out[v], tables[v], tb) != 0) fatal("%s", out[v].err);
+        hasher_update(&hs[v], tables[v], tb);
+        ShardHeader h = shard_header(g, s, v, V, ev_bytes, u_written[v], n_written[v],
+                                     fingerprint, hasher_final(&hs[v]));
+        if (af_pwrite(&out[v], &h, sizeof h, 0) != 0 || af_commit(&out[v]) != 0)
+            fatal("%s", out[v].err);
+        meta->split[s].shard_checksum[v] = h.payload_checksum;
+        if (u_written[v] != meta->split[s].shard_users[v] ||
+            n_written[v] != meta->split[s].shard_events[v])
+            fatal("internal: shard %s-%d counts differ from the plan", SPLIT_NAMES[s], v);
+        free(tables[v]);
     }
     free(ev), free(out), free(hs), free(tables), free(n_written), free(u_written);
+}
 
-    // Vocabularies and column names into the meta file.
-    meta.vocab_size[0] = vocab[0].size;
-    meta.vocab[0] = vocab[0].names, vocab[0].names = NULL;
-    for (int c = 0; c < g.n_cat; c++) {
-        meta.vocab_size[1 + c] = vocab[1 + c].size;
-        meta.vocab[1 + c] = vocab[1 + c].names, vocab[1 + c].names = NULL;
+// Vocabularies and column names into the meta file, written last: the set is now whole.
+static void meta_commit(DataMeta *meta, Ingest *g, Vocab *vocab, const char *dir,
+                        const char *meta_path) {
+    const Config *cfg = g->cfg;
+    meta->vocab_size[0] = vocab[0].size;
+    meta->vocab[0] = vocab[0].names, vocab[0].names = NULL;
+    for (int c = 0; c < g->n_cat; c++) {
+        meta->vocab_size[1 + c] = vocab[1 + c].size;
+        meta->vocab[1 + c] = vocab[1 + c].names, vocab[1 + c].names = NULL;
     }
-    snprintf(meta.column[0], CFG_NAME_LEN, "%s", cfg->data.action_col);
-    for (int c = 0; c < g.n_cat; c++)
-        snprintf(meta.column[1 + c], CFG_NAME_LEN, "%s", cfg->data.categorical_cols.item[c]);
-    for (int q = 0; q < g.n_num; q++)
-        snprintf(meta.column[1 + g.n_cat + q], CFG_NAME_LEN, "%s", cfg->data.numeric_cols.item[q]);
-    meta.rows_read = g.rows;
-    meta.bad_rows = g.bad.count;
+    snprintf(meta->column[0], CFG_NAME_LEN, "%s", cfg->data.action_col);
+    for (int c = 0; c < g->n_cat; c++)
+        snprintf(meta->column[1 + c], CFG_NAME_LEN, "%s", cfg->data.categorical_cols.item[c]);
+    for (int q = 0; q < g->n_num; q++)
+        snprintf(meta->column[1 + g->n_cat + q], CFG_NAME_LEN, "%s", cfg->data.numeric_cols.item[q]);
+    meta->rows_read = g->rows;
+    meta->bad_rows = g->bad.count;
     char err[512];
     fsync_dir_of(meta_path);
-    if (meta_write(meta_path, &meta, err, sizeof err) != 0) fatal("%s", err);
+    if (meta_write(meta_path, meta, err, sizeof err) != 0) fatal("%s", err);
 
-    remove_tree_files(g.tmp_dir);
-    cleanup_unregister(g.tmp_dir, NULL);
+    remove_tree_files(g->tmp_dir);
+    cleanup_unregister(g->tmp_dir, NULL);
     cleanup_unregister(dir, ".shard.tmp");
-    report->seconds = now_seconds() - t0;
-    report->rows = g.rows;
-    report->bad_rows = g.bad.count;
-    report->events = meta.split[0].events + meta.split[1].events + meta.split[2].events;
+}
+
+static void print_report(const Ingest *g, const DataMeta *meta, size_t n_users, const char *dir,
+                         IngestReport *report) {
+    const Config *cfg = g->cfg;
+    const int V = (int)meta->n_vshards;
+    report->rows = g->rows;
+    report->bad_rows = g->bad.count;
+    report->events = meta->split[0].events + meta->split[1].events + meta->split[2].events;
     report->users = n_users;
     report->dropped_users =
-        meta.split[0].dropped_users + meta.split[1].dropped_users + meta.split[2].dropped_users;
+        meta->split[0].dropped_users + meta->split[1].dropped_users + meta->split[2].dropped_users;
     report->peak_rss = peak_rss_bytes();
 
     printf("prepared %s: %llu rows (%llu bad%s), %llu events of %llu users in %.2f s "
            "(%.0f events/s, peak RSS %.0f MiB)\n",
-           dir, (unsigned long long)g.rows, (unsigned long long)g.bad.count,
-           g.bad.count ? ", skipped" : "", (unsigned long long)report->events,
+           dir, (unsigned long long)g->rows, (unsigned long long)g->bad.count,
+           g->bad.count ? ", skipped" : "", (unsigned long long)report->events,
            (unsigned long long)n_users, report->seconds,
-           (double)g.rows / (report->seconds > 0 ? report->seconds : 1),
+           (double)g->rows / (report->seconds > 0 ? report->seconds : 1),
            (double)report->peak_rss / (1 << 20));
     for (int s = 0; s < N_SPLITS; s++) {
         uint64_t mx = 0;
         for (int v = 0; v < V; v++)
-            mx = meta.split[s].shard_events[v] > mx ? meta.split[s].shard_events[v] : mx;
-        double mean = (double)meta.split[s].events / V;
+            mx = meta->split[s].shard_events[v] > mx ? meta->split[s].shard_events[v] : mx;
+        double mean = (double)meta->split[s].events / V;
         printf("  %-5s %7llu users %10llu events %10llu targets, %llu users dropped (< %lld "
                "events); largest of %d virtual shards %.3fx the mean\n",
-               SPLIT_NAMES[s], (unsigned long long)meta.split[s].users,
-               (unsigned long long)meta.split[s].events, (unsigned long long)meta.split[s].targets,
-               (unsigned long long)meta.split[s].dropped_users, (long long)cfg->data.min_events, V,
+               SPLIT_NAMES[s], (unsigned long long)meta->split[s].users,
+               (unsigned long long)meta->split[s].events, (unsigned long long)meta->split[s].targets,
+               (unsigned long long)meta->split[s].dropped_users, (long long)cfg->data.min_events, V,
                mean > 0 ? (double)mx / mean : 0.0);
     }
     if (cfg->data.exclude_users[0])
         printf("  erasure: %d of the %d users of data.exclude_users (list digest %016llx) found "
                "and removed, %llu rows\n",
-               erasure_seen(&g.erasure), g.erasure.lines,
-               (unsigned long long)g.erasure.digest, (unsigned long long)g.excluded_rows);
+               erasure_seen(&g->erasure), g->erasure.lines,
+               (unsigned long long)g->erasure.digest, (unsigned long long)g->excluded_rows);
     if (cfg->data.consent_col[0])
         printf("  consent: %llu rows without consent (%s) dropped, from %zu users\n",
-               (unsigned long long)g.consent_rows, cfg->data.consent_col, g.consent_users.n);
+               (unsigned long long)g->consent_rows, cfg->data.consent_col, g->consent_users.n);
+}
+
+void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
+                  IngestReport *report) {
+    double t0 = now_seconds();
+    const char *dir = cfg->data.shard_dir;
+    const int V = (int)cfg->data.virtual_shards;
+    if (mkdir_p(dir) != 0) fatal("data.shard_dir: %s: cannot create (%s)", dir, strerror(errno));
+    // The old meta goes first: until the new one is written, the directory is "not prepared".
+    char meta_path[CFG_PATH_LEN + 32];
+    snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
+    if (unlink(meta_path) == 0) fsync_dir_of(meta_path);
+    Ingest g;
+    read_inputs(&g, cfg, key, dir, V);
+    // Vocabularies from the training split.
+    Vocab vocab[1 + CFG_LIST_MAX];
+    vocab_build(&g.actions, &vocab[0]);
+    for (int c = 0; c < g.n_cat; c++) vocab_build(&g.cats[c], &vocab[1 + c]);
+    DataMeta meta;
+    meta_init(&meta, &g, cfg, V, fingerprint);
+    size_t n_users;
+    UserRec *users = sort_buckets(&g, &meta, &n_users);
+    for (int s = 0; s < N_SPLITS; s++)
+        write_split(&g, &meta, vocab, users, n_users, s, dir, fingerprint);
+    meta_commit(&meta, &g, vocab, dir, meta_path);
+    report->seconds = now_seconds() - t0;
+    print_report(&g, &meta, n_users, dir, report);
     report->excluded_users = (uint64_t)erasure_seen(&g.erasure);
     report->consent_rows = g.consent_rows;
     erasure_free(&g.erasure);
@@ -723,13 +763,13 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     printf("  vocabulary: %d %s values", meta.vocab_size[0] - 1, cfg->data.action_col);
     for (int c = 0; c < g.n_cat; c++)
         printf(", %d %s values", meta.vocab_size[1 + c] - 1, cfg->data.categorical_cols.item[c]);
-    printf(" (+ <unk>); log(gap + %g) mean %.4f std %.4f\n", delta, meta.loggap_mean,
+    printf(" (+ <unk>); log(gap + %g) mean %.4f std %.4f\n", cfg->model.gap_offset, meta.loggap_mean,
            meta.loggap_std);
     for (int c = 0; c <= g.n_cat; c++) vocab_free(&vocab[c]);
     strtab_free(&g.actions);
     for (int c = 0; c < g.n_cat; c++) strtab_free(&g.cats[c]);
     free(g.bucket);
     free(users);
-    free(in);
+    free((void *)g.inputs); // list_inputs() allocated it
     meta_free(&meta);
 }
