@@ -26,4 +26,21 @@ for sig in TERM INT; do
     fail "$sig to mpirun: exit file '$(cat "exit-$sig.txt" 2>/dev/null)', mpirun $rc, checkpoints: $(ls "$WORK/run-$sig/checkpoints" 2>&1)"
   fi
 done
+# cluster/mpirun-trainer: the same signals to the wrapper give the trainer's 75 as its status.
+for sig in TERM INT; do
+  # (a job started with & in a script ignores SIGINT; a terminal's Ctrl-C would not be ignored)
+  env --default-signal=INT "$REPO_DIR/cluster/mpirun-trainer" --oversubscribe --bind-to none -np 2 "$TRAINER" train exp.yaml \
+    --set run.dir="$WORK/wrap-$sig" --set train.steps=10000000 --set log.every=1 \
+    --set checkpoint.every=0 > "wrap-$sig.out" 2> "wrap-$sig.err" &
+  wp=$!
+  for _ in $(seq 600); do grep -qE '^step +5/' "wrap-$sig.out" 2>/dev/null && break; sleep 0.1; done
+  kill -"$sig" "$wp"
+  rc=0; timeout 60 tail --pid="$wp" -f /dev/null || { kill -KILL "$wp"; fail "wrapper $sig: did not end"; }
+  wait "$wp" || rc=$?
+  if [ "$rc" = 75 ] && compgen -G "$WORK/wrap-$sig/checkpoints/step-*.ckpt" > /dev/null; then
+    pass "$sig to cluster/mpirun-trainer: exit 75 with a checkpoint"
+  else
+    tail -3 "wrap-$sig.err"; fail "$sig to cluster/mpirun-trainer: exit $rc, checkpoints: $(ls "$WORK/wrap-$sig/checkpoints" 2>&1)"
+  fi
+done
 finish
