@@ -13,9 +13,7 @@
 
 write_small_exp exp.yaml
 E=(--set synth.users=400)
-RC=0
-mpirun_t 1 "$TRAINER" train exp.yaml "${E[@]}" --set train.steps=100 > src.out 2>&1 || RC=$?
-[ "$RC" -eq 0 ] || { show src.out; fail "source run: rc=$RC"; finish; }
+train_source src.out "${E[@]}" --set train.steps=100
 for k in new_action tempo; do
   "$TRAINER" data synth exp.yaml "${E[@]}" --set synth.drift_kind=$k --set synth.out_dir=p_$k > /dev/null 2>&1
 done

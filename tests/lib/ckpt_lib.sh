@@ -106,3 +106,12 @@ ckpt_path() { printf '%s/checkpoints/step-%08d.ckpt' "$1" "$2"; }
 
 # Shows the tail of a job's output when a check fails.
 show() { say "--- $1 (last lines)"; tail -n "${2:-15}" "$1" | sed 's/^/    /'; }
+
+# train_source OUT ARGS...: a 1-rank train of exp.yaml with ARGS (the model other checks
+# start from), its output in OUT; the test ends at once if it fails.
+train_source() {
+  local out=$1 rc=0
+  shift
+  mpirun_t 1 "$TRAINER" train exp.yaml "$@" > "$out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { show "$out"; fail "train ($out): rc=$rc"; finish; }
+}
