@@ -24,7 +24,7 @@ TB="$TB --set data.train_path=$DATA/taobao/train.csv --set data.valid_path=$DATA
 echo "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE; outputs in $OUT"
 mp "$TRAINER" train "$REPO/configs/default.yaml" $SYN > "$OUT/synth_train.out" 2>&1
 mp "$TRAINER" train "$REPO/configs/taobao.yaml" $TB > "$OUT/taobao_train.out" 2>&1
-num() { grep -o "\"$2\":[-0-9.e]*" "$1" | head -1 | cut -d: -f2; }
+num() { grep -o "\"$2\":[-0-9.e]*" "$1" | sed -n 1p | cut -d: -f2; }
 for run in "synth default 4" "taobao taobao 2"; do
   set -- $run
   args=$SYN; [ "$1" = taobao ] && args=$TB

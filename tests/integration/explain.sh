@@ -20,15 +20,15 @@ SET="--set train.steps=300 --set synth.users=300"
 mpirun_limit 200 1 "$TRAINER" train exp.yaml $SET > train.out 2>&1 || { cat train.out; fail "training failed"; finish; }
 
 # num FILE KEY: the first number after "KEY": in a one-line JSON file.
-num() { grep -o "\"$2\":[-0-9.e]*" "$1" | head -1 | cut -d: -f2; }
-group_share() { grep -o '"group_shares":{[^}]*}' "$1" | head -1 | grep -o "\"$2\":[-0-9.e]*" | cut -d: -f2; }
+num() { grep -o "\"$2\":[-0-9.e]*" "$1" | sed -n 1p | cut -d: -f2; }
+group_share() { grep -o '"group_shares":{[^}]*}' "$1" | sed -n 1p | grep -o "\"$2\":[-0-9.e]*" | cut -d: -f2; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
 # 1-4. One rank, action targets (the predicted action), with the sanity check.
 if mpirun_limit 200 1 "$TRAINER" explain exp.yaml $SET --checkpoint run --split test --per-user 3 \
     --sanity --output act1 > act1.out 2>&1; then
   cat act1.out
-  top=$(grep -o '"top_cells":\[{"offset":[0-9]*,"group":"[a-z_]*"' act1/summary.json | head -1)
+  top=$(grep -o '"top_cells":\[{"offset":[0-9]*,"group":"[a-z_]*"' act1/summary.json | sed -n 1p)
   [ "$top" = '"top_cells":[{"offset":1,"group":"action"' ] && pass "action targets: (offset 1, action) is the largest cell" \
     || fail "action targets: largest cell is $top"
   w=$(num act1/summary.json within_1pct)

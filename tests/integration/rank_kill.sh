@@ -14,7 +14,7 @@ our_trainers() {
   for e in /proc/[0-9]*/environ; do
     pid=${e#/proc/}; pid=${pid%/environ}
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = trainer ] || continue
-    { tr '\0' '\n' < "$e"; } 2>/dev/null | grep -qxF "TRAINER_KEY_FILE=$TRAINER_KEY_FILE" && echo "$pid"
+    grep -qxF "TRAINER_KEY_FILE=$TRAINER_KEY_FILE" < <(tr '\0' '\n' < "$e" 2>/dev/null) && echo "$pid"
   done
   return 0
 }

@@ -43,8 +43,10 @@ run_readme() { # PATTERN: the README command matching PATTERN runs and exits 0
   bash -c "$line" > run.out 2>&1 || rc=$?
   [ "$rc" = 0 ] && pass "README: $line" || { tail -5 run.out; fail "README: '$line': exit $rc"; }
 }
-awk '/^```sh/ { f = 1; next } /^```/ { f = 0 } f' "$README" | grep -m1 '^mpirun -np 2 build/trainer train configs/default.yaml' \
-  | sed 's/ \{2,\}#.*$//' > train_cmd.txt
+# One awk, no early-exiting reader: under pipefail a `grep -m1` after awk lets awk die of
+# SIGPIPE and the script stop silently (a clean-clone CI run did).
+awk '/^```sh/ { f = 1; next } /^```/ { f = 0 } f && !done && /^mpirun -np 2 build\/trainer train configs\/default.yaml/ {
+  sub(/ {2,}#.*$/, ""); print; done = 1 }' "$README" > train_cmd.txt
 [ -s train_cmd.txt ] || fail "README: no 'mpirun -np 2 build/trainer train configs/default.yaml'"
 rc=0; bash -c "$(sed 's/^mpirun /mpirun --oversubscribe --bind-to none /' train_cmd.txt)" > train.out 2>&1 || rc=$?
 [ "$rc" = 0 ] && pass "README: $(cat train_cmd.txt)" || { tail -5 train.out; fail "README train: exit $rc"; finish; }

@@ -26,7 +26,7 @@ run 1 train exp.yaml > train.out 2>&1 || { cat train.out; fail "training failed"
 # 1. truth.csv
 T=$WORK/synth/truth.csv
 if [ "$(head -1 "$T")" = "user,segment,bayes_segment,irregular,irregular_start" ] && [ "$(($(wc -l < "$T") - 1))" -eq 600 ] &&
-   ! tail -n +2 "$T" | grep -vqE '^u[0-9]{7},(lurker|creator|night_owl|bursty_sharer|casual),(lurker|creator|night_owl|bursty_sharer|casual),,$'; then
+   ! tail -n +2 "$T" | grep -vE '^u[0-9]{7},(lurker|creator|night_owl|bursty_sharer|casual),(lurker|creator|night_owl|bursty_sharer|casual),,$' > /dev/null; then
   pass "truth.csv: one row per user, known segment names"
 else
   fail "truth.csv malformed: $(head -3 "$T")"
@@ -50,7 +50,7 @@ done
 S=seg1/segments.csv
 train_users=$(grep -E '^  train ' train.out | awk '{ print $2 }')
 if [ "$(head -1 $S)" = "user_hash,segment,distance_to_centroid" ] && [ "$(($(wc -l < $S) - 1))" -eq "$train_users" ] &&
-   ! tail -n +2 $S | grep -vqE '^[0-9a-f]{16},[0-4],[0-9]+\.[0-9]{6}$' && tail -n +2 $S | sort -c 2> /dev/null; then
+   ! tail -n +2 $S | grep -vE '^[0-9a-f]{16},[0-4],[0-9]+\.[0-9]{6}$' > /dev/null && tail -n +2 $S | sort -c 2> /dev/null; then
   pass "segments.csv: $train_users users, sorted by hash, segments 0..4"
 else
   fail "segments.csv malformed ($(($(wc -l < $S) - 1)) rows, want $train_users): $(head -3 $S)"

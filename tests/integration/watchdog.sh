@@ -19,7 +19,7 @@ rank_pid() {
   local p
   for p in $(descendants "$1"); do
     case "$(cat "/proc/$p/comm" 2>/dev/null)" in trainer*) ;; *) continue ;; esac
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+    if grep -qx "OMPI_COMM_WORLD_RANK=$2" < <(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null); then
       echo "$p"; return
     fi
   done
@@ -52,7 +52,7 @@ left_over() { # trainer processes of this test still alive (by its private key f
   for e in /proc/[0-9]*/environ; do
     p=${e#/proc/}; p=${p%/environ}
     case "$(cat "/proc/$p/comm" 2>/dev/null)" in trainer*) ;; *) continue ;; esac
-    { tr '\0' '\n' < "$e"; } 2>/dev/null | grep -qxF "TRAINER_KEY_FILE=$TRAINER_KEY_FILE" && echo "$p"
+    grep -qxF "TRAINER_KEY_FILE=$TRAINER_KEY_FILE" < <(tr '\0' '\n' < "$e" 2>/dev/null) && echo "$p"
   done
   return 0
 }

@@ -30,7 +30,7 @@ rank_pid() {
   local p
   for p in $(descendants "$1"); do
     case "$(cat "/proc/$p/comm" 2>/dev/null)" in trainer*) ;; *) continue ;; esac # trainer_lsan too
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+    if grep -qx "OMPI_COMM_WORLD_RANK=$2" < <(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null); then
       echo "$p"
       return
     fi
