@@ -50,8 +50,10 @@ static void check_fixture(const char *path) {
             for (int k = 0; k < sp.K + 3; k++) y[k] = (float)strtod(p, &end), p = end;
             int action = (int)strtol(p, &end, 10);
             p = end;
-            double want[16]; // loggap, eng, s[3], x[3], v_action, evidence[N_CHANNELS], score
-            for (int k = 0; k < 10 + N_CHANNELS; k++) want[k] = strtod(p, &end), p = end;
+            // loggap, eng, s[3], x[3], v_action, evidence of every channel but the change point
+            // (the fixture has no fresh-state surprisal: check_change does), score
+            double want[16];
+            for (int k = 0; k < 10 + CH_CHANGE; k++) want[k] = strtod(p, &end), p = end;
             int peak_start = (int)strtol(p, &end, 10), peak_end = (int)strtol(end, &end, 10);
             int part = (int)strtol(end, &end, 10);
             EventSurprise ev;
@@ -71,11 +73,14 @@ static void check_fixture(const char *path) {
             CHECK(close_rel(ev.v[0], want[8], 1e-9), "event %d: v_action %.12g, reference %.12g",
                   events, ev.v[0], want[8]);
             user_score_add(&us, ring, &spec, &ev, (int64_t)us.n + 1);
-            for (int side = 0; side < N_CHANNELS; side++)
+            for (int side = 0; side < CH_CHANGE; side++)
                 CHECK(close_rel(us.evidence[side], want[9 + side], 1e-9),
                       "event %d: evidence[%d] %.12g, reference %.12g", events, side,
                       us.evidence[side], want[9 + side]);
-            const double want_score = want[9 + N_CHANNELS];
+            CHECK(us.evidence[CH_CHANGE] == SCORE_NO_EVIDENCE,
+                  "event %d: change-point evidence %g without fresh surprisal", events,
+                  us.evidence[CH_CHANGE]);
+            const double want_score = want[9 + CH_CHANGE];
             CHECK(close_rel(us.score, want_score, 1e-9), "event %d: score %.12g, reference %.12g",
                   events, us.score, want_score);
             CHECK(us.peak.start == peak_start && us.peak.end == peak_end && us.peak.part == part,
@@ -119,6 +124,29 @@ static void check_statistics(void) {
           (long long)a.peak.top[0], (long long)a.peak.top[1]);
 }
 
+// The change point on a hand-made sequence: W = 4 (segments of 16 events from t = 4, 8, ...,
+// burn-in 2); every event has total surprisal 1 under the carried state, 1 under every fresh
+// one but the segment from t = 8's (0.5): its ratio is 0.5 per event from event 10 to 23.
+static void check_change(void) {
+    ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 4};
+    RingEntry ring[16];
+    UserScore u;
+    user_score_reset(&u);
+    for (int e = 1; e <= 30; e++) {
+        EventSurprise ev = {.s = {1, 0, 0}, .v = {1, 0.5, 0.5}};
+        for (int k = 0; k < CP_SLOTS; k++) ev.fresh[k] = NAN;
+        for (int t = 4; t < e; t += 4)
+            if (e <= t + cp_len(4) - 1) ev.fresh[(t / 4) % CP_SLOTS] = t == 8 ? 0.5 : 1.0;
+        user_score_add(&u, ring, &spec, &ev, e);
+        const double want = e < 6 ? SCORE_NO_EVIDENCE : e < 10 ? 0 : 0.5 * ((e < 23 ? e : 23) - 9);
+        CHECK(fabs(u.evidence[CH_CHANGE] - want) < 1e-12, "change: after event %d %g, want %g", e,
+              u.evidence[CH_CHANGE], want);
+    }
+    const Peak *pk = &u.side[CH_CHANGE];
+    CHECK(pk->kind == PEAK_CHANGE && pk->start == 10 && pk->end == 23,
+          "change: peak [%lld, %lld], want [10, 23]", (long long)pk->start, (long long)pk->end);
+}
+
 static void check_threshold_auroc(void) {
     double s[100];
     for (int i = 0; i < 100; i++) s[i] = 100 - i; // 100 .. 1, unsorted order
@@ -154,6 +182,8 @@ int main(int argc, char **argv) {
     if (argc > 1) check_fixture(argv[1]);
     printf("window and mean statistics\n");
     check_statistics();
+    printf("change point\n");
+    check_change();
     printf("threshold calibration and AUROC\n");
     check_threshold_auroc();
     if (g_failures) {

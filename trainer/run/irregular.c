@@ -8,15 +8,84 @@
 #include "comm.h"
 #include "util.h"
 
+// The change-point segments of one split as users of their own (the same event records; a
+// segment user's `reserved` is its start t within its user) and, per shard, every event's
+// total surprisal under each fresh segment state: fresh[s][(event index) * CP_SLOTS + slot].
+typedef struct {
+    Dataset view;
+    double **fresh; // (n_shards) x (shard events * CP_SLOTS), NAN where no segment covers
+    int W;
+} ChangeSegments;
+
 typedef struct {
     const ScoreSpec *spec;
     const SurpriseParams *sp;
     UserScore *lane;  // (lanes)
     RingEntry *rings; // (lanes, score_ring_len)
+    const ChangeSegments *cs;
     IrregularEvent on_event;
     IrregularUser on_user;
     void *ctx;
 } PassState;
+
+// Segments from t = W, 2W, ... with at least 2 events: min(4W, n - t) of them each.
+static void segments_open(ChangeSegments *cs, const Dataset *ds, int split, int W) {
+    memset(cs, 0, sizeof *cs);
+    cs->W = W;
+    cs->view = *ds;
+    cs->view.shards[split] = xcalloc((size_t)ds->n_shards + 1, sizeof(Shard));
+    cs->fresh = xcalloc((size_t)ds->n_shards + 1, sizeof(double *));
+    for (int s = 0; s < ds->n_shards; s++) {
+        const Shard *sh = &ds->shards[split][s];
+        Shard *v = &cs->view.shards[split][s];
+        *v = *sh;
+        uint64_t n_seg = 0;
+        for (uint64_t i = 0; i < sh->hdr.n_users; i++)
+            for (uint64_t t = (uint64_t)W; t + 2 <= sh->users[i].n_events; t += (uint64_t)W) n_seg++;
+        v->users = xmalloc(sizeof(ShardUser) * (size_t)(n_seg + 1));
+        v->hdr.n_users = n_seg;
+        n_seg = 0;
+        for (uint64_t i = 0; i < sh->hdr.n_users; i++) {
+            const ShardUser *u = &sh->users[i];
+            for (uint64_t t = (uint64_t)W; t + 2 <= u->n_events; t += (uint64_t)W) {
+                uint64_t len = u->n_events - t < (uint64_t)cp_len(W) ? u->n_events - t : (uint64_t)cp_len(W);
+                v->users[n_seg++] = (ShardUser){u->user_hash, u->first_event + t, (uint32_t)len, (uint32_t)t};
+            }
+        }
+        const size_t n = (size_t)sh->hdr.n_events * CP_SLOTS + 1;
+        cs->fresh[s] = xmalloc(sizeof(double) * n);
+        for (size_t k = 0; k < n; k++) cs->fresh[s][k] = NAN;
+    }
+}
+
+static void segments_free(ChangeSegments *cs, int split) {
+    for (int s = 0; s < cs->view.n_shards; s++) free(cs->view.shards[split][s].users), free(cs->fresh[s]);
+    free(cs->view.shards[split]);
+    free(cs->fresh);
+}
+
+typedef struct {
+    ChangeSegments *cs;
+    const SurpriseParams *sp;
+} FreshState;
+
+// A segment's scored events: their total surprisal under its fresh state.
+static void fresh_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *bb) {
+    FreshState *fs = ctx;
+    const int B = bb->view.lanes, O = model_outputs(&sc->model->shape), W = fs->cs->W;
+    for (int r = 0; r < B * bb->view.window; r++) {
+        const Shard *sh;
+        const ShardUser *seg = scorer_slot_user(es, bb, r, &sh);
+        if (!seg || bb->tgt_action[r] < 0) continue;
+        EventSurprise ev;
+        surprise_event(fs->sp, sc->model->act.y + (size_t)r * O, bb->tgt_action[r],
+                       bb->tgt_loggap[r], bb->tgt_eng[r], &ev);
+        const uint64_t event = seg->first_event + (uint64_t)bb->slot_pos[r] + 1;
+        const int slot = (int)((seg->reserved / (uint32_t)W) % CP_SLOTS);
+        fs->cs->fresh[es->user_shard[bb->slot_user[r]]][event * CP_SLOTS + slot] =
+            ev.s[0] + ev.s[1] + ev.s[2];
+    }
+}
 
 static void pass_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *bb) {
     PassState *ps = ctx;
@@ -32,21 +101,36 @@ static void pass_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchB
         EventSurprise ev;
         surprise_event(ps->sp, sc->model->act.y + (size_t)r * O, bb->tgt_action[r],
                        bb->tgt_loggap[r], bb->tgt_eng[r], &ev);
+        if (ps->cs) {
+            const double *f = ps->cs->fresh[es->user_shard[bb->slot_user[r]]] +
+                              (u->first_event + (uint64_t)event) * CP_SLOTS;
+            for (int k = 0; k < CP_SLOTS; k++) ev.fresh[k] = f[k];
+        }
         user_score_add(us, ps->rings + (size_t)lane * score_ring_len(ps->spec), ps->spec, &ev, event);
         if (ps->on_event) ps->on_event(ps->ctx, u, sh, event, &ev, us);
         if (event == (int64_t)u->n_events - 1 && ps->on_user) ps->on_user(ps->ctx, u, sh, us);
     }
 }
 
+// zwindow: a pass over the change-point segments first (fresh states), then the pass proper.
 void irregular_pass(Scorer *sc, const Dataset *ds, int split, const ScoreSpec *spec,
                     const SurpriseParams *sp, IrregularEvent on_event, IrregularUser on_user,
                     void *ctx) {
-    PassState ps = {spec, sp, NULL, NULL, on_event, on_user, ctx};
+    if (!ds) ds = &sc->ds, split = sc->split;
+    ChangeSegments cs;
+    const int change = spec->statistic == STAT_ZWINDOW;
+    if (change) {
+        segments_open(&cs, ds, split, spec->window);
+        FreshState fs = {&cs, sp};
+        scorer_pass_on(sc, &cs.view, split, 0, NULL, fresh_visit, &fs);
+    }
+    PassState ps = {spec, sp, NULL, NULL, change ? &cs : NULL, on_event, on_user, ctx};
     ps.lane = xcalloc((size_t)sc->lanes, sizeof(UserScore));
     ps.rings = xcalloc((size_t)sc->lanes * (size_t)score_ring_len(spec), sizeof(RingEntry));
-    scorer_pass_on(sc, ds ? ds : &sc->ds, ds ? split : sc->split, 0, NULL, pass_visit, &ps);
+    scorer_pass_on(sc, ds, split, 0, NULL, pass_visit, &ps);
     free(ps.lane);
     free(ps.rings);
+    if (change) segments_free(&cs, split);
 }
 
 // ---------------------------------------------------------------- calibration

@@ -58,6 +58,7 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
         out->s[PART_ENGAGEMENT] = out->x[PART_ENGAGEMENT] = out->v[PART_ENGAGEMENT] = 0;
     }
     out->excess = out->x[0] + out->x[1] + out->x[2];
+    for (int k = 0; k < CP_SLOTS; k++) out->fresh[k] = NAN;
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
@@ -77,6 +78,7 @@ void user_score_reset(UserScore *u) {
     memset(u, 0, sizeof *u);
     for (int c = 0; c < N_CHANNELS; c++) peak_reset(&u->side[c]), u->evidence[c] = -INFINITY;
     peak_reset(&u->peak);
+    peak_reset(&u->cp_done);
 }
 
 // Inserts (event, x) into the top list if it belongs there (ties: the earlier event stays).
@@ -202,8 +204,51 @@ static void prediction_add(UserScore *u, const RingEntry *ring, int W, int engag
     }
 }
 
+// The window of the last len entries as the change point's peak (its part: the largest excess
+// sum there).
+static void change_peak(Peak *pk, const RingEntry *ring, int cap, int64_t n, int len, double v) {
+    set_peak(pk, ring, cap, n - len, len, -1, v);
+    int part = 0;
+    for (int p = 1; p < N_PARTS; p++)
+        if (pk->parts[p] > pk->parts[part]) part = p;
+    // Top events again by that part (set_peak ranked them by the total).
+    set_peak(pk, ring, cap, n - len, len, part, v);
+    pk->kind = PEAK_CHANGE;
+}
+
+// The change-point channel after event `event` (u->n counts it; the ring holds 4W entries):
+// every segment covering it (starts t = kW >= W, t < event <= t + 4W - 1) adds carried minus
+// fresh surprisal from its burn-in on; a segment's last event folds its total into cp_done.
+// The channel's peak is the largest of cp_done and the unfinished segments' sums.
+static void change_add(UserScore *u, const RingEntry *ring, int W, const EventSurprise *ev,
+                       int64_t event) {
+    const int L = cp_len(W), burn = cp_burn(W), cap = 4 * W;
+    const double s = ev->s[0] + ev->s[1] + ev->s[2];
+    double open_sum[CP_SLOTS];
+    int open_len[CP_SLOTS], n_open = 0;
+    for (int64_t t = (event - 1) / W * W; t >= W && t > event - L; t -= W) {
+        const int k = (int)((t / W) % CP_SLOTS);
+        const int64_t j = event - t;
+        if (j == 1) u->cp_sum[k] = 0;
+        if (j < burn || isnan(ev->fresh[k])) continue;
+        u->cp_sum[k] += s - ev->fresh[k];
+        const int len = (int)(j - burn + 1);
+        if (j < L - 1) open_sum[n_open] = u->cp_sum[k], open_len[n_open++] = len;
+        else if (u->cp_done.kind != PEAK_CHANGE || u->cp_sum[k] > u->cp_done.z)
+            change_peak(&u->cp_done, ring, cap, u->n, len, u->cp_sum[k]);
+    }
+    double best = u->cp_done.kind == PEAK_CHANGE ? u->cp_done.z : -INFINITY;
+    int best_len = 0;
+    for (int i = 0; i < n_open; i++)
+        if (open_sum[i] > best) best = open_sum[i], best_len = open_len[i];
+    if (best_len > 0) change_peak(&u->side[CH_CHANGE], ring, cap, u->n, best_len, best);
+    else if (u->cp_done.kind == PEAK_CHANGE) u->side[CH_CHANGE] = u->cp_done;
+}
+
 // The zwindow statistic after the newest entry (u->n counts it); ring holds 4W entries.
-static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, int engagement) {
+static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const EventSurprise *ev,
+                        int64_t event) {
+    const int engagement = ev->v[PART_ENGAGEMENT] > 0;
     const int W = spec->window, cap = 4 * W, scales[3] = {W / 4 > 0 ? W / 4 : 1, W, 4 * W};
     double m = 0;
     for (int k = 0; k < 3; k++) {
@@ -231,6 +276,7 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, in
         }
     }
     prediction_add(u, ring, W, engagement);
+    change_add(u, ring, W, ev, event);
     double sc[N_CHANNELS];
     for (int c = 0; c < N_CHANNELS; c++) {
         const Peak *pk = &u->side[c];
@@ -267,7 +313,7 @@ void user_score_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, const 
     slot->event = event;
     u->n++;
     if (spec->statistic == STAT_ZWINDOW) {
-        zwindow_add(u, ring, spec, ev->v[PART_ENGAGEMENT] > 0);
+        zwindow_add(u, ring, spec, ev, event);
         return;
     }
     // The window's sum is recomputed from the ring every event (W adds, in event order), so
@@ -300,7 +346,10 @@ const char *user_score_reason_text(const UserScore *u) {
                                                  "engagement-regular"};
     static const char *const SHIFT[N_PARTS] = {"action-shift", "timing-shift", "engagement-shift"};
     static const char *const LEVEL[N_PARTS] = {"action-level", "timing-level", "engagement-level"};
+    static const char *const CHANGE[N_PARTS] = {"action-change", "timing-change",
+                                                "engagement-change"};
     int p = user_score_reason(u);
+    if (u->peak.kind == PEAK_CHANGE) return CHANGE[p];
     if (u->peak.kind != PEAK_Z) return u->peak.kind == PEAK_SHIFT ? SHIFT[p] : LEVEL[p];
     return u->peak.parts[p] < 0 ? REGULAR[p] : PART_NAMES[p];
 }

@@ -35,6 +35,10 @@
 //            takeover, a bot's onset; and the levels of its mean prediction over W events:
 //            short gaps (bursts), high engagement (sprees). Their evidence is the largest
 //            value so far, standardised by the validation users' median and MAD.
+//            the change point (CH_CHANGE, segments above): the largest log-likelihood ratio of
+//            a fresh state against the carried one over a segment's events from its burn-in
+//            on (a finished segment's total, an unfinished one's sum so far), standardised
+//            the same way; it needs EventSurprise.fresh (surprise_window_score has none).
 //            The score is -log of the sum over channels of the calibrated tail shares (a
 //            union bound: score_combine), so channels whose tails differ are on one scale.
 //   window   max over windows of mean(x), the total excess (one-sided);
@@ -43,7 +47,8 @@
 // largest calibrated score); the reason is its part (zwindow; for the others, the part with
 // the largest excess sum there), with "-regular" appended when that part was below its
 // expectation, "-shift" or "-level" for a prediction channel, and its top events are those
-// with the largest |x| of that part.
+// with the largest |x| of that part; the change point's reason is "<part>-change", the part
+// with the largest excess sum in its window.
 // The running score after each event is the same function of the events so far, so serve's
 // last value for a user equals score's (UserScore is the accumulator both use).
 #pragma once
@@ -56,10 +61,25 @@ enum { PART_ACTION, PART_TIMING, PART_ENGAGEMENT, N_PARTS };
 // zwindow's channels: the two sides of the excess (surprise, regularity), and the model's
 // predictions: how far its mean prediction shifts (action mix, engagement) and how extreme it
 // gets (short gaps, high engagement).
+// The last, the change point: the log-likelihood ratio of a fresh state against the carried one.
 enum {
     CH_SURPRISE, CH_REGULAR, CH_SHIFT_ACTION, CH_SHIFT_ENGAGEMENT, CH_LEVEL_GAP, CH_LEVEL_ENGAGEMENT,
-    N_CHANNELS
+    CH_CHANGE, N_CHANNELS
 };
+// The change-point channel's segments: from every event t = W, 2W, ... of a user on, a fresh
+// LSTM state (the initial one, as for a new user) is fed events t, t + 1, ..., t + 4W - 1 (or
+// to the end of the history) alongside the carried one; event t + j (1 <= j < 4W) then has a
+// total surprisal under each. From j = burn-in on, the segment's log-likelihood ratio is the
+// sum of (carried - fresh): large when a state that forgot the past explains the events
+// better than the one that remembers it (a takeover). At most CP_SLOTS segments overlap; the
+// one starting at t has slot (t / W) % CP_SLOTS.
+enum { CP_SLOTS = 4 };
+static inline int cp_len(int W) {
+    return CP_SLOTS * W;
+}
+static inline int cp_burn(int W) {
+    return W / 2 > 0 ? W / 2 : 1;
+}
 // The model's prediction before an event, as the prediction channels use it: the standardised
 // mean log-gap, the predicted engagement (normalised; 0 without one) and the action
 // probabilities (actions from PRED_MAX_K - 1 on folded into the last).
@@ -79,6 +99,10 @@ typedef struct {
     double v[N_PARTS]; // the excess's variance under the model
     double excess;     // sum of x
     float pred[N_PRED]; // the prediction the event was scored against
+    // The event's total surprisal (sum of s) under each change-point segment's fresh state
+    // (slot as above; NAN: no segment of that slot covers the event). surprise_event sets NAN;
+    // the pass (score) or the live scorer (serve) fills them in.
+    double fresh[CP_SLOTS];
 } EventSurprise;
 
 SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma);
@@ -114,12 +138,12 @@ static inline int score_ring_len(const ScoreSpec *s) {
     return 4 * s->window;
 }
 
-enum { PEAK_Z, PEAK_SHIFT, PEAK_LEVEL };
+enum { PEAK_Z, PEAK_SHIFT, PEAK_LEVEL, PEAK_CHANGE };
 // A window where a statistic peaked: its Z (zwindow) and part, the excess sums per part, its
 // first and last event and its top events.
 typedef struct {
     double z;
-    int part, kind; // kind: PEAK_Z (z a Z), PEAK_SHIFT or PEAK_LEVEL (z the channel's value)
+    int part, kind; // kind: PEAK_Z (z a Z), PEAK_SHIFT, PEAK_LEVEL, PEAK_CHANGE (the value)
     double parts[N_PARTS];
     int64_t start, end;
     int64_t top[SCORE_TOP]; // event indices, -1: none
@@ -143,6 +167,8 @@ typedef struct {
     Peak peak;            // the channel with the largest calibrated score
     double sum[N_PARTS];  // statistic mean: running sums
     double pred_sum[N_PRED]; // zwindow: sum of the predictions from the W-th event on
+    double cp_sum[CP_SLOTS]; // zwindow: each change-point segment's ratio so far
+    Peak cp_done;            // zwindow: the largest ratio of a finished segment (kind PEAK_Z: none)
 } UserScore;
 
 void user_score_reset(UserScore *u);
