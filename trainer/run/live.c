@@ -13,7 +13,7 @@
 #include "util.h"
 
 #define SNAP_MAGIC   "LSTMSRVS"
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3
 
 struct LiveScorer {
     Model *model; // the checkpoint's parameters, activations for (max_batch lanes, T = 1)
@@ -23,6 +23,8 @@ struct LiveScorer {
     FeatureSpec fs;
     int max_batch, L, H, O;
     size_t rec_bytes, ring_off, h_off, c_off, y_off; // record layout, bytes
+    size_t f_off, slot_bytes; // the change point's fresh states: CP_SLOTS of (h, c, y)
+    int change;               // zwindow: fresh rows run beside the carried ones
     uint64_t model_id;
     uint8_t *arena; // n_users records
     long long n_users, cap_users, n_events;
@@ -33,6 +35,7 @@ struct LiveScorer {
     int32_t *pend_user;
     uint8_t *pend_event; // (max_batch, event_bytes)
     double *pend_arrival;
+    int32_t *row_pend, *row_slot; // (max_batch * CP_SLOTS): a fresh row's event and slot
     // events waiting for a later batch, in arrival order
     int n_wait, cap_wait;
     int32_t *wait_user;
@@ -52,11 +55,18 @@ static RingEntry *rec_ring(const LiveScorer *ls, LiveUser *u) {
 static real *rec_real(LiveUser *u, size_t off) {
     return (real *)((uint8_t *)u + off);
 }
+// Change-point slot k's h (L*H), then c (L*H) and y (O).
+static real *rec_fresh(const LiveScorer *ls, LiveUser *u, int k) {
+    return rec_real(u, ls->f_off + (size_t)k * ls->slot_bytes);
+}
 
 LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *sp, int max_batch) {
     LiveScorer *ls = xcalloc(1, sizeof *ls);
     ModelShape shape = sc->model->shape;
-    shape.max_lanes = max_batch, shape.window = 1;
+    // Rows of a batch: its events' carried states, then (zwindow) up to CP_SLOTS fresh ones each.
+    ls->change = spec->statistic == STAT_ZWINDOW;
+    const int rows = max_batch * (1 + (ls->change ? CP_SLOTS : 0));
+    shape.max_lanes = rows, shape.window = 1;
     ls->model = model_create(&shape);
     memcpy(ls->model->params, sc->model->params, sizeof(real) * ls->model->n_params);
     ls->lc = sc->lc, ls->spec = *spec, ls->sp = *sp;
@@ -67,7 +77,9 @@ LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *s
     ls->h_off = ls->ring_off + sizeof(RingEntry) * (size_t)score_ring_len(spec);
     ls->c_off = ls->h_off + sizeof(real) * (size_t)(ls->L * ls->H);
     ls->y_off = ls->c_off + sizeof(real) * (size_t)(ls->L * ls->H);
-    ls->rec_bytes = (ls->y_off + sizeof(real) * (size_t)ls->O + 15) / 16 * 16;
+    ls->f_off = ls->y_off + sizeof(real) * (size_t)ls->O;
+    ls->slot_bytes = ls->change ? sizeof(real) * (size_t)(2 * ls->L * ls->H + ls->O) : 0;
+    ls->rec_bytes = (ls->f_off + CP_SLOTS * ls->slot_bytes + 15) / 16 * 16;
     uint64_t settings[4] = {(uint64_t)spec->statistic, (uint64_t)spec->window, ls->rec_bytes,
                             (uint64_t)(sp->eng_sigma * 1e12)};
     ls->model_id = hash_bytes(settings, sizeof settings,
@@ -79,8 +91,10 @@ LiveScorer *live_open(Scorer *sc, const ScoreSpec *spec, const SurpriseParams *s
     ls->pend_user = xmalloc(sizeof(int32_t) * (size_t)max_batch);
     ls->pend_event = xcalloc((size_t)max_batch, ls->event_bytes);
     ls->pend_arrival = xmalloc(sizeof(double) * (size_t)max_batch);
-    ls->st = lane_state_alloc(&shape, max_batch);
-    batchbuf_init(&ls->bb, max_batch, 1, shape.n_cat, shape.n_dense);
+    ls->row_pend = xmalloc(sizeof(int32_t) * (size_t)max_batch * CP_SLOTS);
+    ls->row_slot = xmalloc(sizeof(int32_t) * (size_t)max_batch * CP_SLOTS);
+    ls->st = lane_state_alloc(&shape, rows);
+    batchbuf_init(&ls->bb, rows, 1, shape.n_cat, shape.n_dense);
     return ls;
 }
 
@@ -88,6 +102,7 @@ void live_close(LiveScorer *ls) {
     model_free(ls->model);
     free(ls->arena), free(ls->table), free(ls->pend_user), free(ls->pend_event);
     free(ls->pend_arrival), free(ls->wait_user), free(ls->wait_event), free(ls->wait_arrival);
+    free(ls->row_pend), free(ls->row_slot);
     lane_state_free(&ls->st);
     batchbuf_free(&ls->bb);
     free(ls);
@@ -208,46 +223,86 @@ long long live_events(const LiveScorer *ls) {
 
 // ---------------------------------------------------------------- one micro-batch
 
-void live_flush(LiveScorer *ls, LiveEmit emit, void *ctx) {
-    const int n = ls->n_pend, H = ls->H, L = ls->L, O = ls->O;
-    if (n == 0) return;
+// Row r of the batch's state from (save: into) h and c of L layers.
+static void state_row(LiveScorer *ls, int r, real *h, real *c, int save) {
+    const size_t H = (size_t)ls->H;
+    for (int l = 0; l < ls->L; l++) {
+        real *sh = ls->st.h[l] + (size_t)r * H, *sc = ls->st.c[l] + (size_t)r * H;
+        if (save) memcpy(h + l * H, sh, sizeof(real) * H), memcpy(c + l * H, sc, sizeof(real) * H);
+        else memcpy(sh, h + l * H, sizeof(real) * H), memcpy(sc, c + l * H, sizeof(real) * H);
+    }
+}
+
+// The fresh rows of pending event k (the user's event e = n_events): one per change-point
+// segment covering it (starts t = mW >= W, t <= e < t + 4W), from row *rows on; a segment
+// starting at e starts from the initial state (its first event, as for a new user), the others
+// score the event against their last prediction into ev->fresh.
+static void fresh_rows(LiveScorer *ls, int k, const uint8_t *e, real loggap, real eng,
+                       EventSurprise *ev, int *rows) {
+    LiveUser *u = rec_at(ls, ls->pend_user[k]);
+    const int W = ls->spec.window, LH = ls->L * ls->H;
+    const int64_t n = u->n_events;
+    for (int64_t t = n / W * W; t >= W && t > n - cp_len(W); t -= W) {
+        const int slot = (int)((t / W) % CP_SLOTS), r = *rows;
+        real *f = rec_fresh(ls, u, slot);
+        batch_fill_input(&ls->bb, &ls->fs, e, t == n ? NAN : u->last_time, (size_t)r);
+        if (t < n) {
+            state_row(ls, r, f, f + LH, 0);
+            EventSurprise fe;
+            surprise_event(&ls->sp, f + 2 * LH, ev_action(e), loggap, eng, &fe);
+            ev->fresh[slot] = fe.s[0] + fe.s[1] + fe.s[2];
+        }
+        ls->row_pend[r - ls->n_pend] = k, ls->row_slot[r - ls->n_pend] = slot;
+        (*rows)++;
+    }
+}
+
+// The batch's rows: every pending event's carried state and inputs (scored against the
+// prediction after the user's previous event: ev[k], scored[k]) and its fresh rows.
+static int flush_prepare(LiveScorer *ls, EventSurprise *ev, int *scored) {
     const FeatureSpec *fs = &ls->fs;
-    EventSurprise *ev = xmalloc(sizeof(EventSurprise) * (size_t)n);
-    int *scored = xmalloc(sizeof(int) * (size_t)n);
-    for (int k = 0; k < n; k++) {
+    int rows = ls->n_pend;
+    for (int k = 0; k < ls->n_pend; k++) {
         LiveUser *u = rec_at(ls, ls->pend_user[k]);
         const uint8_t *e = ls->pend_event + (size_t)k * ls->event_bytes;
-        for (int l = 0; l < L; l++) {
-            memcpy(ls->st.h[l] + (size_t)k * H, rec_real(u, ls->h_off) + l * H, sizeof(real) * H);
-            memcpy(ls->st.c[l] + (size_t)k * H, rec_real(u, ls->c_off) + l * H, sizeof(real) * H);
-        }
+        state_row(ls, k, rec_real(u, ls->h_off), rec_real(u, ls->c_off), 0);
         batch_fill_input(&ls->bb, fs, e, u->n_events > 0 ? u->last_time : NAN, (size_t)k);
         scored[k] = u->n_events > 0;
-        if (!scored[k]) continue;
-        // The event's values as the batcher's targets hold them (batch.c), against the
-        // prediction made after the user's previous event.
+        // The event's values as the batcher's targets hold them (batch.c).
         const double t = ev_time(e);
-        real loggap = (real)log(t - u->last_time + fs->gap_offset);
+        real loggap = scored[k] ? (real)log(t - u->last_time + fs->gap_offset) : 0;
         real eng = fs->engagement_index >= 0
                        ? (real)feature_norm_num(fs, fs->engagement_index,
                                                 ev_num(e, fs->n_cat, fs->engagement_index))
                        : 0;
-        surprise_event(&ls->sp, rec_real(u, ls->y_off), ev_action(e), loggap, eng, &ev[k]);
-        user_score_add(&u->us, rec_ring(ls, u), &ls->spec, &ev[k], u->n_events);
+        if (scored[k]) surprise_event(&ls->sp, rec_real(u, ls->y_off), ev_action(e), loggap, eng, &ev[k]);
+        if (ls->change) fresh_rows(ls, k, e, loggap, eng, &ev[k], &rows);
+        if (scored[k]) user_score_add(&u->us, rec_ring(ls, u), &ls->spec, &ev[k], u->n_events);
     }
+    return rows;
+}
+
+void live_flush(LiveScorer *ls, LiveEmit emit, void *ctx) {
+    const int n = ls->n_pend, LH = ls->L * ls->H, O = ls->O;
+    if (n == 0) return;
+    EventSurprise *ev = xmalloc(sizeof(EventSurprise) * (size_t)n);
+    int *scored = xmalloc(sizeof(int) * (size_t)n);
+    const int rows = flush_prepare(ls, ev, scored);
     BatchBuf *bb = &ls->bb;
-    for (int k = 0; k < n; k++) bb->tgt_action[k] = -1;
-    Batch view = {.lanes = n, .window = 1, .action = bb->action, .cat = bb->cat,
+    for (int k = 0; k < rows; k++) bb->tgt_action[k] = -1;
+    Batch view = {.lanes = rows, .window = 1, .action = bb->action, .cat = bb->cat,
                   .dense = bb->dense, .keep = bb->keep, .tgt_action = bb->tgt_action,
                   .tgt_loggap = bb->tgt_loggap, .tgt_eng = bb->tgt_eng, .lane_id = bb->lane_id};
     model_forward(ls->model, &view, &ls->st, &ls->lc, NULL, NULL, 0);
+    for (int r = n; r < rows; r++) {
+        real *f = rec_fresh(ls, rec_at(ls, ls->pend_user[ls->row_pend[r - n]]), ls->row_slot[r - n]);
+        state_row(ls, r, f, f + LH, 1);
+        memcpy(f + 2 * LH, ls->model->act.y + (size_t)r * O, sizeof(real) * O);
+    }
     for (int k = 0; k < n; k++) {
         LiveUser *u = rec_at(ls, ls->pend_user[k]);
         const uint8_t *e = ls->pend_event + (size_t)k * ls->event_bytes;
-        for (int l = 0; l < L; l++) {
-            memcpy(rec_real(u, ls->h_off) + l * H, ls->st.h[l] + (size_t)k * H, sizeof(real) * H);
-            memcpy(rec_real(u, ls->c_off) + l * H, ls->st.c[l] + (size_t)k * H, sizeof(real) * H);
-        }
+        state_row(ls, k, rec_real(u, ls->h_off), rec_real(u, ls->c_off), 1);
         memcpy(rec_real(u, ls->y_off), ls->model->act.y + (size_t)k * O, sizeof(real) * O);
         u->last_time = ev_time(e);
         LiveResult r = {u, u->n_events, scored[k] ? &ev[k] : NULL, rec_real(u, ls->y_off),

@@ -5,7 +5,10 @@
 // Users are keyed by their keyed hash (raw ids are never stored) in an open-addressing table
 // over one flat arena of fixed-size records: hash, last event time, event count, the
 // UserScore with its ring, (h, c) of every layer and the head outputs y after the last event
-// (what the next event is scored against). A batch holds a user at most once: an event of a
+// (what the next event is scored against), and (zwindow) the same of the change point's
+// CP_SLOTS fresh states (surprise.h): an event's batch row is followed by one row per segment
+// covering it, so serve scores the fresh states exactly as score's segment pass does (the
+// cell then runs over up to (1 + CP_SLOTS) * max_batch rows). A batch holds a user at most once: an event of a
 // user already in it waits (in arrival order) for a later batch, which other users' events
 // keep filling meanwhile, so every user's events are scored in arrival order.
 //
@@ -29,7 +32,8 @@ typedef struct {
     int32_t queued, in_batch; // events queued (batch and waiting); 1 if one is in the batch
     int32_t stay, pad;        // refill's mark: this user's waiting events stay behind
     UserScore us;
-} LiveUser; // followed in its record by the ring, then h, c (L*H each) and y (O) as floats
+} LiveUser; // followed in its record by the ring, then h, c (L*H each) and y (O) as floats,
+            // then (zwindow) CP_SLOTS of (h, c, y) for the fresh states
 
 typedef struct LiveScorer LiveScorer;
 
