@@ -126,7 +126,8 @@ static void check_statistics(void) {
 
 // The change point on a hand-made sequence: W = 4 (segments of 16 events from t = 4, 8, ...,
 // burn-in 2); every event has total surprisal 1 under the carried state, 1 under every fresh
-// one but the segment from t = 8's (0.5): its ratio is 0.5 per event from event 10 to 23.
+// one but the segment from t = 8's (0.5): its ratio is 0.5 per event from event 10 to 23; the
+// evidence is the largest ratio less log(segments).
 static void check_change(void) {
     ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 4};
     RingEntry ring[16];
@@ -138,7 +139,9 @@ static void check_change(void) {
         for (int t = 4; t < e; t += 4)
             if (e <= t + cp_len(4) - 1) ev.fresh[(t / 4) % CP_SLOTS] = t == 8 ? 0.5 : 1.0;
         user_score_add(&u, ring, &spec, &ev, e);
-        const double want = e < 6 ? SCORE_NO_EVIDENCE : e < 10 ? 0 : 0.5 * ((e < 23 ? e : 23) - 9);
+        // The largest ratio less log of the segments past their burn-in, (e - 2) / 4 of them.
+        const double ratio = e < 10 ? 0 : 0.5 * ((e < 23 ? e : 23) - 9);
+        const double want = e < 6 ? SCORE_NO_EVIDENCE : ratio - log(fmax(1, (e - 2) / 4));
         CHECK(fabs(u.evidence[CH_CHANGE] - want) < 1e-12, "change: after event %d %g, want %g", e,
               u.evidence[CH_CHANGE], want);
     }

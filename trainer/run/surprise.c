@@ -277,14 +277,19 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, co
     }
     prediction_add(u, ring, W, engagement);
     change_add(u, ring, W, ev, event);
+    // Segments past their burn-in so far (t = kW, k >= 1, t + burn <= event).
+    const double m_cp = fmax(1.0, (double)((event - cp_burn(W)) / W));
     double sc[N_CHANNELS];
     for (int c = 0; c < N_CHANNELS; c++) {
         const Peak *pk = &u->side[c];
         // A prediction channel not reached yet (too few events) has the lowest evidence.
-        u->evidence[c] = c == CH_SURPRISE  ? -log(m) - log_upper_tail(pk->z)
-                         : c == CH_REGULAR ? -log(m) - log_upper_tail(-pk->z)
-                         : pk->kind != PEAK_Z ? pk->z
-                                              : SCORE_NO_EVIDENCE;
+        // The change point's ratio, a log-likelihood ratio: P(ratio > r) <= exp(-r) under the
+        // carried model, so the largest of m_cp segments less log(m_cp) (as the surprise's m).
+        u->evidence[c] = c == CH_SURPRISE          ? -log(m) - log_upper_tail(pk->z)
+                         : c == CH_REGULAR         ? -log(m) - log_upper_tail(-pk->z)
+                         : pk->kind == PEAK_CHANGE ? pk->z - log(m_cp)
+                         : pk->kind != PEAK_Z      ? pk->z
+                                                   : SCORE_NO_EVIDENCE;
         sc[c] = score_channel(spec, c, u->evidence[c]);
     }
     int top = 0;
