@@ -84,7 +84,7 @@ def predictions(hist, n):
 def zwindow(hist):
     """hist: list of (x[3] float32, v_action float32, event, pred float32). Returns, after
     every event, the raw evidence of every channel (surprise: largest Z; regularity: largest -Z
-    over every window each scale has seen; the prediction channels' largest values), the score
+    over every window each scale has seen, of each part and of all three; the prediction channels' largest values), the score
     (uncalibrated: log sum exp of the evidence) and the largest channel's peak window and part."""
     scales = [max(W // 4, 1), W, 4 * W]
     out, best = [], [None] * 6  # per channel: (value, part, first, len)
@@ -92,17 +92,23 @@ def zwindow(hist):
         m = 0.0
         for k, w in enumerate(scales):
             ln = min(n, w)
-            m += 3 * (n / w if n > w else 1.0)
+            m += 4 * (n / w if n > w else 1.0)
             first = n - ln
             win = hist[first:n]
-            for p in range(3):
-                sx = sum(e[0][p] for e in win)
-                sv = sum(e[1] for e in win) if p == 0 else 0.5 * ln
+            sxs = [fsum(e[0][p] for e in win) for p in range(3)]
+            svs = [fsum(e[1] for e in win), 0.5 * ln, 0.5 * ln]
+            # the three parts, then all three together (independent under the model)
+            for p in range(4):
+                sx = sxs[p] if p < 3 else fsum(sxs)
+                sv = svs[p] if p < 3 else fsum(svs)
                 z = sx / math.sqrt(sv)
                 for side in (0, 1):
                     v = -z if side else z
                     if (n == 1 and k == 0 and p == 0) or v > best[side][0]:
-                        best[side] = (v, p, first, ln)
+                        part = p
+                        if p == 3:  # the part that contributed most to this side
+                            part = (min if side else max)(range(3), key=lambda q: sxs[q])
+                        best[side] = (v, part, first, ln)
         for c, cand in enumerate(predictions(hist, n)):
             if cand is not None and (best[2 + c] is None or cand[0] > best[2 + c][0]):
                 best[2 + c] = cand

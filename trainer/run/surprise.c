@@ -254,24 +254,33 @@ static void zwindow_add(UserScore *u, RingEntry *ring, const ScoreSpec *spec, co
     for (int k = 0; k < 3; k++) {
         const int w = scales[k], len = u->n < w ? (int)u->n : w;
         const int64_t first = u->n - len;
-        m += N_PARTS * (u->n > w ? (double)u->n / w : 1.0);
+        m += (N_PARTS + 1) * (u->n > w ? (double)u->n / w : 1.0);
         if (k > 0 && w == scales[k - 1]) continue; // the same windows as the last scale
-        double sx[N_PARTS] = {0}, sv[N_PARTS] = {0};
+        // Per part, and (index N_PARTS) all parts together: their excesses are independent
+        // under the model, so a bot a little too regular in every part adds up.
+        double sx[N_PARTS + 1] = {0}, sv[N_PARTS + 1] = {0};
         for (int j = 0; j < len; j++) {
             const RingEntry *e = &ring[(first + j) % cap];
             for (int p = 0; p < N_PARTS; p++) sx[p] += e->x[p];
             sv[PART_ACTION] += e->v_action;
         }
         sv[PART_TIMING] = 0.5 * len, sv[PART_ENGAGEMENT] = engagement ? 0.5 * len : 0;
-        for (int p = 0; p < N_PARTS; p++) {
+        for (int p = 0; p < N_PARTS; p++) sx[N_PARTS] += sx[p], sv[N_PARTS] += sv[p];
+        for (int p = 0; p <= N_PARTS; p++) {
             if (sv[p] <= 0) continue;
             double z = sx[p] / sqrt(sv[p]);
             // Every window seen so far competes (while n < w, the history so far is one).
             for (int side = 0; side < 2; side++) {
                 Peak *pk = &u->side[side];
                 double v = side ? -z : z;
-                if ((u->n == 1 && k == 0 && p == 0) || v > (side ? -pk->z : pk->z))
-                    set_peak(pk, ring, cap, first, len, p, z);
+                if (!((u->n == 1 && k == 0 && p == 0) || v > (side ? -pk->z : pk->z))) continue;
+                int part = p;
+                if (p == N_PARTS) { // the part that contributed most to this side
+                    part = 0;
+                    for (int q = 1; q < N_PARTS; q++)
+                        if (side ? sx[q] < sx[part] : sx[q] > sx[part]) part = q;
+                }
+                set_peak(pk, ring, cap, first, len, part, z);
             }
         }
     }
