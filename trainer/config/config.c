@@ -182,6 +182,10 @@ static const KeySpec SCHEMA[] = {
      "with train.init_from: also take its optimizer moments and step"},
     {"train.init_stats", K_ENUM, OFF(train.init_stats), "refit", 0, 0, "keep|refit",
      "with train.init_from: keep its numeric normalisation, or refit it on this data"},
+    {"train.init_new_lr_mult", K_FLOAT, OFF(train.init_new_lr_mult), "10", 1, 1000, NULL,
+     "with train.init_from: learning-rate multiplier of the rows created for new values "
+     "(their embedding and output rows, which start from nothing while the kept rows only "
+     "adjust)"},
 
     {"loss.action", K_FLOAT, OFF(loss.action), "1", 0, 1e6, NULL,
      "weight of the next-action cross-entropy"},

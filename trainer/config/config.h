@@ -79,6 +79,7 @@ typedef struct {
         char init_from[CFG_PATH_LEN]; // warm start: checkpoint FILE|RUNDIR
         int init_optimizer;
         char init_stats[8]; // keep | refit
+        double init_new_lr_mult; // learning-rate multiplier of the rows of new values
     } train;
     struct {
         double action, time, engagement;

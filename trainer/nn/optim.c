@@ -20,7 +20,39 @@ void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, 
 void optim_free(Optimizer *opt) {
     free(opt->m);
     free(opt->v);
+    free(opt->boost_spans);
     opt->m = opt->v = NULL;
+    opt->boost_spans = NULL, opt->n_boost = 0;
+}
+
+int optim_set_boost(Optimizer *opt, size_t n, const uint64_t *spans, double boost) {
+    for (size_t k = 0; k < n; k++) {
+        const uint64_t lo = spans[2 * k], len = spans[2 * k + 1];
+        if (len == 0 || lo > opt->n || len > opt->n - lo || (k && lo < spans[2 * k - 2] + spans[2 * k - 1]))
+            return -1;
+    }
+    if (n > 0 && !(boost > 0)) return -1;
+    free(opt->boost_spans);
+    opt->boost_spans = n ? xmalloc(sizeof(uint64_t) * 2 * n) : NULL;
+    if (n) memcpy(opt->boost_spans, spans, sizeof(uint64_t) * 2 * n);
+    opt->n_boost = n, opt->boost = n ? boost : 0;
+    return 0;
+}
+
+// Elements [lo, hi) of the flat buffers: the boosted spans with `fast`, the rest with u.
+static void update_range(const Optimizer *opt, const OptimUpdate *u, const OptimUpdate *fast,
+                         size_t lo, size_t hi, float *p, const float *g) {
+    const Kernels *kern = kernels();
+    size_t at = lo;
+    for (size_t k = 0; k < opt->n_boost && at < hi; k++) {
+        size_t b0 = (size_t)opt->boost_spans[2 * k], b1 = b0 + (size_t)opt->boost_spans[2 * k + 1];
+        if (b1 <= at || b0 >= hi) continue;
+        b0 = b0 > at ? b0 : at, b1 = b1 < hi ? b1 : hi;
+        if (b0 > at) kern->optim_update(u, b0 - at, p + at, opt->m + at, opt->v + at, g + at);
+        kern->optim_update(fast, b1 - b0, p + b0, opt->m + b0, opt->v + b0, g + b0);
+        at = b1;
+    }
+    if (at < hi) kern->optim_update(u, hi - at, p + at, opt->m + at, opt->v + at, g + at);
 }
 
 double optim_lr(const OptimConfig *oc, int64_t step) {
@@ -70,15 +102,17 @@ void optim_step(Optimizer *opt, float *params, const float *grads, double grad_s
                      .eps = eps,
                      .step_size = step_size,
                      .inv_sqrt_bc2 = inv_sqrt_bc2};
-    const Kernels *kern = kernels();
+    const float boost = (float)opt->boost;
     for (int k = 0; k < opt->n_tensors; k++) {
         const TensorInfo *ti = &opt->tensors[k];
-        const size_t o = ti->offset;
         const float wd = ti->decay ? (float)oc->weight_decay : 0.0f;
         u.wd = wd;
         u.l2 = oc->kind == OPT_ADAM ? wd : 0.0f;
         u.shrink = oc->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
-        kern->optim_update(&u, ti->count, params + o, opt->m + o, opt->v + o, grads + o);
+        OptimUpdate fast = u;
+        fast.lr = lr * boost, fast.step_size = step_size * boost;
+        fast.shrink = oc->kind == OPT_ADAMW ? 1.0f - fast.lr * wd : 1.0f;
+        update_range(opt, &u, &fast, ti->offset, ti->offset + ti->count, params, grads);
     }
 }
 

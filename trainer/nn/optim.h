@@ -27,10 +27,18 @@ typedef struct {
     float *m, *v; // moments (v unused by SGD), n each
     int n_tensors;
     TensorInfo tensors[MODEL_MAX_TENSORS];
+    // Spans trained at boost times the learning rate (a warm start's rows for new values):
+    // (offset, count) pairs in elements, sorted and disjoint; NULL when n_boost = 0.
+    size_t n_boost;
+    uint64_t *boost_spans; // 2 * n_boost
+    double boost;
 } Optimizer;
 
 void optim_init(Optimizer *opt, const OptimConfig *oc, const ModelShape *shape, size_t n_params);
 void optim_free(Optimizer *opt);
+// Sets the boosted spans (copied; pairs sorted by offset, disjoint, inside the parameters;
+// n = 0 clears them). Returns 0, or -1 when the spans are not so (nothing changed).
+int optim_set_boost(Optimizer *opt, size_t n, const uint64_t *spans, double boost);
 // Learning rate of step `step` (0-based): linear warm-up, then the schedule.
 double optim_lr(const OptimConfig *oc, int64_t step);
 // Sum of squares of x in double (for the global gradient norm).

@@ -277,6 +277,8 @@ static void header_build(Header *h, const CheckpointData *d, TensorRef *tens, in
     p->n_tensors = (size_t)nt, p->tensors = h->meta_ptrs;
     p->created_unix = wall_seconds();
     header_records(h, d);
+    p->n_boost_spans = 2 * d->n_boost, p->boost_spans = (uint64_t *)d->boost_spans;
+    p->lr_boost = d->n_boost ? d->lr_boost : 0;
     h->stats = xcalloc(1, sizeof *h->stats);
     if (d->meta) {
         stats_out(d->meta, h->stats);
@@ -423,7 +425,8 @@ struct CkptWriter {
     ShardCursor *shards;
     LaneCursor *lanes;
     char *config_text;
-    size_t cap_params, cap_lane, cap_shards, cap_lanes;
+    size_t cap_params, cap_lane, cap_shards, cap_lanes, cap_boost;
+    uint64_t *boost_spans;
     double last_write_s;
     char last_path[CFG_PATH_LEN + 64];
 };
@@ -564,6 +567,9 @@ double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d) {
     w->cap_lane = ch;
     w->shards = grow(w->shards, &w->cap_shards, sizeof(ShardCursor) * (size_t)d->n_vshards);
     w->lanes = grow(w->lanes, &w->cap_lanes, sizeof(LaneCursor) * (size_t)d->n_lanes);
+    const size_t nb = sizeof(uint64_t) * 2 * d->n_boost;
+    w->boost_spans = grow(w->boost_spans, &w->cap_boost, nb);
+    if (nb) memcpy(w->boost_spans, d->boost_spans, nb);
     memcpy(w->params, d->params, np), memcpy(w->m, d->adam_m, np), memcpy(w->v, d->adam_v, np);
     memcpy(w->lane_h, d->lane_h, nl), memcpy(w->lane_c, d->lane_c, nl);
     memcpy(w->shards, d->shards, sizeof(ShardCursor) * (size_t)d->n_vshards);
@@ -574,6 +580,7 @@ double ckpt_writer_submit(CkptWriter *w, const CheckpointData *d) {
     w->snap.params = w->params, w->snap.adam_m = w->m, w->snap.adam_v = w->v;
     w->snap.lane_h = w->lane_h, w->snap.lane_c = w->lane_c;
     w->snap.shards = w->shards, w->snap.lanes = w->lanes, w->snap.config_text = w->config_text;
+    w->snap.boost_spans = w->boost_spans;
     if (!w->async) {
         do_write(w);
         return now_seconds() - t0;
@@ -607,7 +614,7 @@ void ckpt_writer_free(CkptWriter *w) {
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w->params), free(w->m), free(w->v), free(w->lane_h), free(w->lane_c);
-    free(w->shards), free(w->lanes), free(w->config_text);
+    free(w->shards), free(w->lanes), free(w->config_text), free(w->boost_spans);
     free(w);
 }
 
@@ -640,7 +647,7 @@ static int shape_plausible(const LstmTrainer__ModelShape *s, char *err, size_t e
 
 void checkpoint_free(LoadedCheckpoint *c) {
     free(c->config_text), free(c->params), free(c->adam_m), free(c->adam_v);
-    free(c->lane_h), free(c->lane_c), free(c->shards), free(c->lanes);
+    free(c->lane_h), free(c->lane_c), free(c->shards), free(c->lanes), free(c->boost_spans);
     if (c->has_meta) meta_free(&c->meta);
     memset(c, 0, sizeof *c);
 }
@@ -682,6 +689,8 @@ static int read_header(Reader *r, const uint8_t *msg, uint32_t len) {
         c->n_lane_pos != (size_t)c->n_lanes || !hdr->rng || hdr->n_tensors == 0 ||
         hdr->n_tensors > 3 * MODEL_MAX_TENSORS + 2)
         return bad(r, "corrupt (inconsistent data cursor or tensor list)");
+    if (hdr->n_boost_spans % 2 != 0 || (hdr->n_boost_spans && !(hdr->lr_boost > 0)))
+        return bad(r, "corrupt (the boosted spans are not (offset, count) pairs with a rate)");
     r->tbuf = xcalloc(hdr->n_tensors, sizeof(float *));
     r->filled = xcalloc(hdr->n_tensors, sizeof(uint64_t));
     const size_t left = r->size - r->pos;
@@ -794,6 +803,10 @@ static void header_to_data(const LstmTrainer__CheckpointHeader *hdr, LoadedCheck
     d->shards = out->shards, d->lanes = out->lanes, d->lane_h = out->lane_h,
     d->lane_c = out->lane_c;
     d->has_metrics = hdr->has_metrics;
+    d->n_boost = hdr->n_boost_spans / 2, d->lr_boost = hdr->lr_boost;
+    out->boost_spans = d->n_boost ? xmalloc(sizeof(uint64_t) * hdr->n_boost_spans) : NULL;
+    if (d->n_boost) memcpy(out->boost_spans, hdr->boost_spans, sizeof(uint64_t) * 2 * d->n_boost);
+    d->boost_spans = out->boost_spans;
     if (hdr->privacy) {
         const LstmTrainer__Privacy *pv = hdr->privacy;
         d->privacy = (CkptPrivacy){.dp = pv->dp, .epsilon = pv->epsilon, .delta = pv->delta,

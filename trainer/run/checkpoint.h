@@ -64,6 +64,9 @@ typedef struct {
     CkptPrivacy privacy;
     CkptBest best;
     const DataMeta *meta; // vocabularies and statistics written with it (NULL: none)
+    size_t n_boost;              // optimizer spans at lr_boost times the lr (optim.h)
+    const uint64_t *boost_spans; // 2 * n_boost
+    double lr_boost;
 } CheckpointData;
 
 // A checkpoint read back: owns its buffers.
@@ -71,6 +74,7 @@ typedef struct {
     CheckpointData d;
     char *config_text;
     float *params, *adam_m, *adam_v, *lane_h, *lane_c;
+    uint64_t *boost_spans;
     ShardCursor *shards;
     LaneCursor *lanes;
     int has_meta;  // the checkpoint carries its vocabularies and statistics:

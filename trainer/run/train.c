@@ -145,7 +145,10 @@ static void save_checkpoint(Trainer *tr) {
                         .last_valid = tr->last_valid,
                         .privacy = dp_run_record(&tr->dp, tr->step),
                         .best = tr->best.rec,
-                        .meta = &tr->ds.meta};
+                        .meta = &tr->ds.meta,
+                        .n_boost = tr->opt.n_boost,
+                        .boost_spans = tr->opt.boost_spans,
+                        .lr_boost = tr->opt.boost};
     d.best.is_best = d.best.has_best && d.best.best_step == tr->step;
     d.shape.max_lanes = 0; // buffer sizing is not part of the model
     const double stall = ckpt_writer_submit(tr->ckpt, &d);
@@ -183,6 +186,8 @@ static void restore(Trainer *tr, const LoadedCheckpoint *ck, const char *path) {
     memcpy(tr->model->params, d->params, sizeof(float) * tr->model->n_params);
     memcpy(tr->opt.m, d->adam_m, sizeof(float) * tr->model->n_params);
     memcpy(tr->opt.v, d->adam_v, sizeof(float) * tr->model->n_params);
+    if (optim_set_boost(&tr->opt, d->n_boost, d->boost_spans, d->lr_boost) != 0)
+        fatal("%s: corrupt (its boosted spans do not fit the parameters)", path);
     tr->step = d->step, tr->skipped = d->skipped_steps, tr->events_seen = d->events_seen;
     tr->has_valid = d->has_metrics, tr->last_valid = d->last_valid;
     best_restore(&tr->best, &d->best);
@@ -255,7 +260,8 @@ static void maybe_resume(Trainer *tr) {
 
 // Rank 0's half of warm_start: 0 with the parameters (and moments, *step) written, or -1
 // after one message naming the experiment, the checkpoint and what differs.
-static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *step) {
+static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *const *value_counts,
+                           int64_t *step, WarmStartCounts *wc) {
     const Config *cfg = &tr->cfg;
     char path[CFG_PATH_LEN + 64], err[1024];
     unsigned char *buf = NULL;
@@ -268,10 +274,9 @@ static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *step) {
         fprintf(stderr, "error: %s: train.init_from=%s: %s\n", exp_path, cfg->train.init_from, err);
         return -1;
     }
-    WarmStartCounts wc;
     const int keep_opt = cfg->train.init_optimizer;
-    rc = warmstart_apply(&ck, cfg, &tr->ds.meta, &tr->shape, tr->model->params,
-                         keep_opt ? tr->opt.m : NULL, keep_opt ? tr->opt.v : NULL, &wc, err,
+    rc = warmstart_apply(&ck, cfg, &tr->ds.meta, &tr->shape, value_counts, tr->model->params,
+                         keep_opt ? tr->opt.m : NULL, keep_opt ? tr->opt.v : NULL, wc, err,
                          sizeof err);
     if (rc != 0) {
         fprintf(stderr, "error: %s: train.init_from=%s: %s\n", exp_path, path, err);
@@ -281,10 +286,29 @@ static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *step) {
                (long long)ck.d.step, cfg->train.init_stats, keep_opt ? "and step kept" : "fresh");
         for (uint32_t v = 0; v <= tr->ds.meta.n_cat; v++)
             printf("init_from: %s: %d values kept, %d new, %d dropped\n", tr->ds.meta.column[v],
-                   wc.kept[v], wc.added[v], wc.dropped[v]);
+                   wc->kept[v], wc->added[v], wc->dropped[v]);
     }
     checkpoint_free(&ck);
     return rc;
+}
+
+// The rows a warm start made for new values (rank 0's wc) learn at train.init_new_lr_mult
+// times the learning rate on every rank; checkpoints carry the spans, so a resume keeps them.
+static void boost_fresh_rows(Trainer *tr, WarmStartCounts *wc) {
+    uint64_t n = wc->n_fresh;
+    comm_bcast(&n, sizeof n, 0);
+    if (tr->rank != 0 && n) wc->fresh_spans = xmalloc(sizeof(uint64_t) * 2 * n);
+    if (n) comm_bcast(wc->fresh_spans, sizeof(uint64_t) * 2 * n, 0);
+    const double mult = tr->cfg.train.init_new_lr_mult;
+    if (n && mult != 1 && optim_set_boost(&tr->opt, n, wc->fresh_spans, mult) != 0)
+        fatal("init_from: the rows of new values do not fit the parameters");
+    if (tr->rank == 0 && n && mult != 1) {
+        uint64_t elems = 0;
+        for (uint64_t k = 0; k < n; k++) elems += wc->fresh_spans[2 * k + 1];
+        printf("init_from: the rows of new values (%llu parameters) learn at %g times train.lr\n",
+               (unsigned long long)elems, mult);
+    }
+    free(wc->fresh_spans);
 }
 
 // train.init_from on a run that did not resume: the warm-started model on every rank.
@@ -293,9 +317,14 @@ static int warm_start(Trainer *tr, const char *exp_path) {
     if (!tr->cfg.train.init_from[0] || tr->resumed) return EXIT_OK;
     int bad = 0;
     int64_t step = 0;
-    if (tr->rank == 0) bad = warm_start_read(tr, exp_path, &step) != 0;
+    int64_t *value_counts[1 + CFG_LIST_MAX];
+    warmstart_value_counts(&tr->ds, value_counts);
+    WarmStartCounts wc = {.n_fresh = 0};
+    if (tr->rank == 0) bad = warm_start_read(tr, exp_path, value_counts, &step, &wc) != 0;
+    for (uint32_t v = 0; v <= tr->ds.meta.n_cat; v++) free(value_counts[v]);
     comm_bcast(&bad, sizeof bad, 0);
     if (bad) return EXIT_USAGE;
+    boost_fresh_rows(tr, &wc);
     const size_t bytes = sizeof(float) * tr->model->n_params;
     comm_bcast(tr->model->params, bytes, 0);
     if (tr->cfg.train.init_optimizer) {

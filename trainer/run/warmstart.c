@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "util.h"
 
 // The keys whose values differ between the checkpoint's model (a) and this one (b), into err.
@@ -121,9 +122,84 @@ static void fold_stats(const DataMeta *old, const DataMeta *cur, const ModelShap
                     affine(old->num_mean[e], old->num_std[e], cur->num_mean[e], cur->num_std[e]));
 }
 
+
+// The q-mean of the kept rows of a (rows, cols) tensor into row j (q: kept counts / kept).
+static void mean_row(float *t, int cols, int j, const int *map, const int64_t *count, int rows,
+                     double kept) {
+    float *dst = t + (size_t)j * cols;
+    for (int c = 0; c < cols; c++) dst[c] = 0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols && map[r] >= 0 && count[r] > 0; c++)
+            dst[c] += (float)((double)count[r] / kept) * t[(size_t)r * cols + c];
+}
+
+// The rows of vocabulary values new to the checkpoint (map[j] < 0), from this data's training
+// counts: the embedding row is the frequency-weighted mean of the kept rows (an "average"
+// value rather than noise as large as a trained row); for actions (w_head != NULL) the output
+// row is that mean too, and the bias gives the new action its training share f_j next to the
+// kept actions' (1 - F, F: all new actions): logit_j - logsumexp(kept logits) = log(f_j / (1 -
+// F)), with logsumexp(z) ~ sum_k q_k z_k + H(q) (exact where the model predicts q).
+static void init_new_rows(float *emb, int E, float *w_head, float *b_head, int H, const int *map,
+                          const int64_t *count, int rows) {
+    double kept = 0, added = 0, entropy = 0, mean_bias = 0;
+    for (int r = 0; r < rows; r++) *(map[r] >= 0 ? &kept : &added) += (double)count[r];
+    if (kept == 0) return; // nothing to average: the fresh initialisation stays
+    for (int r = 0; r < rows; r++) {
+        const double q = map[r] >= 0 ? (double)count[r] / kept : 0;
+        if (q > 0) entropy -= q * log(q), mean_bias += q * (w_head ? b_head[r] : 0);
+    }
+    const double total = kept + added;
+    for (int j = 0; j < rows; j++) {
+        if (map[j] >= 0) continue;
+        mean_row(emb, E, j, map, count, rows, kept);
+        if (!w_head) continue;
+        mean_row(w_head, H, j, map, count, rows, kept);
+        const double f = count[j] > 0 ? (double)count[j] / total : 0.5 / total;
+        b_head[j] = (float)(mean_bias + entropy + log(f / (kept / total)));
+    }
+}
+
+// Appends the fresh rows of one tensor (map[r] < 0) as (offset, count) spans, merging
+// neighbours.
+static void add_fresh_spans(WarmStartCounts *n, size_t offset, const int *map, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        if (map[r] >= 0) continue;
+        const uint64_t at = offset + (uint64_t)r * (uint64_t)cols;
+        uint64_t *last = n->n_fresh ? n->fresh_spans + 2 * (n->n_fresh - 1) : NULL;
+        if (last && last[0] + last[1] == at) {
+            last[1] += (uint64_t)cols;
+            continue;
+        }
+        if (n->n_fresh == n->cap_fresh) {
+            n->cap_fresh = n->cap_fresh ? 2 * n->cap_fresh : 16;
+            n->fresh_spans = xrealloc(n->fresh_spans, sizeof(uint64_t) * 2 * n->cap_fresh);
+        }
+        n->fresh_spans[2 * n->n_fresh] = at, n->fresh_spans[2 * n->n_fresh + 1] = (uint64_t)cols;
+        n->n_fresh++;
+    }
+}
+
+// Tensor tn of this model from tensor to of the checkpoint (rows through map, or a copy).
+static void copy_tensor(const LoadedCheckpoint *ck, const TensorInfo *tn, const TensorInfo *to,
+                        const int *map, float *params, float *adam_m, float *adam_v,
+                        WarmStartCounts *counts) {
+    if (!map) {
+        memcpy(params + tn->offset, ck->params + to->offset, sizeof(float) * tn->count);
+        if (adam_m) memcpy(adam_m + tn->offset, ck->adam_m + to->offset, sizeof(float) * tn->count);
+        if (adam_v) memcpy(adam_v + tn->offset, ck->adam_v + to->offset, sizeof(float) * tn->count);
+        return;
+    }
+    const int R = (int)tn->rows, C = (int)tn->cols;
+    copy_rows(params + tn->offset, ck->params + to->offset, map, R, C);
+    if (adam_m) copy_rows(adam_m + tn->offset, ck->adam_m + to->offset, map, R, C);
+    if (adam_v) copy_rows(adam_v + tn->offset, ck->adam_v + to->offset, map, R, C);
+    add_fresh_spans(counts, tn->offset, map, R, C);
+}
+
 int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMeta *meta,
-                    const ModelShape *shape, float *params, float *adam_m, float *adam_v,
-                    WarmStartCounts *counts, char *err, size_t errlen) {
+                    const ModelShape *shape, int64_t *const *value_counts, float *params,
+                    float *adam_m, float *adam_v, WarmStartCounts *counts, char *err,
+                    size_t errlen) {
     if (!ck->has_meta) {
         snprintf(err, errlen, "carries no vocabularies (written before train.init_from existed)");
         return -1;
@@ -145,20 +221,39 @@ int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMet
             (map && tn[i].cols != to[j].cols)) {
             snprintf(err, errlen, "tensor %s does not match this model's", tn[i].name);
             rc = -1;
-        } else if (!map) {
-            memcpy(params + tn[i].offset, ck->params + to[j].offset, sizeof(float) * tn[i].count);
-            if (adam_m) memcpy(adam_m + tn[i].offset, ck->adam_m + to[j].offset, sizeof(float) * tn[i].count);
-            if (adam_v) memcpy(adam_v + tn[i].offset, ck->adam_v + to[j].offset, sizeof(float) * tn[i].count);
         } else {
-            const int R = (int)tn[i].rows, C = (int)tn[i].cols;
-            copy_rows(params + tn[i].offset, ck->params + to[j].offset, map, R, C);
-            if (adam_m) copy_rows(adam_m + tn[i].offset, ck->adam_m + to[j].offset, map, R, C);
-            if (adam_v) copy_rows(adam_v + tn[i].offset, ck->adam_v + to[j].offset, map, R, C);
+            copy_tensor(ck, &tn[i], &to[j], map, params, adam_m, adam_v, counts);
         }
         free(map);
     }
+    ParamViews pv;
+    model_param_views(shape, params, &pv);
+    for (uint32_t v = 0; rc == 0 && v <= meta->n_cat; v++)
+        init_new_rows(v ? pv.cat_emb[v - 1] : pv.action_emb,
+                      (int)(v ? shape->cat_embed : shape->action_embed), v ? NULL : pv.w_head,
+                      v ? NULL : pv.b_head, shape->hidden, vmaps[v], value_counts[v],
+                      meta->vocab_size[v]);
     for (uint32_t v = 0; v <= meta->n_cat; v++) free(vmaps[v]);
     if (rc == 0 && strcmp(cfg->train.init_stats, "keep") == 0)
         fold_stats(&ck->meta, meta, shape, params);
+    if (rc != 0) free(counts->fresh_spans), counts->fresh_spans = NULL, counts->n_fresh = 0;
     return rc;
+}
+
+void warmstart_value_counts(const Dataset *ds, int64_t **counts) {
+    const DataMeta *m = &ds->meta;
+    for (uint32_t v = 0; v <= m->n_cat; v++)
+        counts[v] = xcalloc((size_t)m->vocab_size[v], sizeof(int64_t));
+    for (int s = 0; s < ds->n_shards; s++) {
+        const Shard *sh = &ds->shards[SPLIT_TRAIN][s];
+        for (uint64_t i = 0; i < sh->hdr.n_events; i++) {
+            const uint8_t *e = sh->events + i * sh->hdr.event_bytes;
+            for (uint32_t v = 0; v <= m->n_cat; v++) {
+                const int32_t id = v ? ev_cat(e, (int)v - 1) : ev_action(e);
+                if (id >= 0 && id < m->vocab_size[v]) counts[v][id]++;
+            }
+        }
+    }
+    for (uint32_t v = 0; v <= m->n_cat; v++)
+        comm_allreduce_sum_i64(counts[v], (size_t)m->vocab_size[v]);
 }

@@ -2,7 +2,10 @@
 // data may differ (a later period: new and vanished actions or categorical values).
 //
 // Vocabularies are matched by value: a value known to the checkpoint keeps its embedding row
-// and its output row; a new one keeps the fresh initialisation; a vanished one is dropped.
+// and its output row; a new one starts from the kept rows' frequency-weighted mean (and, for
+// an action, the output bias of its share of this data) and is trained at
+// train.init_new_lr_mult times the learning rate (a fresh row must travel as far as in a run
+// from scratch, the kept ones only adjust); a vanished one is dropped.
 // The architecture must be the same (model.hidden, model.layers, model.action_embed,
 // model.cat_embed, data.categorical_cols, data.numeric_cols, the calendar features of
 // data.time_unit, model.engagement_head); otherwise the run exits 2 naming each differing key.
@@ -11,17 +14,30 @@
 // computed with its own statistics; refit takes the weights as they are.
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 #include "checkpoint.h"
 #include "config.h"
+#include "dataset.h"
 
 typedef struct {
     int kept[1 + CFG_LIST_MAX], added[1 + CFG_LIST_MAX], dropped[1 + CFG_LIST_MAX];
+    // The rows made for new values (embedding and output rows): (offset, count) pairs of the
+    // flat parameters, sorted and disjoint, for optim_set_boost(); the caller frees them.
+    size_t n_fresh, cap_fresh;
+    uint64_t *fresh_spans;
 } WarmStartCounts;
 
 // Writes the warm-started parameters (and, with moments != NULL, the Adam moments, zero for
-// new rows) over params, which hold the fresh initialisation of `shape`. Returns 0, or -1
-// with the reason in err (the keys that differ).
+// new rows) over params, which hold the fresh initialisation of `shape`. value_counts (of
+// warmstart_value_counts) set the rows of new values: the embedding row is the frequency-
+// weighted mean of the kept rows, a new action's output row too, with the bias that gives it
+// its training share. Returns 0, or -1 with the reason in err (the keys that differ).
 int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMeta *meta,
-                    const ModelShape *shape, float *params, float *adam_m, float *adam_v,
-                    WarmStartCounts *counts, char *err, size_t errlen);
+                    const ModelShape *shape, int64_t *const *value_counts, float *params,
+                    float *adam_m, float *adam_v, WarmStartCounts *counts, char *err,
+                    size_t errlen);
+
+// counts[v][j]: training events of value j of vocabulary v (0: actions) on all ranks (every
+// rank calls it); allocated here, the caller frees each.
+void warmstart_value_counts(const Dataset *ds, int64_t **counts);
