@@ -8,13 +8,22 @@
 #     steps: the first step whose valid action NLL is within 2% of period 2's best achievable
 #     (period2/best.txt); (3) drift verdicts: period-1 valid, period-2 valid, and SEEDS (20)
 #     fresh period-1 samples (synth.seed 1001..) for the false-alarm rate.
-# Environment: NP (ranks, 1), STEPS (1200), P1_STEPS (1000), EVERY (10).
+# Environment: NP (ranks, 1), STEPS (1200), P1_STEPS (1000), EVERY (10), SEED (unset: the
+# config's synth.seed and run.seed and a random user-id key; N: synth.seed=run.seed=N and the
+# user-id key N, so a run is repeatable), FINE_ARGS (extra --set for the fine-tuned arm only:
+# the warm-start keys train.init_*, for ablations; they do nothing in a run from scratch).
 . "$(dirname "$0")/../lib/lib.sh"
 KIND=${1:-habits}
 SEEDS=${2:-20}
 NP=${NP:-1} STEPS=${STEPS:-1200} P1_STEPS=${P1_STEPS:-1000} EVERY=${EVERY:-10}
+SEED_ARGS=()
+if [ -n "${SEED:-}" ]; then
+  SEED_ARGS=(--set synth.seed=$SEED --set run.seed=$SEED)
+  export TRAINER_USER_KEY=$(printf '%032x' "$SEED")
+fi
+read -r -a FINE_EXTRA <<< "${FINE_ARGS:-}"
 sed -e "s|dir: \.\./runs/default|dir: $WORK/p1|" "$REPO_DIR/configs/default.yaml" > p1.yaml
-COMMON=(--set checkpoint.every=0 --set synth.out_dir=$WORK/synth --set data.shard_dir=$WORK/shards1 --set synth.drift_kind=$KIND)
+COMMON=(--set checkpoint.every=0 --set synth.out_dir=$WORK/synth --set data.shard_dir=$WORK/shards1 --set synth.drift_kind=$KIND "${SEED_ARGS[@]}")
 run_np() { mpirun_n "$NP" "$TRAINER" "$@"; }
 run_np train p1.yaml "${COMMON[@]}" --set train.steps=$P1_STEPS > p1.out 2>&1 || { grep error p1.out; exit 1; }
 P2=$WORK/synth/period2
@@ -28,11 +37,12 @@ first_within() {
                        END { if (!found) print "never" }' "$1"
 }
 P2ARGS=(--set checkpoint.every=0 --set data.shard_dir=$WORK/shards2 --set train.steps=$STEPS --set eval.every=$EVERY)
+[ -z "${SEED:-}" ] || P2ARGS+=(--set run.seed=$SEED)
 run_np train p2.yaml "${P2ARGS[@]}" --set run.dir=$WORK/scratch > scratch.out 2>&1 || { tail scratch.out; exit 1; }
-run_np train p2.yaml "${P2ARGS[@]}" --set run.dir=$WORK/fine --set train.init_from=$WORK/p1 > fine.out 2>&1 ||
+run_np train p2.yaml "${P2ARGS[@]}" --set run.dir=$WORK/fine --set train.init_from=$WORK/p1 "${FINE_EXTRA[@]}" > fine.out 2>&1 ||
   { tail fine.out; exit 1; }
 S=$(first_within scratch.out) F=$(first_within fine.out)
-say "refresh ($KIND, $NP rank(s), $STEPS steps, validation every $EVERY): period-2 best achievable valid action_nll $BEST (2%: $(awk -v b="$BEST" 'BEGIN{printf "%.4f", 1.02*b}'))"
+say "refresh ($KIND${SEED:+, seed $SEED}, $NP rank(s), $STEPS steps, validation every $EVERY${FINE_ARGS:+, fine-tuned with $FINE_ARGS}): period-2 best achievable valid action_nll $BEST (2%: $(awk -v b="$BEST" 'BEGIN{printf "%.4f", 1.02*b}'))"
 say "  from scratch: within 2% at step $S; final $(sed -n 's/^validation: \(action_nll [0-9.]*\).*/\1/p' scratch.out)"
 say "  fine-tuned:   within 2% at step $F; final $(sed -n 's/^validation: \(action_nll [0-9.]*\).*/\1/p' fine.out)"
 grep '^init_from: ' fine.out | sed 's/^/  /'
