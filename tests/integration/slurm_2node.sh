@@ -32,7 +32,13 @@ s2n_env
 export TRAINER # the job script runs this binary
 
 write_small_exp exp.yaml
-LONG=(--set train.reproducible=true --set train.steps=2000 --set log.every=50)
+# Long enough that the preemption lands mid-run (2000 steps take about 0.6 s over the link on
+# an idle machine; the signal, 0.3..1 s after the first logged step).
+STEPS=6000
+LONG=(--set train.reproducible=true --set train.steps=$STEPS --set log.every=10)
+# Everything below ends by then, well within CTest's limit (whose SIGKILL skips the clean-up).
+DEADLINE=$((SECONDS + 150))
+left() { local n=$((DEADLINE - SECONDS)); echo $((n > 1 ? n : 1)); }
 # The one-host reference, while the jobs run.
 mpirun_limit 120 2 "$TRAINER" train exp.yaml --set run.dir="$WORK/ref" "${LONG[@]}" > ref.out 2>&1 &
 ref=$!
@@ -44,29 +50,30 @@ for launch in mpirun srun; do
 done
 # Preempt each job once its ranks train (the first step line is logged).
 for launch in mpirun srun; do
-  for _ in $(seq 600); do grep -q '"event":"step"' "$launch/log.jsonl" 2> /dev/null && break; sleep 0.1; done
+  while [ "$SECONDS" -lt "$DEADLINE" ] && ! grep -q '"event":"step"' "$launch/log.jsonl" 2> /dev/null; do sleep 0.05; done
   scancel --batch -s USR1 "${job[$launch]}"
 done
 ref_rc=0
 wait "$ref" || ref_rc=$?
 [ "$ref_rc" = 0 ] || { show ref.out; fail "one-host reference run: exit $ref_rc"; }
 
-final=checkpoints/step-00002000.ckpt
+final=$(printf 'checkpoints/step-%08d.ckpt' "$STEPS")
 for launch in mpirun srun; do
   j=${job[$launch]} out=lstm-train-${job[$launch]}.out
-  st=$(bash "$KIT" wait "$j" 120) || { cat "$out" 2> /dev/null; fail "$launch job: $st"; continue; }
+  st=$(bash "$KIT" wait "$j" "$(left)") || { cat "$out" 2> /dev/null; fail "$launch job: $st"; continue; }
   k=$(sed -n 's/^checkpointed on a signal at step \([0-9]*\): requeueing.*/\1/p' "$out")
   runs=$(grep -c "^job $j run [01]: 2 tasks on $S2N_NODE_A,$S2N_NODE_B:" "$out" || true)
-  if [ -n "$k" ] && [ "$runs" = 2 ] && grep -q "resume: continuing from" "$out" &&
+  if [ -n "$k" ] && [ "$runs" = 2 ] && grep -q "^resume: continuing from .*step-$(printf %08d "${k:-0}").ckpt" "$out" &&
     [ "$(grep -c "2 ranks ($launch) on 2 hosts" "$out")" = 2 ]; then
     pass "$launch: 2 ranks on 2 nodes, preempted at step $k (exit 75), requeued, resumed on both nodes"
   else
     cat "$out"; fail "$launch: no preempt + requeue + resume on 2 hosts (stop step '$k', runs $runs)"
   fi
   if [ "$ref_rc" = 0 ] && "$CKPT_COMPARE" "$WORK/ref/$final" "$WORK/$launch/$final" > "cmp-$launch.txt" 2>&1; then
-    pass "$launch: step 2000 bitwise equal to one host ($(grep -o 'params.*' "cmp-$launch.txt" | head -1))"
+    pass "$launch: step $STEPS bitwise equal to one host ($(grep -o 'params.*' "cmp-$launch.txt" | head -1))"
   else
     cat "cmp-$launch.txt"; fail "$launch: final parameters differ from the one-host run"
   fi
 done
+say "wall time ${SECONDS} s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 finish

@@ -56,6 +56,20 @@ s2n_down() {
   ip link del "$S2N_BR" 2> /dev/null || true
 }
 
+# s2n_stale: the bridge and namespaces of an earlier run that was killed before its EXIT trap
+# (SIGKILL at a CTest timeout), where that run's pid is gone: a second bridge on the subnet
+# would take part of its traffic.
+s2n_stale() {
+  local br pid
+  for br in $(ip -o link show type bridge 2> /dev/null | sed -n 's/^[0-9]*: \(s2n[0-9]*br\)[:@].*/\1/p'); do
+    pid=${br#s2n} pid=${pid%br}
+    [ "$pid" != $$ ] && ! kill -0 "$pid" 2> /dev/null || continue
+    ip link del "$br" 2> /dev/null || true
+    ip netns del "s2n${pid}a" 2> /dev/null || true
+    ip netns del "s2n${pid}b" 2> /dev/null || true
+  done
+}
+
 # s2n_net: the namespaces, the bridge and one veth pair per namespace.
 s2n_net() {
   local ns host ip err
@@ -180,6 +194,7 @@ s2n_net_up() {
   done
   trap 's2n_down > /dev/null 2>&1; eval "${S2N_EXIT_ALSO:-}"' EXIT
   mkdir -p "$S2N_DIR" && chmod 755 "$WORK" "$S2N_DIR" # munged: every directory above searchable
+  s2n_stale
   s2n_net
 }
 
