@@ -63,7 +63,7 @@ s2n_stale() {
   local br pid
   for br in $(ip -o link show type bridge 2> /dev/null | sed -n 's/^[0-9]*: \(s2n[0-9]*br\)[:@].*/\1/p'); do
     pid=${br#s2n} pid=${pid%br}
-    [ "$pid" != $$ ] && ! kill -0 "$pid" 2> /dev/null || continue
+    if [ "$pid" = $$ ] || kill -0 "$pid" 2> /dev/null; then continue; fi
     ip link del "$br" 2> /dev/null || true
     ip netns del "s2n${pid}a" 2> /dev/null || true
     ip netns del "s2n${pid}b" 2> /dev/null || true
