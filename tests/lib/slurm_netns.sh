@@ -4,7 +4,7 @@
 #                                   everything made here is removed at exit (also on failure),
 #                                   then $S2N_EXIT_ALSO runs
 #   s2n_daemons || fail "$S2N_WHY"  munged, slurmctld, one slurmd per node, until both are idle
-#   s2n_env                     the submitting shell's settings (SLURM_CONF, Open MPI's)
+#   s2n_env                         the submitting shell's settings (SLURM_CONF, Open MPI's)
 #
 # The network: a bridge in the root namespace (10.213.8.1, where slurmctld listens) and one
 # veth per node namespace (10.213.8.2 and .3), a private test subnet that exists only on the
