@@ -14,6 +14,8 @@
 #                                                  has ended, through requeues; exit 0 only if
 #                                                  all COMPLETED with 0, 124 on timeout
 #   bash cluster/slurm-local.sh status             daemons, sinfo, squeue; exit 0 up, 3 not up
+#   bash cluster/slurm-local.sh install            only install the packages if a tool is missing
+#                                                  (the log goes to DIR/log/apt.log)
 #
 # Environment:
 #   SLURM_LOCAL_DIR          state directory (default /tmp/trainer-slurm); everything
@@ -495,6 +497,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
     up) [ $# = 0 ] || usage; cmd_up ;;
+    install) [ $# = 0 ] || usage; mkdir -p "$DIR/log"; install_if_missing ;;
     down) [ $# -le 1 ] || usage; cmd_down "$@" ;;
     env) [ $# = 0 ] || usage; cmd_env ;;
     status) [ $# = 0 ] || usage; cmd_status ;;
