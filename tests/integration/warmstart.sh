@@ -31,8 +31,9 @@ W=(--set train.init_from=$WORK/run --set train.steps=20)
 RC=0
 mpirun_t 2 "$TRAINER" train exp_na.yaml "${W[@]}" > na.out 2>&1 || RC=$?
 if [ "$RC" -eq 0 ] && grep -q '^init_from: action: 5 values kept, 1 new, 1 dropped$' na.out &&
-   grep -q '^init_from: content: 4 values kept, 0 new, 0 dropped$' na.out && grep -q '^done: 20 steps' na.out; then
-  pass "new and removed actions matched by value (5 kept, 1 new, 1 dropped) on 2 ranks"
+   grep -q '^init_from: content: 4 values kept, 0 new, 0 dropped$' na.out && grep -q '^done: 20 steps' na.out &&
+   grep -qE '^init_from: the rows of new values \([1-9][0-9]* parameters\) learn at 10 times train.lr$' na.out; then
+  pass "new and removed actions matched by value (5 kept, 1 new, 1 dropped) on 2 ranks, new rows at 10x lr"
 else
   show na.out; fail "new_action warm start: rc=$RC"
 fi

@@ -6,7 +6,10 @@
 //   - Adam's bias correction: the first step with gradient g moves each parameter by
 //     lr * g / (|g| + eps'), i.e. lr * sign(g), for Adam and AdamW alike;
 //   - the learning-rate schedule: linear warm-up to lr, cosine and linear decay to
-//     lr * min_lr_frac at total_steps.
+//     lr * min_lr_frac at total_steps;
+//   - boosted spans (warm start's rows of new values, train.init_new_lr_mult): on Adam's first
+//     step they move by boost * lr * sign(g), every other value by lr * sign(g) exactly as
+//     without spans; bad spans (overlapping, out of range, unsorted) are refused.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +108,41 @@ static void check_schedule(void) {
     printf("  schedules: warm-up, cosine, linear, constant at their landmarks\n");
 }
 
+// Spans [3, 7) and [20, 21) boosted 10x; a third optimizer without spans as the reference.
+static void check_boost(void) {
+    const size_t n = model_param_count(&SHAPE);
+    float *p = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n);
+    float *p0 = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n);
+    random_params(p, n, 11);
+    random_params(g, n, 12);
+    memcpy(p0, p, sizeof(float) * n), memcpy(ref, p, sizeof(float) * n);
+    OptimConfig oc = {.kind = OPT_ADAMW, .schedule = SCHED_CONSTANT, .lr = 0.01, .beta1 = 0.9,
+                      .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0, .total_steps = 10};
+    Optimizer opt, plain;
+    optim_init(&opt, &oc, &SHAPE, n);
+    optim_init(&plain, &oc, &SHAPE, n);
+    const uint64_t spans[] = {3, 4, 20, 1}, overlap[] = {3, 4, 5, 1}, past[] = {n - 1, 2};
+    CHECK(optim_set_boost(&opt, 2, overlap, 10) != 0, "overlapping spans accepted");
+    CHECK(optim_set_boost(&opt, 1, past, 10) != 0, "a span past the end accepted");
+    CHECK(optim_set_boost(&opt, 2, spans, 0) != 0, "a boost of 0 accepted");
+    CHECK(optim_set_boost(&opt, 2, spans, 10) == 0, "good spans refused");
+    optim_step(&opt, p, g, 1.0, 0);
+    optim_step(&plain, ref, g, 1.0, 0);
+    int bad_fast = 0, bad_rest = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int fast = (i >= 3 && i < 7) || i == 20;
+        if (!fast && p[i] != ref[i]) bad_rest++;
+        if (fast && fabsf(g[i]) > 1e-3f &&
+            fabs(p[i] - (p0[i] - 0.1 * (g[i] > 0 ? 1 : -1))) > 1e-4)
+            bad_fast++;
+    }
+    printf("  boosted spans: 5 values at 10x lr, %zu others bitwise as without spans\n", n - 5);
+    CHECK(bad_fast == 0, "%d boosted values did not move by 10 x lr", bad_fast);
+    CHECK(bad_rest == 0, "%d values outside the spans differ from an optimizer without", bad_rest);
+    optim_free(&opt), optim_free(&plain);
+    free(p), free(ref), free(p0), free(g);
+}
+
 int main(void) {
     printf("optimizer rules\n");
     check_decay(OPT_ADAMW, "AdamW");
@@ -113,6 +151,7 @@ int main(void) {
     check_bias_correction(OPT_ADAM, "Adam");
     check_bias_correction(OPT_ADAMW, "AdamW");
     check_schedule();
+    check_boost();
     printf(g_failures ? "%d check(s) failed\n" : "all optimizer checks passed\n", g_failures);
     return g_failures ? 1 : 0;
 }
