@@ -14,8 +14,10 @@
 #
 # The packages are Debian 12's (glibc 2.36): they run on any x86-64 Linux with glibc >= 2.36
 # (Debian 12+, Ubuntu 23.04+). The compiler (gcc or cc) and cmake >= 3.18 are NOT carried: the
-# target must have them. Libraries a normal system already has (libgfortran, libnuma, libudev,
-# libatomic, libltdl) are used from the system when present, else from DIR/fallback.
+# target must have them. Neither is python3-torch: only tests/bench/speed_vs_torch.sh uses it
+# (an optional benchmark dependency; no test needs it). Libraries a normal system already has
+# (libgfortran, libnuma, libudev, libatomic, libltdl) are used from the system when present,
+# else from DIR/fallback.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cmd=${1:-}
