@@ -23,6 +23,7 @@
 #include "comm.h"
 #include "dataset.h"
 #include "dp.h"
+#include "drift.h"
 #include "evaluate.h"
 #include "gradsync.h"
 #include "setup.h"
@@ -260,7 +261,7 @@ static void maybe_resume(Trainer *tr) {
 
 // Rank 0's half of warm_start: 0 with the parameters (and moments, *step) written, or -1
 // after one message naming the experiment, the checkpoint and what differs.
-static int warm_start_read(Trainer *tr, const char *exp_path, int64_t *const *value_counts,
+static int warm_start_read(Trainer *tr, const char *exp_path, const double *const *value_counts,
                            int64_t *step, WarmStartCounts *wc) {
     const Config *cfg = &tr->cfg;
     char path[CFG_PATH_LEN + 64], err[1024];
@@ -317,11 +318,17 @@ static int warm_start(Trainer *tr, const char *exp_path) {
     if (!tr->cfg.train.init_from[0] || tr->resumed) return EXIT_OK;
     int bad = 0;
     int64_t step = 0;
-    int64_t *value_counts[1 + CFG_LIST_MAX];
-    warmstart_value_counts(&tr->ds, value_counts);
+    // Training events per vocabulary value on all ranks: drift's reference histograms
+    // (features 0..n_cat are the action and categorical columns, in vocabulary order).
+    DriftHist h;
+    drift_hist_init(&h, &tr->ds.meta);
+    drift_hist_add(&h, &tr->ds, SPLIT_TRAIN, 0);
+    drift_hist_finish(&h, 1.0);
+    const double *value_counts[1 + CFG_LIST_MAX];
+    for (uint32_t v = 0; v <= tr->ds.meta.n_cat; v++) value_counts[v] = h.f[v].ref;
     WarmStartCounts wc = {.n_fresh = 0};
     if (tr->rank == 0) bad = warm_start_read(tr, exp_path, value_counts, &step, &wc) != 0;
-    for (uint32_t v = 0; v <= tr->ds.meta.n_cat; v++) free(value_counts[v]);
+    drift_hist_free(&h);
     comm_bcast(&bad, sizeof bad, 0);
     if (bad) return EXIT_USAGE;
     boost_fresh_rows(tr, &wc);

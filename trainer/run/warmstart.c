@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"
 #include "util.h"
 
 // The keys whose values differ between the checkpoint's model (a) and this one (b), into err.
@@ -124,13 +123,15 @@ static void fold_stats(const DataMeta *old, const DataMeta *cur, const ModelShap
 
 
 // The q-mean of the kept rows of a (rows, cols) tensor into row j (q: kept counts / kept).
-static void mean_row(float *t, int cols, int j, const int *map, const int64_t *count, int rows,
+static void mean_row(float *t, int cols, int j, const int *map, const double *count, int rows,
                      double kept) {
     float *dst = t + (size_t)j * cols;
     for (int c = 0; c < cols; c++) dst[c] = 0;
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols && map[r] >= 0 && count[r] > 0; c++)
-            dst[c] += (float)((double)count[r] / kept) * t[(size_t)r * cols + c];
+    for (int r = 0; r < rows; r++) {
+        if (map[r] < 0 || count[r] <= 0) continue;
+        const float q = (float)(count[r] / kept);
+        for (int c = 0; c < cols; c++) dst[c] += q * t[(size_t)r * cols + c];
+    }
 }
 
 // The rows of vocabulary values new to the checkpoint (map[j] < 0), from this data's training
@@ -140,12 +141,12 @@ static void mean_row(float *t, int cols, int j, const int *map, const int64_t *c
 // kept actions' (1 - F, F: all new actions): logit_j - logsumexp(kept logits) = log(f_j / (1 -
 // F)), with logsumexp(z) ~ sum_k q_k z_k + H(q) (exact where the model predicts q).
 static void init_new_rows(float *emb, int E, float *w_head, float *b_head, int H, const int *map,
-                          const int64_t *count, int rows) {
+                          const double *count, int rows) {
     double kept = 0, added = 0, entropy = 0, mean_bias = 0;
-    for (int r = 0; r < rows; r++) *(map[r] >= 0 ? &kept : &added) += (double)count[r];
+    for (int r = 0; r < rows; r++) *(map[r] >= 0 ? &kept : &added) += count[r];
     if (kept == 0) return; // nothing to average: the fresh initialisation stays
     for (int r = 0; r < rows; r++) {
-        const double q = map[r] >= 0 ? (double)count[r] / kept : 0;
+        const double q = map[r] >= 0 ? count[r] / kept : 0;
         if (q > 0) entropy -= q * log(q), mean_bias += q * (w_head ? b_head[r] : 0);
     }
     const double total = kept + added;
@@ -154,7 +155,7 @@ static void init_new_rows(float *emb, int E, float *w_head, float *b_head, int H
         mean_row(emb, E, j, map, count, rows, kept);
         if (!w_head) continue;
         mean_row(w_head, H, j, map, count, rows, kept);
-        const double f = count[j] > 0 ? (double)count[j] / total : 0.5 / total;
+        const double f = count[j] > 0 ? count[j] / total : 0.5 / total;
         b_head[j] = (float)(mean_bias + entropy + log(f / (kept / total)));
     }
 }
@@ -197,7 +198,7 @@ static void copy_tensor(const LoadedCheckpoint *ck, const TensorInfo *tn, const 
 }
 
 int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMeta *meta,
-                    const ModelShape *shape, int64_t *const *value_counts, float *params,
+                    const ModelShape *shape, const double *const *value_counts, float *params,
                     float *adam_m, float *adam_v, WarmStartCounts *counts, char *err,
                     size_t errlen) {
     if (!ck->has_meta) {
@@ -238,22 +239,4 @@ int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMet
         fold_stats(&ck->meta, meta, shape, params);
     if (rc != 0) free(counts->fresh_spans), counts->fresh_spans = NULL, counts->n_fresh = 0;
     return rc;
-}
-
-void warmstart_value_counts(const Dataset *ds, int64_t **counts) {
-    const DataMeta *m = &ds->meta;
-    for (uint32_t v = 0; v <= m->n_cat; v++)
-        counts[v] = xcalloc((size_t)m->vocab_size[v], sizeof(int64_t));
-    for (int s = 0; s < ds->n_shards; s++) {
-        const Shard *sh = &ds->shards[SPLIT_TRAIN][s];
-        for (uint64_t i = 0; i < sh->hdr.n_events; i++) {
-            const uint8_t *e = sh->events + i * sh->hdr.event_bytes;
-            for (uint32_t v = 0; v <= m->n_cat; v++) {
-                const int32_t id = v ? ev_cat(e, (int)v - 1) : ev_action(e);
-                if (id >= 0 && id < m->vocab_size[v]) counts[v][id]++;
-            }
-        }
-    }
-    for (uint32_t v = 0; v <= m->n_cat; v++)
-        comm_allreduce_sum_i64(counts[v], (size_t)m->vocab_size[v]);
 }

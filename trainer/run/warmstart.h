@@ -18,7 +18,6 @@
 
 #include "checkpoint.h"
 #include "config.h"
-#include "dataset.h"
 
 typedef struct {
     int kept[1 + CFG_LIST_MAX], added[1 + CFG_LIST_MAX], dropped[1 + CFG_LIST_MAX];
@@ -29,15 +28,12 @@ typedef struct {
 } WarmStartCounts;
 
 // Writes the warm-started parameters (and, with moments != NULL, the Adam moments, zero for
-// new rows) over params, which hold the fresh initialisation of `shape`. value_counts (of
-// warmstart_value_counts) set the rows of new values: the embedding row is the frequency-
+// new rows) over params, which hold the fresh initialisation of `shape`. value_counts[v][j]
+// (training events of value j of vocabulary v, 0: actions, on all ranks) set the rows of new
+// values: the embedding row is the frequency-
 // weighted mean of the kept rows, a new action's output row too, with the bias that gives it
 // its training share. Returns 0, or -1 with the reason in err (the keys that differ).
 int warmstart_apply(const LoadedCheckpoint *ck, const Config *cfg, const DataMeta *meta,
-                    const ModelShape *shape, int64_t *const *value_counts, float *params,
+                    const ModelShape *shape, const double *const *value_counts, float *params,
                     float *adam_m, float *adam_v, WarmStartCounts *counts, char *err,
                     size_t errlen);
-
-// counts[v][j]: training events of value j of vocabulary v (0: actions) on all ranks (every
-// rank calls it); allocated here, the caller frees each.
-void warmstart_value_counts(const Dataset *ds, int64_t **counts);
