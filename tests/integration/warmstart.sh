@@ -8,6 +8,9 @@
 #   (c) train.init_optimizer=true continues the step count of the source.
 #   (d) another architecture (model.hidden, model.layers) exits 2 naming the file and keys;
 #       a missing checkpoint exits 2 too.
+#   (e) (a)'s warm start stopped by SIGUSR1 and resumed ends bitwise where an uninterrupted
+#       one does: the rows of new values keep their faster rate across the resume (the
+#       checkpoint carries them; a resume that lost them trains those rows at 1x).
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TESTS_DIR/lib/ckpt_lib.sh"
 
@@ -70,4 +73,27 @@ RC=0
 "$TRAINER" train exp_tempo.yaml --set train.init_from=$WORK/nowhere --set run.dir=run_t_none > none.out 2>&1 || RC=$?
 [ "$RC" -eq 2 ] && grep -q "train.init_from=$WORK/nowhere: --checkpoint $WORK/nowhere: no such file" none.out \
   && pass "a missing init_from: exit 2" || { show none.out; fail "missing init_from: rc=$RC"; }
+
+# (e)
+R=(--set train.reproducible=true --set train.steps=300 --set log.every=1)
+mpirun_t 1 "$TRAINER" train exp_na.yaml "${W[@]}" "${R[@]}" --set run.dir=run_e_full > e_full.out 2>&1 || true
+K=""
+for try in 1 2 3; do
+  rm -rf run_e_half
+  start_job 1 e_half.out train exp_na.yaml "${W[@]}" "${R[@]}" --set run.dir=run_e_half
+  pid=$(wait_rank_pid 0)
+  wait_grep e_half.out '^step +2/' && [ -n "$pid" ] && kill -USR1 "$pid" || true
+  job_wait
+  K=$(sed -n 's/^stop requested by a signal: checkpointing at step \([0-9]*\) .*/\1/p' e_half.out)
+  [ "$JOB_RC" -eq 75 ] && [ -n "$K" ] && break
+  say "(e): the run ended before the signal landed (attempt $try)"
+done
+RC=0
+mpirun_t 1 "$TRAINER" train exp_na.yaml "${W[@]}" "${R[@]}" --set run.dir=run_e_half > e_resume.out 2>&1 || RC=$?
+if [ -n "$K" ] && [ "$RC" -eq 0 ] && grep -q "^resume: continuing from" e_resume.out &&
+   "$CKPT_COMPARE" "$(ckpt_path run_e_full 300)" "$(ckpt_path run_e_half 300)" > e_cmp.txt 2>&1; then
+  pass "a warm start stopped at step $K and resumed ends bitwise as an uninterrupted one ($(grep -o 'params.*' e_cmp.txt))"
+else
+  show e_resume.out; cat e_cmp.txt 2>/dev/null; fail "(e): stop step '$K', resume rc=$RC"
+fi
 finish
