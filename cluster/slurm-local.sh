@@ -33,6 +33,7 @@
 set -euo pipefail
 
 PROG=slurm-local
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # slurm-common.conf is next to it
 export PATH=$PATH:/usr/sbin:/sbin # munged, slurmctld, slurmd live there
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -177,6 +178,7 @@ write_conf() {
         # slurmd would otherwise drain a node that claims more than it has.
         overrides=SlurmdParameters=config_overrides
     fi
+    [ -r "$HERE/slurm-common.conf" ] || die "$HERE/slurm-common.conf: missing (it is installed next to this script)"
     mkdir -p "$DIR/etc"
     cat >"$CONF.tmp" <<EOF
 # Written by cluster/slurm-local.sh on every 'up' that starts slurmctld/slurmd.
@@ -184,10 +186,6 @@ ClusterName=trainer
 SlurmctldHost=localhost
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 # Our own munged; a short cred_expire lets a requeued job run again in seconds.
 AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 StateSaveLocation=$DIR/state
@@ -196,26 +194,8 @@ SlurmctldPidFile=$PID_CTLD
 SlurmdPidFile=$PID_SLURMD
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
-MailProg=/bin/true
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-# No slurmdbd (so no sacct): finished jobs stay in 'scontrol show job' for
-# MinJobAge seconds, and in the jobcomp file for good.
-AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/linux
-JobCompType=jobcomp/filetxt
-JobCompLoc=$DIR/log/jobcomp.log
-MinJobAge=600
-ReturnToService=2
-SlurmdTimeout=30
-KillWait=5
-InactiveLimit=0
+$(sed "s|@LOG@|$DIR/log|" "$HERE/slurm-common.conf")
 $overrides
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus ${layout:+$layout }RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP

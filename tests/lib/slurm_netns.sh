@@ -93,6 +93,7 @@ s2n_net() {
 s2n_conf() {
   local d=$S2N_DIR node=$2
   [ "$node" = ctl ] || mkdir -p "$d/spool-$node" "$d/tmp-$node"
+  [ -r "$REPO_DIR/cluster/slurm-common.conf" ] || { S2N_WHY="$REPO_DIR/cluster/slurm-common.conf: missing"; return 1; }
   cat > "$1" << CONF
 # slurm.conf of $node, written by tests/lib/slurm_netns.sh.
 ClusterName=trainer2n
@@ -100,10 +101,6 @@ ClusterName=trainer2n
 SlurmctldHost=localhost($S2N_NET.1)
 SlurmctldPort=$S2N_CTLD_PORT
 SlurmdPort=$S2N_SLURMD_PORT
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 # A requeued job runs again cred_expire + 1 s later (5 is Slurm's minimum).
 AuthInfo=socket=$d/munge/munge.socket,cred_expire=5
 StateSaveLocation=$d/state
@@ -116,24 +113,8 @@ SlurmctldPidFile=$d/run/slurmctld.pid
 SlurmdPidFile=$d/run/slurmd-$node.pid
 SlurmctldLogFile=$d/log/slurmctld.log
 SlurmdLogFile=$d/log/slurmd-$node.log
-MailProg=/bin/true
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/filetxt
-JobCompLoc=$d/log/jobcomp.log
-MinJobAge=600
-ReturnToService=2
-SlurmdTimeout=30
-KillWait=5
-InactiveLimit=0
+$(sed "s|@LOG@|$d/log|" "$REPO_DIR/cluster/slurm-common.conf")
 # Both nodes claim 2 CPUs of this machine's cores, whatever it has.
 SlurmdParameters=config_overrides
 NodeName=$S2N_NODE_A NodeAddr=$S2N_NET.2 CPUs=2 RealMemory=1000 State=UNKNOWN
@@ -165,13 +146,13 @@ s2n_daemons() {
     --pid-file="$d/run/munged.pid" --log-file="$d/log/munged.log" --seed-file="$d/munge/seed" ||
     { S2N_WHY="munged did not start"; return 1; }
   s2n_wait 20 s2n_munge_ok || { S2N_WHY="munged does not answer"; return 1; }
-  s2n_conf "$d/etc/slurm.conf" ctl
+  s2n_conf "$d/etc/slurm.conf" ctl || return 1
   "${S2N_DAEMON_ENV[@]}" slurmctld -c -f "$d/etc/slurm.conf" > "$d/log/slurmctld.stdout" 2>&1 ||
     { S2N_WHY="slurmctld did not start"; return 1; }
   s2n_wait 30 s2n_ctld_ok || { S2N_WHY="slurmctld does not answer"; return 1; }
   for node in "$S2N_NODE_A:$S2N_NS_A" "$S2N_NODE_B:$S2N_NS_B"; do
     ns=${node#*:} node=${node%:*}
-    s2n_conf "$d/etc/slurm-$node.conf" "$node"
+    s2n_conf "$d/etc/slurm-$node.conf" "$node" || return 1
     "${S2N_DAEMON_ENV[@]}" nsenter --net="/run/netns/$ns" unshare --uts /bin/sh -c \
       'hostname "$0" && exec "$@"' "$node" slurmd -f "$d/etc/slurm-$node.conf" -N "$node" \
       > "$d/log/slurmd-$node.stdout" 2>&1 || { S2N_WHY="slurmd $node did not start"; return 1; }
