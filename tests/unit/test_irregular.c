@@ -125,29 +125,66 @@ static void check_statistics(void) {
 }
 
 // The change point on a hand-made sequence: W = 4 (segments of 16 events from t = 4, 8, ...,
-// burn-in 2); every event has total surprisal 1 under the carried state, 1 under every fresh
-// one but the segment from t = 8's (0.5): its ratio is 0.5 per event from event 10 to 23; the
-// evidence is the largest ratio less log(segments).
+// burn-in 1); every event has surprisal 1 (action) under the carried state and under every
+// fresh one but the segment from t = 8's (0.5): its ratio is 0.5 per event from event 9 to 23;
+// event 12 is also 3 nats more surprising in timing under the carried state than under that
+// fresh one, and adds only CP_CLIP_NATS (0.5) of it. The evidence is the largest ratio less
+// log(segments past their burn-in).
 static void check_change(void) {
     ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 4};
     RingEntry ring[16];
     UserScore u;
     user_score_reset(&u);
+    CHECK(cp_burn(4) == 1 && cp_burn(8) == 2 && cp_burn(2) == 1, "burn-in W/4 (at least 1)");
     for (int e = 1; e <= 30; e++) {
-        EventSurprise ev = {.s = {1, 0, 0}, .v = {1, 0.5, 0.5}};
-        for (int k = 0; k < CP_SLOTS; k++) ev.fresh[k] = NAN;
+        EventSurprise ev = {.s = {1, e == 12 ? 3 : 0, 0}, .v = {1, 0.5, 0.5}};
+        for (int k = 0; k < CP_SLOTS; k++)
+            for (int q = 0; q < N_PARTS; q++) ev.fresh[k][q] = NAN;
         for (int t = 4; t < e; t += 4)
-            if (e <= t + cp_len(4) - 1) ev.fresh[(t / 4) % CP_SLOTS] = t == 8 ? 0.5 : 1.0;
+            if (e <= t + cp_len(4) - 1) {
+                float *f = ev.fresh[(t / 4) % CP_SLOTS];
+                f[0] = t == 8 ? 0.5f : 1.0f, f[1] = e == 12 && t != 8 ? 3.0f : 0, f[2] = 0;
+            }
         user_score_add(&u, ring, &spec, &ev, e);
-        // The largest ratio less log of the segments past their burn-in, (e - 2) / 4 of them.
-        const double ratio = e < 10 ? 0 : 0.5 * ((e < 23 ? e : 23) - 9);
-        const double want = e < 6 ? SCORE_NO_EVIDENCE : ratio - log(fmax(1, (e - 2) / 4));
+        // Segment 8: 0.5 per event from event 9 on (its burn-in), event 12 0.5 more (clipped).
+        const int last = e < 23 ? e : 23;
+        const double ratio = e < 9 ? 0 : 0.5 * (last - 8) + (e >= 12 ? 0.5 : 0);
+        const double want = e < 5 ? SCORE_NO_EVIDENCE : ratio - log(fmax(1, (e - 1) / 4));
         CHECK(fabs(u.evidence[CH_CHANGE] - want) < 1e-12, "change: after event %d %g, want %g", e,
               u.evidence[CH_CHANGE], want);
     }
     const Peak *pk = &u.side[CH_CHANGE];
-    CHECK(pk->kind == PEAK_CHANGE && pk->start == 10 && pk->end == 23,
-          "change: peak [%lld, %lld], want [10, 23]", (long long)pk->start, (long long)pk->end);
+    CHECK(pk->kind == PEAK_CHANGE && pk->start == 9 && pk->end == 23,
+          "change: peak [%lld, %lld], want [9, 23]", (long long)pk->start, (long long)pk->end);
+}
+
+// The calibration's exponential tail: 200 validation users with evidence 1..200 (standardised
+// as they are), so the top SCORE_TAIL_SHARE (10 users) start at the knot 191, their mean
+// excess is 4.5; past it the score grows by 1 / 4.5 per unit, continuous at the knot.
+static void check_tail(void) {
+    enum { N = 200 };
+    double sorted[N], ke[N + 2], kk[N + 2];
+    for (int i = 0; i < N; i++) sorted[i] = i + 1;
+    int nk = score_knots(sorted, N, ke, kk);
+    ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = 8, .n_cal = N};
+    for (int c = 0; c < N_CHANNELS; c++) {
+        spec.cal[c] = ke, spec.cal_count[c] = kk, spec.n_knots[c] = nk;
+        spec.cal_loc[c] = 0, spec.cal_scale[c] = 1;
+    }
+    score_tail(sorted, N, ke, kk, nk, &spec.tail_e[0], &spec.tail_k[0], &spec.tail_beta[0]);
+    CHECK(spec.tail_e[0] == 191 && spec.tail_k[0] == 10 && fabs(spec.tail_beta[0] - 4.5) < 1e-12,
+          "tail: knot %g (k %g), scale %g; want 191 (10), 4.5", spec.tail_e[0], spec.tail_k[0],
+          spec.tail_beta[0]);
+    const double at = -log(11.0 / 201);
+    CHECK(fabs(score_channel(&spec, 0, 191) - at) < 1e-12, "tail: continuous at its knot");
+    CHECK(fabs(score_channel(&spec, 0, 191 + 9) - (at + 2)) < 1e-12, "tail: 2 nats 9 units past it");
+    CHECK(fabs(score_channel(&spec, 0, 300) - (at + 109 / 4.5)) < 1e-12,
+          "tail: past the last user it goes on at the same rate");
+    CHECK(fabs(score_channel(&spec, 1, 300) - (log(201.0) + 300 - 200 - SCORE_KNOT_NATS)) < 1e-12,
+          "no tail: past the last knot log(n + 1) + the evidence past it");
+    score_tail(sorted, 150, ke, kk, score_knots(sorted, 150, ke, kk), &spec.tail_e[1],
+               &spec.tail_k[1], &spec.tail_beta[1]);
+    CHECK(spec.tail_beta[1] == 0, "tail: fewer than %d users in it (150 users): none", SCORE_TAIL_MIN);
 }
 
 static void check_threshold_auroc(void) {
@@ -187,6 +224,8 @@ int main(int argc, char **argv) {
     check_statistics();
     printf("change point\n");
     check_change();
+    printf("calibration tail\n");
+    check_tail();
     printf("threshold calibration and AUROC\n");
     check_threshold_auroc();
     if (g_failures) {

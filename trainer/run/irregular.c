@@ -10,10 +10,11 @@
 
 // The change-point segments of one split as users of their own (the same event records; a
 // segment user's `reserved` is its start t within its user) and, per shard, every event's
-// total surprisal under each fresh segment state: fresh[s][(event index) * CP_SLOTS + slot].
+// surprisal per part under each fresh segment state: fresh[s][((event index) * CP_SLOTS + slot)
+// * N_PARTS + part].
 typedef struct {
     Dataset view;
-    double **fresh; // (n_shards) x (shard events * CP_SLOTS), NAN where no segment covers
+    float **fresh; // (n_shards) x (shard events * CP_SLOTS * N_PARTS), NAN where no segment covers
     int W;
 } ChangeSegments;
 
@@ -34,7 +35,7 @@ static void segments_open(ChangeSegments *cs, const Dataset *ds, int split, int 
     cs->W = W;
     cs->view = *ds;
     cs->view.shards[split] = xcalloc((size_t)ds->n_shards + 1, sizeof(Shard));
-    cs->fresh = xcalloc((size_t)ds->n_shards + 1, sizeof(double *));
+    cs->fresh = xcalloc((size_t)ds->n_shards + 1, sizeof(float *));
     for (int s = 0; s < ds->n_shards; s++) {
         const Shard *sh = &ds->shards[split][s];
         Shard *v = &cs->view.shards[split][s];
@@ -52,8 +53,8 @@ static void segments_open(ChangeSegments *cs, const Dataset *ds, int split, int 
                 v->users[n_seg++] = (ShardUser){u->user_hash, u->first_event + t, (uint32_t)len, (uint32_t)t};
             }
         }
-        const size_t n = (size_t)sh->hdr.n_events * CP_SLOTS + 1;
-        cs->fresh[s] = xmalloc(sizeof(double) * n);
+        const size_t n = (size_t)sh->hdr.n_events * CP_SLOTS * N_PARTS + 1;
+        cs->fresh[s] = xmalloc(sizeof(float) * n);
         for (size_t k = 0; k < n; k++) cs->fresh[s][k] = NAN;
     }
 }
@@ -69,7 +70,7 @@ typedef struct {
     const SurpriseParams *sp;
 } FreshState;
 
-// A segment's scored events: their total surprisal under its fresh state.
+// A segment's scored events: their surprisal per part under its fresh state.
 static void fresh_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchBuf *bb) {
     FreshState *fs = ctx;
     const int B = bb->view.lanes, O = model_outputs(&sc->model->shape), W = fs->cs->W;
@@ -82,8 +83,8 @@ static void fresh_visit(void *ctx, Scorer *sc, const EvalStream *es, const Batch
                        bb->tgt_loggap[r], bb->tgt_eng[r], &ev);
         const uint64_t event = seg->first_event + (uint64_t)bb->slot_pos[r] + 1;
         const int slot = (int)((seg->reserved / (uint32_t)W) % CP_SLOTS);
-        fs->cs->fresh[es->user_shard[bb->slot_user[r]]][event * CP_SLOTS + slot] =
-            ev.s[0] + ev.s[1] + ev.s[2];
+        float *f = fs->cs->fresh[es->user_shard[bb->slot_user[r]]] + (event * CP_SLOTS + slot) * N_PARTS;
+        for (int p = 0; p < N_PARTS; p++) f[p] = (float)ev.s[p];
     }
 }
 
@@ -102,9 +103,9 @@ static void pass_visit(void *ctx, Scorer *sc, const EvalStream *es, const BatchB
         surprise_event(ps->sp, sc->model->act.y + (size_t)r * O, bb->tgt_action[r],
                        bb->tgt_loggap[r], bb->tgt_eng[r], &ev);
         if (ps->cs) {
-            const double *f = ps->cs->fresh[es->user_shard[bb->slot_user[r]]] +
-                              (u->first_event + (uint64_t)event) * CP_SLOTS;
-            for (int k = 0; k < CP_SLOTS; k++) ev.fresh[k] = f[k];
+            const float *f = ps->cs->fresh[es->user_shard[bb->slot_user[r]]] +
+                             (u->first_event + (uint64_t)event) * CP_SLOTS * N_PARTS;
+            memcpy(ev.fresh, f, sizeof ev.fresh);
         }
         user_score_add(us, ps->rings + (size_t)lane * score_ring_len(ps->spec), ps->spec, &ev, event);
         if (ps->on_event) ps->on_event(ps->ctx, u, sh, event, &ev, us);
@@ -218,6 +219,8 @@ static void share_evidence(CalibState *cs, ScoreSpec *spec, Calibration *cal, do
         cal->knot_k[k] = xmalloc(sizeof(double) * (size_t)(*n_all + 2));
         spec->n_knots[k] = score_knots(sorted, *n_all, cal->knot_e[k], cal->knot_k[k]);
         spec->cal[k] = cal->knot_e[k], spec->cal_count[k] = cal->knot_k[k];
+        score_tail(sorted, *n_all, cal->knot_e[k], cal->knot_k[k], spec->n_knots[k],
+                   &spec->tail_e[k], &spec->tail_k[k], &spec->tail_beta[k]);
         free(sorted);
     }
     spec->n_cal = *n_all;

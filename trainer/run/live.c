@@ -13,7 +13,7 @@
 #include "util.h"
 
 #define SNAP_MAGIC   "LSTMSRVS"
-#define SNAP_VERSION 3
+#define SNAP_VERSION 4
 
 struct LiveScorer {
     Model *model; // the checkpoint's parameters, activations for (max_batch lanes, T = 1)
@@ -250,7 +250,7 @@ static void fresh_rows(LiveScorer *ls, int k, const uint8_t *e, real loggap, rea
             state_row(ls, r, f, f + LH, 0);
             EventSurprise fe;
             surprise_event(&ls->sp, f + 2 * LH, ev_action(e), loggap, eng, &fe);
-            ev->fresh[slot] = fe.s[0] + fe.s[1] + fe.s[2];
+            for (int q = 0; q < N_PARTS; q++) ev->fresh[slot][q] = (float)fe.s[q];
         }
         ls->row_pend[r - ls->n_pend] = k, ls->row_slot[r - ls->n_pend] = slot;
         (*rows)++;

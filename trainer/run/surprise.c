@@ -58,11 +58,12 @@ void surprise_event(const SurpriseParams *p, const real *y, int action, real log
         out->s[PART_ENGAGEMENT] = out->x[PART_ENGAGEMENT] = out->v[PART_ENGAGEMENT] = 0;
     }
     out->excess = out->x[0] + out->x[1] + out->x[2];
-    for (int k = 0; k < CP_SLOTS; k++) out->fresh[k] = NAN;
+    for (int k = 0; k < CP_SLOTS; k++)
+        for (int q = 0; q < N_PARTS; q++) out->fresh[k][q] = NAN;
 }
 
 ScoreSpec score_spec_from(const Config *cfg) {
-    ScoreSpec s = {.statistic = STAT_ZWINDOW, .window = (int)cfg->score.window};
+    ScoreSpec s = {.statistic = STAT_ZWINDOW, .window = (int)cfg->score.window}; // tails: none
     for (int c = 0; c < N_CHANNELS; c++) s.cal_loc[c] = 0, s.cal_scale[c] = 1;
     for (int k = 0; k < 3; k++)
         if (strcmp(cfg->score.statistic, STAT_NAMES[k]) == 0) s.statistic = k;
@@ -146,11 +147,31 @@ double score_calibrated(const double *knot_e, const double *knot_k, int n_knots,
     return -log((1.0 + k) / (double)(n + 1));
 }
 
+void score_tail(const double *sorted, long long n, const double *knot_e, const double *knot_k,
+                int n_knots, double *tail_e, double *tail_k, double *beta) {
+    *tail_e = *tail_k = *beta = 0;
+    const double want = ceil(SCORE_TAIL_SHARE * (double)n);
+    if (want < SCORE_TAIL_MIN) return;
+    // The highest knot with at least `want` users at or above it (never the last: k = 0).
+    int i = n_knots - 1;
+    while (i >= 0 && knot_k[i] < want) i--;
+    if (i < 0 || knot_e[i] <= SCORE_NO_EVIDENCE) return;
+    double sum = 0;
+    const long long k = (long long)knot_k[i];
+    for (long long j = n - k; j < n; j++) sum += sorted[j] - knot_e[i];
+    if (!(sum > 1e-9 * (double)k)) return; // all tied: no scale
+    *tail_e = knot_e[i], *tail_k = knot_k[i], *beta = sum / (double)k;
+}
+
 double score_channel(const ScoreSpec *spec, int c, double e) {
     if (spec->n_cal <= 0) return e;
     if (e <= SCORE_NO_EVIDENCE) return 0; // the validation users' lowest
-    return score_calibrated(spec->cal[c], spec->cal_count[c], spec->n_knots[c], spec->n_cal,
-                            (e - spec->cal_loc[c]) / spec->cal_scale[c]);
+    const double z = (e - spec->cal_loc[c]) / spec->cal_scale[c];
+    // Past the tail's knot: its share there, falling by e per tail_beta (continuous at the knot).
+    if (spec->tail_beta[c] > 0 && z > spec->tail_e[c])
+        return -log((1.0 + spec->tail_k[c]) / (double)(spec->n_cal + 1)) +
+               (z - spec->tail_e[c]) / spec->tail_beta[c];
+    return score_calibrated(spec->cal[c], spec->cal_count[c], spec->n_knots[c], spec->n_cal, z);
 }
 
 double score_combine(const double *sc, int *top) {
@@ -218,20 +239,21 @@ static void change_peak(Peak *pk, const RingEntry *ring, int cap, int64_t n, int
 
 // The change-point channel after event `event` (u->n counts it; the ring holds 4W entries):
 // every segment covering it (starts t = kW >= W, t < event <= t + 4W - 1) adds carried minus
-// fresh surprisal from its burn-in on; a segment's last event folds its total into cp_done.
+// fresh surprisal (per part, clipped at CP_CLIP_NATS) from its burn-in on; a segment's last event folds its total into cp_done.
 // The channel's peak is the largest of cp_done and the unfinished segments' sums.
 static void change_add(UserScore *u, const RingEntry *ring, int W, const EventSurprise *ev,
                        int64_t event) {
     const int L = cp_len(W), burn = cp_burn(W), cap = 4 * W;
-    const double s = ev->s[0] + ev->s[1] + ev->s[2];
     double open_sum[CP_SLOTS];
     int open_len[CP_SLOTS], n_open = 0;
     for (int64_t t = (event - 1) / W * W; t >= W && t > event - L; t -= W) {
         const int k = (int)((t / W) % CP_SLOTS);
         const int64_t j = event - t;
         if (j == 1) u->cp_sum[k] = 0;
-        if (j < burn || isnan(ev->fresh[k])) continue;
-        u->cp_sum[k] += s - ev->fresh[k];
+        if (j < burn || isnan(ev->fresh[k][0])) continue;
+        double d = 0; // carried less fresh surprisal, each part's at most CP_CLIP_NATS
+        for (int p = 0; p < N_PARTS; p++) d += fmin(ev->s[p] - (double)ev->fresh[k][p], CP_CLIP_NATS);
+        u->cp_sum[k] += d;
         const int len = (int)(j - burn + 1);
         if (j < L - 1) open_sum[n_open] = u->cp_sum[k], open_len[n_open++] = len;
         else if (u->cp_done.kind != PEAK_CHANGE || u->cp_sum[k] > u->cp_done.z)

@@ -35,7 +35,7 @@
 //            takeover, a bot's onset; and the levels of its mean prediction over W events:
 //            short gaps (bursts), high engagement (sprees). Their evidence is the largest
 //            value so far, standardised by the validation users' median and MAD.
-//            the change point (CH_CHANGE, segments above): the largest log-likelihood ratio of
+//            the change point (CH_CHANGE, segments above): the largest (clipped) ratio of
 //            a fresh state against the carried one over a segment's events from its burn-in
 //            on (a finished segment's total, an unfinished one's sum so far), standardised
 //            the same way; it needs EventSurprise.fresh (surprise_window_score has none).
@@ -69,16 +69,21 @@ enum {
 // The change-point channel's segments: from every event t = W, 2W, ... of a user on, a fresh
 // LSTM state (the initial one, as for a new user) is fed events t, t + 1, ..., t + 4W - 1 (or
 // to the end of the history) alongside the carried one; event t + j (1 <= j < 4W) then has a
-// total surprisal under each. From j = burn-in on, the segment's log-likelihood ratio is the
-// sum of (carried - fresh): large when a state that forgot the past explains the events
-// better than the one that remembers it (a takeover). At most CP_SLOTS segments overlap; the
-// one starting at t has slot (t / W) % CP_SLOTS.
+// surprisal per part under each. From j = burn-in on, the segment's ratio is the sum over its
+// events and parts of min(carried - fresh, CP_CLIP_NATS): large when a state that forgot the
+// past explains the events better than the one that remembers it (a takeover). The clip
+// bounds what one event can add, so a few outliers that the carried state was too sure about
+// (a night owl's unusually long gap: 7 nats of timing in one event) are not a change; the
+// clipped sum is at most the log-likelihood ratio, so its tail bound still holds. At most
+// CP_SLOTS segments overlap; the one starting at t has slot (t / W) % CP_SLOTS.
+// Burn-in W/4 and the clip 0.5 nats were chosen on the validation split (README).
 enum { CP_SLOTS = 4 };
+#define CP_CLIP_NATS 0.5
 static inline int cp_len(int W) {
     return CP_SLOTS * W;
 }
 static inline int cp_burn(int W) {
-    return W / 2 > 0 ? W / 2 : 1;
+    return W / 4 > 0 ? W / 4 : 1;
 }
 // The model's prediction before an event, as the prediction channels use it: the standardised
 // mean log-gap, the predicted engagement (normalised; 0 without one) and the action
@@ -99,10 +104,11 @@ typedef struct {
     double v[N_PARTS]; // the excess's variance under the model
     double excess;     // sum of x
     float pred[N_PRED]; // the prediction the event was scored against
-    // The event's total surprisal (sum of s) under each change-point segment's fresh state
-    // (slot as above; NAN: no segment of that slot covers the event). surprise_event sets NAN;
-    // the pass (score) or the live scorer (serve) fills them in.
-    double fresh[CP_SLOTS];
+    // The event's surprisal per part under each change-point segment's fresh state (slot as
+    // above; NAN: no segment of that slot covers the event), rounded to float by score and
+    // serve alike. surprise_event sets NAN; the pass (score) or the live scorer (serve) fills
+    // them in.
+    float fresh[CP_SLOTS][N_PARTS];
 } EventSurprise;
 
 SurpriseParams surprise_params(const ModelShape *s, const LossConfig *lc, double eng_sigma);
@@ -123,6 +129,10 @@ typedef struct {
     // The evidence is standardised as (e - loc) / scale before the knots (the shift channels:
     // median and MAD of the validation users; the others 0 and 1).
     double cal_loc[N_CHANNELS], cal_scale[N_CHANNELS];
+    // Past the standardised evidence tail_e (the knot at or above which the top
+    // SCORE_TAIL_SHARE of the validation users lie, tail_k of them) the tail is exponential
+    // with the mean excess over tail_e as its scale (tail_beta; 0: none, the knots all the way).
+    double tail_e[N_CHANNELS], tail_k[N_CHANNELS], tail_beta[N_CHANNELS];
     long long n_cal;
 } ScoreSpec;
 ScoreSpec score_spec_from(const Config *cfg);
@@ -197,6 +207,18 @@ int score_knots(const double *sorted, long long n, double *knot_e, double *knot_
 // log(n + 1) plus the evidence past it; below the first, k = n.
 double score_calibrated(const double *knot_e, const double *knot_k, int n_knots, long long n,
                         double e);
+// The tail of a channel's calibration (ScoreSpec.tail_*), from the same sorted standardised
+// evidence and its knots: the top SCORE_TAIL_SHARE of the validation users (at least
+// SCORE_TAIL_MIN of them, else none: *beta = 0) are summarised by an exponential tail (the
+// peaks-over-threshold estimate: scale = their mean excess over the knot where they start).
+// The validation users include irregular ones, which bunch at the top of the channel that
+// finds them: counted one by one they would cap the score of every user like them at
+// -log((1 + k) / (n + 1)), k = those alike (a test burst ranked among the validation bursts);
+// the fitted tail goes on growing. SCORE_TAIL_SHARE was chosen on the validation split.
+#define SCORE_TAIL_SHARE 0.05
+#define SCORE_TAIL_MIN 10
+void score_tail(const double *sorted, long long n, const double *knot_e, const double *knot_k,
+                int n_knots, double *tail_e, double *tail_k, double *beta);
 // The user's score from its channels' calibrated scores sc (N_CHANNELS): -log of the sum of
 // the channels' tail shares exp(-sc), a union bound (one strong channel or several moderate
 // ones); *top (if not NULL) gets the channel with the largest.
