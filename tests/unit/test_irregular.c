@@ -2,7 +2,8 @@
 // against an independent float64 reference (tests/tools/make_irregular_fixture.py writes
 // tests/fixtures/irregular.txt): per event the surprisal parts, their excess and the action
 // part's variance; per user the zwindow evidence of both sides after every event, the score
-// and its peak window. Also the
+// and its peak window. The change-point channel on a small model's real forward passes against
+// tests/tools/make_change_reference.py (tests/fixtures/change_reference.txt). Also the
 // calibrated threshold (share above it), the AUROC with ties, and the window/mean statistics
 // on a hand-made sequence.
 #include <math.h>
@@ -187,6 +188,155 @@ static void check_tail(void) {
     CHECK(spec.tail_beta[1] == 0, "tail: fewer than %d users in it (150 users): none", SCORE_TAIL_MIN);
 }
 
+// ---------------------------------------------------------------- change point vs float64
+
+// The change-point channel of one user against tests/tools/make_change_reference.py (float64,
+// from the documented definition): the fixture's weights in the C model, the carried sequence
+// in lane 0 and every segment (from t = W, 2W, ...; its first row a user's first event) in a
+// lane of its own, one model_forward; the scoring core then gets, per event, the carried
+// surprisal and each covering segment's fresh one, exactly as score's segment pass and serve's
+// fresh rows hand them over. After every event the channel's evidence must agree within
+// CHANGE_TOL nats (float32 model against float64: measured about 1e-6), the carried
+// surprisal parts within 1e-4, and the final peak window exactly.
+#define CHANGE_TOL 1e-4
+enum { REF_MAX_N = 64, REF_MAX_LANES = 1 + REF_MAX_N / 4 };
+
+static int read_tensor(FILE *f, const char *name, real *dst, int count) {
+    char got[64];
+    int n = 0;
+    if (fscanf(f, " tensor %63s %d", got, &n) != 2 || strcmp(got, name) != 0 || n != count) {
+        CHECK(0, "change reference: expected tensor %s of %d, got %s of %d", name, count, got, n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        double v;
+        if (fscanf(f, "%lf", &v) != 1) return -1;
+        dst[i] = (real)v;
+    }
+    return 0;
+}
+
+static void check_change_reference(const char *path) {
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return;
+    char line[256];
+    if (!fgets(line, sizeof line, f)) line[0] = 0; // the comment line
+    int K, EA, V1, EC, NNUM, H, L, E, W;
+    double lg_mean, lg_std, eng_sigma, clip;
+    if (fscanf(f, " params %d %d %d %d %d %d %d %d %d %lf %lf %lf %lf", &K, &EA, &V1, &EC, &NNUM,
+               &H, &L, &E, &W, &lg_mean, &lg_std, &eng_sigma, &clip) != 13) {
+        CHECK(0, "%s: no params line", path);
+        fclose(f);
+        return;
+    }
+    CHECK(clip == CP_CLIP_NATS, "the reference clips at %g nats, the C at %g", clip, CP_CLIP_NATS);
+    const int D = NNUM + 6, SEG = cp_len(W);
+    ModelShape shape = {.n_actions = K, .action_embed = EA, .n_cat = 1, .cat_vocab = {V1},
+                        .cat_embed = EC, .n_dense = D, .hidden = H, .layers = L, .engagement = E,
+                        .max_lanes = REF_MAX_LANES, .window = REF_MAX_N};
+    Model *m = model_create(&shape);
+    const int I0 = model_input_width(&shape), O = model_outputs(&shape);
+    int bad = read_tensor(f, "action_emb", m->p.action_emb, K * EA) ||
+              read_tensor(f, "cat_emb", m->p.cat_emb[0], V1 * EC);
+    char name[32];
+    for (int l = 0; l < L && !bad; l++) {
+        snprintf(name, sizeof name, "w_ih%d", l);
+        bad |= read_tensor(f, name, m->p.w_ih[l], 4 * H * (l ? H : I0));
+        snprintf(name, sizeof name, "w_hh%d", l);
+        bad |= read_tensor(f, name, m->p.w_hh[l], 4 * H * H);
+        snprintf(name, sizeof name, "bias%d", l);
+        bad |= read_tensor(f, name, m->p.bias[l], 4 * H);
+    }
+    bad = bad || read_tensor(f, "w_head", m->p.w_head, O * H) || read_tensor(f, "b_head", m->p.b_head, O);
+    // Events: index, action, content, D dense inputs, log gap and engagement as targets, the
+    // reference's carried surprisal parts and evidence after the event.
+    static int32_t action[REF_MAX_N], cat[REF_MAX_N];
+    static real dense[REF_MAX_N][16], loggap[REF_MAX_N], eng[REF_MAX_N];
+    static double want_s[REF_MAX_N][3], want_ev[REF_MAX_N];
+    int n = 0, idx;
+    while (!bad && n < REF_MAX_N && fscanf(f, " event %d %d %d", &idx, &action[n], &cat[n]) == 3) {
+        double v;
+        for (int k = 0; k < D; k++) bad |= fscanf(f, "%lf", &v) != 1, dense[n][k] = (real)v;
+        bad |= fscanf(f, "%lf", &v) != 1, loggap[n] = (real)v;
+        bad |= fscanf(f, "%lf", &v) != 1, eng[n] = (real)v;
+        for (int q = 0; q < 3; q++) bad |= fscanf(f, "%lf", &want_s[n][q]) != 1;
+        bad |= fscanf(f, "%lf", &want_ev[n]) != 1 || idx != n;
+        n++;
+    }
+    long long want_start = -1, want_end = -1;
+    bad |= fscanf(f, " peak %lld %lld", &want_start, &want_end) != 2;
+    fclose(f);
+    CHECK(!bad && n > 2 * SEG, "%s: unreadable (%d events)", path, n);
+    if (bad || n <= 2 * SEG) {
+        model_free(m);
+        return;
+    }
+    // Lanes: 0 the carried sequence, 1 + s the segment from t = W (s + 1).
+    int n_seg = 0, seg_t[REF_MAX_LANES];
+    for (int t = W; t + 2 <= n; t += W) seg_t[n_seg++] = t;
+    const int B = 1 + n_seg, T = n;
+    int32_t *b_action = xcalloc((size_t)T * B, sizeof(int32_t)), *b_cat = xcalloc((size_t)T * B, sizeof(int32_t));
+    int32_t *b_tgt = xmalloc(sizeof(int32_t) * (size_t)T * B);
+    real *b_dense = xcalloc((size_t)T * B * D, sizeof(real)), *b_zero = xcalloc((size_t)T * B, sizeof(real));
+    uint8_t *b_keep = xmalloc((size_t)T * B);
+    uint64_t lane_id[REF_MAX_LANES];
+    for (int r = 0; r < T * B; r++) b_tgt[r] = -1, b_keep[r] = r >= B;
+    for (int b = 0; b < B; b++) lane_id[b] = (uint64_t)b;
+    for (int b = 0; b < B; b++) {
+        const int t0 = b == 0 ? 0 : seg_t[b - 1], len = b == 0 ? n : (n - t0 < SEG ? n - t0 : SEG);
+        for (int j = 0; j < len; j++) {
+            const size_t r = (size_t)j * B + b;
+            b_action[r] = action[t0 + j], b_cat[r] = cat[t0 + j];
+            memcpy(b_dense + r * D, dense[t0 + j], sizeof(real) * (size_t)D);
+            if (j == 0) b_dense[r * D + NNUM] = 0, b_dense[r * D + NNUM + 1] = 1; // a first event
+        }
+    }
+    Batch view = {.lanes = B, .window = T, .action = b_action, .cat = b_cat, .dense = b_dense,
+                  .keep = b_keep, .tgt_action = b_tgt, .tgt_loggap = b_zero, .tgt_eng = b_zero,
+                  .lane_id = lane_id};
+    LaneState st = lane_state_alloc(&shape, B);
+    model_forward(m, &view, &st, NULL, NULL, NULL, 0);
+    const SurpriseParams sp = {K, E, lg_mean, lg_std, 1e-3, eng_sigma};
+    ScoreSpec spec = {.statistic = STAT_ZWINDOW, .window = W};
+    RingEntry *ring = xcalloc((size_t)score_ring_len(&spec), sizeof(RingEntry));
+    UserScore us;
+    user_score_reset(&us);
+    double worst = 0, worst_s = 0;
+    for (int i = 1; i < n; i++) {
+        EventSurprise ev;
+        surprise_event(&sp, m->act.y + (size_t)(i - 1) * B * O, action[i], loggap[i], eng[i], &ev);
+        for (int s = 0; s < n_seg; s++) {
+            const int j = i - seg_t[s];
+            if (j < 1 || j >= SEG) continue;
+            EventSurprise fe;
+            surprise_event(&sp, m->act.y + ((size_t)(j - 1) * B + 1 + s) * O, action[i], loggap[i],
+                           eng[i], &fe);
+            for (int q = 0; q < N_PARTS; q++) ev.fresh[(seg_t[s] / W) % CP_SLOTS][q] = (float)fe.s[q];
+        }
+        user_score_add(&us, ring, &spec, &ev, i);
+        for (int q = 0; q < 3; q++) worst_s = fmax(worst_s, fabs(ev.s[q] - want_s[i][q]));
+        const double got = us.evidence[CH_CHANGE], want = want_ev[i];
+        const int none = want <= SCORE_NO_EVIDENCE;
+        CHECK(none ? got <= SCORE_NO_EVIDENCE : fabs(got - want) <= CHANGE_TOL,
+              "change reference: after event %d evidence %.9g, float64 reference %.9g", i, got, want);
+        if (!none) worst = fmax(worst, fabs(got - want));
+    }
+    CHECK(worst_s <= 1e-4, "change reference: carried surprisal differs by %.3g", worst_s);
+    const Peak *pk = &us.side[CH_CHANGE];
+    CHECK(pk->kind == PEAK_CHANGE && pk->start == want_start && pk->end == want_end,
+          "change reference: peak [%lld, %lld], reference [%lld, %lld]", (long long)pk->start,
+          (long long)pk->end, want_start, want_end);
+    printf("  %d events, %d segments: evidence within %.3g nats of the float64 reference "
+           "(tolerance %g), final %.6f, peak [%lld, %lld]\n",
+           n, n_seg, worst, CHANGE_TOL, us.evidence[CH_CHANGE], (long long)pk->start,
+           (long long)pk->end);
+    free(ring);
+    lane_state_free(&st);
+    free(b_action), free(b_cat), free(b_tgt), free(b_dense), free(b_zero), free(b_keep);
+    model_free(m);
+}
+
 static void check_threshold_auroc(void) {
     double s[100];
     for (int i = 0; i < 100; i++) s[i] = 100 - i; // 100 .. 1, unsorted order
@@ -224,6 +374,8 @@ int main(int argc, char **argv) {
     check_statistics();
     printf("change point\n");
     check_change();
+    printf("change point against the float64 reference (%s)\n", argc > 2 ? argv[2] : "?");
+    if (argc > 2) check_change_reference(argv[2]);
     printf("calibration tail\n");
     check_tail();
     printf("threshold calibration and AUROC\n");
