@@ -10,6 +10,8 @@
 #   calibration: with no irregular users, --flag-rate 0.1 flags 10% of the validation users
 #       (exactly, less users tied at the threshold) and 10% +- 3 SD of the test users (binomial, and the threshold's own sampling error);
 #       the threshold is the one summary.json states; --flag-rate 0 flags no validation user.
+#   explain --target change: every user flagged for a change point (and only they) gets the
+#       segment window of its peak, and its per-event, per-part additions sum to the ratio.
 #   ranks: users.csv on 2 ranks has the same users in the same order as on 1, scores within
 #       1e-5 (relative to max(|a|, |b|, 1 nat)); events.csv too.
 #   bad command lines exit 2.
@@ -91,6 +93,47 @@ bad_reason=$(tail -n +2 out1/users.csv | cut -d, -f4 | grep -cvE '^(action|timin
 ev_rows=$(tail -n +2 out1/events.csv | wc -l)
 [ "$ev_rows" -eq "$(python3 -c 'import json;print(json.load(open("out1/summary.json"))["events_scored"])')" ] \
   && pass "events.csv: one row per scored event ($ev_rows)" || fail "events.csv rows $ev_rows"
+
+say "explain --target change: the change-point evidence of the users flagged for it"
+# At a flag rate of 0.3, so that the small set has users flagged for a change point.
+"$TRAINER" score irr.yaml --checkpoint "$WORK/run-0.12" --flag-rate 0.3 --output out3 > /dev/null
+"$TRAINER" explain irr.yaml --checkpoint "$WORK/run-0.12" --target change --flag-rate 0.3 --output why > why.txt
+python3 - out3/users.csv why <<'PY' || FAILS=$((FAILS + 1))
+import csv, sys
+from collections import defaultdict
+users = {r["user_hash"]: r for r in csv.DictReader(open(sys.argv[1]))}
+want = {h for h, r in users.items() if r["flagged"] == "1" and r["reason"].endswith("-change")}
+targets = list(csv.DictReader(open(sys.argv[2] + "/targets.csv")))
+rows = defaultdict(list)
+for r in csv.DictReader(open(sys.argv[2] + "/events.csv")):
+    rows[r["user_hash"]].append(r)
+bad = 0
+got = {t["user_hash"] for t in targets}
+ok = got == want and len(want) >= 1
+print(f"{'ok' if ok else 'FAIL'}: {len(got)} users explained, {len(want)} flagged for a change point by score")
+bad += not ok
+import json
+burn = max(1, json.load(open(sys.argv[1].replace("users.csv", "summary.json")))["window"] // 4)
+for t in targets:
+    u, ev = users[t["user_hash"]], rows[t["user_hash"]]
+    total = sum(float(r["attribution"]) for r in ev)
+    first = int(t["target_index"]) - max(int(r["offset"]) for r in ev) + 1
+    start = int(t["target"].split(":")[1])
+    ok = (abs(total - float(t["f_input"])) <= 1e-6 * max(1.0, abs(total))
+          and t["target_index"] == u["peak_end"] and first == int(u["peak_start"])
+          and start == first - burn and t["predicted"] == u["reason"]
+          and {r["group"] for r in ev} == {"action", "timing", "engagement"}
+          and abs(float(t["p_predicted"]) - float(u["score"])) <= 1e-6 * float(u["score"]))
+    if not ok:
+        print(f"FAIL: {t['user_hash']}: sum {total} vs ratio {t['f_input']}, window [{first}, "
+              f"{t['target_index']}] vs peak [{u['peak_start']}, {u['peak_end']}], {t['target']}, "
+              f"{t['predicted']} vs {u['reason']}")
+        bad += 1
+print(f"{'ok' if not bad else 'FAIL'}: every explained user's parts add up to its ratio, over its peak window")
+sys.exit(1 if bad else 0)
+PY
+[ -s why/summary.md ] && grep -q "flagged for a change point" why/summary.md && pass "explain --target change: summary.md" \
+  || fail "explain --target change: no summary.md"
 
 say "ranks: 2 ranks give the same users.csv and events.csv"
 mpirun_limit 120 2 "$TRAINER" score irr.yaml --checkpoint "$WORK/run-0.12" --output out2 --events > score2.txt

@@ -1,7 +1,9 @@
 // explain.c: `trainer explain EXP.yaml --checkpoint FILE|RUNDIR (--split S | --input F.csv)
 // --output DIR [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]
 // [--max-steps M] [--window N] [--sanity]`: integrated-gradients explanations of the model's
-// predictions (run/attribution.h, run/explain.h), data-parallel under mpirun. Writes
+// predictions (run/attribution.h, run/explain.h), data-parallel under mpirun.
+// `--target change [--flag-rate R]`: instead, the change-point evidence of every user that
+// `score` flags for a change point (run/explain_change.h), in the same files. Writes
 //   DIR/events.csv   user_hash,target_index,offset,group,attribution (one row per past event
 //                    of the window and feature group; offset 1 = the event the prediction
 //                    follows, target_index = the index of the predicted event)
@@ -18,6 +20,7 @@
 #include "cli.h"
 #include "comm.h"
 #include "explain.h"
+#include "explain_change.h"
 #include "explain_summary.h"
 #include "util.h"
 
@@ -88,12 +91,75 @@ static void report(Scorer *sc, Explainer *ex, const CliArgs *args, double wall, 
            sum[1] > 0 ? sum[2] / sum[1] : 0, ex->at_random ? " (sanity doubles the work)" : "");
 }
 
+// --target change: the users `score` flags for a change point, the segment that explains each
+// and what every event and part added to its ratio (run/explain_change.h).
+static int explain_change(const CliArgs *args, int split, int *argc, char ***argv) {
+    double rate_arg = cli_get_number(args, "explain", "--flag-rate", 0, 1, -1);
+    ScoreRequest req = {"explain", args->exp_path, args->n_overrides, args->overrides,
+                        args->checkpoint, args->input, split, 2, 1};
+    Scorer sc;
+    int rc = scorer_open(&sc, &req, argc, argv);
+    if (rc == EXIT_OK) rc = scorer_require_single_lognormal(&sc, "explain --target change");
+    if (rc != EXIT_OK) return rc;
+    ScoreSpec spec = score_spec_from(&sc.cfg);
+    if (spec.statistic != STAT_ZWINDOW) {
+        if (sc.rank == 0)
+            fprintf(stderr, "error: trainer explain --target change: score.statistic is %s; the "
+                            "change point is a channel of zwindow\n", STAT_NAMES[spec.statistic]);
+        scorer_close(&sc);
+        return EXIT_USAGE;
+    }
+    if (sc.rank == 0 && mkdir_p(args->output) != 0)
+        fatal("trainer explain: cannot create %s (%s)", args->output, strerror(errno));
+    comm_barrier();
+    const double rate = rate_arg >= 0 ? rate_arg : sc.cfg.score.flag_rate;
+    Calibration cal;
+    irregular_calibrate(&sc, &spec, rate, &cal);
+    SurpriseParams sp = surprise_params(&sc.model->shape, &sc.lc, cal.eng_sigma);
+    Outputs out;
+    char path[CFG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/events.csv", args->output);
+    user_rows_open(&out.events, path, sc.rank, sc.size);
+    snprintf(path, sizeof path, "%s/targets.csv", args->output);
+    user_rows_open(&out.targets, path, sc.rank, sc.size);
+    long long mine = 0;
+    explain_change_pass(&sc, &spec, &cal, &sp, &out.events, &out.targets, &mine);
+    user_rows_join(&out.events, EXPLAIN_EVENTS_HEADER);
+    long long n = user_rows_join(&out.targets, EXPLAIN_TARGETS_HEADER);
+    if (sc.rank == 0) {
+        printf("explain --target change: %lld users flagged for a change point (threshold %.6g, "
+               "flag rate %.4g on %lld validation users) in %s\n",
+               n, cal.threshold, rate, cal.n_users, args->input ? args->input : SPLIT_NAMES[sc.split]);
+        FeatureGroups fg;
+        explain_change_groups(&fg);
+        char err[1024];
+        SummaryInfo info = {"change", args->input ? args->input : SPLIT_NAMES[sc.split], 0, 0,
+                            cp_len(spec.window), &fg};
+        if (explain_write_summary(args->output, &info, err, sizeof err) != 0) fatal("%s", err);
+        printf("  -> %s/{events.csv,targets.csv,summary.json,summary.md} (users named by keyed "
+               "hash)\n", args->output);
+    }
+    calibration_free(&cal);
+    scorer_close(&sc);
+    return EXIT_OK;
+}
+
 int cmd_explain(int argc, char **argv) {
     CliArgs args;
     cli_parse(argc, argv, "explain",
               "--set --checkpoint --split --input --output --users --per-user --target --steps "
-              "--max-steps --window --sanity",
+              "--max-steps --window --sanity --flag-rate",
               1, &args);
+    if (args.target && strcmp(args.target, "change") == 0 && args.output && !(args.split && args.input)) {
+        int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
+        int rc = explain_change(&args, split < 0 ? SPLIT_TEST : split, &argc, &argv);
+        free(args.overrides);
+        return rc;
+    }
+    if (cli_get(&args, "--flag-rate")) {
+        fprintf(stderr, "error: trainer explain: --flag-rate goes with --target change\n");
+        exit(EXIT_USAGE);
+    }
     ExplainOptions o;
     options_from(&args, &o);
     if (!args.output || (args.split && args.input) || strlen(args.output) > CFG_PATH_LEN - 32) {

@@ -23,7 +23,9 @@ static const Command commands[] = {
      "explain EXP.yaml --checkpoint FILE|RUNDIR (--split S | --input F.csv) --output DIR\n"
      "  [--users N] [--per-user N] [--target predicted|action:NAME|gap] [--steps M]\n"
      "  [--max-steps M] [--window N] [--sanity]\twhy: attributions per past event and "
-     "feature group\n"},
+     "feature group;\n"
+     "  --target change [--flag-rate R]: the change-point evidence of the users score flags "
+     "for it\n"},
     {"drift", cmd_drift,
      "drift EXP.yaml --checkpoint FILE|RUNDIR --input NEW.csv [--output F.json]\n"
      "\thave new events drifted from the training data? per-feature shift, the model's NLL,\n"

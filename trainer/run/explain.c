@@ -31,8 +31,9 @@ void explain_parse_target(const char *command, const char *text, ExplainOptions 
     }
     if (strcmp(text, "irregularity") == 0) {
         fprintf(stderr,
-                "error: trainer %s: --target irregularity needs anomaly scores (trainer score), "
-                "which this build does not have; use predicted, action:NAME or gap\n",
+                "error: trainer %s: --target irregularity: the score is not explained by "
+                "gradients; --target change gives the change-point evidence of the users score "
+                "flags for it; or use predicted, action:NAME or gap\n",
                 command);
         exit(EXIT_USAGE);
     }

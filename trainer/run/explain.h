@@ -28,7 +28,7 @@ typedef struct {
 } ExplainOptions;
 
 // Parses --target (NULL: the predicted action): "action:NAME", "gap"; exits 2 naming the
-// value otherwise ("irregularity" needs anomaly scores, which this build has not).
+// value otherwise (`explain --target change` is handled by the command before this).
 void explain_parse_target(const char *command, const char *text, ExplainOptions *o);
 // Resolves an action target's name against the vocabulary: 0, or -1 after printing (rank 0)
 // the name and the valid ones.

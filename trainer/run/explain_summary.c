@@ -317,11 +317,18 @@ static void md_group_table(StrBuf *sb, const Acc *a, const FeatureGroups *fg) {
 static void summary_md(StrBuf *sb, const Acc *a, const Figures *fi, const SummaryInfo *in) {
     const FeatureGroups *fg = in->fg;
     sb_appendf(sb, "# Explanations: %s of %s\n\n", in->target, in->source);
-    sb_appendf(sb, "%d predictions explained by integrated gradients (%d steps, doubled up to %d "
-                   "where the completeness error exceeded 1%%) over windows of up to %d past "
-                   "events. Baseline: each embedding's mean over its known values, 0 for every "
-                   "dense feature. Shares are of sum |attribution|.\n\n",
-               a->n_targets, in->steps, in->max_steps, in->window);
+    if (strcmp(in->target, "change") == 0) // run/explain_change.h: no gradients
+        sb_appendf(sb, "%d users flagged for a change point: per event of the segment that "
+                       "explains each (up to %d events) and part, what it added to the "
+                       "segment's ratio (nats; \"predicted\" is the reason). Shares are of sum "
+                       "|attribution|.\n\n",
+                   a->n_targets, in->window);
+    else
+        sb_appendf(sb, "%d predictions explained by integrated gradients (%d steps, doubled up to "
+                       "%d where the completeness error exceeded 1%%) over windows of up to %d "
+                       "past events. Baseline: each embedding's mean over its known values, 0 for "
+                       "every dense feature. Shares are of sum |attribution|.\n\n",
+                   a->n_targets, in->steps, in->max_steps, in->window);
     sb_appendf(sb, "## Feature groups\n\n");
     md_group_table(sb, a, fg);
     sb_appendf(sb, "## Strongest (offset, group) cells\n\n| offset | group | share |\n"

@@ -10,7 +10,7 @@
 #include "attribution.h"
 
 typedef struct {
-    const char *target;  // "predicted", "action:NAME" or "gap"
+    const char *target;  // "predicted", "action:NAME", "gap" or "change" (run/explain_change.h)
     const char *source;  // the split or --input file explained
     int steps, max_steps, window;
     const FeatureGroups *fg;
