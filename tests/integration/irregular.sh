@@ -201,4 +201,10 @@ for args in "--checkpoint $WORK/run-0" "--checkpoint $WORK/run-0 --output o --fl
   set -e
   if [ $rc -eq 2 ]; then pass "score $args: exit 2 ($(head -1 bad.err))"; else fail "score $args: exit $rc"; fi
 done
+for args in "--target change --steps 4" "--flag-rate 0.1"; do
+  set +e
+  "$TRAINER" explain clean.yaml --checkpoint "$WORK/run-0" --output o $args > /dev/null 2> bad.err; rc=$?
+  set -e
+  if [ $rc -eq 2 ]; then pass "explain $args: exit 2 ($(head -1 bad.err))"; else fail "explain $args: exit $rc"; fi
+done
 finish

@@ -94,6 +94,19 @@ static void report(Scorer *sc, Explainer *ex, const CliArgs *args, double wall, 
 // --target change: the users `score` flags for a change point, the segment that explains each
 // and what every event and part added to its ratio (run/explain_change.h).
 static int explain_change(const CliArgs *args, int split, int *argc, char ***argv) {
+    const char *gradient_only = args->users        ? "--users"
+                                : args->per_user   ? "--per-user"
+                                : args->steps      ? "--steps"
+                                : args->max_steps  ? "--max-steps"
+                                : args->window     ? "--window"
+                                : args->sanity     ? "--sanity"
+                                                   : NULL;
+    if (gradient_only) {
+        fprintf(stderr, "error: trainer explain --target change: %s is for gradient explanations "
+                        "(the change point explains every flagged user's segment)\n",
+                gradient_only);
+        return EXIT_USAGE;
+    }
     double rate_arg = cli_get_number(args, "explain", "--flag-rate", 0, 1, -1);
     ScoreRequest req = {"explain", args->exp_path, args->n_overrides, args->overrides,
                         args->checkpoint, args->input, split, 2, 1};
