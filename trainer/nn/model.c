@@ -183,7 +183,12 @@ static size_t activations_layout(Model *m, char *arena) {
     ALLOC(a->dc, B * H);
     ALLOC(a->d_dense, TB * (size_t)(s->n_dense ? s->n_dense : 1));
     ALLOC(a->wpack, 4 * H * H);
+    ALLOC(a->wpack_ih, 4 * H * W);
+#ifndef MODEL_REAL_DOUBLE
+    ALLOC(a->wwork, wgemm_work_floats(4 * (int)H, (int)W));
+#endif
     m->use_rgemm = 1;
+    m->use_wgemm = 1;
     // Folded embeddings need one row of 4H per vocabulary entry; worth it (and used) only
     // while the vocabularies are smaller than a batch's rows.
     size_t rows = (size_t)s->n_actions;
@@ -208,7 +213,7 @@ Model *model_create(const ModelShape *s) {
     model_param_views(s, m->grads, &m->g);
 
     m->activation_bytes = activations_layout(m, NULL);
-    m->act_arena = xalloc_aligned(m->activation_bytes);
+    m->act_arena = xalloc_huge(m->activation_bytes);
     activations_layout(m, m->act_arena);
     return m;
 }
@@ -411,11 +416,19 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     Activations *a = &m->act;
     const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
     real *G = a->gates[l];
+    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    const int fast = recurrent_prepare(m, l, B, 1);
+    // With rgemm, the input projection joins each step's recurrent one (one pass over Gt,
+    // the packed W_ih^T reused by every step); else it is one GEMM over all T*B events.
+    const int fused = fast && !(l == 0 && a->folded);
     if (l == 0 && a->folded) {
         folded_input_forward(m, b, G);
+    } else if (fused) {
+#ifndef MODEL_REAL_DOUBLE
+        rgemm_pack_transposed(4 * H, In, m->p.w_ih[l], a->wpack_ih);
+#endif
     } else {
-        // Input projection of all T*B events at once: G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
-        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+        // G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
         gemm(0, 1, T * B, 4 * H, In, 1, x, In, m->p.w_ih[l], In, 0, G, 4 * H);
     }
     // The carried state; hprev[0] = keep_0 * h0.
@@ -426,12 +439,18 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
         for (int j = 0; j < H; j++)
             a->hprev[l][(size_t)lane * H + j] = k * a->h0[l][(size_t)lane * H + j];
     }
-    const int fast = recurrent_prepare(m, l, B, 1);
     for (int t = 0; t < T; t++) {
         real *Gt = G + (size_t)t * B * 4 * H;
         const real *hp = a->hprev[l] + (size_t)t * B * H;
-        // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H).
-        recurrent_forward(m, l, B, fast, hp, Gt);
+        // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H)
+        // (fused: Gt = x_t (B, I) W_ih^T (I, 4H) + hprev_t W_hh^T).
+#ifndef MODEL_REAL_DOUBLE
+        if (fused)
+            rgemm2(B, 4 * H, In, x + (size_t)t * B * In, In, a->wpack_ih, H, hp, H, a->wpack, Gt,
+                   4 * H, 0);
+        else
+#endif
+            recurrent_forward(m, l, B, fast, hp, Gt);
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + (size_t)(t - 1) * B * H;
         size_t o = (size_t)t * B * H;
         lstm_cell_forward(B, H, Gt, m->p.bias[l], cprev, b->keep + (size_t)t * B,
@@ -606,6 +625,18 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     }
 }
 
+// dW (4H, N) += dG^T (4H, TB) x (TB, N): wgemm (rgemm.h) where it applies, else BLAS.
+static void weight_grad(Model *m, int TB, const real *dG, const real *x, int N, real *dW) {
+    const int H4 = 4 * m->shape.hidden;
+#ifndef MODEL_REAL_DOUBLE
+    if (m->use_wgemm && wgemm_supported(H4, N)) {
+        wgemm(H4, N, TB, dG, H4, x, N, dW, N, m->act.wwork);
+        return;
+    }
+#endif
+    gemm(1, 0, H4, N, TB, 1, dG, H4, x, N, 1, dW, N);
+}
+
 static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,
                                 const BackwardHooks *hooks) {
     const ModelShape *s = &m->shape;
@@ -616,6 +647,11 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
     if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
     const int fast = recurrent_prepare(m, l, B, 0);
+    // With rgemm, d input comes step by step while dG_t is in cache (W_ih packed once).
+    const int dx_steps = fast && !folded && rgemm_supported(B, In);
+#ifndef MODEL_REAL_DOUBLE
+    if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
+#endif
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -625,27 +661,33 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
                            t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
         // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
         if (t > 0) recurrent_backward(m, l, B, fast, Gt, a->dh_rec);
+#ifndef MODEL_REAL_DOUBLE
+        // d input_t (B, I) = dG_t (B, 4H) W_ih (4H, I).
+        if (dx_steps) rgemm(B, In, 4 * H, Gt, 4 * H, a->wpack_ih, dx + (size_t)t * B * In, In, 0);
+#endif
         if (!m->skip_param_grads) accumulate_step(m, b, l, t, Gt);
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }
     if (m->skip_param_grads) { // dG only (DP: lane_grad.h forms the parameter gradients)
-        if (l > 0) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+        if (l > 0 && !dx_steps)
+            gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
         return;
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
     // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
     if (!m->input_grad_only) { // (explanations need only the input gradient below)
-        gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
+        weight_grad(m, T * B, G, a->hprev[l], H, m->g.w_hh[l]);
         if (folded) {
             folded_input_backward(m, b, G); // also the embeddings' gradients
         } else {
             const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
-            gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+            weight_grad(m, T * B, G, x, In, m->g.w_ih[l]);
         }
     }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
-    if (!folded) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+    if (!folded && !dx_steps)
+        gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
 }
 
 void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mathfn.h"
+#include "rgemm.h"
 
 static inline V vsigmoid(V x) {
     return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
@@ -157,22 +158,30 @@ static void KFN(optim_update)(const OptimUpdate *u, size_t n, float *restrict p,
     if (i < n) optim_update_generic(u, n - i, p + i, m + i, v + i, g + i);
 }
 
-// One tile of the recurrent GEMM: rows [0, R) of C (ldc) (+)= A (R, K) (lda) times a
-// 2 VL-column strip of a panel (bp, K rows of 32 floats), in 2 R vector registers. Inlined
-// with a constant R, so the loops over i unroll and the accumulators stay in registers.
-static inline __attribute__((always_inline)) void KFN(rgemm_tile)(const int R, int K,
-                                                                  const float *a, int lda,
-                                                                  const float *bp, float *crow,
-                                                                  int ldc, int accumulate) {
+// One tile of the recurrent GEMM: rows [0, R) of C (ldc) (+)= A1 (R, K1) (lda1) times a
+// 2 VL-column strip of a panel (bp1, K1 rows of 32 floats), then + A2 (R, K2) times the strip
+// of bp2 (K2 rows; K2 = 0: none), in 2 R vector registers. Inlined with a constant R, so the
+// loops over i unroll and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void
+KFN(rgemm_tile)(const int R, int K1, const float *a1, int lda1, const float *bp1, int K2,
+                const float *a2, int lda2, const float *bp2, float *crow, int ldc, int accumulate) {
     V c0[8], c1[8];
     for (int i = 0; i < R; i++) {
         c0[i] = accumulate ? vld(crow + (size_t)i * ldc) : vzero();
         c1[i] = accumulate ? vld(crow + (size_t)i * ldc + VL) : vzero();
     }
-    for (int k = 0; k < K; k++) {
-        const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
+    for (int k = 0; k < K1; k++) {
+        const V b0 = vld(bp1 + (size_t)k * 32), b1 = vld(bp1 + (size_t)k * 32 + VL);
         for (int i = 0; i < R; i++) {
-            const V av = vset1(a[(size_t)i * lda + k]);
+            const V av = vset1(a1[(size_t)i * lda1 + k]);
+            c0[i] = vfma(av, b0, c0[i]);
+            c1[i] = vfma(av, b1, c1[i]);
+        }
+    }
+    for (int k = 0; k < K2; k++) {
+        const V b0 = vld(bp2 + (size_t)k * 32), b1 = vld(bp2 + (size_t)k * 32 + VL);
+        for (int i = 0; i < R; i++) {
+            const V av = vset1(a2[(size_t)i * lda2 + k]);
             c0[i] = vfma(av, b0, c0[i]);
             c1[i] = vfma(av, b1, c1[i]);
         }
@@ -183,31 +192,135 @@ static inline __attribute__((always_inline)) void KFN(rgemm_tile)(const int R, i
     }
 }
 
-// The recurrent GEMM's micro-kernel (rgemm.h): C (M, N) (+)= A (M, K) Bp, Bp in panels of 32
-// columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0. Tiles of RGEMM_ROWS rows (8 on
-// AVX-512: 16 of its 32 registers; 6 on AVX2: 12 of 16, enough independent FMAs to cover
-// their latency), then 4 or 2 rows; each output element sums its K products in order
-// k = 0.., so a row's result does not depend on M nor on the tile it falls in.
-static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
-                       int ldc, int accumulate) {
+// The recurrent GEMM's micro-kernel (rgemm.h): C (M, N) (+)= A1 (M, K1) Bp1 + A2 (M, K2) Bp2,
+// each Bp in panels of 32 columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0.
+// Tiles of RGEMM_ROWS rows (8 on AVX-512: 16 of its 32 registers; 6 on AVX2: 12 of 16,
+// enough independent FMAs to cover their latency), then 4 or 2 rows; each output element
+// sums its products in order (source 1's k = 0.., then source 2's) onto C or 0, so a row's
+// result does not depend on M nor on the tile it falls in.
+static void KFN(rgemm2)(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
+                        const float *A2, int lda2, const float *Bp2, float *C, int ldc,
+                        int accumulate) {
     enum { PANEL = 32, R = RGEMM_ROWS };
     for (int p = 0; p < N / PANEL; p++)
         for (int s = 0; s < PANEL; s += 2 * VL) {
-            const float *bp = Bp + (size_t)p * K * PANEL + s;
+            const float *b1 = Bp1 + (size_t)p * K1 * PANEL + s;
+            const float *b2 = K2 ? Bp2 + (size_t)p * K2 * PANEL + s : NULL;
             float *cp = C + p * PANEL + s;
             int r0 = 0;
-            for (; r0 + R <= M; r0 += R)
-                KFN(rgemm_tile)
-                (R, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+#define RG_TILE(rows)                                                                              \
+    KFN(rgemm_tile)                                                                                \
+    ((rows), K1, A1 + (size_t)r0 * lda1, lda1, b1, K2, K2 ? A2 + (size_t)r0 * lda2 : NULL, lda2,  \
+     b2, cp + (size_t)r0 * ldc, ldc, accumulate)
+            for (; r0 + R <= M; r0 += R) RG_TILE(R);
             if (M - r0 >= 4) {
-                KFN(rgemm_tile)
-                (4, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+                RG_TILE(4);
                 r0 += 4;
             }
-            if (M - r0 >= 2)
-                KFN(rgemm_tile)
-                (2, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+            if (M - r0 >= 2) RG_TILE(2);
+#undef RG_TILE
         }
+}
+
+static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                       int ldc, int accumulate) {
+    KFN(rgemm2)(M, N, K, A, lda, Bp, 0, NULL, 0, NULL, C, ldc, accumulate);
+}
+
+// One tile of the weight-gradient GEMM: C rows [0, R) x 2 VL columns (ldc) += sum over
+// k < K of ap[k R + i] bp[k 32 + j] (A packed as K rows of R, B as a panel of K rows of 32),
+// in 2 R vector registers, k in order.
+static inline __attribute__((always_inline)) void KFN(wgemm_tile)(const int R, int K,
+                                                                  const float *ap,
+                                                                  const float *bp, float *c,
+                                                                  int ldc) {
+    V c0[8], c1[8];
+    for (int i = 0; i < R; i++) {
+        c0[i] = vld(c + (size_t)i * ldc);
+        c1[i] = vld(c + (size_t)i * ldc + VL);
+    }
+    for (int k = 0; k < K; k++) {
+        const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
+        for (int i = 0; i < R; i++) {
+            const V av = vset1(ap[k * R + i]);
+            c0[i] = vfma(av, b0, c0[i]);
+            c1[i] = vfma(av, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        vst(c + (size_t)i * ldc, c0[i]);
+        vst(c + (size_t)i * ldc + VL, c1[i]);
+    }
+}
+
+// The row tiles of the weight-gradient GEMM over rows [m0, m1) of C: RGEMM_ROWS, then 4, 2
+// (M % 8 == 0). BODY(i, rows) runs one; the packing of A and the products use the same tiling.
+#define WG_TILES(m0, m1, BODY)                                                                     \
+    do {                                                                                           \
+        int i_ = (m0), r_;                                                                         \
+        for (; i_ < (m1); i_ += r_) {                                                              \
+            r_ = (m1) - i_ >= RGEMM_ROWS ? RGEMM_ROWS : (m1) - i_ >= 4 ? 4 : 2;                    \
+            BODY(i_, r_);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+// The weight-gradient GEMM (rgemm.h): C (M, N) += A^T B for A (K, M), B (K, N) row-major;
+// M % 8 == 0, N % 32 == 0; work holds WGEMM_KC (M + N) floats. Per block of WGEMM_KC rows
+// of A and B: A packed tile by tile (the tile at rows [i, i + r) of C as kc rows of r), B
+// in panels of 32 columns (kc rows of 32), so every operand the micro-kernel reads is
+// contiguous (A's and B's rows are 4H and H floats apart: power-of-two strides that map
+// onto a few L1 sets); then blocks of WG_MC rows of C, each against every panel. Each
+// element adds its block's products (in order, in registers) to C, block after block.
+static void KFN(wgemm)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float *C, int ldc, float *work) {
+    enum { KC = WGEMM_KC, WG_MC = 128, PANEL = 32 };
+    float *Ap = work, *Bp = work + (size_t)KC * M + 2 * (size_t)M; // (see WG_AP)
+// The packed tile at row i: kc r floats, plus 16 floats of padding per 8 rows, so that tiles
+// do not start 4 KiB apart (kc = 128, 8 rows: loads and stores of the packing would alias).
+#define WG_AP(i) (Ap + (size_t)(i) * (size_t)kc + (size_t)(i)*2)
+// Panel p of B: kc rows of 32 floats, plus 16 of padding (the same reason).
+#define WG_BP(p) (Bp + (size_t)(p) * ((size_t)kc * PANEL + 16))
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        const float *a = A + (size_t)k0 * lda, *b = B + (size_t)k0 * ldb;
+        // Row by row (A's and B's rows are read in order, which the prefetchers follow).
+        for (int k = 0; k < kc; k++) {
+            const float *ar = a + (size_t)k * lda, *br = b + (size_t)k * ldb;
+#define WG_PACK(i, r)                                                                              \
+    do {                                                                                           \
+        float *d_ = WG_AP(i) + k * (r);                                                              \
+        if ((r) == RGEMM_ROWS)                                                                     \
+            memcpy(d_, ar + (i), RGEMM_ROWS * sizeof(float));                                      \
+        else                                                                                       \
+            memcpy(d_, ar + (i), (size_t)(r) * sizeof(float));                                     \
+    } while (0)
+            WG_TILES(0, M, WG_PACK);
+#undef WG_PACK
+            for (int p = 0; p < N / PANEL; p++)
+                memcpy(WG_BP(p) + (size_t)k * PANEL, br + p * PANEL, PANEL * sizeof(float));
+        }
+        for (int m0 = 0; m0 < M; m0 += WG_MC) {
+            const int m1 = M - m0 < WG_MC ? M : m0 + WG_MC;
+            for (int p = 0; p < N / PANEL; p++)
+                for (int s = 0; s < PANEL; s += 2 * VL) {
+                    const float *bp = WG_BP(p) + s;
+                    float *cp = C + p * PANEL + s;
+#define WG_RUN(i, r)                                                                               \
+    do {                                                                                           \
+        const float *ap_ = WG_AP(i);                                                               \
+        float *c_ = cp + (size_t)(i)*ldc;                                                          \
+        if ((r) == RGEMM_ROWS)                                                                     \
+            KFN(wgemm_tile)(RGEMM_ROWS, kc, ap_, bp, c_, ldc);                                     \
+        else if ((r) == 4)                                                                         \
+            KFN(wgemm_tile)(4, kc, ap_, bp, c_, ldc);                                              \
+        else                                                                                       \
+            KFN(wgemm_tile)(2, kc, ap_, bp, c_, ldc);                                              \
+    } while (0)
+                    WG_TILES(m0, m1, WG_RUN);
+#undef WG_RUN
+                }
+        }
+    }
 }
 
 const Kernels KFN(kernels) = {.isa = KISA,
@@ -216,4 +329,6 @@ const Kernels KFN(kernels) = {.isa = KISA,
                               .cell_backward = KFN(cell_backward),
                               .softmax_row = KFN(softmax_row),
                               .optim_update = KFN(optim_update),
-                              .rgemm = KFN(rgemm)};
+                              .rgemm = KFN(rgemm),
+                              .rgemm2 = KFN(rgemm2),
+                              .wgemm = KFN(wgemm)};
