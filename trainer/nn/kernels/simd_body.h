@@ -239,6 +239,12 @@ static inline __attribute__((always_inline)) void KFN(wgemm_tile)(const int R, i
         c0[i] = vld(c + (size_t)i * ldc);
         c1[i] = vld(c + (size_t)i * ldc + VL);
     }
+    // The next tile's rows of C (large C lives in L3; its rows are 4H apart, which the
+    // prefetchers do not follow).
+    for (int i = R; i < 2 * R; i++) {
+        __builtin_prefetch(c + (size_t)i * ldc, 1);
+        __builtin_prefetch(c + (size_t)i * ldc + VL, 1);
+    }
     for (int k = 0; k < K; k++) {
         const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
         for (int i = 0; i < R; i++) {
