@@ -1,7 +1,8 @@
 // test_rgemm.c: the fast paths of the kernel path in use (kernels.h: AVX-512, or AVX2 under
 // LSTM_TRAINER_ISA=avx2) against the portable ones: the packed recurrent GEMM (rgemm.h)
 // against BLAS, alone and inside the model (forward and backward with and without it give
-// the same loss and gradients to float rounding), and the gate kernel against the generic
+// the same loss and gradients to float rounding), the fused two-source rgemm2 and the
+// weight-gradient wgemm against BLAS, and the gate kernel against the generic
 // loop, including extreme inputs and NaN. Skips (77) on the generic path (no rgemm there).
 #include <cblas.h>
 #include <math.h>
@@ -56,6 +57,50 @@ static void gemm_case(int M, int N, int K, int transposed, int accumulate) {
     free(A), free(W), free(Bp), free(C1), free(C2);
 }
 
+// rgemm2: C (+)= A1 W1^T + A2 W2^T (the fused forward) against two BLAS calls.
+static void gemm2_case(int M, int N, int K1, int K2, int accumulate) {
+    Rng r = rng_make(5, (uint64_t)(M * 1000003 + N * 1009 + K1 * 31 + K2));
+    const size_t mn = (size_t)M * N;
+    float *A1 = xmalloc(sizeof(float) * (size_t)M * K1), *A2 = xmalloc(sizeof(float) * (size_t)M * K2);
+    float *W1 = xmalloc(sizeof(float) * (size_t)N * K1), *W2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *B1 = xmalloc(sizeof(float) * (size_t)N * K1), *B2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *C1 = xmalloc(sizeof(float) * mn), *C2 = xmalloc(sizeof(float) * mn);
+    for (size_t i = 0; i < (size_t)M * K1; i++) A1[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)M * K2; i++) A2[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * K1; i++) W1[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * K2; i++) W2[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < mn; i++) C1[i] = C2[i] = (float)rng_normal(&r);
+    rgemm_pack_transposed(N, K1, W1, B1), rgemm_pack_transposed(N, K2, W2, B2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K1, 1, A1, K1, W1, K1,
+                accumulate ? 1 : 0, C1, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K2, 1, A2, K2, W2, K2, 1, C1, N);
+    rgemm2(M, N, K1, A1, K1, B1, K2, A2, K2, B2, C2, N, accumulate);
+    char what[96];
+    snprintf(what, sizeof what, "rgemm2 M=%d N=%d K1=%d K2=%d%s", M, N, K1, K2,
+             accumulate ? " accumulate" : "");
+    check(what, rel_diff(C2, C1, mn), 1e-6);
+    free(A1), free(A2), free(W1), free(W2), free(B1), free(B2), free(C1), free(C2);
+}
+
+// wgemm: C += A^T B over K rows (the weight gradients) against BLAS; K past one block and
+// not a multiple of it.
+static void wgemm_case(int M, int N, int K) {
+    Rng r = rng_make(7, (uint64_t)(M * 1000003 + N * 1009 + K));
+    const size_t mn = (size_t)M * N;
+    float *A = xmalloc(sizeof(float) * (size_t)K * M), *B = xmalloc(sizeof(float) * (size_t)K * N);
+    float *C1 = xmalloc(sizeof(float) * mn), *C2 = xmalloc(sizeof(float) * mn);
+    float *work = xmalloc(sizeof(float) * wgemm_work_floats(M, N));
+    for (size_t i = 0; i < (size_t)K * M; i++) A[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < mn; i++) C1[i] = C2[i] = (float)rng_normal(&r);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1, A, M, B, N, 1, C1, N);
+    wgemm(M, N, K, A, M, B, N, C2, N, work);
+    char what[96];
+    snprintf(what, sizeof what, "wgemm M=%d N=%d K=%d", M, N, K);
+    check(what, rel_diff(C2, C1, mn), K > 1000 ? 3e-6 : 1e-6); // float sums of K terms
+    free(A), free(B), free(C1), free(C2), free(work);
+}
+
 // Loss and every gradient of one forward/backward of a small model, with or without rgemm.
 static void model_run(int use_rgemm, int layers, float *grads_out, double *loss_out) {
     enum { B = 16, T = 8 };
@@ -68,7 +113,7 @@ static void model_run(int use_rgemm, int layers, float *grads_out, double *loss_
                     .window = T};
     Model *m = model_create(&s);
     model_init_params(m, 11, 0);
-    m->use_rgemm = use_rgemm;
+    m->use_rgemm = m->use_wgemm = use_rgemm;
     Rng r = rng_make(4, 4);
     int32_t action[B * T], tgt[B * T];
     float dense[B * T * 3], loggap[B * T], eng[B * T];
@@ -159,6 +204,12 @@ int main(void) {
                 gemm_case(shapes[i][0], shapes[i][1], shapes[i][2], tr, acc);
     if (!rgemm_supported(64, 256) || rgemm_supported(63, 256) || rgemm_supported(64, 100))
         printf("  FAIL: rgemm_supported answers wrongly\n"), failures++;
+    gemm2_case(8, 32, 1, 1, 0), gemm2_case(64, 512, 128, 128, 0), gemm2_case(24, 96, 37, 5, 1);
+    gemm2_case(16, 64, 11, 64, 1);
+    wgemm_case(8, 32, 1), wgemm_case(512, 128, 4096), wgemm_case(24, 64, 300);
+    wgemm_case(96, 32, 129), wgemm_case(2048, 512, 130);
+    if (!wgemm_supported(512, 128) || wgemm_supported(500, 128) || wgemm_supported(512, 100))
+        printf("  FAIL: wgemm_supported answers wrongly\n"), failures++;
     printf("the %s gate kernel against the generic loop:\n", kernels()->name);
     cell_case(8, 16);
     cell_case(64, 128);

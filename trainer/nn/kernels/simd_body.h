@@ -279,7 +279,9 @@ static inline __attribute__((always_inline)) void KFN(wgemm_tile)(const int R, i
 // element adds its block's products (in order, in registers) to C, block after block.
 static void KFN(wgemm)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        float *C, int ldc, float *work) {
-    enum { KC = WGEMM_KC, WG_MC = 128, PANEL = 32 };
+    // WG_MC is a multiple of RGEMM_ROWS, so every block of C starts a tile of the packing's
+    // tiling (rows 0, R, 2R, ..., then the 4- or 2-row tail).
+    enum { KC = WGEMM_KC, WG_MC = 16 * RGEMM_ROWS, PANEL = 32 };
     float *Ap = work, *Bp = work + (size_t)KC * M + 2 * (size_t)M; // (see WG_AP)
 // The packed tile at row i: kc r floats, plus 16 floats of padding per 8 rows, so that tiles
 // do not start 4 KiB apart (kc = 128, 8 rows: loads and stores of the packing would alias).
