@@ -625,16 +625,26 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     }
 }
 
-// dW (4H, N) += dG^T (4H, TB) x (TB, N): wgemm (rgemm.h) where it applies, else BLAS.
-static void weight_grad(Model *m, int TB, const real *dG, const real *x, int N, real *dW) {
-    const int H4 = 4 * m->shape.hidden;
+// The weight gradients of layer l over rows [r0, r0 + rows) of the window:
+// dW_hh (4H, H) += dG^T (4H, rows) hprev (rows, H); dW_ih (4H, I) += dG^T x (rows, I) unless
+// folded. chunked: through wgemm (rgemm.h), called every few steps of backward while those
+// rows of dG are still in cache; else one BLAS call per tensor over the whole window.
+static void weight_grads(Model *m, int l, int folded, int chunked, int r0, int rows) {
+    const int H = m->shape.hidden, H4 = 4 * H, In = layer_input_width(&m->shape, l);
+    Activations *a = &m->act;
+    const real *dG = a->gates[l] + (size_t)r0 * H4, *hp = a->hprev[l] + (size_t)r0 * H;
+    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    x += (size_t)r0 * In;
 #ifndef MODEL_REAL_DOUBLE
-    if (m->use_wgemm && wgemm_supported(H4, N)) {
-        wgemm(H4, N, TB, dG, H4, x, N, dW, N, m->act.wwork);
+    if (chunked) {
+        wgemm(H4, H, rows, dG, H4, hp, H, m->g.w_hh[l], H, a->wwork);
+        if (!folded) wgemm(H4, In, rows, dG, H4, x, In, m->g.w_ih[l], In, a->wwork);
         return;
     }
 #endif
-    gemm(1, 0, H4, N, TB, 1, dG, H4, x, N, 1, dW, N);
+    (void)chunked;
+    gemm(1, 0, H4, H, rows, 1, dG, H4, hp, H, 1, m->g.w_hh[l], H);
+    if (!folded) gemm(1, 0, H4, In, rows, 1, dG, H4, x, In, 1, m->g.w_ih[l], In);
 }
 
 static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,
@@ -652,6 +662,14 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
 #ifndef MODEL_REAL_DOUBLE
     if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
 #endif
+    const int want_w = !m->skip_param_grads && !m->input_grad_only;
+    // Weight gradients by wgemm in blocks of `chunk` steps (about WGEMM_KC rows), each as
+    // soon as backward has its dG; the blocks are summed from the last step's down.
+    int chunk = 0, t_hi = T;
+#ifndef MODEL_REAL_DOUBLE
+    if (want_w && m->use_wgemm && wgemm_supported(4 * H, H) && (folded || wgemm_supported(4 * H, In)))
+        chunk = B >= WGEMM_KC ? 1 : WGEMM_KC / B;
+#endif
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -666,6 +684,10 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
         if (dx_steps) rgemm(B, In, 4 * H, Gt, 4 * H, a->wpack_ih, dx + (size_t)t * B * In, In, 0);
 #endif
         if (!m->skip_param_grads) accumulate_step(m, b, l, t, Gt);
+        if (chunk && (t_hi - t == chunk || t == 0)) {
+            weight_grads(m, l, folded, 1, t * B, (t_hi - t) * B);
+            t_hi = t;
+        }
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }
     if (m->skip_param_grads) { // dG only (DP: lane_grad.h forms the parameter gradients)
@@ -673,17 +695,10 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
             gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
         return;
     }
-    // Weight gradients over all time steps at once (dG now holds every step's gradient):
-    // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
-    if (!m->input_grad_only) { // (explanations need only the input gradient below)
-        weight_grad(m, T * B, G, a->hprev[l], H, m->g.w_hh[l]);
-        if (folded) {
-            folded_input_backward(m, b, G); // also the embeddings' gradients
-        } else {
-            const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
-            weight_grad(m, T * B, G, x, In, m->g.w_ih[l]);
-        }
-    }
+    // Else the weight gradients over all time steps at once (dG now holds every step's).
+    // (Explanations, input_grad_only, need only the input gradient below.)
+    if (want_w && !chunk) weight_grads(m, l, folded, 0, 0, T * B);
+    if (want_w && folded) folded_input_backward(m, b, G); // also the embeddings' gradients
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
     if (!folded && !dx_steps)

@@ -29,7 +29,7 @@ void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, i
 // The weight gradients of a window: C (M, N) += A^T (M, K) B (K, N) for A (K, M) and B (K, N)
 // row-major (dW (4H, I) += dG^T x over the window's K = T B rows), in blocks of WGEMM_KC rows
 // of K, each packed into work (wgemm_work_floats(M, N) floats) and summed in order.
-enum { WGEMM_KC = 128 };
+enum { WGEMM_KC = 256 };
 static inline size_t wgemm_work_floats(int M, int N) {
     return (size_t)(WGEMM_KC + 2) * (size_t)M + (size_t)(WGEMM_KC + 1) * (size_t)N;
 }
