@@ -1,8 +1,8 @@
 // test_rgemm.c: the fast paths of the kernel path in use (kernels.h: AVX-512, or AVX2 under
 // LSTM_TRAINER_ISA=avx2) against the portable ones: the packed recurrent GEMM (rgemm.h)
 // against BLAS, alone and inside the model (forward and backward with and without it give
-// the same loss and gradients to float rounding), the fused two-source rgemm2 and the
-// weight-gradient wgemm against BLAS, and the gate kernel against the generic
+// the same loss and gradients to float rounding), the fused two-source rgemm2 against
+// BLAS, and the gate kernel against the generic
 // loop, including extreme inputs and NaN. Skips (77) on the generic path (no rgemm there).
 #include <cblas.h>
 #include <math.h>
@@ -82,25 +82,6 @@ static void gemm2_case(int M, int N, int K1, int K2, int accumulate) {
     free(A1), free(A2), free(W1), free(W2), free(B1), free(B2), free(C1), free(C2);
 }
 
-// wgemm: C += A^T B over K rows (the weight gradients) against BLAS; K past one block and
-// not a multiple of it.
-static void wgemm_case(int M, int N, int K) {
-    Rng r = rng_make(7, (uint64_t)(M * 1000003 + N * 1009 + K));
-    const size_t mn = (size_t)M * N;
-    float *A = xmalloc(sizeof(float) * (size_t)K * M), *B = xmalloc(sizeof(float) * (size_t)K * N);
-    float *C1 = xmalloc(sizeof(float) * mn), *C2 = xmalloc(sizeof(float) * mn);
-    float *work = xmalloc(sizeof(float) * wgemm_work_floats(M, N));
-    for (size_t i = 0; i < (size_t)K * M; i++) A[i] = (float)rng_normal(&r);
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)rng_normal(&r);
-    for (size_t i = 0; i < mn; i++) C1[i] = C2[i] = (float)rng_normal(&r);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1, A, M, B, N, 1, C1, N);
-    wgemm(M, N, K, A, M, B, N, C2, N, work);
-    char what[96];
-    snprintf(what, sizeof what, "wgemm M=%d N=%d K=%d", M, N, K);
-    check(what, rel_diff(C2, C1, mn), K > 1000 ? 3e-6 : 1e-6); // float sums of K terms
-    free(A), free(B), free(C1), free(C2), free(work);
-}
-
 // Loss and every gradient of one forward/backward of a small model, with or without rgemm.
 static void model_run(int use_rgemm, int layers, float *grads_out, double *loss_out) {
     enum { B = 16, T = 8 };
@@ -113,7 +94,7 @@ static void model_run(int use_rgemm, int layers, float *grads_out, double *loss_
                     .window = T};
     Model *m = model_create(&s);
     model_init_params(m, 11, 0);
-    m->use_rgemm = m->use_wgemm = use_rgemm;
+    m->use_rgemm = use_rgemm;
     Rng r = rng_make(4, 4);
     int32_t action[B * T], tgt[B * T];
     float dense[B * T * 3], loggap[B * T], eng[B * T];
@@ -206,10 +187,6 @@ int main(void) {
         printf("  FAIL: rgemm_supported answers wrongly\n"), failures++;
     gemm2_case(8, 32, 1, 1, 0), gemm2_case(64, 512, 128, 128, 0), gemm2_case(24, 96, 37, 5, 1);
     gemm2_case(16, 64, 11, 64, 1);
-    wgemm_case(8, 32, 1), wgemm_case(512, 128, 4096), wgemm_case(24, 64, 300);
-    wgemm_case(96, 32, 129), wgemm_case(2048, 512, 130);
-    if (!wgemm_supported(512, 128) || wgemm_supported(500, 128) || wgemm_supported(512, 100))
-        printf("  FAIL: wgemm_supported answers wrongly\n"), failures++;
     printf("the %s gate kernel against the generic loop:\n", kernels()->name);
     cell_case(8, 16);
     cell_case(64, 128);

@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -154,19 +153,6 @@ void *aligned_alloc_check(size_t size, const char *file, int line) {
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (!p) fatal("out of memory allocating %zu aligned bytes at %s:%d", size, file, line);
     memset(p, 0, rounded ? rounded : 64);
-    return p;
-}
-
-void *huge_alloc_check(size_t size, const char *file, int line) {
-    const size_t huge = (size_t)2 << 20;
-    if (size < 2 * huge) return aligned_alloc_check(size, file, line);
-    size_t rounded = (size + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, rounded);
-    if (!p) fatal("out of memory allocating %zu aligned bytes at %s:%d", size, file, line);
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, rounded, MADV_HUGEPAGE); // a hint: failure only costs speed
-#endif
-    memset(p, 0, rounded);
     return p;
 }
 

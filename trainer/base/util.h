@@ -45,9 +45,6 @@ void *malloc_check(size_t size, const char *file, int line);
 void *calloc_check(size_t n, size_t size, const char *file, int line);
 void *realloc_check(void *p, size_t size, const char *file, int line);
 void *aligned_alloc_check(size_t size, const char *file, int line); // 64-byte aligned, zeroed
-// The same for a large buffer streamed every step: from 4 MiB up, 2 MiB aligned and marked
-// for transparent huge pages (fewer TLB misses; a hint the kernel may ignore).
-void *huge_alloc_check(size_t size, const char *file, int line);
 FILE *fopen_check(const char *path, const char *mode, const char *file, int line);
 void fread_check(void *dst, size_t size, FILE *f, const char *path, const char *file, int line);
 void fwrite_check(const void *src, size_t size, FILE *f, const char *path, const char *file,
@@ -57,7 +54,6 @@ void fclose_check(FILE *f, const char *path, const char *file, int line);
 #define xcalloc(n, s)       calloc_check((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n)      realloc_check((p), (n), __FILE__, __LINE__)
 #define xalloc_aligned(n)   aligned_alloc_check((n), __FILE__, __LINE__)
-#define xalloc_huge(n)      huge_alloc_check((n), __FILE__, __LINE__)
 #define xfopen(p, m)        fopen_check((p), (m), __FILE__, __LINE__)
 #define xfread(d, n, f, p)  fread_check((d), (n), (f), (p), __FILE__, __LINE__)
 #define xfwrite(s, n, f, p) fwrite_check((s), (n), (f), (p), __FILE__, __LINE__)

@@ -184,11 +184,7 @@ static size_t activations_layout(Model *m, char *arena) {
     ALLOC(a->d_dense, TB * (size_t)(s->n_dense ? s->n_dense : 1));
     ALLOC(a->wpack, 4 * H * H);
     ALLOC(a->wpack_ih, 4 * H * W);
-#ifndef MODEL_REAL_DOUBLE
-    ALLOC(a->wwork, wgemm_work_floats(4 * (int)H, (int)W));
-#endif
     m->use_rgemm = 1;
-    m->use_wgemm = 1;
     // Folded embeddings need one row of 4H per vocabulary entry; worth it (and used) only
     // while the vocabularies are smaller than a batch's rows.
     size_t rows = (size_t)s->n_actions;
@@ -213,7 +209,7 @@ Model *model_create(const ModelShape *s) {
     model_param_views(s, m->grads, &m->g);
 
     m->activation_bytes = activations_layout(m, NULL);
-    m->act_arena = xalloc_huge(m->activation_bytes);
+    m->act_arena = xalloc_aligned(m->activation_bytes);
     activations_layout(m, m->act_arena);
     return m;
 }
@@ -625,28 +621,6 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     }
 }
 
-// The weight gradients of layer l over rows [r0, r0 + rows) of the window:
-// dW_hh (4H, H) += dG^T (4H, rows) hprev (rows, H); dW_ih (4H, I) += dG^T x (rows, I) unless
-// folded. chunked: through wgemm (rgemm.h), called every few steps of backward while those
-// rows of dG are still in cache; else one BLAS call per tensor over the whole window.
-static void weight_grads(Model *m, int l, int folded, int chunked, int r0, int rows) {
-    const int H = m->shape.hidden, H4 = 4 * H, In = layer_input_width(&m->shape, l);
-    Activations *a = &m->act;
-    const real *dG = a->gates[l] + (size_t)r0 * H4, *hp = a->hprev[l] + (size_t)r0 * H;
-    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
-    x += (size_t)r0 * In;
-#ifndef MODEL_REAL_DOUBLE
-    if (chunked) {
-        wgemm(H4, H, rows, dG, H4, hp, H, m->g.w_hh[l], H, a->wwork);
-        if (!folded) wgemm(H4, In, rows, dG, H4, x, In, m->g.w_ih[l], In, a->wwork);
-        return;
-    }
-#endif
-    (void)chunked;
-    gemm(1, 0, H4, H, rows, 1, dG, H4, hp, H, 1, m->g.w_hh[l], H);
-    if (!folded) gemm(1, 0, H4, In, rows, 1, dG, H4, x, In, 1, m->g.w_ih[l], In);
-}
-
 static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,
                                 const BackwardHooks *hooks) {
     const ModelShape *s = &m->shape;
@@ -662,14 +636,6 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
 #ifndef MODEL_REAL_DOUBLE
     if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
 #endif
-    const int want_w = !m->skip_param_grads && !m->input_grad_only;
-    // Weight gradients by wgemm in blocks of `chunk` steps (about WGEMM_KC rows), each as
-    // soon as backward has its dG; the blocks are summed from the last step's down.
-    int chunk = 0, t_hi = T;
-#ifndef MODEL_REAL_DOUBLE
-    if (want_w && m->use_wgemm && wgemm_supported(4 * H, H) && (folded || wgemm_supported(4 * H, In)))
-        chunk = B >= WGEMM_KC ? 1 : WGEMM_KC / B;
-#endif
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -684,10 +650,6 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
         if (dx_steps) rgemm(B, In, 4 * H, Gt, 4 * H, a->wpack_ih, dx + (size_t)t * B * In, In, 0);
 #endif
         if (!m->skip_param_grads) accumulate_step(m, b, l, t, Gt);
-        if (chunk && (t_hi - t == chunk || t == 0)) {
-            weight_grads(m, l, folded, 1, t * B, (t_hi - t) * B);
-            t_hi = t;
-        }
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }
     if (m->skip_param_grads) { // dG only (DP: lane_grad.h forms the parameter gradients)
@@ -695,10 +657,17 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
             gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
         return;
     }
-    // Else the weight gradients over all time steps at once (dG now holds every step's).
-    // (Explanations, input_grad_only, need only the input gradient below.)
-    if (want_w && !chunk) weight_grads(m, l, folded, 0, 0, T * B);
-    if (want_w && folded) folded_input_backward(m, b, G); // also the embeddings' gradients
+    // Weight gradients over all time steps at once (dG now holds every step's gradient):
+    // dW_hh (4H, H) += dG^T (4H, TB) hprev (TB, H); dW_ih (4H, I) += dG^T x (TB, I).
+    if (!m->input_grad_only) { // (explanations need only the input gradient below)
+        gemm(1, 0, 4 * H, H, T * B, 1, G, 4 * H, a->hprev[l], H, 1, m->g.w_hh[l], H);
+        if (folded) {
+            folded_input_backward(m, b, G); // also the embeddings' gradients
+        } else {
+            const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+            gemm(1, 0, 4 * H, In, T * B, 1, G, 4 * H, x, In, 1, m->g.w_ih[l], In);
+        }
+    }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
     if (!folded && !dx_steps)

@@ -158,7 +158,6 @@ typedef struct {
     real *d_dense;                 // (T, B, D) d loss / d dense inputs, if want_input_grad
     real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
     real *wpack_ih;                // (4H * max(I0, H)) a layer\'s W_ih packed for rgemm.h
-    real *wwork;                   // wgemm_work_floats(4H, max(I0, H)): wgemm\'s packed blocks
     real *dh_rec;                  // (B, H) recurrent gradient into the previous step
     real *dc;                      // (B, H) cell gradient into the previous step
     int dropout_on;                // whether the last forward used dropout between layers
@@ -186,7 +185,6 @@ typedef struct {
     // input_given, since folded embeddings get their input gradient from those GEMMs).
     int input_grad_only;
     int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
-    int use_wgemm;       // 1 (default): weight gradients use rgemm.h's wgemm where it applies
     int skip_param_grads; // backward leaves m->grads alone: only dy and every layer's dG
                           // (DP-SGD: lane_grad.h forms the clipped parameter gradients)
 } Model;

@@ -10,8 +10,7 @@ static const Kernels kernels_generic = {.isa = ISA_GENERIC,
                                         .softmax_row = softmax_row_generic,
                                         .optim_update = optim_update_generic,
                                         .rgemm = NULL,
-                                        .rgemm2 = NULL,
-                                        .wgemm = NULL};
+                                        .rgemm2 = NULL};
 
 const Kernels *kernels_for(Isa isa) {
 #if !defined(MODEL_REAL_DOUBLE) && defined(__x86_64__)

@@ -42,14 +42,3 @@ void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, i
     if (!k->rgemm2) fatal("internal: rgemm2 called where rgemm_supported() is false");
     k->rgemm2(M, N, K1, A1, lda1, Bp1, K2, A2, lda2, Bp2, C, ldc, accumulate);
 }
-
-int wgemm_supported(int M, int N) {
-    return kernels()->wgemm && M > 0 && N > 0 && M % ROWS == 0 && N % PANEL == 0;
-}
-
-void wgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-           int ldc, float *work) {
-    const Kernels *k = kernels();
-    if (!k->wgemm) fatal("internal: wgemm called where wgemm_supported() is false");
-    k->wgemm(M, N, K, A, lda, B, ldb, C, ldc, work);
-}

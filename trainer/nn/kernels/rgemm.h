@@ -5,11 +5,9 @@
 // third of the product. Here the weights are packed once per forward (and once per
 // backward) into panels of 32 columns, and the micro-kernel of kernels.h's path (AVX-512: 8
 // rows x 32 columns per tile; AVX2: 4 rows x 16 columns) computes straight from the lanes'
-// rows. The same micro-kernel, with B unpacked, computes the weight gradients (wgemm). Used
-// on the AVX2 and AVX-512 paths when the shape fits (rows a multiple of 8,
+// rows. Used on the AVX2 and AVX-512 paths when the shape fits (rows a multiple of 8,
 // columns of 32); otherwise (and on the generic path) the caller uses BLAS. Float only.
 #pragma once
-#include <stddef.h>
 
 // Whether rgemm() can compute an (M, N) result on this CPU.
 int rgemm_supported(int M, int N);
@@ -26,14 +24,3 @@ void rgemm(int M, int N, int K, const float *A, int lda, const float *Bp, float 
 void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
             const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate);
 
-// The weight gradients of a window: C (M, N) += A^T (M, K) B (K, N) for A (K, M) and B (K, N)
-// row-major (dW (4H, I) += dG^T x over the window's K = T B rows), in blocks of WGEMM_KC rows
-// of K, each packed into work (wgemm_work_floats(M, N) floats) and summed in order.
-enum { WGEMM_KC = 256 };
-static inline size_t wgemm_work_floats(int M, int N) {
-    return (size_t)(WGEMM_KC + 2) * (size_t)M + (size_t)(WGEMM_KC + 1) * (size_t)N;
-}
-// Whether wgemm() can compute an (M, N) result on this CPU.
-int wgemm_supported(int M, int N);
-void wgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-           int ldc, float *work);

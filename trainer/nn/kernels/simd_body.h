@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "mathfn.h"
-#include "rgemm.h"
 
 static inline V vsigmoid(V x) {
     return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
@@ -227,110 +226,6 @@ static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float
     KFN(rgemm2)(M, N, K, A, lda, Bp, 0, NULL, 0, NULL, C, ldc, accumulate);
 }
 
-// One tile of the weight-gradient GEMM: C rows [0, R) x 2 VL columns (ldc) += sum over
-// k < K of ap[k R + i] bp[k 32 + j] (A packed as K rows of R, B as a panel of K rows of 32),
-// in 2 R vector registers, k in order.
-static inline __attribute__((always_inline)) void KFN(wgemm_tile)(const int R, int K,
-                                                                  const float *ap,
-                                                                  const float *bp, float *c,
-                                                                  int ldc) {
-    V c0[8], c1[8];
-    for (int i = 0; i < R; i++) {
-        c0[i] = vld(c + (size_t)i * ldc);
-        c1[i] = vld(c + (size_t)i * ldc + VL);
-    }
-    // The next tile's rows of C (large C lives in L3; its rows are 4H apart, which the
-    // prefetchers do not follow).
-    for (int i = R; i < 2 * R; i++) {
-        __builtin_prefetch(c + (size_t)i * ldc, 1);
-        __builtin_prefetch(c + (size_t)i * ldc + VL, 1);
-    }
-    for (int k = 0; k < K; k++) {
-        const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
-        for (int i = 0; i < R; i++) {
-            const V av = vset1(ap[k * R + i]);
-            c0[i] = vfma(av, b0, c0[i]);
-            c1[i] = vfma(av, b1, c1[i]);
-        }
-    }
-    for (int i = 0; i < R; i++) {
-        vst(c + (size_t)i * ldc, c0[i]);
-        vst(c + (size_t)i * ldc + VL, c1[i]);
-    }
-}
-
-// The row tiles of the weight-gradient GEMM over rows [m0, m1) of C: RGEMM_ROWS, then 4, 2
-// (M % 8 == 0). BODY(i, rows) runs one; the packing of A and the products use the same tiling.
-#define WG_TILES(m0, m1, BODY)                                                                     \
-    do {                                                                                           \
-        int i_ = (m0), r_;                                                                         \
-        for (; i_ < (m1); i_ += r_) {                                                              \
-            r_ = (m1) - i_ >= RGEMM_ROWS ? RGEMM_ROWS : (m1) - i_ >= 4 ? 4 : 2;                    \
-            BODY(i_, r_);                                                                          \
-        }                                                                                          \
-    } while (0)
-
-// The weight-gradient GEMM (rgemm.h): C (M, N) += A^T B for A (K, M), B (K, N) row-major;
-// M % 8 == 0, N % 32 == 0; work holds WGEMM_KC (M + N) floats. Per block of WGEMM_KC rows
-// of A and B: A packed tile by tile (the tile at rows [i, i + r) of C as kc rows of r), B
-// in panels of 32 columns (kc rows of 32), so every operand the micro-kernel reads is
-// contiguous (A's and B's rows are 4H and H floats apart: power-of-two strides that map
-// onto a few L1 sets); then blocks of WG_MC rows of C, each against every panel. Each
-// element adds its block's products (in order, in registers) to C, block after block.
-static void KFN(wgemm)(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float *C, int ldc, float *work) {
-    // WG_MC is a multiple of RGEMM_ROWS, so every block of C starts a tile of the packing's
-    // tiling (rows 0, R, 2R, ..., then the 4- or 2-row tail).
-    enum { KC = WGEMM_KC, WG_MC = 16 * RGEMM_ROWS, PANEL = 32 };
-    float *Ap = work, *Bp = work + (size_t)KC * M + 2 * (size_t)M; // (see WG_AP)
-// The packed tile at row i: kc r floats, plus 16 floats of padding per 8 rows, so that tiles
-// do not start 4 KiB apart (kc = 128, 8 rows: loads and stores of the packing would alias).
-#define WG_AP(i) (Ap + (size_t)(i) * (size_t)kc + (size_t)(i)*2)
-// Panel p of B: kc rows of 32 floats, plus 16 of padding (the same reason).
-#define WG_BP(p) (Bp + (size_t)(p) * ((size_t)kc * PANEL + 16))
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        const int kc = K - k0 < KC ? K - k0 : KC;
-        const float *a = A + (size_t)k0 * lda, *b = B + (size_t)k0 * ldb;
-        // Row by row (A's and B's rows are read in order, which the prefetchers follow).
-        for (int k = 0; k < kc; k++) {
-            const float *ar = a + (size_t)k * lda, *br = b + (size_t)k * ldb;
-#define WG_PACK(i, r)                                                                              \
-    do {                                                                                           \
-        float *d_ = WG_AP(i) + k * (r);                                                              \
-        if ((r) == RGEMM_ROWS)                                                                     \
-            memcpy(d_, ar + (i), RGEMM_ROWS * sizeof(float));                                      \
-        else                                                                                       \
-            memcpy(d_, ar + (i), (size_t)(r) * sizeof(float));                                     \
-    } while (0)
-            WG_TILES(0, M, WG_PACK);
-#undef WG_PACK
-            for (int p = 0; p < N / PANEL; p++)
-                memcpy(WG_BP(p) + (size_t)k * PANEL, br + p * PANEL, PANEL * sizeof(float));
-        }
-        for (int m0 = 0; m0 < M; m0 += WG_MC) {
-            const int m1 = M - m0 < WG_MC ? M : m0 + WG_MC;
-            for (int p = 0; p < N / PANEL; p++)
-                for (int s = 0; s < PANEL; s += 2 * VL) {
-                    const float *bp = WG_BP(p) + s;
-                    float *cp = C + p * PANEL + s;
-#define WG_RUN(i, r)                                                                               \
-    do {                                                                                           \
-        const float *ap_ = WG_AP(i);                                                               \
-        float *c_ = cp + (size_t)(i)*ldc;                                                          \
-        if ((r) == RGEMM_ROWS)                                                                     \
-            KFN(wgemm_tile)(RGEMM_ROWS, kc, ap_, bp, c_, ldc);                                     \
-        else if ((r) == 4)                                                                         \
-            KFN(wgemm_tile)(4, kc, ap_, bp, c_, ldc);                                              \
-        else                                                                                       \
-            KFN(wgemm_tile)(2, kc, ap_, bp, c_, ldc);                                              \
-    } while (0)
-                    WG_TILES(m0, m1, WG_RUN);
-#undef WG_RUN
-                }
-        }
-    }
-}
-
 const Kernels KFN(kernels) = {.isa = KISA,
                               .name = KNAME,
                               .cell_forward = KFN(cell_forward),
@@ -338,5 +233,4 @@ const Kernels KFN(kernels) = {.isa = KISA,
                               .softmax_row = KFN(softmax_row),
                               .optim_update = KFN(optim_update),
                               .rgemm = KFN(rgemm),
-                              .rgemm2 = KFN(rgemm2),
-                              .wgemm = KFN(wgemm)};
+                              .rgemm2 = KFN(rgemm2)};
