@@ -192,6 +192,7 @@ static size_t activations_layout(Model *m, char *arena) {
     if (rows <= TB) {
         m->fold_rows = (int)rows;
         ALLOC(a->table, rows * 4 * H);
+        ALLOC(a->dense_acc, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
     }
 #undef ALLOC
     return bytes;
@@ -400,8 +401,11 @@ static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
              f.width[k]);
     }
     if (D) {
-        // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D).
-        gemm(1, 0, H4, D, TB, 1, dG, H4, b->dense, D, 1, gW + (I0 - D), I0);
+        // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D), summed step by step (while each step's
+        // dG was in cache) into dense_acc = its transpose (D, 4H).
+        for (int j = 0; j < H4; j++)
+            for (int q = 0; q < D; q++)
+                gW[(size_t)j * I0 + (I0 - D) + q] += m->act.dense_acc[(size_t)q * H4 + j];
         if (m->want_input_grad)
             gemm(0, 0, TB, D, H4, 1, dG, H4, W + (I0 - D), I0, 0, m->act.d_dense, D);
     }
@@ -611,12 +615,19 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     }
     if (l != 0 || !m->act.folded) return;
     Fields f = fields_of(m);
+    const int D = m->shape.n_dense;
     for (int lane = 0; lane < B; lane++) {
         const real *d = Gt + (size_t)lane * H4;
         const int r = t * B + lane;
         for (int k = 0; k < f.n; k++) {
             real *srow = m->act.table + (size_t)table_row(&f, b, C, k, r) * H4;
             for (int j = 0; j < H4; j++) srow[j] += d[j];
+        }
+        // dense_acc (D, 4H) += dense_r^T dG_r: dW_d^T, see folded_input_backward.
+        for (int q = 0; q < D; q++) {
+            real *acc = m->act.dense_acc + (size_t)q * H4;
+            const real v = b->dense[(size_t)r * D + q];
+            for (int j = 0; j < H4; j++) acc[j] += v * d[j];
         }
     }
 }
@@ -630,6 +641,8 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     const int folded = l == 0 && a->folded;
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
     if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
+    if (folded && s->n_dense)
+        memset(a->dense_acc, 0, sizeof(real) * (size_t)s->n_dense * 4 * H);
     const int fast = recurrent_prepare(m, l, B, 0);
     // With rgemm, d input comes step by step while dG_t is in cache (W_ih packed once).
     const int dx_steps = fast && !folded && rgemm_supported(B, In);
