@@ -193,6 +193,7 @@ static size_t activations_layout(Model *m, char *arena) {
         m->fold_rows = (int)rows;
         ALLOC(a->table, rows * 4 * H);
         ALLOC(a->dense_acc, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
+        ALLOC(a->dense_wt, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
     }
 #undef ALLOC
     return bytes;
@@ -359,27 +360,42 @@ static inline int table_row(const Fields *f, const Batch *b, int n_cat, int k, i
     return f->row0[k] + v;
 }
 
-// G (TB, 4H) = layer-0 input projection, from the tables and the dense inputs.
-static void folded_input_forward(Model *m, const Batch *b, real *G) {
+// The tables T_f of the fields, and W_d^T (D, 4H) for W_d the dense columns of W_ih (in
+// act.dense_wt); once per forward.
+static void folded_tables(Model *m) {
     const ModelShape *s = &m->shape;
-    const int TB = b->window * b->lanes, H4 = 4 * s->hidden, I0 = model_input_width(s);
-    const int D = s->n_dense, C = s->n_cat;
+    const int H4 = 4 * s->hidden, I0 = model_input_width(s), D = s->n_dense;
     const real *W = m->p.w_ih[0];
     real *T = m->act.table;
     Fields f = fields_of(m);
     for (int k = 0; k < f.n; k++) // T_f (V_f, 4H) = emb_f (V_f, E_f) W_f^T
         gemm(0, 1, f.rows[k], H4, f.width[k], 1, f.emb[k], f.width[k], W + f.col[k], I0, 0,
              T + (size_t)f.row0[k] * H4, H4);
-    for (int r = 0; r < TB; r++) {
+    for (int q = 0; q < D; q++)
+        for (int j = 0; j < H4; j++)
+            m->act.dense_wt[(size_t)q * H4 + j] = W[(size_t)j * I0 + (I0 - D) + q];
+}
+
+// Rows [r0, r0 + rows) of G (TB, 4H) = layer-0 input projection, from the tables and the
+// dense inputs; called step by step, so each step's rows are in cache for its recurrence.
+static void folded_input_rows(Model *m, const Batch *b, int r0, int rows, real *G) {
+    const ModelShape *s = &m->shape;
+    const int H4 = 4 * s->hidden, D = s->n_dense, C = s->n_cat;
+    const real *T = m->act.table;
+    Fields f = fields_of(m);
+    for (int r = r0; r < r0 + rows; r++) {
         real *g = G + (size_t)r * H4;
         memcpy(g, T + (size_t)table_row(&f, b, C, 0, r) * H4, sizeof(real) * (size_t)H4);
         for (int k = 1; k < f.n; k++) {
             const real *t = T + (size_t)table_row(&f, b, C, k, r) * H4;
             for (int j = 0; j < H4; j++) g[j] += t[j];
         }
+        // g += dense_r (D) W_d^T (D, 4H).
+        for (int q = 0; q < D; q++) {
+            const real v = b->dense[(size_t)r * D + q], *w = m->act.dense_wt + (size_t)q * H4;
+            for (int j = 0; j < H4; j++) g[j] += v * w[j];
+        }
     }
-    // G += dense (TB, D) W_d^T (D, 4H), W_d the dense columns of W_ih.
-    if (D) gemm(0, 1, TB, H4, D, 1, b->dense, D, W + (I0 - D), I0, 1, G, H4);
 }
 
 // Layer-0 weight and embedding gradients from dG (TB, 4H), folded path.
@@ -422,7 +438,7 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     // the packed W_ih^T reused by every step); else it is one GEMM over all T*B events.
     const int fused = fast && !(l == 0 && a->folded);
     if (l == 0 && a->folded) {
-        folded_input_forward(m, b, G);
+        folded_tables(m); // the rows of G come step by step below
     } else if (fused) {
 #ifndef MODEL_REAL_DOUBLE
         rgemm_pack_transposed(4 * H, In, m->p.w_ih[l], a->wpack_ih);
@@ -442,6 +458,7 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     for (int t = 0; t < T; t++) {
         real *Gt = G + (size_t)t * B * 4 * H;
         const real *hp = a->hprev[l] + (size_t)t * B * H;
+        if (l == 0 && a->folded) folded_input_rows(m, b, t * B, B, G);
         // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H)
         // (fused: Gt = x_t (B, I) W_ih^T (I, 4H) + hprev_t W_hh^T).
 #ifndef MODEL_REAL_DOUBLE
