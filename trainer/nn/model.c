@@ -385,13 +385,21 @@ static void folded_input_rows(Model *m, const Batch *b, int r0, int rows, real *
     Fields f = fields_of(m);
     for (int r = r0; r < r0 + rows; r++) {
         real *g = G + (size_t)r * H4;
-        memcpy(g, T + (size_t)table_row(&f, b, C, 0, r) * H4, sizeof(real) * (size_t)H4);
+        const real *t0 = T + (size_t)table_row(&f, b, C, 0, r) * H4;
+        int q = 0;
+        if (D) { // the action's row and the first dense column in one pass
+            const real v = b->dense[(size_t)r * D], *w = m->act.dense_wt;
+            for (int j = 0; j < H4; j++) g[j] = t0[j] + v * w[j];
+            q = 1;
+        } else {
+            memcpy(g, t0, sizeof(real) * (size_t)H4);
+        }
         for (int k = 1; k < f.n; k++) {
             const real *t = T + (size_t)table_row(&f, b, C, k, r) * H4;
             for (int j = 0; j < H4; j++) g[j] += t[j];
         }
-        // g += dense_r (D) W_d^T (D, 4H).
-        for (int q = 0; q < D; q++) {
+        // g += dense_r (D) W_d^T (D, 4H), the remaining columns.
+        for (; q < D; q++) {
             const real v = b->dense[(size_t)r * D + q], *w = m->act.dense_wt + (size_t)q * H4;
             for (int j = 0; j < H4; j++) g[j] += v * w[j];
         }
@@ -408,6 +416,10 @@ static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
     Fields f = fields_of(m);
     // S holds dG's rows summed per value (accumulated step by step in lstm_layer_backward,
     // while each step's rows are still in cache).
+    // The bias gradient: the action rows of S summed (each dG row is in exactly one).
+    real *gb = m->g.bias[0];
+    for (int v = 0; v < f.rows[0]; v++)
+        for (int j = 0; j < H4; j++) gb[j] += S[(size_t)v * H4 + j];
     for (int k = 0; k < f.n; k++) {
         const real *Sk = S + (size_t)f.row0[k] * H4;
         // dW_f (4H, E_f) += S_f^T (4H, V_f) emb_f (V_f, E_f); d emb_f (V_f, E_f) += S_f W_f.
@@ -626,11 +638,15 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     const int B = b->lanes, H4 = 4 * m->shape.hidden, C = m->shape.n_cat;
     real *gb = m->g.bias[l];
     if (m->input_grad_only) return;
-    for (int lane = 0; lane < B; lane++) {
-        const real *d = Gt + (size_t)lane * H4;
-        for (int j = 0; j < H4; j++) gb[j] += d[j];
+    if (l != 0 || !m->act.folded) {
+        for (int lane = 0; lane < B; lane++) {
+            const real *d = Gt + (size_t)lane * H4;
+            for (int j = 0; j < H4; j++) gb[j] += d[j];
+        }
+        return;
     }
-    if (l != 0 || !m->act.folded) return;
+    // Folded: every row adds into exactly one row of the action table, so the bias gradient
+    // is the sum of that table's rows (folded_input_backward), not summed here.
     Fields f = fields_of(m);
     const int D = m->shape.n_dense;
     for (int lane = 0; lane < B; lane++) {
