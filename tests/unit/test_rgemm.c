@@ -61,9 +61,12 @@ static void gemm_case(int M, int N, int K, int transposed, int accumulate) {
 static void gemm2_case(int M, int N, int K1, int K2, int accumulate) {
     Rng r = rng_make(5, (uint64_t)(M * 1000003 + N * 1009 + K1 * 31 + K2));
     const size_t mn = (size_t)M * N;
-    float *A1 = xmalloc(sizeof(float) * (size_t)M * K1), *A2 = xmalloc(sizeof(float) * (size_t)M * K2);
-    float *W1 = xmalloc(sizeof(float) * (size_t)N * K1), *W2 = xmalloc(sizeof(float) * (size_t)N * K2);
-    float *B1 = xmalloc(sizeof(float) * (size_t)N * K1), *B2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *A1 = xmalloc(sizeof(float) * (size_t)M * K1),
+          *A2 = xmalloc(sizeof(float) * (size_t)M * K2);
+    float *W1 = xmalloc(sizeof(float) * (size_t)N * K1),
+          *W2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *B1 = xmalloc(sizeof(float) * (size_t)N * K1),
+          *B2 = xmalloc(sizeof(float) * (size_t)N * K2);
     float *C1 = xmalloc(sizeof(float) * mn), *C2 = xmalloc(sizeof(float) * mn);
     for (size_t i = 0; i < (size_t)M * K1; i++) A1[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < (size_t)M * K2; i++) A2[i] = (float)rng_normal(&r);

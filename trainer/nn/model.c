@@ -674,11 +674,12 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     const int folded = l == 0 && a->folded;
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
     if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
-    if (folded && s->n_dense)
-        memset(a->dense_acc, 0, sizeof(real) * (size_t)s->n_dense * 4 * H);
+    if (folded && s->n_dense) memset(a->dense_acc, 0, sizeof(real) * (size_t)s->n_dense * 4 * H);
     const int fast = recurrent_prepare(m, l, B, 0);
     // With rgemm, d input comes step by step while dG_t is in cache (W_ih packed once).
-    const int dx_steps = fast && !folded && rgemm_supported(B, In);
+    // (DP, skip_param_grads, needs no d input below layer 1.)
+    const int dx_steps =
+        fast && !folded && rgemm_supported(B, In) && (l > 0 || !m->skip_param_grads);
 #ifndef MODEL_REAL_DOUBLE
     if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
 #endif

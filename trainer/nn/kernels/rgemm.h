@@ -23,4 +23,3 @@ void rgemm(int M, int N, int K, const float *A, int lda, const float *Bp, float 
 // in order, then source 2's.
 void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
             const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate);
-

@@ -209,7 +209,7 @@ static void KFN(rgemm2)(int M, int N, int K1, const float *A1, int lda1, const f
             int r0 = 0;
 #define RG_TILE(rows)                                                                              \
     KFN(rgemm_tile)                                                                                \
-    ((rows), K1, A1 + (size_t)r0 * lda1, lda1, b1, K2, K2 ? A2 + (size_t)r0 * lda2 : NULL, lda2,  \
+    ((rows), K1, A1 + (size_t)r0 * lda1, lda1, b1, K2, K2 ? A2 + (size_t)r0 * lda2 : NULL, lda2,   \
      b2, cp + (size_t)r0 * ldc, ldc, accumulate)
             for (; r0 + R <= M; r0 += R) RG_TILE(R);
             if (M - r0 >= 4) {
