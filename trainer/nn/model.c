@@ -74,6 +74,16 @@ static int layer_input_width(const ModelShape *s, int l) {
     return l == 0 ? model_input_width(s) : s->hidden;
 }
 
+// Whether layer l's input projection (forward) and input gradient (backward) go step by step
+// through rgemm, given that its recurrent products do: always on AVX-512; on AVX2 while the
+// packed W_ih (4H x I floats) is at most 2 MiB. (AVX2 H = 512 L = 2, events per CPU second,
+// medians of 4 interleaved runs: step by step 4844 vs one OpenBLAS GEMM 4992 in one trial,
+// 4908 vs 5074 in another: within the load's noise, so the BLAS path, as before, stays.)
+static int input_steps(const Model *m, int l) {
+    const size_t bytes = 4 * (size_t)m->shape.hidden * (size_t)layer_input_width(&m->shape, l) * 4;
+    return kernels()->isa == ISA_AVX512 || bytes <= ((size_t)2 << 20);
+}
+
 // ---------------------------------------------------------------- parameters
 
 int model_tensors(const ModelShape *s, TensorInfo *out) {
@@ -448,7 +458,7 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     const int fast = recurrent_prepare(m, l, B, 1);
     // With rgemm, the input projection joins each step's recurrent one (one pass over Gt,
     // the packed W_ih^T reused by every step); else it is one GEMM over all T*B events.
-    const int fused = fast && !(l == 0 && a->folded);
+    const int fused = fast && !(l == 0 && a->folded) && input_steps(m, l);
     if (l == 0 && a->folded) {
         folded_tables(m); // the rows of G come step by step below
     } else if (fused) {
@@ -679,7 +689,8 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     // With rgemm, d input comes step by step while dG_t is in cache (W_ih packed once).
     // (DP, skip_param_grads, needs no d input below layer 1.)
     const int dx_steps =
-        fast && !folded && rgemm_supported(B, In) && (l > 0 || !m->skip_param_grads);
+        fast && !folded && rgemm_supported(B, In) && (l > 0 || !m->skip_param_grads) &&
+        input_steps(m, l);
 #ifndef MODEL_REAL_DOUBLE
     if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
 #endif
