@@ -1,7 +1,8 @@
 // test_rgemm.c: the fast paths of the kernel path in use (kernels.h: AVX-512, or AVX2 under
 // LSTM_TRAINER_ISA=avx2) against the portable ones: the packed recurrent GEMM (rgemm.h)
 // against BLAS, alone and inside the model (forward and backward with and without it give
-// the same loss and gradients to float rounding), and the gate kernel against the generic
+// the same loss and gradients to float rounding), the fused two-source rgemm2 against
+// BLAS, and the gate kernel against the generic
 // loop, including extreme inputs and NaN. Skips (77) on the generic path (no rgemm there).
 #include <cblas.h>
 #include <math.h>
@@ -54,6 +55,34 @@ static void gemm_case(int M, int N, int K, int transposed, int accumulate) {
              accumulate ? " accumulate" : "");
     check(what, rel_diff(C2, C1, (size_t)M * N), 1e-6);
     free(A), free(W), free(Bp), free(C1), free(C2);
+}
+
+// rgemm2: C (+)= A1 W1^T + A2 W2^T (the fused forward) against two BLAS calls.
+static void gemm2_case(int M, int N, int K1, int K2, int accumulate) {
+    Rng r = rng_make(5, (uint64_t)(M * 1000003 + N * 1009 + K1 * 31 + K2));
+    const size_t mn = (size_t)M * N;
+    float *A1 = xmalloc(sizeof(float) * (size_t)M * K1),
+          *A2 = xmalloc(sizeof(float) * (size_t)M * K2);
+    float *W1 = xmalloc(sizeof(float) * (size_t)N * K1),
+          *W2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *B1 = xmalloc(sizeof(float) * (size_t)N * K1),
+          *B2 = xmalloc(sizeof(float) * (size_t)N * K2);
+    float *C1 = xmalloc(sizeof(float) * mn), *C2 = xmalloc(sizeof(float) * mn);
+    for (size_t i = 0; i < (size_t)M * K1; i++) A1[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)M * K2; i++) A2[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * K1; i++) W1[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < (size_t)N * K2; i++) W2[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < mn; i++) C1[i] = C2[i] = (float)rng_normal(&r);
+    rgemm_pack_transposed(N, K1, W1, B1), rgemm_pack_transposed(N, K2, W2, B2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K1, 1, A1, K1, W1, K1,
+                accumulate ? 1 : 0, C1, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K2, 1, A2, K2, W2, K2, 1, C1, N);
+    rgemm2(M, N, K1, A1, K1, B1, K2, A2, K2, B2, C2, N, accumulate);
+    char what[96];
+    snprintf(what, sizeof what, "rgemm2 M=%d N=%d K1=%d K2=%d%s", M, N, K1, K2,
+             accumulate ? " accumulate" : "");
+    check(what, rel_diff(C2, C1, mn), 1e-6);
+    free(A1), free(A2), free(W1), free(W2), free(B1), free(B2), free(C1), free(C2);
 }
 
 // Loss and every gradient of one forward/backward of a small model, with or without rgemm.
@@ -159,6 +188,8 @@ int main(void) {
                 gemm_case(shapes[i][0], shapes[i][1], shapes[i][2], tr, acc);
     if (!rgemm_supported(64, 256) || rgemm_supported(63, 256) || rgemm_supported(64, 100))
         printf("  FAIL: rgemm_supported answers wrongly\n"), failures++;
+    gemm2_case(8, 32, 1, 1, 0), gemm2_case(64, 512, 128, 128, 0), gemm2_case(24, 96, 37, 5, 1);
+    gemm2_case(16, 64, 11, 64, 1);
     printf("the %s gate kernel against the generic loop:\n", kernels()->name);
     cell_case(8, 16);
     cell_case(64, 128);

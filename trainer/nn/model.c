@@ -74,6 +74,16 @@ static int layer_input_width(const ModelShape *s, int l) {
     return l == 0 ? model_input_width(s) : s->hidden;
 }
 
+// Whether layer l's input projection (forward) and input gradient (backward) go step by step
+// through rgemm, given that its recurrent products do: always on AVX-512; on AVX2 while the
+// packed W_ih (4H x I floats) is at most 2 MiB. (AVX2 H = 512 L = 2, events per CPU second,
+// medians of 4 interleaved runs: step by step 4844 vs one OpenBLAS GEMM 4992 in one trial,
+// 4908 vs 5074 in another: within the load's noise, so the BLAS path, as before, stays.)
+static int input_steps(const Model *m, int l) {
+    const size_t bytes = 4 * (size_t)m->shape.hidden * (size_t)layer_input_width(&m->shape, l) * 4;
+    return kernels()->isa == ISA_AVX512 || bytes <= ((size_t)2 << 20);
+}
+
 // ---------------------------------------------------------------- parameters
 
 int model_tensors(const ModelShape *s, TensorInfo *out) {
@@ -183,6 +193,7 @@ static size_t activations_layout(Model *m, char *arena) {
     ALLOC(a->dc, B * H);
     ALLOC(a->d_dense, TB * (size_t)(s->n_dense ? s->n_dense : 1));
     ALLOC(a->wpack, 4 * H * H);
+    ALLOC(a->wpack_ih, 4 * H * W);
     m->use_rgemm = 1;
     // Folded embeddings need one row of 4H per vocabulary entry; worth it (and used) only
     // while the vocabularies are smaller than a batch's rows.
@@ -191,6 +202,8 @@ static size_t activations_layout(Model *m, char *arena) {
     if (rows <= TB) {
         m->fold_rows = (int)rows;
         ALLOC(a->table, rows * 4 * H);
+        ALLOC(a->dense_acc, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
+        ALLOC(a->dense_wt, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
     }
 #undef ALLOC
     return bytes;
@@ -357,27 +370,50 @@ static inline int table_row(const Fields *f, const Batch *b, int n_cat, int k, i
     return f->row0[k] + v;
 }
 
-// G (TB, 4H) = layer-0 input projection, from the tables and the dense inputs.
-static void folded_input_forward(Model *m, const Batch *b, real *G) {
+// The tables T_f of the fields, and W_d^T (D, 4H) for W_d the dense columns of W_ih (in
+// act.dense_wt); once per forward.
+static void folded_tables(Model *m) {
     const ModelShape *s = &m->shape;
-    const int TB = b->window * b->lanes, H4 = 4 * s->hidden, I0 = model_input_width(s);
-    const int D = s->n_dense, C = s->n_cat;
+    const int H4 = 4 * s->hidden, I0 = model_input_width(s), D = s->n_dense;
     const real *W = m->p.w_ih[0];
     real *T = m->act.table;
     Fields f = fields_of(m);
     for (int k = 0; k < f.n; k++) // T_f (V_f, 4H) = emb_f (V_f, E_f) W_f^T
         gemm(0, 1, f.rows[k], H4, f.width[k], 1, f.emb[k], f.width[k], W + f.col[k], I0, 0,
              T + (size_t)f.row0[k] * H4, H4);
-    for (int r = 0; r < TB; r++) {
+    for (int q = 0; q < D; q++)
+        for (int j = 0; j < H4; j++)
+            m->act.dense_wt[(size_t)q * H4 + j] = W[(size_t)j * I0 + (I0 - D) + q];
+}
+
+// Rows [r0, r0 + rows) of G (TB, 4H) = layer-0 input projection, from the tables and the
+// dense inputs; called step by step, so each step's rows are in cache for its recurrence.
+static void folded_input_rows(Model *m, const Batch *b, int r0, int rows, real *G) {
+    const ModelShape *s = &m->shape;
+    const int H4 = 4 * s->hidden, D = s->n_dense, C = s->n_cat;
+    const real *T = m->act.table;
+    Fields f = fields_of(m);
+    for (int r = r0; r < r0 + rows; r++) {
         real *g = G + (size_t)r * H4;
-        memcpy(g, T + (size_t)table_row(&f, b, C, 0, r) * H4, sizeof(real) * (size_t)H4);
+        const real *t0 = T + (size_t)table_row(&f, b, C, 0, r) * H4;
+        int q = 0;
+        if (D) { // the action's row and the first dense column in one pass
+            const real v = b->dense[(size_t)r * D], *w = m->act.dense_wt;
+            for (int j = 0; j < H4; j++) g[j] = t0[j] + v * w[j];
+            q = 1;
+        } else {
+            memcpy(g, t0, sizeof(real) * (size_t)H4);
+        }
         for (int k = 1; k < f.n; k++) {
             const real *t = T + (size_t)table_row(&f, b, C, k, r) * H4;
             for (int j = 0; j < H4; j++) g[j] += t[j];
         }
+        // g += dense_r (D) W_d^T (D, 4H), the remaining columns.
+        for (; q < D; q++) {
+            const real v = b->dense[(size_t)r * D + q], *w = m->act.dense_wt + (size_t)q * H4;
+            for (int j = 0; j < H4; j++) g[j] += v * w[j];
+        }
     }
-    // G += dense (TB, D) W_d^T (D, 4H), W_d the dense columns of W_ih.
-    if (D) gemm(0, 1, TB, H4, D, 1, b->dense, D, W + (I0 - D), I0, 1, G, H4);
 }
 
 // Layer-0 weight and embedding gradients from dG (TB, 4H), folded path.
@@ -390,6 +426,10 @@ static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
     Fields f = fields_of(m);
     // S holds dG's rows summed per value (accumulated step by step in lstm_layer_backward,
     // while each step's rows are still in cache).
+    // The bias gradient: the action rows of S summed (each dG row is in exactly one).
+    real *gb = m->g.bias[0];
+    for (int v = 0; v < f.rows[0]; v++)
+        for (int j = 0; j < H4; j++) gb[j] += S[(size_t)v * H4 + j];
     for (int k = 0; k < f.n; k++) {
         const real *Sk = S + (size_t)f.row0[k] * H4;
         // dW_f (4H, E_f) += S_f^T (4H, V_f) emb_f (V_f, E_f); d emb_f (V_f, E_f) += S_f W_f.
@@ -399,8 +439,11 @@ static void folded_input_backward(Model *m, const Batch *b, const real *dG) {
              f.width[k]);
     }
     if (D) {
-        // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D).
-        gemm(1, 0, H4, D, TB, 1, dG, H4, b->dense, D, 1, gW + (I0 - D), I0);
+        // dW_d (4H, D) += dG^T (4H, TB) dense (TB, D), summed step by step (while each step's
+        // dG was in cache) into dense_acc = its transpose (D, 4H).
+        for (int j = 0; j < H4; j++)
+            for (int q = 0; q < D; q++)
+                gW[(size_t)j * I0 + (I0 - D) + q] += m->act.dense_acc[(size_t)q * H4 + j];
         if (m->want_input_grad)
             gemm(0, 0, TB, D, H4, 1, dG, H4, W + (I0 - D), I0, 0, m->act.d_dense, D);
     }
@@ -411,11 +454,19 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
     Activations *a = &m->act;
     const int B = b->lanes, T = b->window, H = s->hidden, In = layer_input_width(s, l);
     real *G = a->gates[l];
+    const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+    const int fast = recurrent_prepare(m, l, B, 1);
+    // With rgemm, the input projection joins each step's recurrent one (one pass over Gt,
+    // the packed W_ih^T reused by every step); else it is one GEMM over all T*B events.
+    const int fused = fast && !(l == 0 && a->folded) && input_steps(m, l);
     if (l == 0 && a->folded) {
-        folded_input_forward(m, b, G);
+        folded_tables(m); // the rows of G come step by step below
+    } else if (fused) {
+#ifndef MODEL_REAL_DOUBLE
+        rgemm_pack_transposed(4 * H, In, m->p.w_ih[l], a->wpack_ih);
+#endif
     } else {
-        // Input projection of all T*B events at once: G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
-        const real *x = l == 0 ? a->x0 : (a->dropout_on ? a->xin[l] : a->hout[l - 1]);
+        // G (TB, 4H) = x (TB, I) W_ih^T (I, 4H).
         gemm(0, 1, T * B, 4 * H, In, 1, x, In, m->p.w_ih[l], In, 0, G, 4 * H);
     }
     // The carried state; hprev[0] = keep_0 * h0.
@@ -426,12 +477,19 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
         for (int j = 0; j < H; j++)
             a->hprev[l][(size_t)lane * H + j] = k * a->h0[l][(size_t)lane * H + j];
     }
-    const int fast = recurrent_prepare(m, l, B, 1);
     for (int t = 0; t < T; t++) {
         real *Gt = G + (size_t)t * B * 4 * H;
         const real *hp = a->hprev[l] + (size_t)t * B * H;
-        // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H).
-        recurrent_forward(m, l, B, fast, hp, Gt);
+        if (l == 0 && a->folded) folded_input_rows(m, b, t * B, B, G);
+        // Recurrent projection of the four gates: Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H)
+        // (fused: Gt = x_t (B, I) W_ih^T (I, 4H) + hprev_t W_hh^T).
+#ifndef MODEL_REAL_DOUBLE
+        if (fused)
+            rgemm2(B, 4 * H, In, x + (size_t)t * B * In, In, a->wpack_ih, H, hp, H, a->wpack, Gt,
+                   4 * H, 0);
+        else
+#endif
+            recurrent_forward(m, l, B, fast, hp, Gt);
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + (size_t)(t - 1) * B * H;
         size_t o = (size_t)t * B * H;
         lstm_cell_forward(B, H, Gt, m->p.bias[l], cprev, b->keep + (size_t)t * B,
@@ -590,18 +648,29 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     const int B = b->lanes, H4 = 4 * m->shape.hidden, C = m->shape.n_cat;
     real *gb = m->g.bias[l];
     if (m->input_grad_only) return;
-    for (int lane = 0; lane < B; lane++) {
-        const real *d = Gt + (size_t)lane * H4;
-        for (int j = 0; j < H4; j++) gb[j] += d[j];
+    if (l != 0 || !m->act.folded) {
+        for (int lane = 0; lane < B; lane++) {
+            const real *d = Gt + (size_t)lane * H4;
+            for (int j = 0; j < H4; j++) gb[j] += d[j];
+        }
+        return;
     }
-    if (l != 0 || !m->act.folded) return;
+    // Folded: every row adds into exactly one row of the action table, so the bias gradient
+    // is the sum of that table's rows (folded_input_backward), not summed here.
     Fields f = fields_of(m);
+    const int D = m->shape.n_dense;
     for (int lane = 0; lane < B; lane++) {
         const real *d = Gt + (size_t)lane * H4;
         const int r = t * B + lane;
         for (int k = 0; k < f.n; k++) {
             real *srow = m->act.table + (size_t)table_row(&f, b, C, k, r) * H4;
             for (int j = 0; j < H4; j++) srow[j] += d[j];
+        }
+        // dense_acc (D, 4H) += dense_r^T dG_r: dW_d^T, see folded_input_backward.
+        for (int q = 0; q < D; q++) {
+            real *acc = m->act.dense_acc + (size_t)q * H4;
+            const real v = b->dense[(size_t)r * D + q];
+            for (int j = 0; j < H4; j++) acc[j] += v * d[j];
         }
     }
 }
@@ -615,7 +684,16 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     const int folded = l == 0 && a->folded;
     memset(a->dc, 0, sizeof(real) * (size_t)B * H);
     if (folded) memset(a->table, 0, sizeof(real) * (size_t)m->fold_rows * 4 * H);
+    if (folded && s->n_dense) memset(a->dense_acc, 0, sizeof(real) * (size_t)s->n_dense * 4 * H);
     const int fast = recurrent_prepare(m, l, B, 0);
+    // With rgemm, d input comes step by step while dG_t is in cache (W_ih packed once).
+    // (DP, skip_param_grads, needs no d input below layer 1.)
+    const int dx_steps =
+        fast && !folded && rgemm_supported(B, In) && (l > 0 || !m->skip_param_grads) &&
+        input_steps(m, l);
+#ifndef MODEL_REAL_DOUBLE
+    if (dx_steps) rgemm_pack(4 * H, In, m->p.w_ih[l], a->wpack_ih);
+#endif
     for (int t = T - 1; t >= 0; t--) {
         size_t o = (size_t)t * B * H;
         const real *cprev = t == 0 ? a->c0[l] : a->c[l] + o - (size_t)B * H;
@@ -625,11 +703,16 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
                            t + 1 < T ? b->keep + (size_t)(t + 1) * B : NULL, a->dc);
         // Gradient into h_{t-1}: dh_rec (B, H) = dG_t (B, 4H) W_hh (4H, H).
         if (t > 0) recurrent_backward(m, l, B, fast, Gt, a->dh_rec);
+#ifndef MODEL_REAL_DOUBLE
+        // d input_t (B, I) = dG_t (B, 4H) W_ih (4H, I).
+        if (dx_steps) rgemm(B, In, 4 * H, Gt, 4 * H, a->wpack_ih, dx + (size_t)t * B * In, In, 0);
+#endif
         if (!m->skip_param_grads) accumulate_step(m, b, l, t, Gt);
         if (hooks && hooks->progress && (t & 7) == 0) hooks->progress(hooks->ctx);
     }
     if (m->skip_param_grads) { // dG only (DP: lane_grad.h forms the parameter gradients)
-        if (l > 0) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+        if (l > 0 && !dx_steps)
+            gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
         return;
     }
     // Weight gradients over all time steps at once (dG now holds every step's gradient):
@@ -645,7 +728,8 @@ static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH,
     }
     if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, l);
     // d input (TB, I) = dG (TB, 4H) W_ih (4H, I).
-    if (!folded) gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
+    if (!folded && !dx_steps)
+        gemm(0, 0, T * B, In, 4 * H, 1, G, 4 * H, m->p.w_ih[l], In, 0, dx, In);
 }
 
 void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {

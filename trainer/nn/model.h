@@ -155,8 +155,11 @@ typedef struct {
     real *dbuf[2];                 // (T, B, max(I0, H)) ping-pong input/output gradients
     real *dx0;                     // (T, B, I0) d loss / d layer-0 input (unfolded path)
     real *table;                   // (sum of vocabularies, 4H): folded embeddings, see model.c
+    real *dense_acc;               // (D, 4H) folded layer 0's dense-column gradient, transposed
+    real *dense_wt;                // (D, 4H) folded layer 0's dense columns of W_ih, transposed
     real *d_dense;                 // (T, B, D) d loss / d dense inputs, if want_input_grad
     real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
+    real *wpack_ih;                // (4H * max(I0, H)) a layer\'s W_ih packed for rgemm.h
     real *dh_rec;                  // (B, H) recurrent gradient into the previous step
     real *dc;                      // (B, H) cell gradient into the previous step
     int dropout_on;                // whether the last forward used dropout between layers

@@ -9,7 +9,8 @@ static const Kernels kernels_generic = {.isa = ISA_GENERIC,
                                         .cell_backward = lstm_cell_backward_generic,
                                         .softmax_row = softmax_row_generic,
                                         .optim_update = optim_update_generic,
-                                        .rgemm = NULL};
+                                        .rgemm = NULL,
+                                        .rgemm2 = NULL};
 
 const Kernels *kernels_for(Isa isa) {
 #if !defined(MODEL_REAL_DOUBLE) && defined(__x86_64__)

@@ -48,6 +48,9 @@ typedef struct {
     // The packed recurrent GEMM's micro-kernel (rgemm.h), NULL where BLAS is used instead.
     void (*rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
                   int accumulate);
+    // The same over two sources, C (+)= A1 Bp1 + A2 Bp2 (rgemm.h), NULL with rgemm.
+    void (*rgemm2)(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
+                   const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate);
 } Kernels;
 
 // The table of the path cpu_isa() selects (resolved once).

@@ -35,3 +35,10 @@ void rgemm(int M, int N, int K, const float *A, int lda, const float *Bp, float 
     if (!k->rgemm) fatal("internal: rgemm called where rgemm_supported() is false");
     k->rgemm(M, N, K, A, lda, Bp, C, ldc, accumulate);
 }
+
+void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
+            const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate) {
+    const Kernels *k = kernels();
+    if (!k->rgemm2) fatal("internal: rgemm2 called where rgemm_supported() is false");
+    k->rgemm2(M, N, K1, A1, lda1, Bp1, K2, A2, lda2, Bp2, C, ldc, accumulate);
+}

@@ -18,3 +18,8 @@ void rgemm_pack(int K, int N, const float *W, float *Bp);
 // C (M, N) = (accumulate ? C : 0) + A (M, K) B, with B packed; lda, ldc in floats.
 void rgemm(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
            int accumulate);
+// C (M, N) = (accumulate ? C : 0) + A1 (M, K1) B1 + A2 (M, K2) B2, both B packed: one pass
+// over C (the forward's x_t W_ih^T + h_{t-1} W_hh^T). Each element sums source 1's products
+// in order, then source 2's.
+void rgemm2(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
+            const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate);

@@ -157,22 +157,30 @@ static void KFN(optim_update)(const OptimUpdate *u, size_t n, float *restrict p,
     if (i < n) optim_update_generic(u, n - i, p + i, m + i, v + i, g + i);
 }
 
-// One tile of the recurrent GEMM: rows [0, R) of C (ldc) (+)= A (R, K) (lda) times a
-// 2 VL-column strip of a panel (bp, K rows of 32 floats), in 2 R vector registers. Inlined
-// with a constant R, so the loops over i unroll and the accumulators stay in registers.
-static inline __attribute__((always_inline)) void KFN(rgemm_tile)(const int R, int K,
-                                                                  const float *a, int lda,
-                                                                  const float *bp, float *crow,
-                                                                  int ldc, int accumulate) {
+// One tile of the recurrent GEMM: rows [0, R) of C (ldc) (+)= A1 (R, K1) (lda1) times a
+// 2 VL-column strip of a panel (bp1, K1 rows of 32 floats), then + A2 (R, K2) times the strip
+// of bp2 (K2 rows; K2 = 0: none), in 2 R vector registers. Inlined with a constant R, so the
+// loops over i unroll and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void
+KFN(rgemm_tile)(const int R, int K1, const float *a1, int lda1, const float *bp1, int K2,
+                const float *a2, int lda2, const float *bp2, float *crow, int ldc, int accumulate) {
     V c0[8], c1[8];
     for (int i = 0; i < R; i++) {
         c0[i] = accumulate ? vld(crow + (size_t)i * ldc) : vzero();
         c1[i] = accumulate ? vld(crow + (size_t)i * ldc + VL) : vzero();
     }
-    for (int k = 0; k < K; k++) {
-        const V b0 = vld(bp + (size_t)k * 32), b1 = vld(bp + (size_t)k * 32 + VL);
+    for (int k = 0; k < K1; k++) {
+        const V b0 = vld(bp1 + (size_t)k * 32), b1 = vld(bp1 + (size_t)k * 32 + VL);
         for (int i = 0; i < R; i++) {
-            const V av = vset1(a[(size_t)i * lda + k]);
+            const V av = vset1(a1[(size_t)i * lda1 + k]);
+            c0[i] = vfma(av, b0, c0[i]);
+            c1[i] = vfma(av, b1, c1[i]);
+        }
+    }
+    for (int k = 0; k < K2; k++) {
+        const V b0 = vld(bp2 + (size_t)k * 32), b1 = vld(bp2 + (size_t)k * 32 + VL);
+        for (int i = 0; i < R; i++) {
+            const V av = vset1(a2[(size_t)i * lda2 + k]);
             c0[i] = vfma(av, b0, c0[i]);
             c1[i] = vfma(av, b1, c1[i]);
         }
@@ -183,31 +191,39 @@ static inline __attribute__((always_inline)) void KFN(rgemm_tile)(const int R, i
     }
 }
 
-// The recurrent GEMM's micro-kernel (rgemm.h): C (M, N) (+)= A (M, K) Bp, Bp in panels of 32
-// columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0. Tiles of RGEMM_ROWS rows (8 on
-// AVX-512: 16 of its 32 registers; 6 on AVX2: 12 of 16, enough independent FMAs to cover
-// their latency), then 4 or 2 rows; each output element sums its K products in order
-// k = 0.., so a row's result does not depend on M nor on the tile it falls in.
-static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
-                       int ldc, int accumulate) {
+// The recurrent GEMM's micro-kernel (rgemm.h): C (M, N) (+)= A1 (M, K1) Bp1 + A2 (M, K2) Bp2,
+// each Bp in panels of 32 columns (K rows of 32 floats each); M % 8 == 0, N % 32 == 0.
+// Tiles of RGEMM_ROWS rows (8 on AVX-512: 16 of its 32 registers; 6 on AVX2: 12 of 16,
+// enough independent FMAs to cover their latency), then 4 or 2 rows; each output element
+// sums its products in order (source 1's k = 0.., then source 2's) onto C or 0, so a row's
+// result does not depend on M nor on the tile it falls in.
+static void KFN(rgemm2)(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
+                        const float *A2, int lda2, const float *Bp2, float *C, int ldc,
+                        int accumulate) {
     enum { PANEL = 32, R = RGEMM_ROWS };
     for (int p = 0; p < N / PANEL; p++)
         for (int s = 0; s < PANEL; s += 2 * VL) {
-            const float *bp = Bp + (size_t)p * K * PANEL + s;
+            const float *b1 = Bp1 + (size_t)p * K1 * PANEL + s;
+            const float *b2 = K2 ? Bp2 + (size_t)p * K2 * PANEL + s : NULL;
             float *cp = C + p * PANEL + s;
             int r0 = 0;
-            for (; r0 + R <= M; r0 += R)
-                KFN(rgemm_tile)
-                (R, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+#define RG_TILE(rows)                                                                              \
+    KFN(rgemm_tile)                                                                                \
+    ((rows), K1, A1 + (size_t)r0 * lda1, lda1, b1, K2, K2 ? A2 + (size_t)r0 * lda2 : NULL, lda2,   \
+     b2, cp + (size_t)r0 * ldc, ldc, accumulate)
+            for (; r0 + R <= M; r0 += R) RG_TILE(R);
             if (M - r0 >= 4) {
-                KFN(rgemm_tile)
-                (4, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+                RG_TILE(4);
                 r0 += 4;
             }
-            if (M - r0 >= 2)
-                KFN(rgemm_tile)
-                (2, K, A + (size_t)r0 * lda, lda, bp, cp + (size_t)r0 * ldc, ldc, accumulate);
+            if (M - r0 >= 2) RG_TILE(2);
+#undef RG_TILE
         }
+}
+
+static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
+                       int ldc, int accumulate) {
+    KFN(rgemm2)(M, N, K, A, lda, Bp, 0, NULL, 0, NULL, C, ldc, accumulate);
 }
 
 const Kernels KFN(kernels) = {.isa = KISA,
@@ -216,4 +232,5 @@ const Kernels KFN(kernels) = {.isa = KISA,
                               .cell_backward = KFN(cell_backward),
                               .softmax_row = KFN(softmax_row),
                               .optim_update = KFN(optim_update),
-                              .rgemm = KFN(rgemm)};
+                              .rgemm = KFN(rgemm),
+                              .rgemm2 = KFN(rgemm2)};
