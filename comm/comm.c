@@ -358,6 +358,35 @@ void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total) {
     return out;
 }
 
+void *comm_alltoallv_bytes(const void *send, const size_t *send_counts, size_t *recv_counts) {
+    double t = clock_s();
+    int *sc = xmalloc(sizeof(int) * 4 * (size_t)g_size), *sd = sc + g_size, *rc = sd + g_size,
+        *rd = rc + g_size;
+    size_t s_sum = 0, r_sum = 0;
+    for (int r = 0; r < g_size; r++) {
+        sd[r] = (int)s_sum;
+        s_sum += send_counts[r];
+        sc[r] = (int)send_counts[r];
+        if (s_sum >= (size_t)1 << 30) fatal("comm_alltoallv_bytes: 1 GiB or more from one rank");
+    }
+    MPI_Request rq;
+    check(MPI_Ialltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, MPI_COMM_WORLD, &rq), "alltoall");
+    wait_all(&rq, 1, "alltoall");
+    for (int r = 0; r < g_size; r++) {
+        rd[r] = (int)r_sum;
+        r_sum += (size_t)rc[r];
+        recv_counts[r] = (size_t)rc[r];
+        if (r_sum >= (size_t)1 << 30) fatal("comm_alltoallv_bytes: 1 GiB or more to one rank");
+    }
+    char *out = xmalloc(r_sum ? r_sum : 1);
+    check(MPI_Ialltoallv(send, sc, sd, MPI_BYTE, out, rc, rd, MPI_BYTE, MPI_COMM_WORLD, &rq),
+          "alltoallv");
+    wait_all(&rq, 1, "alltoallv");
+    free(sc);
+    g_wait += clock_s() - t;
+    return out;
+}
+
 int comm_argmin_rank(double key, uint64_t tie) {
     struct {
         double key;
