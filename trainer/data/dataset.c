@@ -180,7 +180,7 @@ uint64_t dataset_ensure_prepared_all(const Config *cfg, int rank, int size) {
         char why[2600];
         plan[1] = data_state(cfg, &key, &text, &plan[0], why, sizeof why) != DATA_FRESH;
         if (plan[1])
-            printf("data: preparing %s with %d ranks (%s)\n", dir, size, why);
+            printf("data: preparing %s (%s)\n", dir, why);
         else
             printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
                    (unsigned long long)plan[0]);
