@@ -183,7 +183,7 @@ static _Noreturn void watchdog_fire(double stalled_s, int first) {
 static void wait_all(MPI_Request *req, int n, const char *what) {
     g_seq++;
     if (n == 0) return;
-    if (g_timeout_s <= 0 || g_unwatched || g_size == 1) {
+    if (g_timeout_s <= 0 || g_size == 1) {
         check(MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
         return;
     }
@@ -197,6 +197,9 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
         if (done == MPI_UNDEFINED) break; // all complete
         double now = clock_s();
         if (done > 0) last_progress = now;
+        // Between comm_long_wait_begin and _end (a long prepare): no deadline, but the same
+        // polite polling, so a waiting rank leaves the core to the ranks still working.
+        if (g_unwatched) last_progress = now;
         if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress, -1);
         // Another rank's deadline passed: it asks where everyone is; this rank answers and,
         // waiting too, reports at once (so every waiting rank prints before the abort).

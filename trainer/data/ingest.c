@@ -429,7 +429,9 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
         if (unlink(meta_path) == 0) fsync_dir_of(meta_path);
     }
     Ingest g;
+    double phase[4]; // seconds: read and exchange, sort, write, commit
     read_inputs(&g, cfg, key, V, rank, size);
+    phase[0] = now_seconds();
     // Vocabularies from the training split, over every rank's values.
     Vocab vocab[1 + CFG_LIST_MAX];
     for (int c = 0; c <= g.n_cat; c++) vocab_build(&g.merged[c], &vocab[c]);
@@ -437,10 +439,17 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     meta_init(&meta, &g, cfg, V, fingerprint);
     size_t n_users;
     UserRec *users = sort_buckets(&g, &meta, &n_users);
+    phase[1] = now_seconds();
     write_shards(&g, &meta, vocab, users, n_users, fingerprint);
+    phase[2] = now_seconds();
     commit_shards(&g, &meta, vocab, dir, meta_path);
+    phase[3] = now_seconds();
     report->seconds = now_seconds() - t0;
     print_report(&g, &meta, dir, report);
+    if (rank == 0 && (size > 1 || getenv("TRAINER_PREPARE_PHASES")))
+        printf("  rank 0's phases: read and exchange %.2f s, sort %.2f s, write %.2f s, commit "
+               "%.2f s\n",
+               phase[0] - t0, phase[1] - phase[0], phase[2] - phase[1], phase[3] - phase[2]);
     report->excluded_users = (uint64_t)erasure_seen(&g.erasure);
     report->consent_rows = g.consent_rows;
     erasure_free(&g.erasure);

@@ -124,15 +124,20 @@ void ingest_barrier(const Ingest *g);
 
 // ingest_sort.c: pass 2a over this rank's buckets; then the statistics (rank 0). *n users.
 UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n);
-// A sorted bucket read back one user at a time.
+// A sorted bucket one user at a time: from memory when it fits in half of
+// data.prepare_mem_mb, else read through a small buffer.
 typedef struct {
     FILE *f;
     const char *path;
     size_t rb, n, cap;
-    unsigned char *recs, *next;
+    unsigned char *recs, *next, *own;
+    unsigned char *mem; // the whole bucket, or NULL
+    size_t mem_n, mem_pos;
     int have_next;
 } UserStream;
-void ustream_open(UserStream *s, const char *path, size_t rec_bytes);
+void ustream_open(UserStream *s, const Ingest *g, const char *path);
+// Over n sorted records in memory (taken: ustream_close frees them).
+void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes);
 int ustream_next(UserStream *s); // 1: s->recs holds the next user's s->n records; 0: the end
 void ustream_close(UserStream *s);
 

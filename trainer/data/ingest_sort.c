@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ingest_int.h"
@@ -67,60 +68,90 @@ static void external_sort(const Ingest *g, int b, FILE *in, size_t run) {
     free(f), free(head), free(live);
 }
 
-// Bucket b into its .sorted file (the unsorted one removed).
-static void sort_bucket(const Ingest *g, int b) {
+static size_t sort_budget(const Ingest *g) {
+    size_t budget = g->mem_bytes / 2 / g->rec_bytes * g->rec_bytes;
+    return budget < g->rec_bytes ? g->rec_bytes : budget;
+}
+
+// Bucket b into its .sorted file (the unsorted one removed). Returns the sorted records when
+// they fit in memory (*n of them; the caller frees them), else NULL.
+static unsigned char *sort_bucket(const Ingest *g, int b, size_t *n) {
     char path[CFG_PATH_LEN + 96], out[CFG_PATH_LEN + 96];
     bucket_path(g, b, "", path, sizeof path);
     bucket_path(g, b, ".sorted", out, sizeof out);
-    size_t budget = g->mem_bytes / 2 / g->rec_bytes * g->rec_bytes;
-    if (budget < g->rec_bytes) budget = g->rec_bytes;
+    const size_t budget = sort_budget(g);
     FILE *f = xfopen(path, "rb");
     if (fseek(f, 0, SEEK_END) != 0) fatal("%s: cannot seek (%s)", path, strerror(errno));
     size_t size = (size_t)ftell(f);
     rewind(f);
     if (size % g->rec_bytes) fatal("%s: temporary bucket has a partial record", path);
+    unsigned char *recs = NULL;
     if (size <= budget) {
-        unsigned char *recs = xmalloc(size ? size : 1);
+        recs = xmalloc(size ? size : 1);
         if (size && fread(recs, 1, size, f) != size)
             fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
         qsort(recs, size / g->rec_bytes, g->rec_bytes, by_user_time_seq);
         write_all(out, recs, size);
-        free(recs);
+        *n = size / g->rec_bytes;
     } else {
         external_sort(g, b, f, budget);
     }
     fclose(f);
     unlink(path);
+    return recs;
 }
 
-void ustream_open(UserStream *s, const char *path, size_t rec_bytes) {
+void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes) {
+    memset(s, 0, sizeof *s);
+    s->mem = recs, s->mem_n = n, s->rb = rec_bytes;
+}
+
+void ustream_open(UserStream *s, const Ingest *g, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
+    if ((size_t)st.st_size <= sort_budget(g)) { // whole, when it fits
+        size_t size;
+        unsigned char *recs = (unsigned char *)read_file(path, &size);
+        if (!recs) fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
+        ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes);
+        return;
+    }
     memset(s, 0, sizeof *s);
     s->f = xfopen(path, "rb");
     setvbuf(s->f, NULL, _IOFBF, 1 << 16);
-    s->path = path, s->rb = rec_bytes;
-    s->next = xmalloc(rec_bytes);
-    s->have_next = fread(s->next, rec_bytes, 1, s->f) == 1;
+    s->path = path, s->rb = g->rec_bytes;
+    s->next = xmalloc(s->rb);
+    s->have_next = fread(s->next, s->rb, 1, s->f) == 1;
 }
 
 int ustream_next(UserStream *s) {
     s->n = 0;
+    if (s->mem) {
+        if (s->mem_pos >= s->mem_n) return 0;
+        s->recs = s->mem + s->mem_pos * s->rb;
+        uint64_t user = REC_USER(s->recs);
+        while (s->mem_pos + s->n < s->mem_n && REC_USER(s->recs + s->n * s->rb) == user) s->n++;
+        s->mem_pos += s->n;
+        return 1;
+    }
     if (!s->have_next) return 0;
     uint64_t user = REC_USER(s->next);
     while (s->have_next && REC_USER(s->next) == user) {
         if (s->n == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 256;
-            s->recs = xrealloc(s->recs, s->cap * s->rb);
+            s->own = xrealloc(s->own, s->cap * s->rb);
         }
-        memcpy(s->recs + s->n++ * s->rb, s->next, s->rb);
+        memcpy(s->own + s->n++ * s->rb, s->next, s->rb);
         s->have_next = fread(s->next, s->rb, 1, s->f) == 1;
     }
     if (!s->have_next && ferror(s->f)) fatal("%s: read error (%s)", s->path, strerror(errno));
+    s->recs = s->own;
     return 1;
 }
 
 void ustream_close(UserStream *s) {
-    fclose(s->f);
-    free(s->recs), free(s->next);
+    if (s->f) fclose(s->f);
+    free(s->own), free(s->next), free(s->mem);
     memset(s, 0, sizeof *s);
 }
 
@@ -251,13 +282,17 @@ UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
     size_t n_users = 0, cap_users = 0;
     const Config *cfg = g->cfg;
     for (int b = g->rank; b < g->n_buckets; b += g->size) {
-        sort_bucket(g, b);
+        size_t n_sorted = 0;
+        unsigned char *sorted = sort_bucket(g, b, &n_sorted);
         char path[CFG_PATH_LEN + 96], stats_path[CFG_PATH_LEN + 96];
         bucket_path(g, b, ".sorted", path, sizeof path);
         bucket_path(g, b, ".stats", stats_path, sizeof stats_path);
         FILE *stats = xfopen(stats_path, "wb");
         UserStream us;
-        ustream_open(&us, path, g->rec_bytes);
+        if (sorted)
+            ustream_open_mem(&us, sorted, n_sorted, g->rec_bytes);
+        else
+            ustream_open(&us, g, path);
         while (ustream_next(&us)) {
             int split = REC_SPLIT(us.recs);
             uint32_t n = (uint32_t)us.n;

@@ -146,7 +146,7 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
         while (j < n_all && all[j].bucket < (uint32_t)b) j++;
         bucket_path(g, b, ".sorted", path, sizeof path);
         UserStream us;
-        ustream_open(&us, path, g->rec_bytes);
+        ustream_open(&us, g, path);
         while (ustream_next(&us)) {
             // all[] is in this same (bucket, hash) order; dropped users are absent.
             if (j >= n_all || all[j].bucket != (uint32_t)b || all[j].hash != REC_USER(us.recs))
