@@ -9,6 +9,7 @@
 #      prepare_mem_mb=1 give every file of the shard directory (shards, dataset.meta,
 #      fingerprint.txt) byte-identical to P = 1 (cmp), and the same report lines: the bad
 #      row and the first unsorted/duplicate rows named with their exact file and line.
+#      Also given split files (users in both), a consent column and an erasure list at P = 4.
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
 #   3. A rank killed after writing its events (TRAINER_FAULT_PREPARE_KILL=1): non-zero exit,
 #      no dataset.meta and no *.shard in the shard directory; the next prepare removes the
@@ -66,15 +67,24 @@ same() {
   for f in "$b"/*; do cmp -s "$f" "$a/$(basename "$f")" || { say "$(basename "$f") differs"; return 1; }; done
 }
 # The report's lines that must not depend on P (not the timing or RSS lines).
-facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test) |vocabulary|warning|rows \(' | sed 's/ in [0-9.]* s (.*//'; }
+facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test|erasure|consent)|vocabulary|warning|rows \(' | sed 's/ in [0-9.]* s (.*//'; }
 
-for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz"; do
+# Given split files with users in both, a consent column and an erasure list (merged over ranks).
+awk -F, 'NR == 1 || NR % 7 == 0 { print $0 (NR == 1 ? ",ok" : ($1 ~ /3$/ ? ",no" : ",yes")) }' all.csv > valid.csv
+awk -F, '{ print $0 (NR == 1 ? ",ok" : ",yes") }' all.csv > train.csv
+printf 'u12\nu400\n# a comment\nu99999\n' > excluded.txt
+exp splits "$WORK/all.csv"
+sed -i "s|^  path: .*|  train_path: $WORK/train.csv\n  valid_path: $WORK/valid.csv\n  consent_col: ok\n  exclude_users: $WORK/excluded.txt|; /valid_frac\|test_frac/d" splits.yaml
+
+for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "splits:"; do
   name=${case%%:*}
-  exp "$name" "${case#*:}"
+  [ "$name" = splits ] || exp "$name" "${case#*:}"
   run 1 "$name" "$name-1.out"
   [ $rc = 0 ] || { cat "$name-1.out"; fail "$name: P=1 prepare failed (exit $rc)"; continue; }
   cp -r "shards-$name" "ref-$name"
-  for v in "2" "4" "1 mem" "2 mem"; do
+  variants=("2" "4" "1 mem" "2 mem")
+  [ "$name" = splits ] && variants=("4")
+  for v in "${variants[@]}"; do
     np=${v%% *}; extra=(); tag=$np
     [ "$v" != "${v% mem}" ] && extra=(--set data.prepare_mem_mb=1) && tag="$np-mem1"
     run "$np" "$name" "$name-$tag.out" "${extra[@]}"
@@ -95,6 +105,10 @@ grep -q "all.csv:45001: time" plain-4.out && grep -q "(first: $WORK/all.csv:5000
 grep -q "part-00002.csv:11001: time" parts-4.out && pass "P=4 names the part and its own line (part-00002.csv:11001)" ||
   { grep -E "warning" parts-4.out; fail "P=4 parts: bad row not named part-00002.csv:11001"; }
 grep -q "peak RSS per rank (MiB): [0-9]* [0-9]* [0-9]* [0-9]*$" plain-4.out || fail "P=4: no per-rank peak RSS"
+grep -q "user ids appear in more than one split.*first: $WORK/valid.csv:2)" splits-4.out &&
+  grep -q "erasure: 2 of the 3 users" splits-4.out && grep -q "consent: [1-9][0-9]* rows without consent" splits-4.out &&
+  pass "P=4 given splits: $(grep -o '[0-9]* user ids appear' splits-4.out), erasure 2 of 3, $(grep -o 'consent: [0-9]* rows' splits-4.out)" ||
+  { cat splits-4.out; fail "P=4 given splits: overlap, erasure or consent report missing"; }
 
 # 2. A rank count that does not divide V.
 exp odd "$WORK/all.csv"
