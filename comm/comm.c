@@ -209,8 +209,9 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
             watchdog_fire(now - last_progress, first);
         }
         // Like Open MPI's own wait when cores are shared: poll, yielding the core between
-        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls.
-        if (now - g_wait_start < 0.05) {
+        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls. In a
+        // long wait (a prepare: ranks wait on each other often and unevenly) sleep at once.
+        if (now - g_wait_start < 0.05 && !g_unwatched) {
             sched_yield();
         } else {
             struct timespec ts = {0, 200000};

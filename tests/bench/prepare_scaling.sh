@@ -59,6 +59,6 @@ for p in "${RANKS[@]}"; do
   printf 'P=%s: %.2f s wall, %.0f events/s, speedup %.2fx (cpu speedup %.2fx);%s\n' "$p" "$wall" \
     "$(echo "$events / $wall" | bc -l)" "$(echo "$base_wall / $wall" | bc -l)" \
     "$(echo "$base_cpu / $max_cpu" | bc -l)" "$per_rank"
-  grep -E '^prepared|peak RSS per rank' "$DIR/prepare.out" | sed 's/^/    /'
+  grep -E '^prepared|peak RSS per rank|phases' "$DIR/prepare.out" | sed 's/^/    /'
 done
 echo "== load after: $(uptime | sed 's/.*load average/load average/')"

@@ -1,22 +1,20 @@
-// ingest.c: see ingest.h.
+// ingest.c: see ingest.h. The inputs, pass 1 (this rank's part of each input read into
+// records sent to their bucket's rank), users in two given splits, the report, and
+// data_prepare() calling the passes of ingest_sort.c and ingest_write.c in order.
 #include "ingest.h"
 
-#include "ingest_int.h"
-
-#include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
 #include "csv.h"
+#include "hash.h"
+#include "ingest_int.h"
 #include "partfiles.h"
 #include "rowparse.h"
-#include "hash.h"
 #include "shards.h"
 #include "util.h"
 #include "vocab.h"

@@ -109,10 +109,13 @@ void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_b
 void ustream_open(UserStream *s, const Ingest *g, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
-    if ((size_t)st.st_size <= sort_budget(g)) { // whole, when it fits
-        size_t size;
-        unsigned char *recs = (unsigned char *)read_file(path, &size);
-        if (!recs) fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
+    const size_t size = (size_t)st.st_size;
+    if (size <= sort_budget(g)) { // whole, when it fits (in a buffer of its exact size)
+        unsigned char *recs = xmalloc(size ? size : 1);
+        FILE *f = xfopen(path, "rb");
+        if (size && fread(recs, 1, size, f) != size)
+            fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
+        fclose(f);
         ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes);
         return;
     }
