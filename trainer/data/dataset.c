@@ -170,7 +170,7 @@ uint64_t dataset_ensure_prepared_all(const Config *cfg, int rank, int size) {
     ingest_check_ranks(cfg, size);
     const char *dir = cfg->data.shard_dir;
     int fd = -1;
-    UserKey key;
+    UserKey key = {0};
     StrBuf text = {0};
     uint64_t plan[2] = {0, 0}; // fingerprint, whether to prepare
     if (rank == 0) {
@@ -187,7 +187,8 @@ uint64_t dataset_ensure_prepared_all(const Config *cfg, int rank, int size) {
     }
     comm_bcast(plan, sizeof plan, 0);
     if (plan[1]) {
-        if (rank != 0) userkey_load(cfg, &key); // after rank 0, which may have made it
+        // Rank 0's key: a rank on another host might otherwise find (or make) another one.
+        comm_bcast(&key, sizeof key, 0);
         prepare_now(cfg, &key, &text, plan[0], rank, size);
     }
     if (rank == 0) {
@@ -346,7 +347,7 @@ void dataset_synth(const Config *cfg) {
 void dataset_prepare(const Config *cfg, int rank, int size) {
     ingest_check_ranks(cfg, size);
     int fd = -1;
-    UserKey key;
+    UserKey key = {0};
     StrBuf text = {0};
     uint64_t fp = 0;
     if (rank == 0) {
@@ -356,8 +357,10 @@ void dataset_prepare(const Config *cfg, int rank, int size) {
         fingerprint_text(cfg, &key, NULL, &text);
         fp = fingerprint_hash(text.data);
     }
-    if (size > 1) comm_bcast(&fp, sizeof fp, 0);
-    if (rank != 0) userkey_load(cfg, &key); // after rank 0, which may have made it
+    if (size > 1) { // rank 0's key: a rank on another host might otherwise find another one
+        comm_bcast(&fp, sizeof fp, 0);
+        comm_bcast(&key, sizeof key, 0);
+    }
     prepare_now(cfg, &key, &text, fp, rank, size);
     if (rank == 0) {
         sb_free(&text);
