@@ -10,6 +10,7 @@
 #      fingerprint.txt) byte-identical to P = 1 (cmp), and the same report lines: the bad
 #      row and the first unsorted/duplicate rows named with their exact file and line.
 #      Also given split files (users in both), a consent column and an erasure list at P = 4.
+#      The prepare inside `mpirun -np 2 trainer train` gives the same bytes.
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
 #   3. A rank killed after writing its events (TRAINER_FAULT_PREPARE_KILL=1): non-zero exit,
 #      no dataset.meta and no *.shard in the shard directory; the next prepare removes the
@@ -109,6 +110,16 @@ grep -q "user ids appear in more than one split.*first: $WORK/valid.csv:2)" spli
   grep -q "erasure: 2 of the 3 users" splits-4.out && grep -q "consent: [1-9][0-9]* rows without consent" splits-4.out &&
   pass "P=4 given splits: $(grep -o '[0-9]* user ids appear' splits-4.out), erasure 2 of 3, $(grep -o 'consent: [0-9]* rows' splits-4.out)" ||
   { cat splits-4.out; fail "P=4 given splits: overlap, erasure or consent report missing"; }
+
+# The prepare inside a 2-rank `train` is the same parallel prepare.
+exp train "$WORK/all.csv"
+rc=0
+mpirun_limit 120 2 "$TRAINER" train train.yaml > train.out 2>&1 || rc=$?
+if [ $rc = 0 ] && grep -q "peak RSS per rank" train.out && same train "ref-plain"; then
+  pass "mpirun -np 2 train: prepared on both ranks, shards byte-identical to P=1"
+else
+  cat train.out; fail "mpirun -np 2 train: exit $rc or shards differ from P=1"
+fi
 
 # 2. A rank count that does not divide V.
 exp odd "$WORK/all.csv"
