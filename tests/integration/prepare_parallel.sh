@@ -11,6 +11,7 @@
 #      row and the first unsorted/duplicate rows named with their exact file and line.
 #      Also given split files (users in both), a consent column and an erasure list at P = 4.
 #      The prepare inside `mpirun -np 2 trainer train` gives the same bytes.
+#      A quoted line break where two ranges meet: exit 1 naming file:line (one rank works).
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
 #   3. A rank killed after writing its events (TRAINER_FAULT_PREPARE_KILL=1): non-zero exit,
 #      no dataset.meta and no *.shard in the shard directory; the next prepare removes the
@@ -120,6 +121,23 @@ if [ $rc = 0 ] && grep -q "peak RSS per rank" train.out && same train "ref-plain
 else
   cat train.out; fail "mpirun -np 2 train: exit $rc or shards differ from P=1"
 fi
+
+# The one limit: a quoted line break where two ranks' ranges meet stops with a message
+# naming the file and the row's line, and leaves no shard set (one rank reads such a file).
+awk 'BEGIN { print "user,time,action,content,amount"; long = sprintf("%3000s", ""); gsub(/ /, "x", long)
+  for (i = 1; i <= 400; i++) printf "u%d,%d,a1,c1,1\n", i % 40, i
+  printf "u1,401,a1,\"%s%s\nx\",1\n", long, long
+  for (i = 402; i <= 800; i++) printf "u%d,%d,a1,c1,1\n", i % 40, i }' > quoted.csv
+exp quoted "$WORK/quoted.csv"
+run 2 quoted quoted.out
+if [ $rc = 1 ] && grep -q "quoted.csv:402: a quoted field with a line break crosses" quoted.out &&
+   [ ! -e "$WORK/shards-quoted/dataset.meta" ] && ! ls "$WORK/shards-quoted"/*.shard > /dev/null 2>&1; then
+  pass "a quoted line break across ranges: exit 1, $(grep -m1 -o 'quoted.csv:402: .*' quoted.out | cut -c1-80)..."
+else
+  cat quoted.out; fail "a quoted line break across ranges: exit $rc, no clear message"
+fi
+run 1 quoted quoted1.out
+[ $rc = 0 ] || { cat quoted1.out; fail "the same file on one rank: exit $rc"; }
 
 # 2. A rank count that does not divide V.
 exp odd "$WORK/all.csv"
