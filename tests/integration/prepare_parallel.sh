@@ -9,7 +9,8 @@
 #      prepare_mem_mb=1 give every file of the shard directory (shards, dataset.meta,
 #      fingerprint.txt) byte-identical to P = 1 (cmp), and the same report lines: the bad
 #      row and the first unsorted/duplicate rows named with their exact file and line.
-#      Also given split files (users in both), a consent column and an erasure list at P = 4.
+#      Also given split files (users in both), a consent column and an erasure list at P = 4,
+#      and a file with a UTF-8 byte order mark and CRLF line ends.
 #      The prepare inside `mpirun -np 2 trainer train` gives the same bytes.
 #      A quoted line break where two ranges meet: exit 1 naming file:line (one rank works).
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
@@ -69,7 +70,7 @@ same() {
   for f in "$b"/*; do cmp -s "$f" "$a/$(basename "$f")" || { say "$(basename "$f") differs"; return 1; }; done
 }
 # The report's lines that must not depend on P (not the timing or RSS lines).
-facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test|erasure|consent)|vocabulary|warning|rows \(' | sed 's/ in [0-9.]* s (.*//'; }
+facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test|erasure|consent)|vocabulary|warning|byte order|rows \(' | sed 's/ in [0-9.]* s (.*//'; }
 
 # Given split files with users in both, a consent column and an erasure list (merged over ranks).
 awk -F, 'NR == 1 || NR % 7 == 0 { print $0 (NR == 1 ? ",ok" : ($1 ~ /3$/ ? ",no" : ",yes")) }' all.csv > valid.csv
@@ -78,14 +79,17 @@ printf 'u12\nu400\n# a comment\nu99999\n' > excluded.txt
 exp splits "$WORK/all.csv"
 sed -i "s|^  path: .*|  train_path: $WORK/train.csv\n  valid_path: $WORK/valid.csv\n  consent_col: ok\n  exclude_users: $WORK/excluded.txt|; /valid_frac\|test_frac/d" splits.yaml
 
-for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "splits:"; do
+# A spreadsheet export: UTF-8 byte order mark and CRLF line ends.
+{ printf '\xEF\xBB\xBF'; sed 's/$/\r/' all.csv; } > crlf.csv
+
+for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "splits:" "crlf:$WORK/crlf.csv"; do
   name=${case%%:*}
   [ "$name" = splits ] || exp "$name" "${case#*:}"
   run 1 "$name" "$name-1.out"
   [ $rc = 0 ] || { cat "$name-1.out"; fail "$name: P=1 prepare failed (exit $rc)"; continue; }
   cp -r "shards-$name" "ref-$name"
   variants=("2" "4" "1 mem" "2 mem")
-  [ "$name" = splits ] && variants=("4")
+  [ "$name" = splits ] || [ "$name" = crlf ] && variants=("4")
   for v in "${variants[@]}"; do
     np=${v%% *}; extra=(); tag=$np
     [ "$v" != "${v% mem}" ] && extra=(--set data.prepare_mem_mb=1) && tag="$np-mem1"
