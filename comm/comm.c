@@ -183,7 +183,7 @@ static _Noreturn void watchdog_fire(double stalled_s, int first) {
 static void wait_all(MPI_Request *req, int n, const char *what) {
     g_seq++;
     if (n == 0) return;
-    if (g_timeout_s <= 0 || g_unwatched || g_size == 1) {
+    if (g_timeout_s <= 0 || g_size == 1) {
         check(MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
         return;
     }
@@ -197,6 +197,9 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
         if (done == MPI_UNDEFINED) break; // all complete
         double now = clock_s();
         if (done > 0) last_progress = now;
+        // Between comm_long_wait_begin and _end (a long prepare): no deadline, but the same
+        // polite polling, so a waiting rank leaves the core to the ranks still working.
+        if (g_unwatched) last_progress = now;
         if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress, -1);
         // Another rank's deadline passed: it asks where everyone is; this rank answers and,
         // waiting too, reports at once (so every waiting rank prints before the abort).
@@ -206,8 +209,9 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
             watchdog_fire(now - last_progress, first);
         }
         // Like Open MPI's own wait when cores are shared: poll, yielding the core between
-        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls.
-        if (now - g_wait_start < 0.05) {
+        // polls; past 50 ms (a rank far behind, or gone) sleep 200 us between polls. In a
+        // long wait (a prepare: ranks wait on each other often and unevenly) sleep at once.
+        if (now - g_wait_start < 0.05 && !g_unwatched) {
             sched_yield();
         } else {
             struct timespec ts = {0, 200000};
@@ -354,6 +358,35 @@ void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total) {
     free(counts);
     free(displs);
     *total = sum;
+    g_wait += clock_s() - t;
+    return out;
+}
+
+void *comm_alltoallv_bytes(const void *send, const size_t *send_counts, size_t *recv_counts) {
+    double t = clock_s();
+    int *sc = xmalloc(sizeof(int) * 4 * (size_t)g_size), *sd = sc + g_size, *rc = sd + g_size,
+        *rd = rc + g_size;
+    size_t s_sum = 0, r_sum = 0;
+    for (int r = 0; r < g_size; r++) {
+        sd[r] = (int)s_sum;
+        s_sum += send_counts[r];
+        sc[r] = (int)send_counts[r];
+        if (s_sum >= (size_t)1 << 30) fatal("comm_alltoallv_bytes: 1 GiB or more from one rank");
+    }
+    MPI_Request rq;
+    check(MPI_Ialltoall(sc, 1, MPI_INT, rc, 1, MPI_INT, MPI_COMM_WORLD, &rq), "alltoall");
+    wait_all(&rq, 1, "alltoall");
+    for (int r = 0; r < g_size; r++) {
+        rd[r] = (int)r_sum;
+        r_sum += (size_t)rc[r];
+        recv_counts[r] = (size_t)rc[r];
+        if (r_sum >= (size_t)1 << 30) fatal("comm_alltoallv_bytes: 1 GiB or more to one rank");
+    }
+    char *out = xmalloc(r_sum ? r_sum : 1);
+    check(MPI_Ialltoallv(send, sc, sd, MPI_BYTE, out, rc, rd, MPI_BYTE, MPI_COMM_WORLD, &rq),
+          "alltoallv");
+    wait_all(&rq, 1, "alltoallv");
+    free(sc);
     g_wait += clock_s() - t;
     return out;
 }

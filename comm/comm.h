@@ -42,6 +42,11 @@ void comm_gather_bytes(const void *in, size_t bytes, void *out, int root);
 // Every rank's `bytes` (any length, also 0) concatenated in rank order, on every rank: a
 // malloc'd buffer (the caller frees it) and its length in *total.
 void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total);
+// Every rank sends send_counts[r] bytes (its buffer holds them concatenated in rank order) to
+// rank r and receives what every rank sent it: a malloc'd buffer (the caller frees it) in
+// source rank order, recv_counts[r] bytes from rank r. Each rank's total must stay < 1 GiB:
+// callers exchange in bounded rounds (data prepare: a few MiB each).
+void *comm_alltoallv_bytes(const void *send, const size_t *send_counts, size_t *recv_counts);
 // The rank holding the smallest (key, tie) pair over all ranks (key compared first, then
 // tie; then the lower rank), the same answer on every rank. A rank with nothing to offer
 // passes key = +INFINITY.

@@ -14,7 +14,14 @@ MNT=$WORK/full
 mkdir -p "$MNT"
 if ! mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then say "SKIP: cannot mount a tmpfs (needs root)"; exit 77; fi
 trap 'umount "$MNT" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-remount() { umount "$MNT" && mount -t tmpfs -o "size=$1" tmpfs "$MNT"; }
+# The ranks of a failed parallel prepare may still be exiting (and hold files there) for a
+# moment after mpirun returns, above all under ASan: umount is retried for up to 10 s.
+remount() {
+  local i
+  for i in $(seq 100); do umount "$MNT" 2>/dev/null && break; sleep 0.1; done
+  mountpoint -q "$MNT" && { umount "$MNT"; return 1; }
+  mount -t tmpfs -o "size=$1" tmpfs "$MNT"
+}
 leftovers() { find "$MNT" \( -name '.prepare-*' -o -name '*.tmp' \) 2>/dev/null | tr '\n' ' '; }
 write_small_exp exp.yaml
 cat >> exp.yaml <<'YAML'

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "comm.h"
 #include "dataset.h"
 #include "erasure_verify.h"
 #include "userkey.h"
@@ -62,6 +63,30 @@ static int hash_ids(const Config *cfg, int split) {
     return EXIT_OK;
 }
 
+// `data prepare`: under mpirun or srun every rank takes part; run alone, no MPI at all.
+static int prepare(const Config *cfg, int argc, char **argv) {
+    if (strcmp(comm_launcher(), "singleton") == 0) {
+        dataset_prepare(cfg, 0, 1);
+        return EXIT_OK;
+    }
+    comm_init(&argc, &argv);
+    const int rank = comm_rank(), size = comm_size();
+    if (cfg->data.virtual_shards % size != 0) { // every rank knows: a clean exit 2, no abort
+        if (rank == 0)
+            fprintf(stderr,
+                    "error: %d ranks do not divide data.virtual_shards=%lld: prepare with a "
+                    "number of ranks that divides it, or change data.virtual_shards\n",
+                    size, (long long)cfg->data.virtual_shards);
+        comm_finalize();
+        return EXIT_USAGE;
+    }
+    comm_long_wait_begin(); // ranks wait on each other unevenly while preparing
+    dataset_prepare(cfg, rank, size);
+    comm_long_wait_end();
+    comm_finalize();
+    return EXIT_OK;
+}
+
 int cmd_data(int argc, char **argv) {
     const char *usage =
         "usage: trainer data synth EXP.yaml [--set key=value]...\n"
@@ -106,9 +131,9 @@ int cmd_data(int argc, char **argv) {
     if (hashing)
         return hash_ids(&cfg,
                         args.split ? userkey_hash_split(&cfg, split_from_name(args.split)) : -1);
-    if (strcmp(argv[0], "synth") == 0)
+    if (strcmp(argv[0], "synth") == 0) {
         dataset_synth(&cfg);
-    else
-        dataset_prepare(&cfg);
-    return EXIT_OK;
+        return EXIT_OK;
+    }
+    return prepare(&cfg, argc, argv);
 }

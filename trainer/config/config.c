@@ -89,6 +89,9 @@ static const KeySpec SCHEMA[] = {
      "~/.config/lstm-trainer/user-id.key (the key itself never comes from the config)"},
     {"data.min_events", K_INT, OFF(data.min_events), "2", 2, 1e9, NULL,
      "users with fewer events are dropped (counted in the prepare report)"},
+    {"data.prepare_mem_mb", K_INT, OFF(data.prepare_mem_mb), "1024", 1, 1048576, NULL,
+     "memory per rank for sorting the data at prepare (MiB); beyond it, sorted runs spill to "
+     "disk and are merged (the shards are the same)"},
     {"data.exclude_users", K_STR, OFF(data.exclude_users), "", 0, 0, NULL,
      "erasure list: a file of user ids (raw, or their 16-hex-digit hashes), one a line; "
      "those users are dropped everywhere"},

@@ -45,6 +45,7 @@ typedef struct {
         int64_t virtual_shards;
         char key_file[CFG_PATH_LEN];
         int64_t min_events;
+        int64_t prepare_mem_mb; // per rank, for sorting buckets (beyond it: runs on disk)
         char exclude_users[CFG_PATH_LEN]; // erasure list (raw ids or hashes)
         char consent_col[CFG_NAME_LEN];   // rows with a false value are dropped
     } data;

@@ -19,6 +19,8 @@ struct CsvReader {
     size_t cap, pos, len;
     int eof;
     long long line, row_line;
+    long long base;  // file offset of buf[0] (after a byte order mark)
+    long long limit; // csv_seek: no row starting at or after this offset is read (-1: none)
     char **fields;
     int n_fields;
     int had_bom;
@@ -65,7 +67,8 @@ CsvReader *csv_open(const char *path) {
     size_t n = read_some(r, r->buf, 4);
     const unsigned char *b = (const unsigned char *)r->buf;
     r->had_bom = n >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0;
-    if (r->had_bom) memmove(r->buf, r->buf + 3, n - 3), n -= 3;
+    if (r->had_bom) memmove(r->buf, r->buf + 3, n - 3), n -= 3, r->base = 3;
+    r->limit = -1;
     r->len = n;
     // UTF-16 and UTF-32 (with a byte order mark, or without: NULs between ASCII letters) would
     // read as one garbled column; name the encoding instead.
@@ -140,6 +143,7 @@ static long find_row_end(CsvReader *r) {
         size_t keep = r->len - r->pos;
         if (r->pos > 0) {
             memmove(r->buf, r->buf + r->pos, keep);
+            r->base += (long long)r->pos;
             scan -= r->pos;
             r->pos = 0;
             r->len = keep;
@@ -166,6 +170,7 @@ static long find_row_end(CsvReader *r) {
 // have ended it there).
 static void skip_long_row(CsvReader *r) {
     r->row_line = r->line;
+    r->base += (long long)r->len;
     r->pos = r->len = 0;
     for (;;) {
         size_t n = read_some(r, r->buf, CSV_BLOCK);
@@ -174,6 +179,7 @@ static void skip_long_row(CsvReader *r) {
             return;
         }
         char *nl = memchr(r->buf, '\n', n);
+        if (!nl) r->base += (long long)n;
         if (nl) {
             r->line++;
             r->pos = (size_t)(nl - r->buf) + 1;
@@ -277,6 +283,7 @@ int csv_next(CsvReader *r, char ***fields, int *n_fields) {
     }
     for (;;) {
         r->error[0] = 0;
+        if (r->limit >= 0 && r->base + (long long)r->pos >= r->limit) return 0;
         long end = find_row_end(r);
         if (end == -2) {
             r->eof = 1, r->row_line = r->line;
@@ -314,4 +321,15 @@ int csv_next(CsvReader *r, char ***fields, int *n_fields) {
         *n_fields = nf;
         return 1;
     }
+}
+
+long long csv_tell(const CsvReader *r) {
+    return r->base + (long long)r->pos;
+}
+
+int csv_seek(CsvReader *r, long long offset, long long line, long long limit) {
+    if (gzseek(r->f, (z_off_t)offset, SEEK_SET) < 0) return -1;
+    r->base = offset, r->pos = r->len = 0, r->eof = 0;
+    r->line = line, r->limit = limit;
+    return 0;
 }

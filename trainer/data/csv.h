@@ -23,3 +23,8 @@ long long csv_line(const CsvReader *r); // 1-based line number where the last ro
 const char *csv_error(const CsvReader *r);
 int csv_had_bom(const CsvReader *r); // 1 if a UTF-8 byte order mark was skipped
 void csv_close(CsvReader *r);
+// Byte ranges of a plain file (parallel prepare): csv_tell is the file offset just after the
+// last row read; csv_seek goes on reading at `offset` (a line start, on line number `line`),
+// and ends (csv_next returns 0) at the first row starting at or after `limit`. 0 or -1.
+long long csv_tell(const CsvReader *r);
+int csv_seek(CsvReader *r, long long offset, long long line, long long limit);

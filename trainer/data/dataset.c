@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "comm.h"
 #include "fingerprint.h"
 #include "hash.h"
 #include "ingest.h"
@@ -133,9 +134,11 @@ static int data_state(const Config *cfg, const UserKey *key, StrBuf *text, uint6
 }
 
 // Prepares data.shard_dir from scratch and stores the fingerprint text next to the meta.
-static void prepare_now(const Config *cfg, const UserKey *key, const StrBuf *text, uint64_t fp) {
+static void prepare_now(const Config *cfg, const UserKey *key, const StrBuf *text, uint64_t fp,
+                        int rank, int size) {
     IngestReport rep;
-    data_prepare(cfg, key, fp, &rep);
+    data_prepare(cfg, key, fp, &rep, rank, size);
+    if (rank != 0) return;
     char path[CFG_PATH_LEN + 32], err[512];
     snprintf(path, sizeof path, "%s/fingerprint.txt", cfg->data.shard_dir);
     if (write_file_atomic(path, text->data, text->len, err, sizeof err) != 0) fatal("%s", err);
@@ -152,7 +155,7 @@ uint64_t dataset_ensure_prepared(const Config *cfg) {
     char why[2600];
     if (data_state(cfg, &key, &text, &fp, why, sizeof why) != DATA_FRESH) {
         printf("data: preparing %s (%s)\n", dir, why);
-        prepare_now(cfg, &key, &text, fp);
+        prepare_now(cfg, &key, &text, fp, 0, 1);
     } else {
         printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
                (unsigned long long)fp);
@@ -160,6 +163,39 @@ uint64_t dataset_ensure_prepared(const Config *cfg) {
     sb_free(&text);
     unlock_shard_dir(fd);
     return fp;
+}
+
+uint64_t dataset_ensure_prepared_all(const Config *cfg, int rank, int size) {
+    if (size == 1) return dataset_ensure_prepared(cfg);
+    ingest_check_ranks(cfg, size);
+    const char *dir = cfg->data.shard_dir;
+    int fd = -1;
+    UserKey key = {0};
+    StrBuf text = {0};
+    uint64_t plan[2] = {0, 0}; // fingerprint, whether to prepare
+    if (rank == 0) {
+        fd = lock_shard_dir(dir);
+        if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
+        userkey_load(cfg, &key);
+        char why[2600];
+        plan[1] = data_state(cfg, &key, &text, &plan[0], why, sizeof why) != DATA_FRESH;
+        if (plan[1])
+            printf("data: preparing %s (%s)\n", dir, why);
+        else
+            printf("data: using prepared shards in %s (fingerprint %016llx)\n", dir,
+                   (unsigned long long)plan[0]);
+    }
+    comm_bcast(plan, sizeof plan, 0);
+    if (plan[1]) {
+        // Rank 0's key: a rank on another host might otherwise find (or make) another one.
+        comm_bcast(&key, sizeof key, 0);
+        prepare_now(cfg, &key, &text, plan[0], rank, size);
+    }
+    if (rank == 0) {
+        sb_free(&text);
+        unlock_shard_dir(fd);
+    }
+    return plan[0];
 }
 
 int dataset_state(const Config *cfg, uint64_t *fp, char *why, size_t cap) {
@@ -308,14 +344,26 @@ void dataset_synth(const Config *cfg) {
     if (write_file_atomic(path, want, strlen(want), err, sizeof err) != 0) fatal("%s", err);
 }
 
-void dataset_prepare(const Config *cfg) {
-    int fd = lock_shard_dir(cfg->data.shard_dir);
-    if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
-    UserKey key;
-    userkey_load(cfg, &key);
+void dataset_prepare(const Config *cfg, int rank, int size) {
+    ingest_check_ranks(cfg, size);
+    int fd = -1;
+    UserKey key = {0};
     StrBuf text = {0};
-    fingerprint_text(cfg, &key, NULL, &text);
-    prepare_now(cfg, &key, &text, fingerprint_hash(text.data));
-    sb_free(&text);
-    unlock_shard_dir(fd);
+    uint64_t fp = 0;
+    if (rank == 0) {
+        fd = lock_shard_dir(cfg->data.shard_dir);
+        if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
+        userkey_load(cfg, &key);
+        fingerprint_text(cfg, &key, NULL, &text);
+        fp = fingerprint_hash(text.data);
+    }
+    if (size > 1) { // rank 0's key: a rank on another host might otherwise find another one
+        comm_bcast(&fp, sizeof fp, 0);
+        comm_bcast(&key, sizeof key, 0);
+    }
+    prepare_now(cfg, &key, &text, fp, rank, size);
+    if (rank == 0) {
+        sb_free(&text);
+        unlock_shard_dir(fd);
+    }
 }

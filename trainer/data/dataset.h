@@ -1,6 +1,7 @@
 // dataset.h: making sure an experiment's data is prepared, and loading a rank's share.
 //
-// dataset_ensure_prepared() runs on one process (rank 0): it regenerates synthetic CSVs
+// dataset_ensure_prepared() runs on one process (rank 0; dataset_ensure_prepared_all on every
+// rank, which then all prepare together): it regenerates synthetic CSVs
 // whose generator settings changed, and re-prepares shards that are missing or whose
 // fingerprint differs from the experiment's, under an exclusive lock of the shard directory
 // (so concurrent sweep trials sharing data.shard_dir prepare it once). Every rank then opens
@@ -23,6 +24,9 @@ typedef struct {
 // Returns the fingerprint of the prepared data (prints what it did). The fingerprint's text
 // (fingerprint.h) is kept as data.shard_dir/fingerprint.txt, so "stale" names what differs.
 uint64_t dataset_ensure_prepared(const Config *cfg);
+// The same, collective over `size` ranks (comm.h): rank 0 decides and holds the lock; if the
+// data must be prepared, every rank takes part (ingest.h). Every rank gets the fingerprint.
+uint64_t dataset_ensure_prepared_all(const Config *cfg, int rank, int size);
 
 // What data.shard_dir holds compared with what cfg asks for, reading only: DATA_FRESH,
 // DATA_STALE (why: the differing keys and input files, or the damage) or DATA_MISSING.
@@ -49,7 +53,8 @@ void dataset_free(Dataset *d);
 uint64_t dataset_content_hash(const DataMeta *m);
 // `trainer data synth`: writes the generator's CSVs and the hash of its settings.
 void dataset_synth(const Config *cfg);
-// `trainer data prepare`: (re)builds the shards unconditionally, under the directory lock.
-void dataset_prepare(const Config *cfg);
+// `trainer data prepare`: (re)builds the shards unconditionally, under the directory lock
+// (rank 0 holds it); collective over `size` ranks (1: this process alone).
+void dataset_prepare(const Config *cfg, int rank, int size);
 // Event counts this rank and all ranks hold in a split (for the balance report).
 uint64_t dataset_rank_events(const Dataset *d, int split, int rank);

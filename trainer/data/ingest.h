@@ -3,7 +3,9 @@
 // Streaming in two passes: rows are parsed, validated and spread over temporary bucket
 // files by user hash; then each bucket is sorted per user and time, users are balanced into
 // virtual shards, and shards are written. Memory holds one bucket (a bounded slice of the
-// input), the vocabularies and one small record per user, never the whole input.
+// input; beyond data.prepare_mem_mb it is sorted in runs on disk), the vocabularies and one
+// small record per user, never the whole input. Under mpirun every rank takes part
+// (ingest_int.h says how), with the same shards as one process.
 #pragma once
 #include <stdint.h>
 
@@ -30,5 +32,9 @@ Input *list_inputs(const Config *cfg, int *n);
 // Writes data.shard_dir (dataset.meta last, so a crash leaves no valid-looking half).
 // The split of a user of a single input file (data.path): by an unkeyed hash of its raw id.
 int user_split(const Config *cfg, const char *raw_id);
+// Collective over `size` ranks (comm.h; size 1: this process alone), which must divide
+// data.virtual_shards; the shards are the same bytes for any such size.
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
-                  IngestReport *report);
+                  IngestReport *report, int rank, int size);
+// Exit 2 naming the problem when `size` ranks cannot prepare (size does not divide V).
+void ingest_check_ranks(const Config *cfg, int size);

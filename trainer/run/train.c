@@ -703,15 +703,14 @@ static void refuse_other_data(const Trainer *tr) {
                  tr->ckpt_dir, cfg->data.shard_dir, why);
 }
 
-// Data prepared by rank 0, this rank's shards of train and valid loaded, the balance
-// reported.
+// Data prepared by every rank together (rank 0 decides whether), this rank's shards of train
+// and valid loaded, the balance reported.
 static void setup_data(Trainer *tr) {
     const Config *cfg = &tr->cfg;
     uint64_t fp = 0;
     if (tr->rank == 0) refuse_other_data(tr);
-    comm_long_wait_begin(); // rank 0 may prepare the data for a long time
-    if (tr->rank == 0) fp = dataset_ensure_prepared(cfg);
-    comm_bcast(&fp, sizeof fp, 0);
+    comm_long_wait_begin(); // preparing the data may take long (and unevenly across ranks)
+    fp = dataset_ensure_prepared_all(cfg, tr->rank, tr->size);
     comm_long_wait_end();
     dataset_open(&tr->ds, cfg, fp, tr->rank, tr->size);
     dataset_load_split(&tr->ds, SPLIT_TRAIN);
