@@ -18,6 +18,16 @@ ARGS=(--set train.steps=400 --set train.lr=0.03 --set model.hidden=64 --set eval
       --set checkpoint.every=10 --set checkpoint.keep=1 --set train.early_stop_patience=3
       --set train.reproducible=true)
 stop_step() { sed -n 's/^early stop at step \([0-9]*\):.*/\1/p' "$1"; }
+# same_best A B: the same best step, metric and file; the value within 1e-7 relative. Training
+# is bitwise across rank counts, but a validation loss is a sum over users whose float
+# per-event terms round by lane placement (eval_ranks.sh allows 1e-5 across rank counts):
+# seen 9.40018353 on 1 rank against 9.40018354 on 4.
+same_best() {
+  [ "$(sed 's/"value":[^,]*,//' "$1")" = "$(sed 's/"value":[^,]*,//' "$2")" ] || return 1
+  awk -v a="$(sed -n 's/.*"value":\([^,]*\),.*/\1/p' "$1")" \
+      -v b="$(sed -n 's/.*"value":\([^,]*\),.*/\1/p' "$2")" \
+      'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; exit !(a != "" && d <= 1e-7 * m) }'
+}
 
 # (a)
 RC=0
@@ -49,8 +59,8 @@ for np in 2 4; do
   RC=0
   mpirun_t $np "$TRAINER" train exp.yaml --set run.dir=r$np "${ARGS[@]}" > r$np.out 2>&1 || RC=$?
   if [ "$RC" -eq 0 ] && [ "$(stop_step r$np.out)" = "$S" ] &&
-     cmp -s r1/checkpoints/best.json r$np/checkpoints/best.json; then
-    pass "$np ranks: early stop at step $S, same best.json"
+     same_best r1/checkpoints/best.json r$np/checkpoints/best.json; then
+    pass "$np ranks: early stop at step $S, same best.json (value within 1e-7)"
   else
     show r$np.out; fail "$np ranks: rc=$RC stop='$(stop_step r$np.out)' (1 rank: $S)"
   fi
