@@ -364,7 +364,7 @@ static void bench_setup(Bench *bn, const BenchOptions *o, int rank, int P) {
                              .layers = o->layers,
                              .max_lanes = o->batch,
                              .window = o->window};
-    bn->m = model_create(&bn->shape);
+    bn->m = model_create_head(&bn->shape, model_head_should_tile(&bn->shape) && !o->dp); // as train
     Model *m = bn->m;
     if (rank == 0) model_init_params(m, (uint64_t)o->seed, 0);
     comm_bcast(m->params, sizeof(float) * m->n_params, 0);
