@@ -16,7 +16,9 @@
 // Speed: per layer one GEMM projects the inputs of all T*B events at once, one GEMM per time
 // step adds the recurrent projection of all four gates for the B lanes, the gate math is
 // one fused loop, and BPTT accumulates the weight gradients with one GEMM each over all
-// time steps. dG overwrites the gate activations in place.
+// time steps. dG overwrites the gate activations in place. Large action vocabularies
+// (K > MODEL_HEAD_TILE_MIN_K; training and eval's loss sums): the head is tiled
+// (head_tiled.h), so no (T*B, K) logits exist; see model_create_head().
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
