@@ -8,7 +8,8 @@
 // all, the engagement head, the mixture time head, dropout between layers and on the top
 // output. Built twice: float (normalised error <= 2e-5, sums <= 1e-5 relative) and double
 // (-DMODEL_REAL_DOUBLE: <= 1e-11, where the untiled head is the one test_gradcheck checks
-// against finite differences). Counts (targets, top-1, top-k) must match exactly.
+// against finite differences; the double build also checks the tiled model itself by central
+// differences at 40 parameters). Counts (targets, top-1, top-k) must match exactly.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +154,68 @@ static int check_case(int K, int layers, int engagement, int time_mix, double p,
     return bad;
 }
 
+#ifdef MODEL_REAL_DOUBLE
+// Central differences of the tiled model's loss (forward with sums only) against its
+// backward, at 40 parameters: head weights and biases of target and other columns in
+// several column tiles, the time head's rows, and LSTM and embedding weights.
+static int check_fd(int K) {
+    ModelShape s = {.n_actions = K, .action_embed = 4, .n_dense = 1, .hidden = 8, .layers = 1,
+                    .engagement = 1, .time_mix = 1, .max_lanes = B, .window = T};
+    Model *m = model_create_head(&s, 1);
+    model_init_params(m, 4, 0.5);
+    Rng r = rng_make(12, (uint64_t)K);
+    Data d;
+    make_data(&d, K, TB, &r);
+    Batch b = {.lanes = B, .window = T, .action = d.action, .dense = d.dense, .keep = d.keep,
+               .tgt_action = d.tgt, .tgt_loggap = d.loggap, .tgt_eng = d.eng,
+               .lane_id = d.lane_id};
+    LossConfig lc = {.w_action = 0.9, .w_time = 0.7, .w_eng = 0.4, .loggap_mean = 0.5,
+                     .loggap_std = 1.5, .gap_offset = 1e-3, .top_k = 5};
+    LaneState init = lane_state_alloc(&s, B), st = lane_state_alloc(&s, B);
+    memset(init.h[0], 0, sizeof(real) * B * 8), memset(init.c[0], 0, sizeof(real) * B * 8);
+    LossSums sums;
+    run(m, &b, &init, &st, &lc, NULL, 1, &sums);
+    real *g = malloc(sizeof(real) * m->n_params);
+    memcpy(g, m->grads, sizeof(real) * m->n_params);
+    TensorInfo ti[MODEL_MAX_TENSORS];
+    const int nt = model_tensors(&s, ti);
+    const TensorInfo *hw = &ti[nt - 2], *hb = &ti[nt - 1];
+    size_t idx[40];
+    int n = 0;
+    const int cols[] = {d.tgt[0], d.tgt[1], K - 1, 0, HEAD_TILE_COLS, HEAD_TILE_COLS - 1, K, K + 2};
+    for (int c = 0; c < 8; c++) {
+        idx[n++] = hw->offset + (size_t)cols[c] * 8 + (size_t)(c % 8);
+        idx[n++] = hb->offset + (size_t)cols[c];
+    }
+    while (n < 40) idx[n++] = (size_t)rng_below(&r, ti[nt - 2].offset); // LSTM, embeddings
+    // The normalised error |a - n| / (|a| + |n|) over the 40 entries (norms), as test_gradcheck.
+    double dd = 0, aa = 0, nn = 0;
+    for (int i = 0; i < n; i++) {
+        const real keep = m->params[idx[i]], h = 1e-5;
+        m->params[idx[i]] = keep + h;
+        run(m, &b, &init, &st, &lc, NULL, 0, &sums);
+        const double up = sums.loss;
+        m->params[idx[i]] = keep - h;
+        run(m, &b, &init, &st, &lc, NULL, 0, &sums);
+        m->params[idx[i]] = keep;
+        const double num = (up - sums.loss) / (2 * h), a = g[idx[i]];
+        dd += (num - a) * (num - a), aa += a * a, nn += num * num;
+    }
+    const double worst = sqrt(dd) / (sqrt(aa) + sqrt(nn));
+    printf("finite differences, tiled head K=%d, %d parameters: normalised error %.3g "
+           "(tolerance 1e-6): %s\n", K, n, worst, worst <= 1e-6 ? "ok" : "FAIL");
+    free(g);
+    lane_state_free(&init), lane_state_free(&st);
+    model_free(m);
+    return worst > 1e-6;
+}
+#endif
+
 int main(void) {
     int bad = 0;
+#ifdef MODEL_REAL_DOUBLE
+    bad |= check_fd(2100);
+#endif
     bad |= check_case(2500, 1, 1, 1, 0, 0.2, HEAD_TILE_ROWS); // rows 128..155: no targets
     bad |= check_case(1100, 2, 0, 3, 0.3, 0, TB);
     bad |= check_case(MODEL_HEAD_TILE_MIN_K + 1, 1, 1, 2, 0, 0, TB - 3);
