@@ -35,6 +35,19 @@ if mpirun_n 2 "$TRAINER" bench "${SMALL[@]}" > two.json 2> two.err && check_json
 else
   fail "bench on 2 ranks: $(tail -3 two.err two.json)"
 fi
+# K > 1024: the tiled head by default (no (T*B, K) logits: less memory needed), untiled on
+# request; both train (a finite loss).
+head_of() { # args...: prints "head need_mib final_loss"
+  "$TRAINER" bench "${SMALL[@]}" --types 1500 "$@" 2>/dev/null | "$PY" -c \
+    'import json,sys; r=json.load(sys.stdin); print(r["head"], r["need_mib"], r["final_loss"])'; }
+read -r ha na la <<< "$(head_of)" || true
+read -r hu nu lu <<< "$(head_of --head untiled)" || true
+if [ "$ha" = tiled ] && [ "$hu" = untiled ] &&
+   "$PY" -c "import sys; sys.exit(0 if $na < $nu and $la == $la and $lu == $lu else 1)"; then
+  pass "K=1500: tiled head by default ($na MiB needed), untiled on request ($nu MiB)"
+else
+  fail "K=1500 heads: auto '$ha' $na MiB loss $la, --head untiled '$hu' $nu MiB loss $lu"
+fi
 # Nothing allocated per step: 5 x more steps, same peak RSS (within 1 MiB).
 rss() { "$TRAINER" bench --hidden 64 --windows "$1" --window-s 100 --max-steps-per-window 10 \
           --sgemm-trials 0 --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mib"])'; }

@@ -43,7 +43,9 @@ typedef struct {
     long long seed;
     int json;
     int dp, dp_method; // --dp: also time the DP-SGD step, windows interleaved with the plain one
+    int head;          // --head: HEAD_AUTO (as train), HEAD_TILED or HEAD_UNTILED
 } BenchOptions;
+enum { HEAD_AUTO, HEAD_TILED, HEAD_UNTILED };
 
 static void usage(FILE *out) {
     fprintf(
@@ -52,7 +54,7 @@ static void usage(FILE *out) {
         "                     [--emb E] [--warmup N] [--windows N] [--window-s S]\n"
         "                     [--max-steps-per-window N] [--stream-windows N] [--bucket-mb MB]\n"
         "                     [--sgemm-n N] [--sgemm-trials N] [--seed S] [--json]\n"
-        "                     [--dp [--lane-norms ghost|explicit]]\n"
+        "                     [--dp [--lane-norms ghost|explicit]] [--head auto|tiled|untiled]\n"
         "Trains the model of ../shared/bench/torch_lstm.py on synthetic streams and reports\n"
         "events/s (median of --windows timed windows of ~S seconds), GFLOP/s against a\n"
         "1-thread sgemm N^3 peak measured in the same run, peak RSS against what the model\n"
@@ -61,7 +63,10 @@ static void usage(FILE *out) {
         "most 50 steps each), streams of 8 windows, sgemm 2048^3 x 5 trials (0: skip).\n"
         "--dp also times the user-level DP-SGD step (privacy.dp: every lane a sampled user\n"
         "from a zero state, per-lane clipping, noise), its windows interleaved with the plain\n"
-        "step's, and reports the ratio of their step times.\n");
+        "step's, and reports the ratio of their step times.\n"
+        "--head: the action head as train builds it (auto: tiled for K > %d without --dp),\n"
+        "or forced tiled or untiled (the whole (T*B, K) logits, as before).\n",
+        MODEL_HEAD_TILE_MIN_K);
 }
 
 static long long parse_int(const char *flag, const char *v, long long lo, long long hi) {
@@ -151,6 +156,9 @@ static void parse_options(int argc, char **argv, BenchOptions *o) {
         else if (strcmp(f, "--lane-norms") == 0 && v &&
                  (strcmp(v, "ghost") == 0 || strcmp(v, "explicit") == 0))
             o->dp_method = strcmp(v, "explicit") == 0 ? LANE_GRAD_EXPLICIT : LANE_GRAD_GHOST;
+        else if (strcmp(f, "--head") == 0 && v &&
+                 (!strcmp(v, "auto") || !strcmp(v, "tiled") || !strcmp(v, "untiled")))
+            o->head = !strcmp(v, "auto") ? HEAD_AUTO : !strcmp(v, "tiled") ? HEAD_TILED : HEAD_UNTILED;
         else {
             fprintf(stderr, "error: bench: unknown option '%s' (see trainer bench --help)\n", f);
             exit(EXIT_USAGE);
@@ -364,7 +372,10 @@ static void bench_setup(Bench *bn, const BenchOptions *o, int rank, int P) {
                              .layers = o->layers,
                              .max_lanes = o->batch,
                              .window = o->window};
-    bn->m = model_create(&bn->shape);
+    const int tiled = o->head == HEAD_AUTO ? model_head_should_tile(&bn->shape) && !o->dp
+                                           : o->head == HEAD_TILED;
+    if (tiled && o->dp) fatal("bench: --head tiled does not go with --dp (DP reads the whole dy)");
+    bn->m = model_create_head(&bn->shape, tiled); // auto: as train
     Model *m = bn->m;
     if (rank == 0) model_init_params(m, (uint64_t)o->seed, 0);
     comm_bcast(m->params, sizeof(float) * m->n_params, 0);
@@ -557,11 +568,12 @@ static void bench_print(FILE *txt, const Bench *bn, const BenchOptions *o, int P
     const char *ct = getenv("OPENBLAS_CORETYPE");
     fprintf(txt,
             "bench: H=%d L=%d K=%d E=%d B=%d T=%d on %d rank%s (%s), %s; OPENBLAS_CORETYPE=%s; "
-            "kernels %s (CPU: %s%s)\n",
+            "kernels %s (CPU: %s%s); %s head\n",
             o->hidden, o->layers, o->types, o->emb, o->batch, o->window, P, P > 1 ? "s" : "",
             comm_launcher(), blas, ct ? ct : "<unset>", kernels()->name,
             cpu_isa_name(cpu_isa_detected()),
-            getenv("LSTM_TRAINER_ISA") ? ", chosen by LSTM_TRAINER_ISA" : "");
+            getenv("LSTM_TRAINER_ISA") ? ", chosen by LSTM_TRAINER_ISA" : "",
+            bn->m->head_tiled ? "tiled" : "untiled");
     fprintf(txt, "note: our time head is a log-normal (2 outputs: mu, log sigma); torch_lstm.py's "
                  "is a 1-output MSE. FLOPs are counted as torch_lstm.py counts them.\n");
     fprintf(txt, "params %zu; %d windows of %d steps (~%.2f s); first step %.1f ms\n",
@@ -642,6 +654,7 @@ static void bench_json(const Bench *bn, const BenchOptions *o, int P, const char
            mib(f->b_params), mib(f->b_act), mib(f->b_state), mib(f->b_data), f->rss / f->need);
     printf("\"events_per_cpu_s\":%.1f,\"sgemm_gflops_cpu_med\":%.3f,\"peak_share_cpu\":%.4f,",
            f->ev_cpu, r->sg_cpu_med, f->peak_share_cpu);
+    printf("\"head\":\"%s\",", bn->m->head_tiled ? "tiled" : "untiled");
     printf("\"isa\":\"%s\",\"isa_detected\":\"%s\",\"isa_env\":\"%s\",", kernels()->name,
            cpu_isa_name(cpu_isa_detected()),
            getenv("LSTM_TRAINER_ISA") ? getenv("LSTM_TRAINER_ISA") : "<unset>");

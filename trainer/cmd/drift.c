@@ -95,7 +95,7 @@ int cmd_drift(int argc, char **argv) {
     cli_require("drift", args.checkpoint, "--checkpoint FILE|RUNDIR");
     cli_require("drift", args.input, "--input NEW.csv");
     ScoreRequest req = {"drift", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, SPLIT_VALID, 2, 1};
+                        args.checkpoint, args.input, SPLIT_VALID, 2, 1, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc != EXIT_OK) {

@@ -56,7 +56,7 @@ int cmd_eval(int argc, char **argv) {
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     if (split < 0) split = SPLIT_TEST;
     ScoreRequest req = {"eval", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split, 2, 0};
+                        args.checkpoint, args.input, split, 2, 0, 1};
     cli_require("eval", args.checkpoint, "--checkpoint FILE|RUNDIR");
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);

@@ -109,7 +109,7 @@ static int explain_change(const CliArgs *args, int split, int *argc, char ***arg
     }
     double rate_arg = cli_get_number(args, "explain", "--flag-rate", 0, 1, -1);
     ScoreRequest req = {"explain", args->exp_path, args->n_overrides, args->overrides,
-                        args->checkpoint, args->input, split, 2, 1};
+                        args->checkpoint, args->input, split, 2, 1, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, argc, argv);
     if (rc == EXIT_OK) rc = scorer_require_single_lognormal(&sc, "explain --target change");
@@ -184,7 +184,7 @@ int cmd_explain(int argc, char **argv) {
     }
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     ScoreRequest req = {"explain", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split < 0 ? SPLIT_TEST : split, 1, 0};
+                        args.checkpoint, args.input, split < 0 ? SPLIT_TEST : split, 1, 0, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv), action;
     if (rc == EXIT_OK && explain_resolve_target(&o, &sc.ds.meta, sc.rank, &action) != 0) {

@@ -235,7 +235,7 @@ int cmd_predict(int argc, char **argv) {
         exit(EXIT_USAGE);
     }
     ScoreRequest req = {"predict", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, SPLIT_TEST, 1, 0};
+                        args.checkpoint, args.input, SPLIT_TEST, 1, 0, 0};
     cli_require("predict", args.checkpoint, "--checkpoint FILE|RUNDIR");
     cli_require("predict", args.input, "--input FILE.csv");
     Scorer sc;

@@ -139,7 +139,7 @@ int cmd_score(int argc, char **argv) {
     double rate_arg = cli_get_number(&args, "score", "--flag-rate", 0, 1, -1);
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     ScoreRequest req = {"score", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split, 2, 0};
+                        args.checkpoint, args.input, split, 2, 0, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc == EXIT_OK) rc = scorer_require_single_lognormal(&sc, "score");

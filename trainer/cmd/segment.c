@@ -488,7 +488,7 @@ int cmd_segment(int argc, char **argv) {
     if (!args.checkpoint) usage_error("--checkpoint FILE|RUNDIR is required%s", "");
     int split = args.split ? split_from_name(args.split) : SPLIT_TRAIN;
     ScoreRequest req = {"segment", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split, 1, 1};
+                        args.checkpoint, args.input, split, 1, 1, 0};
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
     if (rc == EXIT_OK) {

@@ -418,7 +418,7 @@ int cmd_serve(int argc, char **argv) {
     double rate_arg = cli_get_number(&args, "serve", "--flag-rate", 0, 1, -1);
     const char *stats = cli_get(&args, "--stats");
     ScoreRequest req = {"serve", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, NULL, SPLIT_VALID, 2, 0};
+                        args.checkpoint, NULL, SPLIT_VALID, 2, 0, 0};
     // stdout carries the JSON lines only: what set-up prints goes to stderr.
     fflush(stdout);
     int json_fd = dup(1);

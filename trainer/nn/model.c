@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "head_tiled.h"
 #include "kernels.h"
 #include "lstm_cell.h"
 #include "mathfn.h"
@@ -185,8 +186,19 @@ static size_t activations_layout(Model *m, char *arena) {
     ALLOC(a->mask_in, TB * I0);
     ALLOC(a->mask_out, TB * H);
     ALLOC(a->htop, TB * H);
-    ALLOC(a->y, TB * O);
-    ALLOC(a->dy, TB * O);
+    if (m->head_tiled) { // never the (TB, O) outputs: one tile of logits at a time
+        const size_t Tt = O - (size_t)s->n_actions;
+        a->y = a->dy = NULL;
+        ALLOC(a->ytail, TB * Tt);
+        ALLOC(a->dytail, TB * Tt);
+        ALLOC(a->tile, (size_t)HEAD_TILE_ROWS * HEAD_TILE_COLS);
+        ALLOC(a->tile_e, (size_t)HEAD_TILE_COLS);
+        a->logz = (double *)(void *)carve(arena, &bytes, 2 * TB * sizeof(double) / sizeof(real));
+        a->head_rank = (int *)(void *)carve(arena, &bytes, TB * sizeof(int) / sizeof(real) + 1);
+    } else {
+        ALLOC(a->y, TB * O);
+        ALLOC(a->dy, TB * O);
+    }
     ALLOC(a->dbuf[0], TB * W);
     ALLOC(a->dbuf[1], TB * W);
     ALLOC(a->dh_rec, B * H);
@@ -209,11 +221,14 @@ static size_t activations_layout(Model *m, char *arena) {
     return bytes;
 }
 
-Model *model_create(const ModelShape *s) {
+Model *model_create(const ModelShape *s) { return model_create_head(s, 0); }
+
+Model *model_create_head(const ModelShape *s, int head_tiled) {
     check_shape(s);
     (void)kernels(); // resolve the kernel path (and refuse a bad LSTM_TRAINER_ISA) up front
     Model *m = xcalloc(1, sizeof *m);
     m->shape = *s;
+    m->head_tiled = head_tiled != 0;
     m->n_params = model_param_count(s);
     m->params = xalloc_aligned(m->n_params * sizeof(real));
     m->grads = xalloc_aligned(m->n_params * sizeof(real));
@@ -503,8 +518,8 @@ static void lstm_layer_forward(Model *m, const Batch *b, int l, LaneState *state
 }
 
 // See model.h.
-double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y) {
-    const real *yt = y + s->n_actions;
+// The same from yt = y + K.
+static double gap_point_tail(const ModelShape *s, const LossConfig *lc, const real *yt) {
     const int M = model_time_mix(s);
     if (M > 1)
         return lc->time_point == TIME_POINT_MEAN
@@ -520,6 +535,10 @@ double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y) 
     return p > 0 ? p : 0;
 }
 
+double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y) {
+    return gap_point_tail(s, lc, y + s->n_actions);
+}
+
 // The time head of one row, yt = y + K: adds the gap's NLL (density per time unit) to *nll
 // and its point prediction (lc->time_point) to *pred; with want_grad writes
 // dt (Tw) = w_time * d NLL / d yt.
@@ -533,7 +552,7 @@ static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_
     if (M > 1) {
         double post[TIME_MIX_MAX];
         *nll = (double)loggap + log_std + time_mix_nll(M, yt, u, post);
-        *pred = head_gap_point(s, lc, yt - s->n_actions);
+        *pred = gap_point_tail(s, lc, yt);
         if (want_grad) time_mix_backward(M, yt, u, post, lc->w_time, dt);
         return;
     }
@@ -541,7 +560,7 @@ static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_
     const double ymu = yt[0], yls = yt[1], inv_var = (double)exp_r((real)(-2.0 * yls));
     const double diff = u - ymu;
     *nll = (double)loggap + log_std + yls + 0.5 * diff * diff * inv_var + 0.9189385332046727;
-    *pred = head_gap_point(s, lc, yt - s->n_actions);
+    *pred = gap_point_tail(s, lc, yt);
     if (want_grad) {
         dt[0] = (real)(lc->w_time * -diff * inv_var);
         dt[1] = (real)(lc->w_time * (1.0 - diff * diff * inv_var));
@@ -549,39 +568,53 @@ static void time_head_row(const ModelShape *s, const LossConfig *lc, double log_
 }
 
 // See model.h.
+double head_tail_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *yt,
+                     real *dt, int want_grad, real loggap, real eng, double *pred, double *se_e) {
+    const int Jt = model_time_width(s); // the engagement output's index in yt
+    double nll_t;
+    time_head_row(s, lc, log_std, yt, loggap, want_grad, dt, &nll_t, pred);
+    *se_e = 0;
+    if (s->engagement) {
+        double d = (double)yt[Jt] - (double)eng;
+        *se_e = 0.5 * d * d;
+        if (want_grad) dt[Jt] = (real)(lc->w_eng * ((double)yt[Jt] - (double)eng));
+    }
+    return nll_t;
+}
+
+// See model.h.
+void head_add_sums(LossSums *sums, const LossConfig *lc, double nll_a, double nll_t, double se_e,
+                   int rank, double pred, real loggap) {
+    double gap = (double)exp_r(loggap) - lc->gap_offset;
+    sums->n_targets += 1;
+    sums->action_nll += nll_a;
+    sums->time_nll += nll_t;
+    sums->eng_se += se_e;
+    sums->loss += lc->w_action * nll_a + lc->w_time * nll_t + lc->w_eng * se_e;
+    sums->top1 += rank == 0;
+    sums->topk += rank < lc->top_k;
+    sums->gap_abs_err += fabs(pred - gap);
+    sums->gap_sq_err += (pred - gap) * (pred - gap);
+}
+
+// See model.h.
 void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *y,
                    real *e, int want_grad, int tgt, real loggap, real eng, LossSums *sums) {
-    const int K = s->n_actions, J = model_eng_index(s);
+    const int K = s->n_actions;
     // Next action: softmax cross-entropy.
     double inv_sum;
     const double logz = softmax_row(y, e, K, &inv_sum);
     const double nll_a = logz - (double)y[tgt];
     int rank = 0; // how many logits beat the target's (ties count against it)
     for (int k = 0; k < K; k++) rank += (k != tgt && y[k] >= y[tgt]);
-    double nll_t, pred;
-    time_head_row(s, lc, log_std, y + K, loggap, want_grad, e + K, &nll_t, &pred);
-    double gap = (double)exp_r(loggap) - lc->gap_offset;
-    double se_e = 0;
-    if (s->engagement) {
-        double d = (double)y[J] - (double)eng;
-        se_e = 0.5 * d * d;
-    }
-    if (sums) {
-        sums->n_targets += 1;
-        sums->action_nll += nll_a;
-        sums->time_nll += nll_t;
-        sums->eng_se += se_e;
-        sums->loss += lc->w_action * nll_a + lc->w_time * nll_t + lc->w_eng * se_e;
-        sums->top1 += rank == 0;
-        sums->topk += rank < lc->top_k;
-        sums->gap_abs_err += fabs(pred - gap);
-        sums->gap_sq_err += (pred - gap) * (pred - gap);
-    }
+    double pred, se_e;
+    const double nll_t =
+        head_tail_row(s, lc, log_std, y + K, e + K, want_grad, loggap, eng, &pred, &se_e);
+    if (sums) head_add_sums(sums, lc, nll_a, nll_t, se_e, rank, pred, loggap);
     if (want_grad) {
         const real scale = (real)(lc->w_action * inv_sum);
         for (int k = 0; k < K; k++) e[k] *= scale; // w * softmax
         e[tgt] -= (real)lc->w_action;
-        if (s->engagement) e[J] = (real)(lc->w_eng * ((double)y[J] - (double)eng));
     }
 }
 
@@ -612,6 +645,11 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
     if (a->dropout_out) {
         dropout_apply(b, dc, dc->p_output, DROP_OUTPUT, H, htop, a->mask_out, a->htop);
         htop = a->htop;
+    }
+    if (m->head_tiled) {
+        if (!sums && !want_grad) fatal("model: a tiled head has no outputs to leave in act.y");
+        head_tiled_forward(m, b, htop, lc, sums, want_grad);
+        return;
     }
     for (int r = 0; r < TB; r++) memcpy(a->y + (size_t)r * O, m->p.b_head, sizeof(real) * O);
     gemm(0, 1, TB, O, H, 1, htop, H, m->p.w_head, H, 1, a->y, O);
@@ -739,13 +777,18 @@ void model_backward(Model *m, const Batch *b, const BackwardHooks *hooks) {
     const int L = s->layers, I0 = model_input_width(s);
     // Heads: dW_head (O, H) += dy^T (O, TB) h_top (TB, H); dh_top (TB, H) = dy (TB, O) W_head.
     const real *htop = a->dropout_out ? a->htop : a->hout[L - 1];
-    if (!m->skip_param_grads && !m->input_grad_only) {
-        gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
-        add_column_sums(m->g.b_head, a->dy, TB, O);
-    }
-    if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
     real *dH = a->dbuf[0], *dX = a->dbuf[1];
-    gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);
+    if (m->head_tiled) {
+        head_tiled_backward(m, b, htop, dH); // the head's gradients and dH together
+        if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
+    } else {
+        if (!m->skip_param_grads && !m->input_grad_only) {
+            gemm(1, 0, O, H, TB, 1, a->dy, O, htop, H, 1, m->g.w_head, H);
+            add_column_sums(m->g.b_head, a->dy, TB, O);
+        }
+        if (hooks && hooks->bucket_ready) hooks->bucket_ready(hooks->ctx, L);
+        gemm(0, 0, TB, H, O, 1, a->dy, O, m->p.w_head, H, 0, dH, H);
+    }
     if (a->dropout_out)
         for (size_t i = 0; i < (size_t)TB * H; i++) dH[i] *= a->mask_out[i];
     for (int l = L - 1; l >= 0; l--) {

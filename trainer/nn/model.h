@@ -16,7 +16,9 @@
 // Speed: per layer one GEMM projects the inputs of all T*B events at once, one GEMM per time
 // step adds the recurrent projection of all four gates for the B lanes, the gate math is
 // one fused loop, and BPTT accumulates the weight gradients with one GEMM each over all
-// time steps. dG overwrites the gate activations in place.
+// time steps. dG overwrites the gate activations in place. Large action vocabularies
+// (K > MODEL_HEAD_TILE_MIN_K; training and eval's loss sums): the head is tiled
+// (head_tiled.h), so no (T*B, K) logits exist; see model_create_head().
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -150,8 +152,16 @@ typedef struct {
     real *mask_in;                 // (T, B, I0) dropout scale of x0, if dropout_in
     real *mask_out;                // (T, B, H) dropout scale of the top output, if dropout_out
     real *htop;                    // (T, B, H) the top output after dropout, if dropout_out
-    real *y;                       // (T, B, O) head outputs
-    real *dy;                      // (T, B, O) d loss / d y (unnormalised sums)
+    real *y;                       // (T, B, O) head outputs (NULL with a tiled head)
+    real *dy;                      // (T, B, O) d loss / d y (unnormalised sums; NULL if tiled)
+    // Tiled head only (head_tiled.h): the outputs after the K logits, Tt = Tw + E per row.
+    real *ytail;                   // (T, B, Tt) time and engagement outputs
+    real *dytail;                  // (T, B, Tt) d loss / d ytail
+    real *tile;                    // (HEAD_TILE_ROWS, HEAD_TILE_COLS) one tile of logits
+    real *tile_e;                  // (HEAD_TILE_COLS) softmax numerators of one tile row
+    double *logz;                  // (2, T, B) log-sum-exp of each row's K logits; target logit
+    int *head_rank;                // (T, B) logits >= the target's, summed over tiles
+    double head_w_action;          // lc->w_action of the last forward (for backward)
     real *dbuf[2];                 // (T, B, max(I0, H)) ping-pong input/output gradients
     real *dx0;                     // (T, B, I0) d loss / d layer-0 input (unfolded path)
     real *table;                   // (sum of vocabularies, 4H): folded embeddings, see model.c
@@ -189,6 +199,9 @@ typedef struct {
     int use_rgemm;       // 1 (default): recurrent steps use rgemm.h where it applies
     int skip_param_grads; // backward leaves m->grads alone: only dy and every layer's dG
                           // (DP-SGD: lane_grad.h forms the clipped parameter gradients)
+    // 1: the action head is tiled (head_tiled.h): act.y and act.dy do not exist; forward
+    // needs sums or want_grad, and skip_param_grads, input_given and input_grad_only stay 0.
+    int head_tiled;
 } Model;
 
 // Called during backward: bucket_ready(ctx, layer) once the gradients of `layer` are final
@@ -201,6 +214,15 @@ typedef struct {
 } BackwardHooks;
 
 Model *model_create(const ModelShape *s);
+// The same with head_tiled = 1 or 0 (model_create: 0). A tiled head never holds more than
+// one (HEAD_TILE_ROWS, HEAD_TILE_COLS) tile of logits: for training and its validation
+// (loss sums); commands that read act.y (predict, score, explain, ...) use model_create.
+Model *model_create_head(const ModelShape *s, int head_tiled);
+// Whether a training model of this shape should tile its head: K > MODEL_HEAD_TILE_MIN_K.
+#define MODEL_HEAD_TILE_MIN_K 1024
+static inline int model_head_should_tile(const ModelShape *s) {
+    return s->n_actions > MODEL_HEAD_TILE_MIN_K;
+}
 void model_free(Model *m);
 // PyTorch-like init: LSTM and head weights U(-k, k), k = init_scale or 1/sqrt(H); embeddings
 // N(0, 1); biases 0 but the forget gate's, which is 1. Deterministic in seed.
@@ -237,6 +259,15 @@ void head_loss_row(const ModelShape *s, const LossConfig *lc, double log_std, co
 // The gap's point prediction (time units, >= 0) of one output row y (O): the median or the
 // mean (lc->time_point) of the predicted density. What head_loss_row scores MAE and RMSE of.
 double head_gap_point(const ModelShape *s, const LossConfig *lc, const real *y);
+
+// The time and engagement part of head_loss_row for one row: yt = y + K (Tt), dt (Tt) gets
+// d loss / d yt when want_grad; returns the time NLL, and the point prediction in *pred and
+// 0.5 * engagement squared error in *se_e. (The tiled head scores its rows with this.)
+double head_tail_row(const ModelShape *s, const LossConfig *lc, double log_std, const real *yt,
+                     real *dt, int want_grad, real loggap, real eng, double *pred, double *se_e);
+// Adds one scored row to *sums, as head_loss_row does.
+void head_add_sums(LossSums *sums, const LossConfig *lc, double nll_a, double nll_t, double se_e,
+                   int rank, double pred, real loggap);
 
 // One BLAS thread per rank unless OPENBLAS_NUM_THREADS says otherwise (ranks, not threads,
 // use the cores; OpenBLAS's thread pool would fight the other ranks). Returns a description

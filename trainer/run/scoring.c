@@ -143,7 +143,8 @@ int scorer_open(Scorer *sc, const ScoreRequest *req, int *argc, char ***argv) {
         snprintf(err, sizeof err, "%s: %s", sc->ckpt_path, why);
         return refuse(sc, req, err);
     }
-    sc->model = model_create(&shape);
+    sc->model = model_create_head(&shape, req->sums_only && cfg->eval.next_k == 0 &&
+                                              model_head_should_tile(&shape));
     memcpy(sc->model->params, sc->ck.params, sizeof(float) * sc->model->n_params);
     sc->lc = loss_config_from(cfg, &sc->ds.meta);
     return EXIT_OK;

@@ -30,6 +30,9 @@ typedef struct {
     // data): 0: fatal (exit 1); 1: every rank returns EXIT_USAGE from scorer_open, after
     // one message naming the checkpoint and the experiment.
     int bad_checkpoint_is_usage;
+    // 1: the passes read only loss sums (no visitor reads act.y) unless eval.next_k > 0 (eval):
+    // a large vocabulary then gets the tiled head (model.h, model_head_should_tile).
+    int sums_only;
 } ScoreRequest;
 
 typedef struct {

@@ -786,7 +786,9 @@ static void setup_dp(Trainer *tr) {
 // and rank 0's checkpoint writer: everything the loop uses, allocated once.
 static void setup_model(Trainer *tr) {
     const Config *cfg = &tr->cfg;
-    tr->model = model_create(&tr->shape);
+    // Large vocabularies: the tiled head (no (T*B, K) logits); DP's per-lane gradients read
+    // the full dy, so DP keeps the untiled one.
+    tr->model = model_create_head(&tr->shape, model_head_should_tile(&tr->shape) && !tr->dp.on);
     if (tr->rank == 0) model_init_params(tr->model, (uint64_t)cfg->run.seed, cfg->model.init_scale);
     comm_bcast(tr->model->params, sizeof(float) * tr->model->n_params, 0);
     OptimConfig oc = optim_config_from(cfg);
