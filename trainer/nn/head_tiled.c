@@ -5,21 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "lstm_cell.h"
 #include "util.h"
-
-#ifdef MODEL_REAL_DOUBLE
-#define GEMM cblas_dgemm
-#else
-#define GEMM cblas_sgemm
-#endif
-
-// C (M, N) = alpha * op(A) op(B) + beta * C, all row-major.
-static inline void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A,
-                        int lda, const real *B, int ldb, real beta, real *C, int ldc) {
-    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M,
-         N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 static int imin(int a, int b) { return a < b ? a : b; }
 

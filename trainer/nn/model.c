@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "hash.h"
 #include "head_tiled.h"
 #include "kernels.h"
@@ -15,19 +16,6 @@
 #include "rgemm.h"
 #include "time_mix.h"
 #include "util.h"
-
-#ifdef MODEL_REAL_DOUBLE
-#define GEMM cblas_dgemm
-#else
-#define GEMM cblas_sgemm
-#endif
-
-// C (M, N) = alpha * op(A) op(B) + beta * C, all row-major.
-static inline void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha, const real *A,
-                        int lda, const real *B, int ldb, real beta, real *C, int ldc) {
-    GEMM(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M,
-         N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 // The recurrent products of one time step, Gt (B, 4H) += hprev_t (B, H) W_hh^T (H, 4H) and
 // dh (B, H) = dG_t (B, 4H) W_hh (4H, H): through rgemm.h with W_hh packed once per layer
