@@ -52,6 +52,15 @@ static void make_data(Data *d, int K, int first_padded_row, Rng *r) {
     for (int i = 0; i < B; i++) d->lane_id[i] = 7 + (uint64_t)i;
 }
 
+// The batch view of d, and the loss weights every case uses.
+static Batch batch_of(Data *d) {
+    return (Batch){.lanes = B, .window = T, .action = d->action, .dense = d->dense,
+                   .keep = d->keep, .tgt_action = d->tgt, .tgt_loggap = d->loggap,
+                   .tgt_eng = d->eng, .lane_id = d->lane_id};
+}
+static const LossConfig LOSS = {.w_action = 0.9, .w_time = 0.7, .w_eng = 0.4, .loggap_mean = 0.5,
+                                .loggap_std = 1.5, .gap_offset = 1e-3, .top_k = 5};
+
 static double rel(double a, double b) {
     return a == b ? 0 : fabs(a - b) / (fabs(a) + fabs(b));
 }
@@ -105,11 +114,8 @@ static int check_case(int K, int layers, int engagement, int time_mix, double p,
     memcpy(t->params, u->params, sizeof(real) * u->n_params);
     Data d;
     make_data(&d, K, first_padded_row, &r);
-    Batch b = {.lanes = B, .window = T, .action = d.action, .dense = d.dense, .keep = d.keep,
-               .tgt_action = d.tgt, .tgt_loggap = d.loggap, .tgt_eng = d.eng,
-               .lane_id = d.lane_id};
-    LossConfig lc = {.w_action = 0.9, .w_time = 0.7, .w_eng = 0.4, .loggap_mean = 0.5,
-                     .loggap_std = 1.5, .gap_offset = 1e-3, .top_k = 5};
+    Batch b = batch_of(&d);
+    LossConfig lc = LOSS;
     DropoutConfig dc = {.p = p, .seed = 5, .step = 2, .p_output = p_out};
     LaneState init = lane_state_alloc(&s, B), su = lane_state_alloc(&s, B),
               st = lane_state_alloc(&s, B);
@@ -166,11 +172,8 @@ static int check_fd(int K) {
     Rng r = rng_make(12, (uint64_t)K);
     Data d;
     make_data(&d, K, TB, &r);
-    Batch b = {.lanes = B, .window = T, .action = d.action, .dense = d.dense, .keep = d.keep,
-               .tgt_action = d.tgt, .tgt_loggap = d.loggap, .tgt_eng = d.eng,
-               .lane_id = d.lane_id};
-    LossConfig lc = {.w_action = 0.9, .w_time = 0.7, .w_eng = 0.4, .loggap_mean = 0.5,
-                     .loggap_std = 1.5, .gap_offset = 1e-3, .top_k = 5};
+    Batch b = batch_of(&d);
+    LossConfig lc = LOSS;
     LaneState init = lane_state_alloc(&s, B), st = lane_state_alloc(&s, B);
     memset(init.h[0], 0, sizeof(real) * B * 8), memset(init.c[0], 0, sizeof(real) * B * 8);
     LossSums sums;
