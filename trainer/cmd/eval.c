@@ -55,8 +55,10 @@ int cmd_eval(int argc, char **argv) {
     cli_parse(argc, argv, "eval", "--set --checkpoint --split --input --output", 1, &args);
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     if (split < 0) split = SPLIT_TEST;
-    ScoreRequest req = {"eval", args.exp_path, args.n_overrides, args.overrides,
-                        args.checkpoint, args.input, split, 2, 0, 1};
+    ScoreRequest req = {.command = "eval", .exp_path = args.exp_path,
+                        .n_overrides = args.n_overrides, .overrides = args.overrides,
+                        .checkpoint = args.checkpoint, .input = args.input, .split = split,
+                        .min_events = 2, .sums_only = 1};
     cli_require("eval", args.checkpoint, "--checkpoint FILE|RUNDIR");
     Scorer sc;
     int rc = scorer_open(&sc, &req, &argc, &argv);
