@@ -141,8 +141,7 @@ void head_tiled_backward(Model *m, const Batch *b, const real *htop, real *dH) {
     const real *wt = m->p.w_head + (size_t)K * H;
     gemm(0, 0, TB, H, Tt, 1, a->dytail, Tt, wt, H, 0, dH, H);
     gemm(1, 0, Tt, H, TB, 1, a->dytail, Tt, htop, H, 1, m->g.w_head + (size_t)K * H, H);
-    for (int r = 0; r < TB; r++)
-        for (int j = 0; j < Tt; j++) m->g.b_head[K + j] += a->dytail[(size_t)r * Tt + j];
+    add_column_sums(m->g.b_head + K, a->dytail, TB, Tt);
     for (int k0 = 0; k0 < K; k0 += HEAD_TILE_COLS) {
         const int nk = imin(HEAD_TILE_COLS, K - k0);
         real *gw = m->g.w_head + (size_t)k0 * H, *gb = m->g.b_head + k0;
@@ -154,10 +153,7 @@ void head_tiled_backward(Model *m, const Batch *b, const real *htop, real *dH) {
             tile_to_grad(m, b, r0, nr, k0, nk);
             // dW[k0..] (nk, H) += tile^T (nk, nr) htop[r0..] (nr, H); dH[r0..] += tile W[k0..].
             gemm(1, 0, nk, H, nr, 1, a->tile, nk, htop + (size_t)r0 * H, H, 1, gw, H);
-            for (int i = 0; i < nr; i++) {
-                const real *row = a->tile + (size_t)i * nk;
-                for (int k = 0; k < nk; k++) gb[k] += row[k];
-            }
+            add_column_sums(gb, a->tile, nr, nk);
             gemm(0, 0, nr, H, nk, 1, a->tile, nk, w, H, 1, dH + (size_t)r0 * H, H);
         }
     }

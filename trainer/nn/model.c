@@ -658,14 +658,6 @@ void model_forward(Model *m, const Batch *b, LaneState *state, const LossConfig 
 
 // ---------------------------------------------------------------- backward
 
-// Column sums: out (N) += sum over rows of x (M, N).
-static void add_column_sums(real *out, const real *x, int M, int N) {
-    for (int r = 0; r < M; r++) {
-        const real *row = x + (size_t)r * N;
-        for (int j = 0; j < N; j++) out[j] += row[j];
-    }
-}
-
 // Backward of layer l given dH (T, B, H) = d loss / d hout[l]. Leaves d loss / d input
 // (T, B, I_l) in dx.
 // Sums over one step's rows of dG_t (B, 4H), done while they are in cache: the bias
