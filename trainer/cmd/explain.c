@@ -163,7 +163,15 @@ int cmd_explain(int argc, char **argv) {
               "--set --checkpoint --split --input --output --users --per-user --target --steps "
               "--max-steps --window --sanity --flag-rate",
               1, &args);
-    if (args.target && strcmp(args.target, "change") == 0 && args.output && !(args.split && args.input)) {
+    // One check of the output and the data for every target (change included).
+    if (!args.output || (args.split && args.input) || strlen(args.output) > CFG_PATH_LEN - 32) {
+        fprintf(stderr, "error: trainer explain: %s\n",
+                !args.output  ? "--output DIR is required"
+                : args.input ? "give --split or --input, not both"
+                             : "--output: the path is too long");
+        exit(EXIT_USAGE);
+    }
+    if (args.target && strcmp(args.target, "change") == 0) {
         int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
         int rc = explain_change(&args, split < 0 ? SPLIT_TEST : split, &argc, &argv);
         free(args.overrides);
@@ -175,13 +183,6 @@ int cmd_explain(int argc, char **argv) {
     }
     ExplainOptions o;
     options_from(&args, &o);
-    if (!args.output || (args.split && args.input) || strlen(args.output) > CFG_PATH_LEN - 32) {
-        fprintf(stderr, "error: trainer explain: %s\n",
-                !args.output  ? "--output DIR is required"
-                : args.input ? "give --split or --input, not both"
-                             : "--output: the path is too long");
-        exit(EXIT_USAGE);
-    }
     int split = args.split ? split_from_name(args.split) : SPLIT_TEST;
     ScoreRequest req = {"explain", args.exp_path, args.n_overrides, args.overrides,
                         args.checkpoint, args.input, split < 0 ? SPLIT_TEST : split, 1, 0, 0};
