@@ -368,6 +368,8 @@ static void check_threshold_auroc(void) {
 }
 
 int main(int argc, char **argv) {
+    // Both fixtures are required: a missing path fails instead of skipping the comparison.
+    CHECK(argc > 2, "usage: test_irregular FIXTURE CHANGE_REFERENCE (got %d arguments)", argc - 1);
     printf("scoring core against the float64 reference (%s)\n", argc > 1 ? argv[1] : "?");
     if (argc > 1) check_fixture(argv[1]);
     printf("window and mean statistics\n");
