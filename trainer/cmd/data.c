@@ -14,6 +14,7 @@
 #include "comm.h"
 #include "dataset.h"
 #include "erasure_verify.h"
+#include "ingest.h"
 #include "userkey.h"
 
 // An id as one CSV field: quoted when it holds a comma, a quote or a CR.
@@ -71,12 +72,9 @@ static int prepare(const Config *cfg, int argc, char **argv) {
     }
     comm_init(&argc, &argv);
     const int rank = comm_rank(), size = comm_size();
-    if (cfg->data.virtual_shards % size != 0) { // every rank knows: a clean exit 2, no abort
-        if (rank == 0)
-            fprintf(stderr,
-                    "error: %d ranks do not divide data.virtual_shards=%lld: prepare with a "
-                    "number of ranks that divides it, or change data.virtual_shards\n",
-                    size, (long long)cfg->data.virtual_shards);
+    char why[256];
+    if (ingest_ranks_error(cfg, size, why, sizeof why) != 0) { // every rank knows: exit 2, no abort
+        if (rank == 0) fprintf(stderr, "error: %s\n", why);
         comm_finalize();
         return EXIT_USAGE;
     }

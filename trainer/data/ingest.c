@@ -401,22 +401,27 @@ static void print_report(const Ingest *g, const DataMeta *meta, const char *dir,
                (unsigned long long)g->consent_rows, cfg->data.consent_col, g->consent_users.n);
 }
 
-void ingest_check_ranks(const Config *cfg, int size) {
+int ingest_ranks_error(const Config *cfg, int size, char *msg, size_t cap) {
     const int V = (int)cfg->data.virtual_shards;
     if (V % size != 0)
-        fatal_status(EXIT_USAGE,
-                     "%d ranks do not divide data.virtual_shards=%d: prepare with a number of "
-                     "ranks that divides it (e.g. %d), or change data.virtual_shards",
-                     size, V, V % 2 == 0 && size > 1 ? 2 : 1);
-    if (size > 65535) fatal_status(EXIT_USAGE, "data prepare: at most 65535 ranks, not %d", size);
+        return snprintf(msg, cap,
+                        "%d ranks do not divide data.virtual_shards=%d: prepare with a number of "
+                        "ranks that divides it (e.g. %d), or change data.virtual_shards",
+                        size, V, V % 2 == 0 && size > 1 ? 2 : 1), -1;
+    if (size > 65535) return snprintf(msg, cap, "data prepare: at most 65535 ranks, not %d", size), -1;
+    return 0;
+}
+
+void ingest_check_ranks(const Config *cfg, int size) {
+    char msg[256];
+    if (ingest_ranks_error(cfg, size, msg, sizeof msg) != 0) fatal_status(EXIT_USAGE, "%s", msg);
 }
 
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
                   IngestReport *report, int rank, int size) {
     double t0 = now_seconds();
     const char *dir = cfg->data.shard_dir;
-    const int V = (int)cfg->data.virtual_shards;
-    ingest_check_ranks(cfg, size);
+    const int V = (int)cfg->data.virtual_shards; // the rank count was checked by the caller
     char meta_path[CFG_PATH_LEN + 32];
     snprintf(meta_path, sizeof meta_path, "%s/dataset.meta", dir);
     if (rank == 0) {

@@ -37,4 +37,8 @@ int user_split(const Config *cfg, const char *raw_id);
 void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
                   IngestReport *report, int rank, int size);
 // Exit 2 naming the problem when `size` ranks cannot prepare (size does not divide V).
+// 0 when `size` ranks can prepare cfg's data, else -1 with the reason in msg (the rank count
+// must divide data.virtual_shards, at most 65535 ranks).
+int ingest_ranks_error(const Config *cfg, int size, char *msg, size_t cap);
+// The same, ending the program with exit 2 (usage) and the reason.
 void ingest_check_ranks(const Config *cfg, int size);

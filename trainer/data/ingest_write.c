@@ -256,9 +256,9 @@ void write_shards(Ingest *g, DataMeta *meta, const Vocab *vocab, UserRec *mine, 
 // the vocabularies (written last: the set is now whole).
 void commit_shards(Ingest *g, DataMeta *meta, Vocab *vocab, const char *dir,
                    const char *meta_path) {
-    uint64_t ok = 1;
-    ingest_sum_u64(g, &ok, 1); // a rank that failed ended the job before this
-    if (ok != (uint64_t)g->size) fatal("data prepare: %llu of %d ranks finished", (unsigned long long)ok, g->size);
+    // Every rank has finished its shards: a rank that failed ended the whole job (fatal is
+    // MPI_Abort), so reaching this barrier is the agreement that the set is whole.
+    ingest_barrier(g);
     const Config *cfg = g->cfg;
     if (g->rank == 0) {
         meta->vocab_size[0] = vocab[0].size;
