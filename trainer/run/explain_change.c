@@ -48,18 +48,18 @@ static void on_user(void *ctx, const ShardUser *u, const Shard *sh, const UserSc
     if (!(us->score > ce->cal->threshold) || pk->kind != PEAK_CHANGE) return;
     const int W = ce->spec->window;
     const int64_t t = pk->start - cp_burn(W);
-    const int slot = (int)((t / W) % CP_SLOTS);
+    const int slot = cp_slot(t, W);
     const EventRecord *rec = ce->rec[sh - ce->shards] + u->first_event;
     const unsigned long long h = (unsigned long long)u->user_hash;
     for (int64_t e = pk->end; e >= pk->start; e--)
         for (int p = 0; p < N_PARTS; p++)
             fprintf(ce->events->f, "%016llx,%lld,%lld,%s,%.9g\n", h, (long long)pk->end,
                     (long long)(pk->end - e + 1), PART_NAMES[p],
-                    fmin(rec[e].s[p] - (double)rec[e].fresh[slot][p], CP_CLIP_NATS));
+                    cp_term(rec[e].s[p], rec[e].fresh[slot][p]));
     double sum = 0;
     for (int64_t e = pk->start; e <= pk->end; e++) {
         double d = 0;
-        for (int p = 0; p < N_PARTS; p++) d += fmin(rec[e].s[p] - (double)rec[e].fresh[slot][p], CP_CLIP_NATS);
+        for (int p = 0; p < N_PARTS; p++) d += cp_term(rec[e].s[p], rec[e].fresh[slot][p]);
         sum += d;
     }
     const double err = fabs(sum - pk->z) / fmax(fabs(pk->z), 0.01);

@@ -243,7 +243,7 @@ static void fresh_rows(LiveScorer *ls, int k, const uint8_t *e, real loggap, rea
     const int W = ls->spec.window, LH = ls->L * ls->H;
     const int64_t n = u->n_events;
     for (int64_t t = n / W * W; t >= W && t > n - cp_len(W); t -= W) {
-        const int slot = (int)((t / W) % CP_SLOTS), r = *rows;
+        const int slot = cp_slot(t, W), r = *rows;
         real *f = rec_fresh(ls, u, slot);
         batch_fill_input(&ls->bb, &ls->fs, e, t == n ? NAN : u->last_time, (size_t)r);
         if (t < n) {

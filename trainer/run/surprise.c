@@ -247,12 +247,12 @@ static void change_add(UserScore *u, const RingEntry *ring, int W, const EventSu
     double open_sum[CP_SLOTS];
     int open_len[CP_SLOTS], n_open = 0;
     for (int64_t t = (event - 1) / W * W; t >= W && t > event - L; t -= W) {
-        const int k = (int)((t / W) % CP_SLOTS);
+        const int k = cp_slot(t, W);
         const int64_t j = event - t;
         if (j == 1) u->cp_sum[k] = 0;
         if (j < burn || isnan(ev->fresh[k][0])) continue;
         double d = 0; // carried less fresh surprisal, each part's at most CP_CLIP_NATS
-        for (int p = 0; p < N_PARTS; p++) d += fmin(ev->s[p] - (double)ev->fresh[k][p], CP_CLIP_NATS);
+        for (int p = 0; p < N_PARTS; p++) d += cp_term(ev->s[p], ev->fresh[k][p]);
         u->cp_sum[k] += d;
         const int len = (int)(j - burn + 1);
         if (j < L - 1) open_sum[n_open] = u->cp_sum[k], open_len[n_open++] = len;

@@ -52,6 +52,7 @@
 // The running score after each event is the same function of the events so far, so serve's
 // last value for a user equals score's (UserScore is the accumulator both use).
 #pragma once
+#include <math.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -84,6 +85,14 @@ static inline int cp_len(int W) {
 }
 static inline int cp_burn(int W) {
     return W / 4 > 0 ? W / 4 : 1;
+}
+// The slot of the segment starting at event t.
+static inline int cp_slot(int64_t t, int W) {
+    return (int)((t / W) % CP_SLOTS);
+}
+// What one event's part adds to a segment's ratio: carried less fresh surprisal, clipped.
+static inline double cp_term(double carried, float fresh) {
+    return fmin(carried - (double)fresh, CP_CLIP_NATS);
 }
 // The model's prediction before an event, as the prediction channels use it: the standardised
 // mean log-gap, the predicted engagement (normalised; 0 without one) and the action
