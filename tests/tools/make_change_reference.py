@@ -36,7 +36,8 @@ usage (from the repository root):
 """
 import math
 import random
-import struct
+
+from fixture_f32 import draw as fixture_draw, f32
 
 K, EA, V1, EC, NNUM, H, L, E = 4, 3, 3, 2, 1, 6, 2, 1
 D = NNUM + 6
@@ -53,12 +54,8 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 rng = random.Random(20261203)
 
 
-def f32(x):
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
 def draw(n, scale):
-    return [f32(rng.uniform(-scale, scale)) for _ in range(n)]
+    return fixture_draw(rng, n, scale)
 
 
 def weights():

@@ -36,7 +36,8 @@ tests/fixtures/reference.txt). Regenerate from the repository root:
 import cmath
 import math
 import random
-import struct
+
+from fixture_f32 import draw as fixture_draw, f32
 import sys
 
 K, EA, V1, EC, NNUM, H, L, E, N = 4, 2, 3, 2, 1, 4, 2, 1, 4
@@ -52,12 +53,8 @@ assert len(COL_GROUP) == I0
 rng = random.Random(20261202)
 
 
-def f32(x):
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
 def draw(n, scale):
-    return [f32(rng.uniform(-scale, scale)) for _ in range(n)]
+    return fixture_draw(rng, n, scale)
 
 
 def weights():

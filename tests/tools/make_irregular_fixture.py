@@ -14,17 +14,14 @@ usage: python3 tests/tools/make_irregular_fixture.py > tests/fixtures/irregular.
 """
 import math
 import random
-import struct
+
+from fixture_f32 import f32
 
 K, W = 5, 8
 PRED_MAX_K = 8  # predictions: mu, engagement, PRED_MAX_K action probabilities
 NO_EVIDENCE = -1e300
 LOGGAP_MEAN, LOGGAP_STD, GAP_OFFSET, ENG_SIGMA = 6.5, 1.4, 0.001, 0.9
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def f32(x):
-    return struct.unpack("f", struct.pack("f", x))[0]
 
 
 def parts(y, action, loggap, eng):
