@@ -9,6 +9,7 @@
 //   softmax row: log-sum 1e-6 relative; numerators max abs 2e-6; K = 1 .. 10003
 //   optimizer update (SGD, Adam, AdamW):        max abs difference 1e-6 relative to max |p|
 //   rgemm against cblas_sgemm:                  relative (Frobenius) 1e-6
+//   folded layer 0's row sums (fold_row, fold_rows_backward): bitwise equal
 //   whole model, loss and all gradients vs the generic path: relative 1e-5
 //   float gradient check (central differences, h = 1e-2, 48 parameters): normalised error
 //       |a - n| / (|a| + |n|) below 2e-3 (measured ~1e-4; a wrong term in a backward gives
@@ -173,6 +174,50 @@ static void rgemm_case(const Kernels *k, int M, int N, int K, int accumulate) {
     free(A), free(W), free(Bp), free(C1), free(C2);
 }
 
+// fold_row and fold_rows_backward on path k and on the generic path, same inputs: the bits
+// must be equal (kernels.h: the same operations in the same order), counted as differing
+// floats. B rows, n fields of 3 table rows each; rows share table rows (the same value), so
+// the order of their adds matters; D > 8 takes the backward's second group of sums.
+static void fold_case(const Kernels *k, int N, int B, int n, int D) {
+    const Kernels *g0 = kernels_for(ISA_GENERIC);
+    Rng r = rng_make(5, (uint64_t)(N * 1009 + n * 31 + D));
+    const size_t nt = (size_t)3 * n * N, na = (size_t)(D ? D : 1) * N;
+    float *tab = randv(&r, nt, 1), *w = randv(&r, na, 1);
+    float *v = randv(&r, (size_t)B * (D ? D : 1), 2), *dG = randv(&r, (size_t)B * N, 1);
+    float *g[2], *t2[2], *acc[2];
+    for (int c = 0; c < 2; c++) {
+        g[c] = xmalloc(sizeof(float) * (size_t)N);
+        t2[c] = xmalloc(sizeof(float) * nt);
+        memcpy(t2[c], tab, sizeof(float) * nt);
+        acc[c] = xmalloc(sizeof(float) * na);
+        // acc starts from products, so its adds round (zeros would hide a fused multiply-add).
+        for (size_t i = 0; i < na; i++) acc[c][i] = w[i] * 0.37f;
+    }
+    const float *rows[8];
+    float **rw[2];
+    for (int c = 0; c < 2; c++) rw[c] = xmalloc(sizeof(float *) * (size_t)B * n);
+    for (int q = 0; q < n; q++) rows[q] = tab + (size_t)(3 * q + 1) * N;
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < n; q++)
+            for (int c = 0; c < 2; c++)
+                rw[c][b * n + q] = t2[c] + (size_t)(3 * q + (b * (q + 1)) % 3) * N;
+    const float *vv = D ? v : NULL;
+    k->fold_row(N, g[0], rows, n, vv, w, D);
+    g0->fold_row(N, g[1], rows, n, vv, w, D);
+    k->fold_rows_backward(N, B, dG, rw[0], n, vv, acc[0], D);
+    g0->fold_rows_backward(N, B, dG, rw[1], n, vv, acc[1], D);
+    size_t differ = 0;
+    for (int i = 0; i < N; i++) differ += memcmp(&g[0][i], &g[1][i], sizeof(float)) != 0;
+    for (size_t i = 0; i < nt; i++) differ += memcmp(&t2[0][i], &t2[1][i], sizeof(float)) != 0;
+    for (int i = 0; i < D * N; i++) differ += memcmp(&acc[0][i], &acc[1][i], sizeof(float)) != 0;
+    char what[96];
+    snprintf(what, sizeof what, "fold rows N=%d B=%d fields=%d D=%d: floats not bitwise", N, B,
+             n, D);
+    check(k->name, what, (double)differ, 0);
+    for (int c = 0; c < 2; c++) free(g[c]), free(t2[c]), free(acc[c]), free(rw[c]);
+    free(tab), free(w), free(v), free(dG);
+}
+
 // ---------------------------------------------------------------- the whole model
 
 enum { MB = 8, MT = 5, MH = 24 }; // H = 24: whole vectors and a tail on both ISA paths
@@ -333,6 +378,10 @@ int main(void) {
             for (int o = 0; o < 3; o++) optim_case(k, o > 0, o == 2);
             rgemm_case(k, 8, 32, 1, 0), rgemm_case(k, 64, 512, 128, 1);
             rgemm_case(k, 24, 96, 37, 1), rgemm_case(k, 16, 64, 256, 0);
+            const int folds[][4] = {{512, 8, 2, 7}, {256, 5, 1, 1}, {96, 3, 3, 0},
+                                    {52, 4, 2, 3},  {4, 2, 1, 2},   {2048, 6, 4, 17}};
+            for (size_t i = 0; i < sizeof folds / sizeof folds[0]; i++)
+                fold_case(k, folds[i][0], folds[i][1], folds[i][2], folds[i][3]);
             for (int layers = 1; layers <= 2; layers++) model_case(k, layers);
         }
         for (int layers = 1; layers <= 2; layers++) gradcheck_case(k, layers);

@@ -204,6 +204,8 @@ static size_t activations_layout(Model *m, char *arena) {
         ALLOC(a->table, rows * 4 * H);
         ALLOC(a->dense_acc, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
         ALLOC(a->dense_wt, (size_t)(s->n_dense ? s->n_dense : 1) * 4 * H);
+        const size_t ptrs = B * (1 + MODEL_MAX_CAT) * sizeof(real *);
+        a->fold_ptr = (real **)(void *)carve(arena, &bytes, ptrs / sizeof(real) + 1);
     }
 #undef ALLOC
     return bytes;
@@ -395,27 +397,14 @@ static void folded_input_rows(Model *m, const Batch *b, int r0, int rows, real *
     const ModelShape *s = &m->shape;
     const int H4 = 4 * s->hidden, D = s->n_dense, C = s->n_cat;
     const real *T = m->act.table;
+    const Kernels *k = kernels();
     Fields f = fields_of(m);
+    const real *row[1 + MODEL_MAX_CAT];
     for (int r = r0; r < r0 + rows; r++) {
-        real *g = G + (size_t)r * H4;
-        const real *t0 = T + (size_t)table_row(&f, b, C, 0, r) * H4;
-        int q = 0;
-        if (D) { // the action's row and the first dense column in one pass
-            const real v = b->dense[(size_t)r * D], *w = m->act.dense_wt;
-            for (int j = 0; j < H4; j++) g[j] = t0[j] + v * w[j];
-            q = 1;
-        } else {
-            memcpy(g, t0, sizeof(real) * (size_t)H4);
-        }
-        for (int k = 1; k < f.n; k++) {
-            const real *t = T + (size_t)table_row(&f, b, C, k, r) * H4;
-            for (int j = 0; j < H4; j++) g[j] += t[j];
-        }
-        // g += dense_r (D) W_d^T (D, 4H), the remaining columns.
-        for (; q < D; q++) {
-            const real v = b->dense[(size_t)r * D + q], *w = m->act.dense_wt + (size_t)q * H4;
-            for (int j = 0; j < H4; j++) g[j] += v * w[j];
-        }
+        for (int q = 0; q < f.n; q++) row[q] = T + (size_t)table_row(&f, b, C, q, r) * H4;
+        // g = the rows of the fields' tables + dense_r (D) W_d^T (D, 4H).
+        k->fold_row(H4, G + (size_t)r * H4, row, f.n, D ? b->dense + (size_t)r * D : NULL,
+                    m->act.dense_wt, D);
     }
 }
 
@@ -677,20 +666,15 @@ static void accumulate_step(Model *m, const Batch *b, int l, int t, const real *
     // is the sum of that table's rows (folded_input_backward), not summed here.
     Fields f = fields_of(m);
     const int D = m->shape.n_dense;
-    for (int lane = 0; lane < B; lane++) {
-        const real *d = Gt + (size_t)lane * H4;
-        const int r = t * B + lane;
-        for (int k = 0; k < f.n; k++) {
-            real *srow = m->act.table + (size_t)table_row(&f, b, C, k, r) * H4;
-            for (int j = 0; j < H4; j++) srow[j] += d[j];
-        }
-        // dense_acc (D, 4H) += dense_r^T dG_r: dW_d^T, see folded_input_backward.
-        for (int q = 0; q < D; q++) {
-            real *acc = m->act.dense_acc + (size_t)q * H4;
-            const real v = b->dense[(size_t)r * D + q];
-            for (int j = 0; j < H4; j++) acc[j] += v * d[j];
-        }
-    }
+    real **row = m->act.fold_ptr; // (B, f.n): each lane's rows of the tables
+    for (int lane = 0; lane < B; lane++)
+        for (int q = 0; q < f.n; q++)
+            row[(size_t)lane * f.n + q] =
+                m->act.table + (size_t)table_row(&f, b, C, q, t * B + lane) * H4;
+    // The table rows S += dG_r; dense_acc (D, 4H) += dense_r^T dG_r: dW_d^T, see
+    // folded_input_backward.
+    kernels()->fold_rows_backward(H4, B, Gt, row, f.n, D ? b->dense + (size_t)t * B * D : NULL,
+                                  m->act.dense_acc, D);
 }
 
 static void lstm_layer_backward(Model *m, const Batch *b, int l, const real *dH, real *dx,

@@ -167,6 +167,7 @@ typedef struct {
     real *table;                   // (sum of vocabularies, 4H): folded embeddings, see model.c
     real *dense_acc;               // (D, 4H) folded layer 0's dense-column gradient, transposed
     real *dense_wt;                // (D, 4H) folded layer 0's dense columns of W_ih, transposed
+    real **fold_ptr;               // (B, fields) one step's table rows, folded layer 0
     real *d_dense;                 // (T, B, D) d loss / d dense inputs, if want_input_grad
     real *wpack;                   // (4H * H) a layer\'s W_hh packed for rgemm.h
     real *wpack_ih;                // (4H * max(I0, H)) a layer\'s W_ih packed for rgemm.h

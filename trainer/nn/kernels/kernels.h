@@ -2,7 +2,7 @@
 //
 // Every kernel that is not a BLAS call (the LSTM cell forward with its fused gates, the cell
 // backward, the softmax row of the action head, the optimizer update, the packed recurrent
-// GEMM) exists in three versions: generic C (any CPU, and the double build used by the
+// GEMM, the folded layer 0's row sums) exists in three versions: generic C (any CPU, and the double build used by the
 // gradient checks), AVX2+FMA and AVX-512. kernels() returns the table of the path cpu_isa()
 // picks (the best the CPU has, or LSTM_TRAINER_ISA=generic|avx2|avx512); it is resolved on
 // first use and never changes. The ISA versions are compiled from one body (simd_body.h) in
@@ -51,6 +51,18 @@ typedef struct {
     // The same over two sources, C (+)= A1 Bp1 + A2 Bp2 (rgemm.h), NULL with rgemm.
     void (*rgemm2)(int M, int N, int K1, const float *A1, int lda1, const float *Bp1, int K2,
                    const float *A2, int lda2, const float *Bp2, float *C, int ldc, int accumulate);
+    // Folded layer 0 (model.c), one input row: its n table rows and D dense values v with the
+    // dense weights w (D, N), N = 4H.
+    //   fold_row:          g = rows[0] (+ v[0] w[0] when D > 0) + rows[1] + .. + rows[n-1]
+    //                      + v[1] w[1] + .. + v[D-1] w[D-1], added in that order;
+    //   fold_rows_backward: for the B rows d_b of dG (B, N) in order, rows[b n + k] += d_b
+    //                      for each k and acc[q] += v[b D + q] d_b (acc (D, N), v (B, D)).
+    // Each element is a multiply then an add per term, never fused, in the generic order: every
+    // path gives the generic path's bits (test_kernels checks them bitwise).
+    void (*fold_row)(int N, real *restrict g, const real *const *rows, int n, const real *v,
+                     const real *w, int D);
+    void (*fold_rows_backward)(int N, int B, const real *restrict dG, real *const *rows, int n,
+                               const real *v, real *acc, int D);
 } Kernels;
 
 // The table of the path cpu_isa() selects (resolved once).
@@ -63,6 +75,10 @@ const Kernels *kernels_for(Isa isa);
 void kernels_use(Isa isa);
 
 // The generic versions (lstm_cell.c, optim.c), and the ISA ones (simd_avx2.c, simd_avx512.c).
+void fold_row_generic(int N, real *restrict g, const real *const *rows, int n, const real *v,
+                      const real *w, int D);
+void fold_rows_backward_generic(int N, int B, const real *restrict dG, real *const *rows, int n,
+                                const real *v, real *acc, int D);
 void optim_update_generic(const OptimUpdate *u, size_t n, float *restrict p, float *restrict m,
                           float *restrict v, const float *restrict g);
 #if !defined(MODEL_REAL_DOUBLE) && defined(__x86_64__)

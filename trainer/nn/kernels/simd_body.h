@@ -221,6 +221,71 @@ static void KFN(rgemm2)(int M, int N, int K1, const float *A1, int lda1, const f
         }
 }
 
+// fold_row (kernels.h): columns [j, j + W VL) of g, W vectors at once, the terms in the
+// generic order (a multiply and an add each, so the bits are the generic path's).
+static inline __attribute__((always_inline)) void
+KFN(fold_cols)(const int W, int j, int N, float *restrict g, const float *const *rows, int n,
+               const float *v, const float *w, int D) {
+    V a[4];
+    for (int u = 0; u < W; u++) a[u] = vld(rows[0] + j + u * VL);
+    int q = 0;
+    if (D) {
+        const V s = vset1(v[0]);
+        for (int u = 0; u < W; u++) a[u] = vadd(a[u], vmul(s, vld(w + j + u * VL)));
+        q = 1;
+    }
+    for (int k = 1; k < n; k++)
+        for (int u = 0; u < W; u++) a[u] = vadd(a[u], vld(rows[k] + j + u * VL));
+    for (; q < D; q++) {
+        const V s = vset1(v[q]);
+        const float *wq = w + (size_t)q * N + j;
+        for (int u = 0; u < W; u++) a[u] = vadd(a[u], vmul(s, vld(wq + u * VL)));
+    }
+    for (int u = 0; u < W; u++) vst(g + j + u * VL, a[u]);
+}
+
+static void KFN(fold_row)(int N, float *restrict g, const float *const *rows, int n,
+                          const float *v, const float *w, int D) {
+    int j = 0;
+    for (; j + 4 * VL <= N; j += 4 * VL) KFN(fold_cols)(4, j, N, g, rows, n, v, w, D);
+    for (; j + VL <= N; j += VL) KFN(fold_cols)(1, j, N, g, rows, n, v, w, D);
+    for (; j < N; j++) { // the tail: the generic formula
+        float x = D ? rows[0][j] + v[0] * w[j] : rows[0][j];
+        for (int k = 1; k < n; k++) x += rows[k][j];
+        for (int q = 1; q < D; q++) x += v[q] * w[(size_t)q * N + j];
+        g[j] = x;
+    }
+}
+
+// fold_rows_backward (kernels.h): per vector of columns, the rows in order; up to 8 of the
+// dense sums at a time stay in registers over all B rows (stored once, not once per row).
+static void KFN(fold_rows_backward)(int N, int B, const float *restrict dG, float *const *rows,
+                                    int n, const float *v, float *acc, int D) {
+    int j = 0;
+    for (; j + VL <= N; j += VL)
+        for (int q0 = 0; q0 < (D > 0 ? D : 1); q0 += 8) { // the table rows with the first group
+            const int nq = D - q0 < 8 ? D - q0 : 8;
+            V a[8];
+            for (int q = 0; q < nq; q++) a[q] = vld(acc + (size_t)(q0 + q) * N + j);
+            for (int b = 0; b < B; b++) {
+                const V dj = vld(dG + (size_t)b * N + j);
+                for (int k = 0; q0 == 0 && k < n; k++) {
+                    float *t = rows[(size_t)b * n + k] + j;
+                    vst(t, vadd(vld(t), dj));
+                }
+                const float *vb = v + (size_t)b * D + q0;
+                for (int q = 0; q < nq; q++) a[q] = vadd(a[q], vmul(vset1(vb[q]), dj));
+            }
+            for (int q = 0; q < nq; q++) vst(acc + (size_t)(q0 + q) * N + j, a[q]);
+        }
+    for (; j < N; j++)
+        for (int b = 0; b < B; b++) {
+            const float d = dG[(size_t)b * N + j];
+            for (int k = 0; k < n; k++) rows[(size_t)b * n + k][j] += d;
+            for (int q = 0; q < D; q++) acc[(size_t)q * N + j] += v[(size_t)b * D + q] * d;
+        }
+}
+
 static void KFN(rgemm)(int M, int N, int K, const float *A, int lda, const float *Bp, float *C,
                        int ldc, int accumulate) {
     KFN(rgemm2)(M, N, K, A, lda, Bp, 0, NULL, 0, NULL, C, ldc, accumulate);
@@ -233,4 +298,6 @@ const Kernels KFN(kernels) = {.isa = KISA,
                               .softmax_row = KFN(softmax_row),
                               .optim_update = KFN(optim_update),
                               .rgemm = KFN(rgemm),
-                              .rgemm2 = KFN(rgemm2)};
+                              .rgemm2 = KFN(rgemm2),
+                              .fold_row = KFN(fold_row),
+                              .fold_rows_backward = KFN(fold_rows_backward)};
