@@ -10,7 +10,10 @@
 # `predict --input test.csv` and `score --split test` on its checkpoint. Each command runs
 # under /usr/bin/time; "events/CPU s" is the events it read (training: steps x B x T; the
 # others: the test split's events) over its user + system time, set-up included (config,
-# checkpoint, the shards or the CSV). ISA and CORETYPE set LSTM_TRAINER_ISA and
+# checkpoint, the shards or the CSV). score runs the model five times over as many events as
+# it scores (its calibration: three passes over the validation split, the same size here; then
+# two over the scored split: fresh-state change-point segments and the pass proper), and says so
+# in its line. ISA and CORETYPE set LSTM_TRAINER_ISA and
 # OPENBLAS_CORETYPE (both printed). The work dir ($BENCH_DIR, default a new temp dir) is
 # removed at the end unless KEEP=1.
 set -euo pipefail
@@ -54,5 +57,6 @@ cmd eval "$test_events" eval "$EXP" --checkpoint "$RUN" --split test --output "$
 cmd predict "$test_events" predict "$EXP" --checkpoint "$RUN" --input "$DIR/synth/test.csv" \
   --output "$DIR/pred.csv" "${SET[@]}"
 cmd score "$test_events" score "$EXP" --checkpoint "$RUN" --split test --output "$DIR/score" "${SET[@]}"
+echo "  (score: 5 model passes per scored event, 3 of them its calibration on the validation split)"
 grep -m1 -E 'top1' "$DIR/eval.out" | sed 's/^/  eval: /' || true
 echo "== load after: $(uptime | sed 's/.*load average/load average/')"
