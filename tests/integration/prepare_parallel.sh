@@ -6,7 +6,8 @@
 #   1. Three inputs: one plain CSV (60k rows, users interleaved, a quoted field, a bad row at
 #      line 45001, a duplicate time and rows out of time order late in the file), a directory
 #      of parts (one gzip'd, one empty) and one .csv.gz. For each, P = 2 and 4 and
-#      prepare_mem_mb=1 give every file of the shard directory (shards, dataset.meta,
+#      prepare_mem_mb=1 (every rank's buckets spilled to disk, said in the report; by default
+#      they stay in memory) give every file of the shard directory (shards, dataset.meta,
 #      fingerprint.txt) byte-identical to P = 1 (cmp), and the same report lines: the bad
 #      row and the first unsorted/duplicate rows named with their exact file and line.
 #      Also given split files (users in both), a consent column and an erasure list at P = 4,
@@ -95,6 +96,13 @@ for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "spl
     [ "$v" != "${v% mem}" ] && extra=(--set data.prepare_mem_mb=1) && tag="$np-mem1"
     run "$np" "$name" "$name-$tag.out" "${extra[@]}"
     if [ $rc != 0 ]; then cat "$name-$tag.out"; fail "$name P=$tag: exit $rc"; continue; fi
+    # prepare_mem_mb=1 spills every rank's buckets to disk; the default keeps them in memory.
+    spill=$(grep -o "buckets sorted on disk by [0-9]* of [0-9]* rank" "$name-$tag.out" || true)
+    if [ ${#extra[@]} -gt 0 ]; then
+      [ "$spill" = "buckets sorted on disk by $np of $np rank" ] || fail "$name P=$tag: not every rank spilled ($spill)"
+    else
+      [ -z "$spill" ] || fail "$name P=$tag: spilled with the default data.prepare_mem_mb ($spill)"
+    fi
     if same "$name" "ref-$name" && [ -n "$(facts "$name-1.out")" ] &&
        [ "$(facts "$name-$tag.out")" = "$(facts "$name-1.out")" ]; then
       pass "$name P=$tag: $(ls "shards-$name" | wc -l) files byte-identical to P=1, same report"

@@ -101,9 +101,10 @@ static unsigned char *sort_bucket(const Ingest *g, int b, size_t *n) {
     return recs;
 }
 
-void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes) {
+void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes,
+                      int borrowed) {
     memset(s, 0, sizeof *s);
-    s->mem = recs, s->mem_n = n, s->rb = rec_bytes;
+    s->mem = recs, s->mem_n = n, s->rb = rec_bytes, s->borrowed = borrowed;
 }
 
 void ustream_open(UserStream *s, const Ingest *g, const char *path) {
@@ -116,7 +117,7 @@ void ustream_open(UserStream *s, const Ingest *g, const char *path) {
         if (size && fread(recs, 1, size, f) != size)
             fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
         fclose(f);
-        ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes);
+        ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes, 0);
         return;
     }
     memset(s, 0, sizeof *s);
@@ -154,7 +155,8 @@ int ustream_next(UserStream *s) {
 
 void ustream_close(UserStream *s) {
     if (s->f) fclose(s->f);
-    free(s->own), free(s->next), free(s->mem);
+    free(s->own), free(s->next);
+    if (!s->borrowed) free(s->mem);
     memset(s, 0, sizeof *s);
 }
 
@@ -285,15 +287,22 @@ UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
     size_t n_users = 0, cap_users = 0;
     const Config *cfg = g->cfg;
     for (int b = g->rank; b < g->n_buckets; b += g->size) {
+        // In memory: sorted in place and kept for the write pass; else through the files.
         size_t n_sorted = 0;
-        unsigned char *sorted = sort_bucket(g, b, &n_sorted);
+        unsigned char *sorted = store_take(g, b, &n_sorted);
+        if (sorted) {
+            qsort(sorted, n_sorted, g->rec_bytes, by_user_time_seq);
+            g->sorted[b] = sorted, g->n_sorted[b] = n_sorted;
+        } else {
+            sorted = sort_bucket(g, b, &n_sorted);
+        }
         char path[CFG_PATH_LEN + 96], stats_path[CFG_PATH_LEN + 96];
         bucket_path(g, b, ".sorted", path, sizeof path);
         bucket_path(g, b, ".stats", stats_path, sizeof stats_path);
         FILE *stats = xfopen(stats_path, "wb");
         UserStream us;
         if (sorted)
-            ustream_open_mem(&us, sorted, n_sorted, g->rec_bytes);
+            ustream_open_mem(&us, sorted, n_sorted, g->rec_bytes, g->sorted[b] != NULL);
         else
             ustream_open(&us, g, path);
         while (ustream_next(&us)) {
@@ -319,14 +328,16 @@ UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
     }
     free(g->scratch);
     g->scratch = NULL;
-    uint64_t c[4 + 4 * N_SPLITS] = {g->dup_events, g->dup_users, g->unsorted_events,
+    uint64_t c[5 + 4 * N_SPLITS] = {g->dup_events, g->dup_users, g->unsorted_events,
                                     g->unsorted_users};
     for (int s = 0; s < N_SPLITS; s++) {
         c[4 + 4 * s] = meta->split[s].users, c[5 + 4 * s] = meta->split[s].events;
         c[6 + 4 * s] = meta->split[s].targets, c[7 + 4 * s] = meta->split[s].dropped_users;
     }
-    ingest_sum_u64(g, c, 4 + 4 * N_SPLITS);
+    c[4 + 4 * N_SPLITS] = (uint64_t)g->spilled;
+    ingest_sum_u64(g, c, 5 + 4 * N_SPLITS);
     g->dup_events = c[0], g->dup_users = c[1], g->unsorted_events = c[2], g->unsorted_users = c[3];
+    g->spilled_ranks = c[4 + 4 * N_SPLITS];
     for (int s = 0; s < N_SPLITS; s++) {
         meta->split[s].users = c[4 + 4 * s], meta->split[s].events = c[5 + 4 * s];
         meta->split[s].targets = c[6 + 4 * s], meta->split[s].dropped_users = c[7 + 4 * s];

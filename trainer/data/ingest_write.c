@@ -146,7 +146,12 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
         while (j < n_all && all[j].bucket < (uint32_t)b) j++;
         bucket_path(g, b, ".sorted", path, sizeof path);
         UserStream us;
-        ustream_open(&us, g, path);
+        if (g->sorted[b]) { // kept in memory by pass 1 and 2a (taken: freed below)
+            ustream_open_mem(&us, g->sorted[b], g->n_sorted[b], g->rec_bytes, 0);
+            g->sorted[b] = NULL;
+        } else {
+            ustream_open(&us, g, path);
+        }
         while (ustream_next(&us)) {
             // all[] is in this same (bucket, hash) order; dropped users are absent.
             if (j >= n_all || all[j].bucket != (uint32_t)b || all[j].hash != REC_USER(us.recs))
@@ -161,7 +166,7 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
             j++;
         }
         ustream_close(&us);
-        unlink(path);
+        if (g->spilled) unlink(path);
     }
     for (int i = 0; i < N_SPLITS * V; i++)
         if (fd[i] >= 0 && close(fd[i]) != 0) {
