@@ -145,7 +145,8 @@ void ingest_min_nonzero_u64(const Ingest *g, uint64_t *x, size_t n);
 void *ingest_gather_all(const Ingest *g, const void *in, size_t bytes, size_t *total);
 void ingest_barrier(const Ingest *g);
 
-// ingest_sort.c: pass 2a over this rank's buckets; then the statistics (rank 0). *n users.
+// ingest_sort.c: pass 2a over this rank's buckets; then the statistics (per bucket by its
+// owner, merged in bucket order on every rank). *n users.
 UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n);
 // A sorted bucket one user at a time: held in memory (pass 1 kept it there), or from its
 // .sorted file: whole when it fits in half of data.prepare_mem_mb, else through a small buffer.
