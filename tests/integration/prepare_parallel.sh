@@ -16,8 +16,10 @@
 #      A quoted line break where two ranges meet: exit 1 naming file:line (one rank works).
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
 #   3. A rank killed after writing its events (TRAINER_FAULT_PREPARE_KILL=1): non-zero exit,
-#      no dataset.meta and no *.shard in the shard directory; the next prepare removes the
-#      leftovers and gives the same bytes.
+#      no dataset.meta and no *.shard in the shard directory; a rank that fails while the
+#      other writes (TRAINER_FAULT_PREPARE_FAIL=0) stops it before removing the shared
+#      directory, so nothing is left; the next prepare removes the leftovers of the killed
+#      one and gives the same bytes.
 . "$(dirname "$0")/../lib/lib.sh"
 
 # 2000 users x 30 events, interleaved; user u7's row at line 50001 is earlier than its
@@ -159,6 +161,21 @@ if [ $rc = 2 ] && grep -q "3 ranks do not divide data.virtual_shards=8" odd.out 
   pass "P=3, V=8: exit 2, '$(grep -m1 -o 'error: .*' odd.out | cut -c1-90)...', no shard directory"
 else
   cat odd.out; fail "P=3, V=8: exit $rc (want 2), shard dir: $(ls -A "$WORK/shards-odd" 2>&1 | tr '\n' ' ')"
+fi
+
+exp fail "$WORK/all.csv"
+# A rank that fails while the other still writes into the shared directory
+# (TRAINER_FAULT_PREPARE_FAIL=0: rank 0 fails as the write pass starts, rank 1 writes 0.5 s
+# later): rank 1 stops at its next wait and says why, and only then does rank 0 remove the
+# directory: nothing is left.
+rc=0
+TRAINER_FAULT_PREPARE_FAIL=0 mpirun_limit 60 2 "$TRAINER" data prepare fail.yaml > fail.out 2>&1 || rc=$?
+left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
+if [ $rc != 0 ] && grep -q "injected failure" fail.out && grep -q "\[rank 1\] error: stopping: rank 0 failed" fail.out &&
+   [ -z "$left" ]; then
+  pass "rank 0 failed while rank 1 wrote: exit $rc, rank 1 stopped first ('stopping: rank 0 failed'), nothing left"
+else
+  cat fail.out; fail "rank 0 failed while rank 1 wrote: exit $rc, left: '$left'"
 fi
 
 # 3. A rank killed in the middle: no half-written set; the next prepare cleans up and works.
