@@ -43,7 +43,7 @@ static void check(int rc, const char *what) {
 // EXIT_HUNG. (A watchdog thread would need MPI_THREAD_MULTIPLE to call MPI_Abort, and would
 // know less: only the waiting thread knows which collective it waits in.)
 
-enum { TAG_QUERY = 7101, TAG_REPLY = 7102 };
+enum { TAG_QUERY = 7101, TAG_REPLY = 7102, TAG_STOP = 7103, TAG_STOPPED = 7104 };
 
 typedef struct {
     int64_t seq, step;     // collective number (the same on every rank), training step
@@ -179,11 +179,77 @@ static _Noreturn void watchdog_fire(double stalled_s, int first) {
     comm_abort(EXIT_HUNG);
 }
 
+// ---------------------------------------------------------------- stopping together
+//
+// comm_agree_on_fatal: a failed rank's quiesce hook sends TAG_STOP to every other rank and
+// waits for TAG_STOPPED (or TAG_STOP: that rank failed too) from each; a rank that finds a
+// TAG_STOP in a wait ends through fatal(), whose hook answers TAG_STOPPED and then waits to be
+// ended by the failed rank's abort (or, past the bound, cleans up and aborts itself).
+
+static int g_agree = 0;      // comm_agree_on_fatal
+static int g_stop_from = -1; // the failed rank that asked this one to stop
+
+void comm_agree_on_fatal(int on) {
+    g_agree = on && g_size > 1;
+}
+
+static void send_int(int to, int tag) {
+    static int one = 1;
+    MPI_Request rq;
+    if (MPI_Isend(&one, 1, MPI_INT, to, tag, g_wd_comm, &rq) == MPI_SUCCESS) MPI_Request_free(&rq);
+}
+
+// A message with `tag` from any rank: its source, or -1.
+static int take_int(int tag) {
+    int flag = 0, x;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, tag, g_wd_comm, &flag, &st) != MPI_SUCCESS || !flag) return -1;
+    MPI_Recv(&x, 1, MPI_INT, st.MPI_SOURCE, tag, g_wd_comm, MPI_STATUS_IGNORE);
+    return st.MPI_SOURCE;
+}
+
+// In a wait: another rank failed and asks this one to stop.
+static void check_stop(void) {
+    int from = take_int(TAG_STOP);
+    if (from < 0) return;
+    g_stop_from = from;
+    fatal("stopping: rank %d failed (its error is above)", from);
+}
+
+static void quiesce(void) {
+    if (!g_agree) return;
+    g_agree = 0; // once, also if something below fails
+    const double t0 = clock_s();
+    struct timespec ts = {0, 1000000};
+    if (g_stop_from >= 0) { // stopped: say so, and wait for the failed rank's abort
+        send_int(g_stop_from, TAG_STOPPED);
+        while (clock_s() - t0 < COMM_STOP_WAIT_S) {
+            int other = take_int(TAG_STOP); // another failed rank: stopped for it too
+            if (other >= 0) send_int(other, TAG_STOPPED);
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
+    int *stopped = xcalloc((size_t)g_size, sizeof(int)), left = g_size - 1;
+    for (int r = 0; r < g_size; r++)
+        if (r != g_rank) send_int(r, TAG_STOP);
+    while (left > 0 && clock_s() - t0 < COMM_STOP_WAIT_S) {
+        int r = take_int(TAG_STOPPED);
+        if (r < 0 && (r = take_int(TAG_STOP)) >= 0) send_int(r, TAG_STOPPED); // failed too
+        if (r >= 0 && !stopped[r]) stopped[r] = 1, left--;
+        if (r < 0) nanosleep(&ts, NULL);
+    }
+    if (left > 0)
+        fprintf(stderr, "%serror: %d rank%s did not stop within %.0f s; ending the job anyway\n",
+                log_prefix(), left, left > 1 ? "s" : "", COMM_STOP_WAIT_S);
+    free(stopped);
+}
+
 // Waits for n requests of the collective `what`. Without a deadline where the watchdog is off.
 static void wait_all(MPI_Request *req, int n, const char *what) {
     g_seq++;
     if (n == 0) return;
-    if (g_timeout_s <= 0 || g_size == 1) {
+    if ((g_timeout_s <= 0 && !g_agree) || g_size == 1) {
         check(MPI_Waitall(n, req, MPI_STATUSES_IGNORE), what);
         return;
     }
@@ -200,7 +266,9 @@ static void wait_all(MPI_Request *req, int n, const char *what) {
         // Between comm_long_wait_begin and _end (a long prepare): no deadline, but the same
         // polite polling, so a waiting rank leaves the core to the ranks still working.
         if (g_unwatched) last_progress = now;
-        if (now - last_progress > g_timeout_s) watchdog_fire(now - last_progress, -1);
+        if (g_timeout_s > 0 && now - last_progress > g_timeout_s)
+            watchdog_fire(now - last_progress, -1);
+        if (g_agree && (polls & 15) == 0) check_stop();
         // Another rank's deadline passed: it asks where everyone is; this rank answers and,
         // waiting too, reports at once (so every waiting rank prints before the abort).
         if ((polls & 63) == 0 && answer_queries() > 0) {
@@ -240,6 +308,7 @@ void comm_init(int *argc, char ***argv) {
         set_log_prefix(prefix);
     }
     set_abort_hook(abort_hook);
+    set_quiesce_hook(quiesce);
 }
 
 int comm_rank(void) {
@@ -263,6 +332,7 @@ void comm_finalize(void) {
     wait_all(&rq, 1, "final barrier");
     g_up = 0;
     set_abort_hook(NULL);
+    set_quiesce_hook(NULL);
     MPI_Comm_free(&g_wd_comm);
     free(g_seen), free(g_heard), free(g_done_idx);
     g_seen = NULL, g_heard = NULL, g_done_idx = NULL, g_done_cap = 0;

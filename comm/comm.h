@@ -29,6 +29,13 @@ void comm_set_step(int64_t step); // named by the watchdog's message
 // work whose length has no bound (rank 0 preparing the data set).
 void comm_long_wait_begin(void);
 void comm_long_wait_end(void);
+// Between on (1) and off (0), called at the same point on every rank: a rank's fatal error
+// first asks every other rank to stop and waits (at most COMM_STOP_WAIT_S) until each has
+// said it stopped, which each does in its next wait for a collective (never in the middle of
+// its own writes), ending there with an error naming the failed rank; only then does the
+// failed rank run its cleanups (remove the files all ranks shared) and abort the job.
+#define COMM_STOP_WAIT_S 60.0
+void comm_agree_on_fatal(int on);
 
 void comm_barrier(void);
 void comm_bcast(void *buf, size_t bytes, int root);

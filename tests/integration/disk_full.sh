@@ -3,11 +3,11 @@
 # no temporary file or directory behind, and a lock left by a dead preparer is taken over.
 #   1. synth into a 1 MiB tmpfs: exit 1 naming "No space left on device", no *.csv.tmp.
 #   2. prepare into tmpfs of several sizes, by `trainer data prepare` and by a 2-rank
-#      `train` (rank 0's fatal error ends in MPI_Abort): each either succeeds or exits
+#      `train`, also with data.prepare_mem_mb=1 (both ranks' buckets on disk): each either succeeds or exits
 #      non-zero with the ENOSPC message; none leaves a shard set, .prepare-PID or *.shard.tmp
-#      (2-rank train: a .prepare-PID the killed rank wrote into after the failing one removed
-#      it may remain; part 3 checks the next prepare removes such a directory); at least
-#      one size fails; after the failures a prepare on a roomy disk works.
+#      (2-rank train: the failing rank stops the other before it removes the shared
+#      .prepare-PID, comm_agree_on_fatal); at least one size fails; after the failures a
+#      prepare on a roomy disk works.
 #   3. A stale shards/.lock naming a dead process, with its .prepare-PID dir and a partial
 #      shard: the next prepare says it takes the lock over and removes them.
 # Skips (77) where no tmpfs can be mounted (not root / no CAP_SYS_ADMIN).
@@ -42,28 +42,23 @@ fi
 "$TRAINER" data synth exp.yaml > synth2.out 2>&1 || { cat synth2.out; fail "synth"; }
 failed=0
 for size in 64k 1m 2300k 2600k 3200k 3500k 8m; do
-  for how in prepare train; do
+  for how in prepare train train-spill; do
     remount "$size"
     rc=0
     if [ "$how" = prepare ]; then
       timeout 60 "$TRAINER" data prepare exp.yaml --set data.shard_dir="$MNT/shards" > p.out 2>&1 || rc=$?
-    else
+    else # train-spill: both ranks write their buckets to disk too (data.prepare_mem_mb=1)
+      mem=1024; [ "$how" = train-spill ] && mem=1
       timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$TRAINER" train exp.yaml --set train.steps=2 \
-        --set run.dir="$WORK/run-$size" --set data.shard_dir="$MNT/shards" > p.out 2>&1 || rc=$?
+        --set run.dir="$WORK/run-$size-$how" --set data.shard_dir="$MNT/shards" --set data.prepare_mem_mb=$mem > p.out 2>&1 || rc=$?
+      [ "$how" = train-spill ] && [ $rc = 0 ] && ! grep -q "buckets sorted on disk by 2 of 2 ranks" p.out &&
+        fail "train-spill on $size: the buckets were not spilled to disk"
     fi
     left=$(leftovers)
     if [ "$rc" -ne 0 ]; then
       failed=$((failed + 1))
       if grep -q "No space left on device" p.out && [ -z "$left" ] && [ "$rc" -ne 124 ]; then
         pass "$how, shard_dir on a full $size disk: exit $rc, ENOSPC named, nothing left behind"
-      elif [ "$how" = train ] && [ "$rc" -ne 124 ] && grep -q "No space left on device" p.out &&
-           [ ! -e "$MNT/shards/dataset.meta" ] &&
-           [ -z "$(find "$MNT" -name '*.tmp' -not -path '*/.prepare-*' 2>/dev/null)" ] &&
-           [ -z "$(find "$MNT/shards" -maxdepth 1 -name '*.shard' 2>/dev/null)" ]; then
-        # With 2 ranks the one that fails removes the shared .prepare-PID and aborts, but the
-        # other may write into it until MPI_Abort kills it: a leftover .prepare-PID (never a
-        # shard set: no meta, no shard outside it) that the next prepare removes (part 3).
-        pass "$how, shard_dir on a full $size disk: exit $rc, no shard set; left for the next prepare: '$left'"
       else
         tail -5 p.out; fail "$how on $size: exit $rc, leftovers: '$left'"
       fi

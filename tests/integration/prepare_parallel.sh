@@ -6,7 +6,8 @@
 #   1. Three inputs: one plain CSV (60k rows, users interleaved, a quoted field, a bad row at
 #      line 45001, a duplicate time and rows out of time order late in the file), a directory
 #      of parts (one gzip'd, one empty) and one .csv.gz. For each, P = 2 and 4 and
-#      prepare_mem_mb=1 give every file of the shard directory (shards, dataset.meta,
+#      prepare_mem_mb=1 (every rank's buckets spilled to disk, said in the report; by default
+#      they stay in memory) give every file of the shard directory (shards, dataset.meta,
 #      fingerprint.txt) byte-identical to P = 1 (cmp), and the same report lines: the bad
 #      row and the first unsorted/duplicate rows named with their exact file and line.
 #      Also given split files (users in both), a consent column and an erasure list at P = 4,
@@ -15,8 +16,10 @@
 #      A quoted line break where two ranges meet: exit 1 naming file:line (one rank works).
 #   2. P = 3 with data.virtual_shards=8: exit 2, a message saying so, no shard directory.
 #   3. A rank killed after writing its events (TRAINER_FAULT_PREPARE_KILL=1): non-zero exit,
-#      no dataset.meta and no *.shard in the shard directory; the next prepare removes the
-#      leftovers and gives the same bytes.
+#      no dataset.meta and no *.shard in the shard directory; a rank that fails while the
+#      other writes (TRAINER_FAULT_PREPARE_FAIL=0) stops it before removing the shared
+#      directory, so nothing is left; the next prepare removes the leftovers of the killed
+#      one and gives the same bytes.
 . "$(dirname "$0")/../lib/lib.sh"
 
 # 2000 users x 30 events, interleaved; user u7's row at line 50001 is earlier than its
@@ -95,6 +98,13 @@ for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "spl
     [ "$v" != "${v% mem}" ] && extra=(--set data.prepare_mem_mb=1) && tag="$np-mem1"
     run "$np" "$name" "$name-$tag.out" "${extra[@]}"
     if [ $rc != 0 ]; then cat "$name-$tag.out"; fail "$name P=$tag: exit $rc"; continue; fi
+    # prepare_mem_mb=1 spills every rank's buckets to disk; the default keeps them in memory.
+    spill=$(grep -o "buckets sorted on disk by [0-9]* of [0-9]* rank" "$name-$tag.out" || true)
+    if [ ${#extra[@]} -gt 0 ]; then
+      [ "$spill" = "buckets sorted on disk by $np of $np rank" ] || fail "$name P=$tag: not every rank spilled ($spill)"
+    else
+      [ -z "$spill" ] || fail "$name P=$tag: spilled with the default data.prepare_mem_mb ($spill)"
+    fi
     if same "$name" "ref-$name" && [ -n "$(facts "$name-1.out")" ] &&
        [ "$(facts "$name-$tag.out")" = "$(facts "$name-1.out")" ]; then
       pass "$name P=$tag: $(ls "shards-$name" | wc -l) files byte-identical to P=1, same report"
@@ -151,6 +161,21 @@ if [ $rc = 2 ] && grep -q "3 ranks do not divide data.virtual_shards=8" odd.out 
   pass "P=3, V=8: exit 2, '$(grep -m1 -o 'error: .*' odd.out | cut -c1-90)...', no shard directory"
 else
   cat odd.out; fail "P=3, V=8: exit $rc (want 2), shard dir: $(ls -A "$WORK/shards-odd" 2>&1 | tr '\n' ' ')"
+fi
+
+exp fail "$WORK/all.csv"
+# A rank that fails while the other still writes into the shared directory
+# (TRAINER_FAULT_PREPARE_FAIL=0: rank 0 fails as the write pass starts, rank 1 writes 0.5 s
+# later): rank 1 stops at its next wait and says why, and only then does rank 0 remove the
+# directory: nothing is left.
+rc=0
+TRAINER_FAULT_PREPARE_FAIL=0 mpirun_limit 60 2 "$TRAINER" data prepare fail.yaml > fail.out 2>&1 || rc=$?
+left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
+if [ $rc != 0 ] && grep -q "injected failure" fail.out && grep -q "\[rank 1\] error: stopping: rank 0 failed" fail.out &&
+   [ -z "$left" ]; then
+  pass "rank 0 failed while rank 1 wrote: exit $rc, rank 1 stopped first ('stopping: rank 0 failed'), nothing left"
+else
+  cat fail.out; fail "rank 0 failed while rank 1 wrote: exit $rc, left: '$left'"
 fi
 
 # 3. A rank killed in the middle: no half-written set; the next prepare cleans up and works.

@@ -81,6 +81,10 @@ void cleanup_unregister(const char *dir, const char *suffix) {
 static abort_hook_fn g_abort_hook = default_abort;
 static char g_prefix[64] = "";
 
+static void (*g_quiesce_hook)(void) = NULL;
+void set_quiesce_hook(void (*hook)(void)) {
+    g_quiesce_hook = hook;
+}
 void set_abort_hook(abort_hook_fn hook) {
     g_abort_hook = hook ? hook : default_abort;
 }
@@ -98,10 +102,11 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
     fflush(stderr);
 }
 
-// After the message: stdout flushed, cleanups run (partial files removed), the abort hook
+// After the message: stdout flushed, the other ranks stopped (quiesce hook), cleanups run (partial files removed), the abort hook
 // (which ends every rank under MPI), then exit.
 static _Noreturn void fatal_exit(int status) {
     fflush(stdout);
+    if (g_quiesce_hook) g_quiesce_hook();
     run_cleanups();
     g_abort_hook(status);
     exit(status);

@@ -22,6 +22,9 @@ enum {
 
 typedef void (*abort_hook_fn)(int status);
 void set_abort_hook(abort_hook_fn hook);
+// Run by fatal() after the message and before the cleanups (NULL: none): under MPI, stops
+// the other ranks writing into files the cleanups remove (comm_agree_on_fatal).
+void set_quiesce_hook(void (*hook)(void));
 // Prefix for every message of this process, e.g. "[rank 3] " (empty by default).
 void set_log_prefix(const char *prefix);
 const char *log_prefix(void);

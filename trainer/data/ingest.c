@@ -141,17 +141,10 @@ void report_overlap(const Ingest *g) {
     warnf("data: %s (data.on_split_overlap=warn; stop refuses such data)", msg);
 }
 
-// Received records into this rank's bucket files.
+// Received records into this rank's buckets.
 static void bucket_sink(void *ctx, const unsigned char *items, size_t bytes) {
     Ingest *g = ctx;
-    for (size_t off = 0; off < bytes; off += g->rec_bytes) {
-        int b = bucket_of(g, REC_USER(items + off));
-        if (fwrite(items + off, g->rec_bytes, 1, g->bucket[b]) != 1) {
-            char path[CFG_PATH_LEN + 96];
-            bucket_path(g, b, "", path, sizeof path);
-            fatal("%s: write failed (%s)", path, strerror(errno));
-        }
-    }
+    for (size_t off = 0; off < bytes; off += g->rec_bytes) store_put(g, items + off);
 }
 
 // One parsed row as a record to its bucket's rank (or dropped: erasure, consent).
@@ -296,13 +289,7 @@ static void read_inputs(Ingest *g, const Config *cfg, const UserKey *key, int V,
     g->n_buckets = (int)(total / (16 << 20)) + 1;
     g->n_buckets = g->n_buckets < 4 ? 4 : (g->n_buckets > 1024 ? 1024 : g->n_buckets);
     raise_fd_limit(g->n_buckets / size + 3 * V + 64);
-    g->bucket = xcalloc((size_t)g->n_buckets, sizeof(FILE *));
-    for (int b = rank; b < g->n_buckets; b += size) {
-        char path[CFG_PATH_LEN + 96];
-        bucket_path(g, b, "", path, sizeof path);
-        g->bucket[b] = xfopen(path, "wb");
-        setvbuf(g->bucket[b], NULL, _IOFBF, 1 << 16);
-    }
+    store_open(g);
     g->inputs = in;
     g->n_inputs = n_in;
     g->notes = xcalloc((size_t)n_in, sizeof(TimeNotes));
@@ -316,11 +303,7 @@ static void read_inputs(Ingest *g, const Config *cfg, const UserKey *key, int V,
         report_overlap(g);
     }
     free(g->ids);
-    for (int b = rank; b < g->n_buckets; b += size) {
-        char path[CFG_PATH_LEN + 96];
-        bucket_path(g, b, "", path, sizeof path);
-        xfclose(g->bucket[b], path);
-    }
+    store_close(g);
     merge_counts(g);
     merge_vocab(g);
 }
@@ -379,6 +362,11 @@ static void print_report(const Ingest *g, const DataMeta *meta, const char *dir,
         printf("\n");
     }
     free(rss);
+    if (g->spilled_ranks)
+        printf("  buckets sorted on disk by %llu of %d rank%s (records beyond half of "
+               "data.prepare_mem_mb=%lld)\n",
+               (unsigned long long)g->spilled_ranks, g->size, g->size > 1 ? "s" : "",
+               (long long)cfg->data.prepare_mem_mb);
     for (int s = 0; s < N_SPLITS; s++) {
         uint64_t mx = 0;
         for (int v = 0; v < V; v++)
@@ -473,7 +461,7 @@ void data_prepare(const Config *cfg, const UserKey *key, uint64_t fingerprint,
     }
     strtab_free(&g.actions);
     for (int c = 0; c < g.n_cat; c++) strtab_free(&g.cats[c]);
-    free(g.bucket);
+    store_free(&g);
     free(g.ranges);
     free(g.notes);
     free(users);

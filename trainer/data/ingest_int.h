@@ -55,6 +55,12 @@ typedef struct {
     int header_here;            // this rank reads the file's start (BOM note, header errors)
 } InputRange;
 
+// A bucket in memory: n records in chunks of Ingest.chunk_bytes.
+typedef struct {
+    unsigned char **chunk;
+    size_t n_chunks, cap_chunks, n;
+} BucketMem;
+
 typedef struct {
     const Config *cfg;
     const UserKey *key;
@@ -63,7 +69,16 @@ typedef struct {
     int n_cat, n_num, log1p_numeric;
     size_t rec_bytes, num_offset;
     int n_buckets;
-    FILE **bucket; // this rank's buckets (b % size == rank), NULL elsewhere
+    // This rank's buckets (b % size == rank) while pass 1 fills them: in memory (mem) within
+    // half of data.prepare_mem_mb, else (spilled) files; after pass 2a, those in memory
+    // sorted (sorted[b], n_sorted[b] records) until the write pass takes them.
+    FILE **bucket;
+    BucketMem *mem;
+    size_t mem_used, mem_budget, chunk_bytes; // bytes
+    int spilled;
+    uint64_t spilled_ranks; // after pass 2a: how many ranks spilled
+    unsigned char **sorted;
+    size_t *n_sorted;
     char tmp_dir[CFG_PATH_LEN + 64];
     StrTable actions, cats[CFG_LIST_MAX];
     uint64_t rows;
@@ -98,6 +113,14 @@ void overlap_record(Ingest *g, uint64_t raw_hash, int split, uint64_t seq);
 void overlap_count(Ingest *g); // from the entries this rank holds
 void report_overlap(const Ingest *g);
 
+// ingest_store.c: this rank's buckets during pass 1 (see Ingest.mem).
+void store_open(Ingest *g);
+void store_put(Ingest *g, const unsigned char *rec); // may spill every bucket to its file
+void store_close(Ingest *g);                         // pass 1 is over
+// Bucket b's records in one malloc'd array (*n of them), its chunks freed; NULL: spilled.
+unsigned char *store_take(Ingest *g, int b, size_t *n);
+void store_free(Ingest *g);
+
 // ingest_exchange.c: records to their bucket's rank, in rounds of at most ~cap bytes.
 typedef void (*ExchangeSink)(void *ctx, const unsigned char *items, size_t bytes);
 typedef struct {
@@ -122,10 +145,11 @@ void ingest_min_nonzero_u64(const Ingest *g, uint64_t *x, size_t n);
 void *ingest_gather_all(const Ingest *g, const void *in, size_t bytes, size_t *total);
 void ingest_barrier(const Ingest *g);
 
-// ingest_sort.c: pass 2a over this rank's buckets; then the statistics (rank 0). *n users.
+// ingest_sort.c: pass 2a over this rank's buckets; then the statistics (per bucket by its
+// owner, merged in bucket order on every rank). *n users.
 UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n);
-// A sorted bucket one user at a time: from memory when it fits in half of
-// data.prepare_mem_mb, else read through a small buffer.
+// A sorted bucket one user at a time: held in memory (pass 1 kept it there), or from its
+// .sorted file: whole when it fits in half of data.prepare_mem_mb, else through a small buffer.
 typedef struct {
     FILE *f;
     const char *path;
@@ -133,11 +157,13 @@ typedef struct {
     unsigned char *recs, *next, *own;
     unsigned char *mem; // the whole bucket, or NULL
     size_t mem_n, mem_pos;
+    int borrowed; // mem is not the stream's to free
     int have_next;
 } UserStream;
 void ustream_open(UserStream *s, const Ingest *g, const char *path);
-// Over n sorted records in memory (taken: ustream_close frees them).
-void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes);
+// Over n sorted records in memory (taken: ustream_close frees them, unless borrowed).
+void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes,
+                      int borrowed);
 int ustream_next(UserStream *s); // 1: s->recs holds the next user's s->n records; 0: the end
 void ustream_close(UserStream *s);
 

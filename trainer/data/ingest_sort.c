@@ -1,7 +1,7 @@
 // ingest_sort.c: pass 2a of `data prepare` (ingest_int.h): each of this rank's buckets sorted
 // by (user, time, seq), in memory or, beyond data.prepare_mem_mb, as sorted runs on disk
-// merged into one file; its users counted and checked; the training statistics (rank 0, in
-// bucket order, so they are the same numbers for any number of ranks).
+// merged into one file; its users counted and checked; the training statistics (per bucket
+// by its owner, merged in bucket order, so they are the same numbers for any number of ranks).
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -101,9 +101,10 @@ static unsigned char *sort_bucket(const Ingest *g, int b, size_t *n) {
     return recs;
 }
 
-void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes) {
+void ustream_open_mem(UserStream *s, unsigned char *recs, size_t n, size_t rec_bytes,
+                      int borrowed) {
     memset(s, 0, sizeof *s);
-    s->mem = recs, s->mem_n = n, s->rb = rec_bytes;
+    s->mem = recs, s->mem_n = n, s->rb = rec_bytes, s->borrowed = borrowed;
 }
 
 void ustream_open(UserStream *s, const Ingest *g, const char *path) {
@@ -116,7 +117,7 @@ void ustream_open(UserStream *s, const Ingest *g, const char *path) {
         if (size && fread(recs, 1, size, f) != size)
             fatal("%s: cannot read temporary bucket (%s)", path, strerror(errno));
         fclose(f);
-        ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes);
+        ustream_open_mem(s, recs, size / g->rec_bytes, g->rec_bytes, 0);
         return;
     }
     memset(s, 0, sizeof *s);
@@ -154,7 +155,8 @@ int ustream_next(UserStream *s) {
 
 void ustream_close(UserStream *s) {
     if (s->f) fclose(s->f);
-    free(s->own), free(s->next), free(s->mem);
+    free(s->own), free(s->next);
+    if (!s->borrowed) free(s->mem);
     memset(s, 0, sizeof *s);
 }
 
@@ -231,69 +233,76 @@ static double welford_std(const Welford *w) {
     return sd > 1e-8 ? sd : 1.0; // a constant column normalises to 0, not to inf
 }
 
-// A training user's values for the statistics, into bucket b's .stats file: its event count,
-// then per event log(gap + offset) (0 for the first) and the transformed numeric values.
-static void put_stats(const Ingest *g, FILE *f, const char *path, const unsigned char *recs,
-                      size_t n) {
-    const double delta = g->cfg->model.gap_offset, count = (double)n;
-    xfwrite(&count, sizeof count, f, path);
+// A training user's values into its bucket's statistics: per event after the first
+// log(gap + offset), and the transformed numeric values (w: 1 + n_num of them).
+static void put_stats(const Ingest *g, Welford *w, const unsigned char *recs, size_t n) {
+    const double delta = g->cfg->model.gap_offset;
     for (size_t k = 0; k < n; k++) {
         const unsigned char *r = recs + k * g->rec_bytes;
-        double v[1 + CFG_LIST_MAX];
-        v[0] = k ? log(REC_TIME(r) - REC_TIME(r - g->rec_bytes) + delta) : 0;
+        if (k) welford_add(&w[0], log(REC_TIME(r) - REC_TIME(r - g->rec_bytes) + delta));
         const double *num = (const double *)(r + g->num_offset);
-        for (int q = 0; q < g->n_num; q++) v[1 + q] = g->log1p_numeric ? log1p(num[q]) : num[q];
-        xfwrite(v, sizeof(double) * (size_t)(1 + g->n_num), f, path);
+        for (int q = 0; q < g->n_num; q++)
+            welford_add(&w[1 + q], g->log1p_numeric ? log1p(num[q]) : num[q]);
     }
 }
 
-// Rank 0: the statistics from every bucket's .stats file, in bucket order (Welford's running
-// mean is order-dependent: this is the order of the one-rank prepare).
-static void gather_stats(const Ingest *g, DataMeta *meta) {
-    Welford wgap = {0}, wnum[CFG_LIST_MAX];
-    memset(wnum, 0, sizeof wnum);
-    double v[1 + CFG_LIST_MAX];
-    const size_t vb = sizeof(double) * (size_t)(1 + g->n_num);
-    for (int b = 0; b < g->n_buckets; b++) {
-        char path[CFG_PATH_LEN + 96];
-        bucket_path(g, b, ".stats", path, sizeof path);
-        FILE *f = xfopen(path, "rb");
-        setvbuf(f, NULL, _IOFBF, 1 << 16);
-        double count;
-        while (fread(&count, sizeof count, 1, f) == 1)
-            for (size_t k = 0; k < (size_t)count; k++) {
-                if (fread(v, vb, 1, f) != 1) fatal("%s: temporary file cut short", path);
-                if (k) welford_add(&wgap, v[0]);
-                for (int q = 0; q < g->n_num; q++) welford_add(&wnum[q], v[1 + q]);
-            }
-        if (ferror(f)) fatal("%s: read error (%s)", path, strerror(errno));
-        fclose(f);
-        unlink(path);
+// b into a (Chan, Golub and LeVeque's pairwise update).
+static void welford_merge(Welford *a, const Welford *b) {
+    if (b->n == 0) return;
+    if (a->n == 0) {
+        *a = *b;
+        return;
     }
-    meta->loggap_mean = wgap.n > 0 ? wgap.mean : 0;
-    meta->loggap_std = welford_std(&wgap);
+    const double n = a->n + b->n, d = b->mean - a->mean;
+    a->mean += d * (b->n / n);
+    a->m2 += b->m2 + d * d * (a->n * b->n / n);
+    a->n = n;
+}
+
+// The statistics of every bucket (w: n_buckets x (1 + n_num), this rank's filled) from
+// their owners, merged in bucket order: each bucket's are the same for any number of ranks
+// (its users in the same order), so the merged ones are too.
+static void gather_stats(const Ingest *g, DataMeta *meta, const Welford *w) {
+    const size_t per = (size_t)(1 + g->n_num), bytes = sizeof(Welford) * per * (size_t)g->n_buckets;
+    size_t total;
+    Welford *all = ingest_gather_all(g, w, bytes, &total);
+    Welford sum[1 + CFG_LIST_MAX];
+    memset(sum, 0, sizeof sum);
+    for (int b = 0; b < g->n_buckets; b++) {
+        const Welford *wb = all + (size_t)(b % g->size) * per * (size_t)g->n_buckets + (size_t)b * per;
+        for (size_t q = 0; q < per; q++) welford_merge(&sum[q], &wb[q]);
+    }
+    free(all);
+    meta->loggap_mean = sum[0].n > 0 ? sum[0].mean : 0;
+    meta->loggap_std = welford_std(&sum[0]);
     for (int q = 0; q < g->n_num; q++) {
-        meta->num_mean[q] = wnum[q].mean;
-        meta->num_std[q] = welford_std(&wnum[q]);
+        meta->num_mean[q] = sum[1 + q].mean;
+        meta->num_std[q] = welford_std(&sum[1 + q]);
     }
 }
 
 // This rank's buckets sorted, their users found and checked; the counts and checks over all
-// ranks; the statistics (rank 0). Returns this rank's users, in bucket order (*n of them).
+// ranks; the statistics (every rank). Returns this rank's users, in bucket order (*n of them).
 UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
     UserRec *users = NULL;
     size_t n_users = 0, cap_users = 0;
     const Config *cfg = g->cfg;
+    Welford *stats = xcalloc((size_t)g->n_buckets * (1 + (size_t)g->n_num), sizeof(Welford));
     for (int b = g->rank; b < g->n_buckets; b += g->size) {
+        // In memory: sorted in place and kept for the write pass; else through the files.
         size_t n_sorted = 0;
-        unsigned char *sorted = sort_bucket(g, b, &n_sorted);
-        char path[CFG_PATH_LEN + 96], stats_path[CFG_PATH_LEN + 96];
+        unsigned char *sorted = store_take(g, b, &n_sorted);
+        if (sorted) {
+            qsort(sorted, n_sorted, g->rec_bytes, by_user_time_seq);
+            g->sorted[b] = sorted, g->n_sorted[b] = n_sorted;
+        } else {
+            sorted = sort_bucket(g, b, &n_sorted);
+        }
+        char path[CFG_PATH_LEN + 96];
         bucket_path(g, b, ".sorted", path, sizeof path);
-        bucket_path(g, b, ".stats", stats_path, sizeof stats_path);
-        FILE *stats = xfopen(stats_path, "wb");
         UserStream us;
         if (sorted)
-            ustream_open_mem(&us, sorted, n_sorted, g->rec_bytes);
+            ustream_open_mem(&us, sorted, n_sorted, g->rec_bytes, g->sorted[b] != NULL);
         else
             ustream_open(&us, g, path);
         while (ustream_next(&us)) {
@@ -312,21 +321,22 @@ UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
             meta->split[split].users++;
             meta->split[split].events += n;
             meta->split[split].targets += n - 1;
-            if (split == SPLIT_TRAIN) put_stats(g, stats, stats_path, us.recs, us.n);
+            if (split == SPLIT_TRAIN) put_stats(g, stats + (size_t)b * (1 + g->n_num), us.recs, us.n);
         }
         ustream_close(&us);
-        xfclose(stats, stats_path);
     }
     free(g->scratch);
     g->scratch = NULL;
-    uint64_t c[4 + 4 * N_SPLITS] = {g->dup_events, g->dup_users, g->unsorted_events,
+    uint64_t c[5 + 4 * N_SPLITS] = {g->dup_events, g->dup_users, g->unsorted_events,
                                     g->unsorted_users};
     for (int s = 0; s < N_SPLITS; s++) {
         c[4 + 4 * s] = meta->split[s].users, c[5 + 4 * s] = meta->split[s].events;
         c[6 + 4 * s] = meta->split[s].targets, c[7 + 4 * s] = meta->split[s].dropped_users;
     }
-    ingest_sum_u64(g, c, 4 + 4 * N_SPLITS);
+    c[4 + 4 * N_SPLITS] = (uint64_t)g->spilled;
+    ingest_sum_u64(g, c, 5 + 4 * N_SPLITS);
     g->dup_events = c[0], g->dup_users = c[1], g->unsorted_events = c[2], g->unsorted_users = c[3];
+    g->spilled_ranks = c[4 + 4 * N_SPLITS];
     for (int s = 0; s < N_SPLITS; s++) {
         meta->split[s].users = c[4 + 4 * s], meta->split[s].events = c[5 + 4 * s];
         meta->split[s].targets = c[6 + 4 * s], meta->split[s].dropped_users = c[7 + 4 * s];
@@ -345,8 +355,8 @@ UserRec *sort_buckets(Ingest *g, DataMeta *meta, size_t *n_out) {
               (long long)cfg->data.min_events);
     if (meta->split[SPLIT_VALID].users == 0 && g->rank == 0)
         warnf("no validation users: validation metrics will be empty");
-    ingest_barrier(g); // every .stats file is written
-    if (g->rank == 0) gather_stats(g, meta);
+    gather_stats(g, meta, stats);
+    free(stats);
     *n_out = n_users;
     return users;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm.h"
@@ -56,6 +57,9 @@ static void remove_stale_tmp_dirs(const char *dir) {
 // DIR/.prepare-PID (rank 0's pid): one directory for every rank's buckets and the new shard
 // set, so that removing it removes all of a prepare that did not finish.
 void make_tmp_dir(Ingest *g, const char *dir) {
+    // From here to the end of commit_shards, a rank that fails stops the others before it
+    // removes the directory they write into (comm.h), so none writes into it afterwards.
+    comm_agree_on_fatal(g->size > 1);
     int pid = (int)getpid();
     if (g->rank == 0) {
         remove_stale_tmp_dirs(dir);
@@ -136,6 +140,11 @@ static int open_shard(const Ingest *g, int s, int v, char *path, size_t cap) {
 // The events of this rank's buckets' users at their place in their shard files.
 static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all, size_t n_all,
                          const uint64_t *first, int V) {
+    // Tests (prepare_parallel.sh): this rank fails here while the others, a little later,
+    // write their events into the shared directory.
+    const char *fail_rank = getenv("TRAINER_FAULT_PREPARE_FAIL");
+    if (fail_rank && atoi(fail_rank) == g->rank) fatal("injected failure (TRAINER_FAULT_PREPARE_FAIL)");
+    if (fail_rank) nanosleep(&(struct timespec){0, 500000000}, NULL);
     const uint32_t eb = shard_event_bytes(g->n_cat, g->n_num);
     int *fd = xmalloc(sizeof(int) * (size_t)(N_SPLITS * V));
     for (int i = 0; i < N_SPLITS * V; i++) fd[i] = -1;
@@ -146,7 +155,12 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
         while (j < n_all && all[j].bucket < (uint32_t)b) j++;
         bucket_path(g, b, ".sorted", path, sizeof path);
         UserStream us;
-        ustream_open(&us, g, path);
+        if (g->sorted[b]) { // kept in memory by pass 1 and 2a (taken: freed below)
+            ustream_open_mem(&us, g->sorted[b], g->n_sorted[b], g->rec_bytes, 0);
+            g->sorted[b] = NULL;
+        } else {
+            ustream_open(&us, g, path);
+        }
         while (ustream_next(&us)) {
             // all[] is in this same (bucket, hash) order; dropped users are absent.
             if (j >= n_all || all[j].bucket != (uint32_t)b || all[j].hash != REC_USER(us.recs))
@@ -161,7 +175,7 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
             j++;
         }
         ustream_close(&us);
-        unlink(path);
+        if (g->spilled) unlink(path);
     }
     for (int i = 0; i < N_SPLITS * V; i++)
         if (fd[i] >= 0 && close(fd[i]) != 0) {
@@ -256,8 +270,8 @@ void write_shards(Ingest *g, DataMeta *meta, const Vocab *vocab, UserRec *mine, 
 // the vocabularies (written last: the set is now whole).
 void commit_shards(Ingest *g, DataMeta *meta, Vocab *vocab, const char *dir,
                    const char *meta_path) {
-    // Every rank has finished its shards: a rank that failed ended the whole job (fatal is
-    // MPI_Abort), so reaching this barrier is the agreement that the set is whole.
+    // Every rank has finished its shards: a rank that failed stopped the others and ended the
+    // whole job (make_tmp_dir), so reaching this barrier is the agreement that the set is whole.
     ingest_barrier(g);
     const Config *cfg = g->cfg;
     if (g->rank == 0) {
@@ -288,4 +302,5 @@ void commit_shards(Ingest *g, DataMeta *meta, Vocab *vocab, const char *dir,
     }
     cleanup_unregister(g->tmp_dir, NULL);
     ingest_barrier(g);
+    comm_agree_on_fatal(0);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "erasure.h"
+#include "numparse.h"
 #include "timeparse.h"
 #include "util.h"
 
@@ -75,7 +76,7 @@ static int parse_number(const char *s, double *out) {
     if (!*s) return -1;
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = parse_double(s, &end);
     while (*end == ' ') end++;
     if (*end || errno == ERANGE || !isfinite(v)) return -1;
     *out = v;
