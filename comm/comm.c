@@ -414,7 +414,9 @@ void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total) {
     if (bytes > (size_t)1 << 30) fatal("comm_allgatherv_bytes: %zu bytes from one rank", bytes);
     int n = (int)bytes, *counts = xmalloc(sizeof(int) * (size_t)g_size);
     int *displs = xmalloc(sizeof(int) * (size_t)g_size);
-    check(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD), "allgather");
+    MPI_Request rq;
+    check(MPI_Iallgather(&n, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD, &rq), "allgather");
+    wait_all(&rq, 1, "allgather");
     size_t sum = 0;
     for (int r = 0; r < g_size; r++) {
         if (sum + (size_t)counts[r] > (size_t)1 << 30)
@@ -423,8 +425,9 @@ void *comm_allgatherv_bytes(const void *in, size_t bytes, size_t *total) {
         sum += (size_t)counts[r];
     }
     char *out = xmalloc(sum ? sum : 1);
-    check(MPI_Allgatherv(in, n, MPI_BYTE, out, counts, displs, MPI_BYTE, MPI_COMM_WORLD),
+    check(MPI_Iallgatherv(in, n, MPI_BYTE, out, counts, displs, MPI_BYTE, MPI_COMM_WORLD, &rq),
           "allgatherv");
+    wait_all(&rq, 1, "allgatherv");
     free(counts);
     free(displs);
     *total = sum;
@@ -467,9 +470,11 @@ int comm_argmin_rank(double key, uint64_t tie) {
         uint64_t tie;
     } mine = {key, tie}, *all = xmalloc(sizeof mine * (size_t)g_size);
     double t = clock_s();
-    check(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
-                        MPI_COMM_WORLD),
+    MPI_Request rq;
+    check(MPI_Iallgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
+                         MPI_COMM_WORLD, &rq),
           "allgather");
+    wait_all(&rq, 1, "allgather");
     g_wait += clock_s() - t;
     int best = 0;
     for (int r = 1; r < g_size; r++)

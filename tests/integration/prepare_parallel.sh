@@ -178,6 +178,20 @@ else
   cat fail.out; fail "rank 0 failed while rank 1 wrote: exit $rc, left: '$left'"
 fi
 
+# The same where the other rank already waits in a collective (TRAINER_FAULT_PREPARE_FAIL=0@gather:
+# rank 0 fails 0.3 s after rank 1 entered the gather of the users): rank 1 is stopped there,
+# at once, not after COMM_STOP_WAIT_S (60 s) of rank 0 waiting for it.
+rc=0 t0=$(date +%s)
+TRAINER_FAULT_PREPARE_FAIL=0@gather mpirun_limit 50 2 "$TRAINER" data prepare fail.yaml > fail2.out 2>&1 || rc=$?
+secs=$(($(date +%s) - t0))
+left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
+if [ $rc != 0 ] && grep -q "injected failure before the users' gather" fail2.out &&
+   grep -q "\[rank 1\] error: stopping: rank 0 failed" fail2.out && [ -z "$left" ] && [ "$secs" -lt 30 ]; then
+  pass "rank 0 failed while rank 1 waited in a gather: exit $rc in ${secs} s, rank 1 stopped first, nothing left"
+else
+  cat fail2.out; fail "rank 0 failed while rank 1 waited in a gather: exit $rc in ${secs} s, left: '$left'"
+fi
+
 # 3. A rank killed in the middle: no half-written set; the next prepare cleans up and works.
 exp kill "$WORK/all.csv"
 rc=0

@@ -143,6 +143,7 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
     // Tests (prepare_parallel.sh): this rank fails here while the others, a little later,
     // write their events into the shared directory.
     const char *fail_rank = getenv("TRAINER_FAULT_PREPARE_FAIL");
+    if (fail_rank && strchr(fail_rank, '@')) fail_rank = NULL; // R@gather: see write_shards
     if (fail_rank && atoi(fail_rank) == g->rank) fatal("injected failure (TRAINER_FAULT_PREPARE_FAIL)");
     if (fail_rank) nanosleep(&(struct timespec){0, 500000000}, NULL);
     const uint32_t eb = shard_event_bytes(g->n_cat, g->n_num);
@@ -243,6 +244,13 @@ static void finish_shard(const Ingest *g, DataMeta *meta, const UserRec *all, si
 void write_shards(Ingest *g, DataMeta *meta, const Vocab *vocab, UserRec *mine, size_t n_mine,
                   uint64_t fingerprint) {
     const int V = (int)meta->n_vshards;
+    // Tests (prepare_parallel.sh, TRAINER_FAULT_PREPARE_FAIL=R@gather): rank R fails while the
+    // others already wait in the gather below.
+    const char *fail_at = getenv("TRAINER_FAULT_PREPARE_FAIL");
+    if (fail_at && strchr(fail_at, '@') && atoi(fail_at) == g->rank) {
+        nanosleep(&(struct timespec){0, 300000000}, NULL);
+        fatal("injected failure before the users' gather (TRAINER_FAULT_PREPARE_FAIL)");
+    }
     size_t total;
     UserRec *all = ingest_gather_all(g, mine, sizeof(UserRec) * n_mine, &total);
     const size_t n_all = total / sizeof(UserRec);
