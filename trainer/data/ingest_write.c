@@ -137,6 +137,22 @@ static int open_shard(const Ingest *g, int s, int v, char *path, size_t cap) {
     return fd;
 }
 
+// Consecutive users of one shard are contiguous in its file: their events gathered in one
+// buffer per shard and written by one pwrite (one per user took 101k calls for 10M events).
+typedef struct {
+    unsigned char *buf;
+    size_t len;
+    off_t at; // the file offset of buf[0]
+} ShardOut;
+
+static void out_flush(const Ingest *g, ShardOut *o, int fd, int k, int V) {
+    if (o->len == 0) return;
+    char path[CFG_PATH_LEN + 96];
+    shard_file_name(path, sizeof path, g->tmp_dir, k / V, k % V);
+    pwrite_all(fd, o->buf, o->len, o->at, path);
+    o->len = 0;
+}
+
 // The events of this rank's buckets' users at their place in their shard files.
 static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all, size_t n_all,
                          const uint64_t *first, int V) {
@@ -149,6 +165,9 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
     const uint32_t eb = shard_event_bytes(g->n_cat, g->n_num);
     int *fd = xmalloc(sizeof(int) * (size_t)(N_SPLITS * V));
     for (int i = 0; i < N_SPLITS * V; i++) fd[i] = -1;
+    ShardOut *out = xcalloc((size_t)(N_SPLITS * V), sizeof(ShardOut));
+    size_t out_cap = ((size_t)8 << 20) / (size_t)(N_SPLITS * V); // 8 MiB over all shards
+    out_cap = out_cap < (16 << 10) ? (16 << 10) : out_cap > (256 << 10) ? (256 << 10) : out_cap;
     unsigned char *ev = NULL;
     size_t ev_cap = 0, j = 0;
     char path[CFG_PATH_LEN + 96], spath[CFG_PATH_LEN + 96];
@@ -169,15 +188,32 @@ static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all
             const UserRec *u = &all[j];
             int k = u->split * V + u->shard;
             if (fd[k] < 0) fd[k] = open_shard(g, u->split, u->shard, spath, sizeof spath);
-            if (us.n * eb > ev_cap) ev = xrealloc(ev, ev_cap = 2 * us.n * eb);
-            user_events(g, vocab, us.recs, us.n, ev, eb);
-            shard_file_name(spath, sizeof spath, g->tmp_dir, u->split, u->shard);
-            pwrite_all(fd[k], ev, us.n * eb, (off_t)(sizeof(ShardHeader) + first[j] * eb), spath);
+            const size_t bytes = us.n * eb;
+            const off_t at = (off_t)(sizeof(ShardHeader) + first[j] * eb);
+            ShardOut *o = &out[k];
+            if (o->len && (o->at + (off_t)o->len != at || o->len + bytes > out_cap))
+                out_flush(g, o, fd[k], k, V);
+            if (bytes > out_cap) { // a user larger than the buffer: on its own
+                if (bytes > ev_cap) ev = xrealloc(ev, ev_cap = 2 * bytes);
+                user_events(g, vocab, us.recs, us.n, ev, eb);
+                shard_file_name(spath, sizeof spath, g->tmp_dir, u->split, u->shard);
+                pwrite_all(fd[k], ev, bytes, at, spath);
+            } else {
+                if (!o->buf) o->buf = xmalloc(out_cap);
+                if (o->len == 0) o->at = at;
+                user_events(g, vocab, us.recs, us.n, o->buf + o->len, eb);
+                o->len += bytes;
+            }
             j++;
         }
         ustream_close(&us);
         if (g->spilled) unlink(path);
     }
+    for (int i = 0; i < N_SPLITS * V; i++) {
+        if (fd[i] >= 0) out_flush(g, &out[i], fd[i], i, V);
+        free(out[i].buf);
+    }
+    free(out);
     for (int i = 0; i < N_SPLITS * V; i++)
         if (fd[i] >= 0 && close(fd[i]) != 0) {
             shard_file_name(spath, sizeof spath, g->tmp_dir, i / V, i % V);
