@@ -164,33 +164,26 @@ else
 fi
 
 exp fail "$WORK/all.csv"
-# A rank that fails while the other still writes into the shared directory
-# (TRAINER_FAULT_PREPARE_FAIL=0: rank 0 fails as the write pass starts, rank 1 writes 0.5 s
-# later): rank 1 stops at its next wait and says why, and only then does rank 0 remove the
-# directory: nothing is left.
-rc=0
-TRAINER_FAULT_PREPARE_FAIL=0 mpirun_limit 60 2 "$TRAINER" data prepare fail.yaml > fail.out 2>&1 || rc=$?
-left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
-if [ $rc != 0 ] && grep -q "injected failure" fail.out && grep -q "\[rank 1\] error: stopping: rank 0 failed" fail.out &&
-   [ -z "$left" ]; then
-  pass "rank 0 failed while rank 1 wrote: exit $rc, rank 1 stopped first ('stopping: rank 0 failed'), nothing left"
-else
-  cat fail.out; fail "rank 0 failed while rank 1 wrote: exit $rc, left: '$left'"
-fi
-
-# The same where the other rank already waits in a collective (TRAINER_FAULT_PREPARE_FAIL=0@gather:
-# rank 0 fails 0.3 s after rank 1 entered the gather of the users): rank 1 is stopped there,
-# at once, not after COMM_STOP_WAIT_S (60 s) of rank 0 waiting for it.
-rc=0 t0=$(date +%s)
-TRAINER_FAULT_PREPARE_FAIL=0@gather mpirun_limit 50 2 "$TRAINER" data prepare fail.yaml > fail2.out 2>&1 || rc=$?
-secs=$(($(date +%s) - t0))
-left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
-if [ $rc != 0 ] && grep -q "injected failure before the users' gather" fail2.out &&
-   grep -q "\[rank 1\] error: stopping: rank 0 failed" fail2.out && [ -z "$left" ] && [ "$secs" -lt 30 ]; then
-  pass "rank 0 failed while rank 1 waited in a gather: exit $rc in ${secs} s, rank 1 stopped first, nothing left"
-else
-  cat fail2.out; fail "rank 0 failed while rank 1 waited in a gather: exit $rc in ${secs} s, left: '$left'"
-fi
+# stop_case FAULT WHAT MESSAGE: with TRAINER_FAULT_PREPARE_FAIL=FAULT rank 0 fails; rank 1 stops
+# at its next wait (not after COMM_STOP_WAIT_S, 60 s, of rank 0 waiting for it) and says why,
+# and only then does rank 0 remove the shared directory: nothing is left.
+stop_case() {
+  local fault=$1 what=$2 msg=$3 rc=0 t0 secs left
+  t0=$(date +%s)
+  TRAINER_FAULT_PREPARE_FAIL=$fault mpirun_limit 50 2 "$TRAINER" data prepare fail.yaml > fail.out 2>&1 || rc=$?
+  secs=$(($(date +%s) - t0))
+  left=$(cd "$WORK/shards-fail" && ls -A | { grep -v '^\.lock$' || true; } | tr '\n' ' ')
+  if [ $rc != 0 ] && grep -q "$msg" fail.out && grep -q "\[rank 1\] error: stopping: rank 0 failed" fail.out &&
+     [ -z "$left" ] && [ "$secs" -lt 30 ]; then
+    pass "$what: exit $rc in ${secs} s, rank 1 stopped first ('stopping: rank 0 failed'), nothing left"
+  else
+    cat fail.out; fail "$what: exit $rc in ${secs} s, left: '$left'"
+  fi
+}
+# Rank 0 fails as the write pass starts, rank 1 writes 0.5 s later.
+stop_case 0 "rank 0 failed while rank 1 wrote" "injected failure (TRAINER_FAULT_PREPARE_FAIL)"
+# Rank 0 fails 0.3 s after rank 1 entered the gather of the users (a collective).
+stop_case 0@gather "rank 0 failed while rank 1 waited in a gather" "injected failure before the users' gather"
 
 # 3. A rank killed in the middle: no half-written set; the next prepare cleans up and works.
 exp kill "$WORK/all.csv"

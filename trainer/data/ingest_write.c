@@ -153,15 +153,24 @@ static void out_flush(const Ingest *g, ShardOut *o, int fd, int k, int V) {
     o->len = 0;
 }
 
+// Tests (prepare_parallel.sh): TRAINER_FAULT_PREPARE_FAIL=R fails rank R as the write pass
+// starts, =R@gather before the users' gather. Returns 1 where this rank fails at `at` (NULL:
+// the write pass, "gather"), 0 where another rank does, -1 where the fault is not set for it.
+static int fault_at(const Ingest *g, const char *at) {
+    const char *f = getenv("TRAINER_FAULT_PREPARE_FAIL");
+    const char *sep = f ? strchr(f, '@') : NULL;
+    if (!f || (at ? !sep || strcmp(sep + 1, at) != 0 : sep != NULL)) return -1;
+    return atoi(f) == g->rank;
+}
+
 // The events of this rank's buckets' users at their place in their shard files.
 static void write_events(const Ingest *g, const Vocab *vocab, const UserRec *all, size_t n_all,
                          const uint64_t *first, int V) {
-    // Tests (prepare_parallel.sh): this rank fails here while the others, a little later,
-    // write their events into the shared directory.
-    const char *fail_rank = getenv("TRAINER_FAULT_PREPARE_FAIL");
-    if (fail_rank && strchr(fail_rank, '@')) fail_rank = NULL; // R@gather: see write_shards
-    if (fail_rank && atoi(fail_rank) == g->rank) fatal("injected failure (TRAINER_FAULT_PREPARE_FAIL)");
-    if (fail_rank) nanosleep(&(struct timespec){0, 500000000}, NULL);
+    // Tests: this rank fails here while the others, a little later, write their events into
+    // the shared directory.
+    const int fault = fault_at(g, NULL);
+    if (fault == 1) fatal("injected failure (TRAINER_FAULT_PREPARE_FAIL)");
+    if (fault == 0) nanosleep(&(struct timespec){0, 500000000}, NULL);
     const uint32_t eb = shard_event_bytes(g->n_cat, g->n_num);
     int *fd = xmalloc(sizeof(int) * (size_t)(N_SPLITS * V));
     for (int i = 0; i < N_SPLITS * V; i++) fd[i] = -1;
@@ -280,10 +289,8 @@ static void finish_shard(const Ingest *g, DataMeta *meta, const UserRec *all, si
 void write_shards(Ingest *g, DataMeta *meta, const Vocab *vocab, UserRec *mine, size_t n_mine,
                   uint64_t fingerprint) {
     const int V = (int)meta->n_vshards;
-    // Tests (prepare_parallel.sh, TRAINER_FAULT_PREPARE_FAIL=R@gather): rank R fails while the
-    // others already wait in the gather below.
-    const char *fail_at = getenv("TRAINER_FAULT_PREPARE_FAIL");
-    if (fail_at && strchr(fail_at, '@') && atoi(fail_at) == g->rank) {
+    // Tests: this rank fails while the others already wait in the gather below.
+    if (fault_at(g, "gather") == 1) {
         nanosleep(&(struct timespec){0, 300000000}, NULL);
         fatal("injected failure before the users' gather (TRAINER_FAULT_PREPARE_FAIL)");
     }
