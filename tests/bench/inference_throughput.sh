@@ -21,14 +21,11 @@ TRAINER=$(readlink -f "${1:-build/trainer}")
 H=${2:-128}
 USERS=${3:-20000}
 STEPS=${STEPS:-200}
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+. "$(dirname "$0")/bench_lib.sh"
+bench_dir infer
 [ -n "${ISA:-}" ] && export LSTM_TRAINER_ISA=$ISA
 [ -n "${CORETYPE:-}" ] && export OPENBLAS_CORETYPE=$CORETYPE
 export OPENBLAS_NUM_THREADS=1
-DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/infer-bench.XXXXXX")}
-mkdir -p "$DIR"
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT
-export TRAINER_KEY_FILE="$DIR/user-id.key"
 EXP=$(cd "$(dirname "$0")/../.." && pwd)/configs/default.yaml
 SET=(--set run.dir="$DIR/run" --set data.shard_dir="$DIR/shards" --set synth.out_dir="$DIR/synth"
      --set synth.users="$USERS" --set model.hidden="$H" --set train.batch_size=64

@@ -15,11 +15,8 @@ set -euo pipefail
 TRAINER=$(readlink -f "${1:-build/trainer}")
 USERS=${2:-101000}
 RUNS=${3:-2}
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ingest-bench.XXXXXX")}
-mkdir -p "$DIR"
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT
-export TRAINER_KEY_FILE="$DIR/user-id.key"
+. "$(dirname "$0")/bench_lib.sh"
+bench_dir ingest
 
 # The embedded default's data settings (synthetic users, content and engagement columns),
 # with every output under $DIR.

@@ -17,11 +17,8 @@ USERS=${2:-101000}
 shift 2 || true
 RANKS=("${@:-1 2}")
 [ $# -gt 0 ] && RANKS=("$@") || RANKS=(1 2)
-[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/prepare-bench.XXXXXX")}
-mkdir -p "$DIR"
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$DIR"' EXIT
-export TRAINER_KEY_FILE="$DIR/user-id.key"
+. "$(dirname "$0")/bench_lib.sh"
+bench_dir prepare
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 EXP=$(cd "$(dirname "$0")/../.." && pwd)/configs/default.yaml
 SET=(--set run.dir="$DIR/run" --set data.shard_dir="$DIR/shards" --set synth.out_dir="$DIR/synth"
