@@ -3,8 +3,9 @@
 # rank, and the shard set is the same bytes for any P dividing V, also when the buckets are
 # sorted in runs on disk (data.prepare_mem_mb=1).
 #
-#   1. Three inputs: one plain CSV (60k rows, users interleaved, a quoted field, a bad row at
-#      line 45001, a duplicate time and rows out of time order late in the file), a directory
+#   1. Three inputs: one plain CSV (75k rows, users interleaved, a quoted field, a bad row at
+#      line 45001, a duplicate time and rows out of time order late in the file, then one user
+#      of 15000 events, more than a shard's write buffer holds), a directory
 #      of parts (one gzip'd, one empty) and one .csv.gz. For each, P = 2 and 4 and
 #      prepare_mem_mb=1 (every rank's buckets spilled to disk, said in the report; by default
 #      they stay in memory) give every file of the shard directory (shards, dataset.meta,
@@ -23,14 +24,18 @@
 . "$(dirname "$0")/../lib/lib.sh"
 
 # 2000 users x 30 events, interleaved; user u7's row at line 50001 is earlier than its
-# previous one, u9 (line 50010) repeats its previous time, line 45001 is a bad row.
+# previous one, u9 (line 50010) repeats its previous time, line 45001 is a bad row. Then
+# user ubig's 15000 events: 360 kB of shard events (24 bytes each: time, action, content,
+# amount, padded), more than the largest write buffer of a shard (256 KiB), so they take the path
+# for a user written on its own, in whichever split and shard the user lands.
 awk 'BEGIN { print "user,time,action,content,amount";
   n = 1; for (t = 1; t <= 30; t++) for (u = 1; u <= 2000; u++) { n++;
     if (n == 45001) { print "u5,notatime,a1,c1,1"; continue }
     tm = 1000 * t + (u * 37) % 900
     if (n == 50001) tm = 5; if (u == 9 && t == 26) tm = 1000 * 25 + (9 * 37) % 900
     c = (u % 11 == 0) ? "\"c,q\"" : "c" (u * t) % 7
-    printf "u%d,%d,a%d,%s,%.3f\n", u, tm, (u + t) % 9, c, (u * t) % 13 / 4 } }' > all.csv
+    printf "u%d,%d,a%d,%s,%.3f\n", u, tm, (u + t) % 9, c, (u * t) % 13 / 4 }
+  for (i = 1; i <= 15000; i++) printf "ubig,%d,a%d,c%d,%.3f\n", 40000 + i, i % 9, i % 7, i % 13 / 4 }' > all.csv
 gzip -c all.csv > all.csv.gz
 mkdir parts
 tail -n +2 all.csv | split -l 17000 -d -a 5 - body-
@@ -114,7 +119,28 @@ for case in "plain:$WORK/all.csv" "parts:$WORK/parts" "gz:$WORK/all.csv.gz" "spl
     fi
   done
 done
-# Exact line numbers from ranks that start mid-file (P=4: the bad row is in rank 3's range).
+# ubig (written on its own, past a shard's buffer): its 15000 events in its shard as in the
+# CSV, times 40001..55000 in order, amounts i % 13 / 4, actions and contents repeating every
+# 9 and 7 events (vocabulary ids), read from the shard files themselves.
+big=$(python3 - "$WORK/ref-plain" <<'PY'
+import glob, struct, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.shard")):
+    b = open(path, "rb").read()
+    n_users, n_events = struct.unpack_from("<QQ", b, 40)
+    eb = struct.unpack_from("<I", b, 32)[0]
+    table = 128 + n_events * eb
+    for u in range(n_users):
+        h, first, n = struct.unpack_from("<QQI", b, table + 24 * u)
+        if n != 15000: continue
+        ev = [struct.unpack_from("<diif", b, 128 + (first + i) * eb) for i in range(n)]
+        ok = all(e[0] == 40001 + i and e[3] == struct.unpack("<f", struct.pack("<f", (i + 1) % 13 / 4))[0]
+                 and e[1] == ev[i % 9][1] and e[2] == ev[i % 7][2] for i, e in enumerate(ev))
+        print(path.rsplit("/", 1)[1], "ok" if ok and len({e[1] for e in ev}) == 9 else "wrong")
+PY
+)
+[ "$(echo "$big" | awk '{print $2}')" = ok ] && pass "the 15000-event user written on its own: its events in $(echo "$big" | cut -d' ' -f1) as in the CSV" ||
+  fail "the 15000-event user: '$big' (want one shard holding it, ok)"
+# Exact line numbers from ranks that start mid-file (P=4: the bad row is in rank 2's range).
 grep -q "all.csv:45001: time" plain-4.out && grep -q "(first: $WORK/all.csv:50001)" plain-4.out &&
   grep -q "share their time.*(first: $WORK/all.csv:50010)" plain-4.out &&
   pass "P=4 names all.csv:45001 (bad row), :50001 (unsorted), :50010 (duplicate time)" ||

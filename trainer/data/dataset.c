@@ -354,9 +354,14 @@ void dataset_prepare(const Config *cfg, int rank, int size) {
         fd = lock_shard_dir(cfg->data.shard_dir);
         if (strcmp(cfg->data.source, "synth") == 0) ensure_synth(cfg);
         userkey_load(cfg, &key);
-        fingerprint_text(cfg, &key, NULL, &text);
+    }
+    // The inputs' digests, read by every rank (after rank 0 made the synthetic ones).
+    char *digests = fingerprint_digests(cfg, rank, size);
+    if (rank == 0) {
+        fingerprint_text(cfg, &key, digests, &text);
         fp = fingerprint_hash(text.data);
     }
+    free(digests);
     if (size > 1) { // rank 0's key: a rank on another host might otherwise find another one
         comm_bcast(&fp, sizeof fp, 0);
         comm_bcast(&key, sizeof key, 0);

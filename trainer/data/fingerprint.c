@@ -2,11 +2,14 @@
 #include "fingerprint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "comm.h"
 #include "erasure.h"
 #include "hash.h"
 #include "ingest.h"
@@ -24,21 +27,70 @@ const char *const SYNTH_KEYS[] = {
     "synth.valid_frac", "synth.test_frac",  "synth.irregular_frac", "synth.irregular_kinds"};
 const int N_SYNTH_KEYS = ARRAY_LEN(SYNTH_KEYS);
 
-// The digest of a file's bytes, read in 1 MiB pieces.
-static uint64_t file_digest(const char *path, const char *key) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
-    enum { PIECE = 1 << 20 };
-    char *buf = xmalloc(PIECE);
+// A file's digest: the hash of its blocks' digests, each block DIGEST_BLOCK bytes of the
+// file (the last one shorter; an empty file has none). Blocks make the digest something P
+// ranks compute together (fingerprint_digests) and one process alone (file_digest) alike.
+enum { DIGEST_BLOCK = 16 << 20, DIGEST_PIECE = 1 << 20 };
+
+static int64_t n_blocks(long long size) { return (size + DIGEST_BLOCK - 1) / DIGEST_BLOCK; }
+
+// The digest of block b of the open file fd (buf: DIGEST_PIECE bytes); -1 on a read error.
+static int block_digest(int fd, long long size, int64_t b, char *buf, uint64_t *out) {
     Hasher h;
-    hasher_init(&h, 0xf11e);
-    size_t n;
-    while ((n = fread(buf, 1, PIECE, f)) > 0) hasher_update(&h, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    free(buf);
-    if (bad) fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
-    return hasher_final(&h);
+    hasher_init(&h, 0xb10c);
+    const long long end = (b + 1) * (long long)DIGEST_BLOCK < size ? (b + 1) * (long long)DIGEST_BLOCK : size;
+    for (long long at = b * (long long)DIGEST_BLOCK; at < end;) {
+        size_t want = end - at < DIGEST_PIECE ? (size_t)(end - at) : DIGEST_PIECE;
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            if (got == 0) errno = EIO; // shorter than its size: changed while read
+            return -1;
+        }
+        hasher_update(&h, buf, (size_t)got);
+        at += got;
+    }
+    *out = hasher_final(&h);
+    return 0;
+}
+
+static uint64_t combine_blocks(const uint64_t *digests, int64_t n) {
+    return hash_bytes(digests, sizeof(uint64_t) * (size_t)n, 0xf11e);
+}
+
+static int open_input(const char *path, const char *key) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
+    return fd;
+}
+
+// One process: every block of the file, in order.
+static uint64_t file_digest(const char *path, const char *key, long long size) {
+    int fd = open_input(path, key);
+    const int64_t n = n_blocks(size);
+    uint64_t *d = xmalloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
+    char *buf = xmalloc(DIGEST_PIECE);
+    for (int64_t b = 0; b < n; b++)
+        if (block_digest(fd, size, b, buf, &d[b]) != 0)
+            fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
+    close(fd);
+    uint64_t digest = combine_blocks(d, n);
+    free(buf), free(d);
+    return digest;
+}
+
+// An input's line head ("input KEY NAME:") and its size and mtime text.
+static void input_head(const Input *in, char *head, size_t cap, long long *size, char *mtime,
+                       size_t mcap) {
+    struct stat st;
+    if (stat(in->path, &st) != 0)
+        fatal("%s: %s: cannot read input (%s)", in->key, in->path, strerror(errno));
+    const int synth = strcmp(in->key, "synth.out_dir") == 0;
+    const char *base = strrchr(in->path, '/');
+    snprintf(head, cap, "input %s%s%s:", in->key, synth ? "/" : " ",
+             synth ? (base ? base + 1 : in->path) : in->path);
+    snprintf(mtime, mcap, "%lld.%09ld", (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+    *size = (long long)st.st_size;
 }
 
 // The digest recorded in prev for this input line's head and size+mtime, if any.
@@ -63,23 +115,63 @@ static void input_lines(const Config *cfg, const char *prev, StrBuf *out) {
     int n;
     Input *in = list_inputs(cfg, &n);
     for (int i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(in[i].path, &st) != 0)
-            fatal("%s: %s: cannot read input (%s)", in[i].key, in[i].path, strerror(errno));
         char head[CFG_PATH_LEN + 64], mtime[64];
-        const int synth = strcmp(in[i].key, "synth.out_dir") == 0;
-        const char *base = strrchr(in[i].path, '/');
-        snprintf(head, sizeof head, "input %s%s%s:", in[i].key, synth ? "/" : " ",
-                 synth ? (base ? base + 1 : in[i].path) : in[i].path);
-        snprintf(mtime, sizeof mtime, "%lld.%09ld", (long long)st.st_mtim.tv_sec,
-                 (long)st.st_mtim.tv_nsec);
+        long long size;
+        input_head(&in[i], head, sizeof head, &size, mtime, sizeof mtime);
         unsigned long long digest;
-        if (!prev_digest(prev, head, (long long)st.st_size, mtime, &digest))
-            digest = file_digest(in[i].path, in[i].key);
-        sb_appendf(out, "%s size %lld digest %016llx mtime %s\n", head, (long long)st.st_size,
-                   digest, mtime);
+        if (!prev_digest(prev, head, size, mtime, &digest))
+            digest = file_digest(in[i].path, in[i].key, size);
+        sb_appendf(out, "%s size %lld digest %016llx mtime %s\n", head, size, digest, mtime);
     }
     free(in);
+}
+
+// Every rank: the blocks g = rank, rank + P, ... of all inputs' blocks in order (sizes from
+// rank 0, which stats the files); rank 0 combines them per file.
+char *fingerprint_digests(const Config *cfg, int rank, int size) {
+    int n;
+    Input *in = list_inputs(cfg, &n);
+    char(*head)[CFG_PATH_LEN + 64] = xcalloc((size_t)(n ? n : 1), sizeof *head);
+    char(*mtime)[64] = xcalloc((size_t)(n ? n : 1), sizeof *mtime);
+    long long *bytes = xcalloc((size_t)(n ? n : 1), sizeof *bytes);
+    for (int i = 0; rank == 0 && i < n; i++)
+        input_head(&in[i], head[i], sizeof head[i], &bytes[i], mtime[i], sizeof mtime[i]);
+    if (size > 1) comm_bcast(bytes, sizeof *bytes * (size_t)n, 0);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += n_blocks(bytes[i]);
+    uint64_t *mine = xmalloc(sizeof(uint64_t) * (size_t)(total / size + 1));
+    size_t n_mine = 0;
+    char *buf = xmalloc(DIGEST_PIECE);
+    for (int64_t i = 0, g = 0; i < n; g += n_blocks(bytes[i]), i++) {
+        const int64_t nb = n_blocks(bytes[i]);
+        int64_t b = ((rank - g) % size + size) % size; // this rank's first block of file i
+        if (b >= nb) continue;
+        int fd = open_input(in[i].path, in[i].key);
+        for (; b < nb; b += size)
+            if (block_digest(fd, bytes[i], b, buf, &mine[n_mine++]) != 0)
+                fatal("%s: %s: cannot read input (%s)", in[i].key, in[i].path, strerror(errno));
+        close(fd);
+    }
+    free(buf);
+    size_t got;
+    uint64_t *all = size > 1 ? comm_allgatherv_bytes(mine, sizeof *mine * n_mine, &got) : mine;
+    char *text = NULL;
+    if (rank == 0) {
+        // Rank r's k-th block is global block r + k * P: back into global order.
+        uint64_t *d = xmalloc(sizeof(uint64_t) * (size_t)(total ? total : 1));
+        size_t at = 0;
+        for (int r = 0; r < size; r++)
+            for (int64_t gb = r; gb < total; gb += size) d[gb] = all[at++];
+        StrBuf sb = {0};
+        for (int64_t i = 0, g = 0; i < n; g += n_blocks(bytes[i]), i++)
+            sb_appendf(&sb, "%s size %lld digest %016llx mtime %s\n", head[i], bytes[i],
+                       (unsigned long long)combine_blocks(d + g, n_blocks(bytes[i])), mtime[i]);
+        text = sb.data ? sb.data : xcalloc(1, 1);
+        free(d);
+    }
+    if (all != mine) free(all);
+    free(mine), free(bytes), free(mtime), free(head), free(in);
+    return text;
 }
 
 void fingerprint_text(const Config *cfg, const UserKey *key, const char *prev, StrBuf *out) {
