@@ -77,8 +77,10 @@ same() {
   [ "$(cd "$a" && ls | sort)" = "$(cd "$b" && ls | sort)" ] || { say "files: $(ls "$a" | wc -l) vs $(ls "$b" | wc -l)"; return 1; }
   for f in "$b"/*; do cmp -s "$f" "$a/$(basename "$f")" || { say "$(basename "$f") differs"; return 1; }; done
 }
-# The report's lines that must not depend on P (not the timing or RSS lines).
-facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test|erasure|consent)|vocabulary|warning|byte order|rows \(' | sed 's/ in [0-9.]* s (.*//'; }
+# The report's lines that must not depend on P (not the timing or RSS lines), sorted: ranks
+# print some of them (the byte order mark note, warnings) at their own time, and mpirun
+# interleaves the ranks' output in no fixed order.
+facts() { sed 's/^\[rank [0-9]*\] //' "$1" | grep -E '^  (train|valid|test|erasure|consent)|vocabulary|warning|byte order|rows \(' | sed 's/ in [0-9.]* s (.*//' | LC_ALL=C sort; }
 
 # Given split files with users in both, a consent column and an erasure list (merged over ranks).
 awk -F, 'NR == 1 || NR % 7 == 0 { print $0 (NR == 1 ? ",ok" : ($1 ~ /3$/ ? ",no" : ",yes")) }' all.csv > valid.csv
