@@ -38,7 +38,7 @@ static int64_t n_blocks(long long size) { return (size + DIGEST_BLOCK - 1) / DIG
 static int block_digest(int fd, long long size, int64_t b, char *buf, uint64_t *out) {
     Hasher h;
     hasher_init(&h, 0xb10c);
-    const long long end = (b + 1) * (long long)DIGEST_BLOCK < size ? (b + 1) * (long long)DIGEST_BLOCK : size;
+    const long long stop = (b + 1) * (long long)DIGEST_BLOCK, end = stop < size ? stop : size;
     for (long long at = b * (long long)DIGEST_BLOCK; at < end;) {
         size_t want = end - at < DIGEST_PIECE ? (size_t)(end - at) : DIGEST_PIECE;
         ssize_t got = pread(fd, buf, want, (off_t)at);
@@ -58,24 +58,30 @@ static uint64_t combine_blocks(const uint64_t *digests, int64_t n) {
     return hash_bytes(digests, sizeof(uint64_t) * (size_t)n, 0xf11e);
 }
 
-static int open_input(const char *path, const char *key) {
+// The digests of blocks b, b + step, ... of the file into out; returns how many.
+static size_t read_blocks(const char *path, const char *key, long long size, int64_t b,
+                          int64_t step, uint64_t *out) {
+    const int64_t nb = n_blocks(size);
+    if (b >= nb) return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
-    return fd;
+    char *buf = xmalloc(DIGEST_PIECE);
+    size_t n = 0;
+    for (; b < nb; b += step)
+        if (block_digest(fd, size, b, buf, &out[n++]) != 0)
+            fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
+    free(buf);
+    close(fd);
+    return n;
 }
 
 // One process: every block of the file, in order.
 static uint64_t file_digest(const char *path, const char *key, long long size) {
-    int fd = open_input(path, key);
     const int64_t n = n_blocks(size);
     uint64_t *d = xmalloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
-    char *buf = xmalloc(DIGEST_PIECE);
-    for (int64_t b = 0; b < n; b++)
-        if (block_digest(fd, size, b, buf, &d[b]) != 0)
-            fatal("%s: %s: cannot read input (%s)", key, path, strerror(errno));
-    close(fd);
+    read_blocks(path, key, size, 0, 1, d);
     uint64_t digest = combine_blocks(d, n);
-    free(buf), free(d);
+    free(d);
     return digest;
 }
 
@@ -141,18 +147,9 @@ char *fingerprint_digests(const Config *cfg, int rank, int size) {
     for (int i = 0; i < n; i++) total += n_blocks(bytes[i]);
     uint64_t *mine = xmalloc(sizeof(uint64_t) * (size_t)(total / size + 1));
     size_t n_mine = 0;
-    char *buf = xmalloc(DIGEST_PIECE);
-    for (int64_t i = 0, g = 0; i < n; g += n_blocks(bytes[i]), i++) {
-        const int64_t nb = n_blocks(bytes[i]);
-        int64_t b = ((rank - g) % size + size) % size; // this rank's first block of file i
-        if (b >= nb) continue;
-        int fd = open_input(in[i].path, in[i].key);
-        for (; b < nb; b += size)
-            if (block_digest(fd, bytes[i], b, buf, &mine[n_mine++]) != 0)
-                fatal("%s: %s: cannot read input (%s)", in[i].key, in[i].path, strerror(errno));
-        close(fd);
-    }
-    free(buf);
+    for (int64_t i = 0, g = 0; i < n; g += n_blocks(bytes[i]), i++) // from its first block of i
+        n_mine += read_blocks(in[i].path, in[i].key, bytes[i], ((rank - g) % size + size) % size,
+                              size, mine + n_mine);
     size_t got;
     uint64_t *all = size > 1 ? comm_allgatherv_bytes(mine, sizeof *mine * n_mine, &got) : mine;
     char *text = NULL;
